@@ -1,0 +1,72 @@
+# evalkit: `make help` lists the targets. Every target that runs Python builds .venv first
+# (python3 -m venv + pip from the pinned requirements), so a fresh clone needs nothing else.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+MODEL ?=
+DATA ?=
+THRESHOLD ?=
+STORE := $(CURDIR)/mlflow
+TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help venv venv-dev report demo-models test test-fast chromium bench lab mlflow-ui clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
+	@echo; echo "  e.g. make report MODEL=adult-logreg [DATA=data_manifests/adult_test.yaml] [THRESHOLD=0.5]"
+
+$(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r requirements.txt -c constraints.txt
+	$(PIP) install -q --no-deps -e .
+	@touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+venv: $(RUNTIME_STAMP) ## Create .venv with the pinned runtime requirements and evalkit (editable)
+
+venv-dev: $(DEV_STAMP) ## Also install the test requirements
+
+report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into reports/<model>/ and MLflow
+	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
+	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)")
+
+demo-models: $(RUNTIME_STAMP) ## Train the demo models from data/adult and register them in MLflow
+	$(PY) -m evalkit demo-models
+
+chromium: ## Install Debian's Chromium for the browser tests if it is missing
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
+	@chromium --version
+
+test: $(DEV_STAMP) chromium ## Run the whole test suite (unit, end-to-end notebook + MLflow, browser)
+	$(PY) -m pytest
+
+test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser ones
+	$(PY) -m pytest -m "not e2e and not browser"
+
+bench: $(DEV_STAMP) ## Run the benchmarks and write bench/results.json
+	$(PY) bench/run.py --out bench/results.json
+
+lab: $(RUNTIME_STAMP) ## Open JupyterLab on notebooks/ (http://127.0.0.1:8888)
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir notebooks
+
+mlflow-ui: $(RUNTIME_STAMP) ## Open the MLflow UI on 127.0.0.1:5000 against the project's store
+	@mkdir -p $(STORE)
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri "$(TRACKING_URI)" \
+	  $(if $(MLFLOW_TRACKING_URI),,--default-artifact-root "$(STORE)/artifacts")
+
+clean: ## Remove rendered reports and caches (keeps .venv and the MLflow store)
+	find reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	rm -rf .pytest_cache bench/results.json

@@ -1,0 +1,31 @@
+"""evalkit: is a model good enough, and fair enough, to leave the lab?
+
+The few entry points notebooks use; everything else lives in the submodules
+(:mod:`evalkit.metrics`, :mod:`evalkit.fairness`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...).
+"""
+
+from ._version import __version__
+from .data import Dataset, load_dataset
+from .evaluation import Evaluation, evaluate
+from .exceptions import DataError, EvalkitError, ManifestError, ModelError, ReportError
+from .manifest import Manifest, load_manifest
+from .models import ModelRef, resolve_model
+from .notebook import setup_notebook
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Evaluation",
+    "EvalkitError",
+    "Manifest",
+    "ManifestError",
+    "ModelError",
+    "ModelRef",
+    "ReportError",
+    "__version__",
+    "evaluate",
+    "load_dataset",
+    "load_manifest",
+    "resolve_model",
+    "setup_notebook",
+]

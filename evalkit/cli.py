@@ -1,0 +1,66 @@
+"""Command line: ``python -m evalkit report|demo-models``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .exceptions import EvalkitError
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evalkit", description="Evaluate models for quality and fairness.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("report", help="evaluate a model and write reports/<model>/report.html")
+    r.add_argument("--model", required=True,
+                   help="registered model name, models:/ URI, .skops file, or predictions file (.csv/.parquet)")
+    r.add_argument("--data", default=None, help="data manifest (default: data_manifests/adult_test.yaml)")
+    r.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold (default 0.5)")
+    r.add_argument("--min-group-size", type=int, default=30,
+                   help="groups smaller than this are flagged and not compared (default 30)")
+    r.add_argument("--output-root", default=None, help="folder for <model>/ (default: reports/)")
+    r.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit)")
+    r.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    r.add_argument("--timeout", type=int, default=900, help="seconds a notebook cell may run (default 900)")
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo-models":
+            from .demo import register_demo_models
+
+            register_demo_models()
+            return 0
+        from .report import run_report
+
+        result = run_report(
+            args.model, args.data, threshold=args.threshold, min_group_size=args.min_group_size,
+            output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
+            timeout=args.timeout, progress=not args.no_progress,
+        )
+        print(result.html)
+        if result.run_id:
+            print(f"mlflow run: {result.run_id}")
+        return 0
+    except (EvalkitError, ValueError) as err:
+        print(f"evalkit: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("evalkit: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,220 @@
+"""Data manifests: the YAML files in ``data_manifests/`` that describe one evaluation dataset.
+
+A manifest names a data file (relative to the manifest), its sha256, and which columns hold the
+sample id, the true label and the demographic (sensitive) attributes. It is parsed with a safe YAML
+loader that also refuses duplicate keys, and checked strictly: unknown keys, missing keys and wrong
+types are errors that name the manifest and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+from .exceptions import ManifestError
+
+Source = Literal["production", "benchmark", "corner_case"]
+DataFormat = Literal["csv", "parquet"]
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "source": str,
+    "path": str,
+    "sha256": str,
+    "format": str,
+    "id_column": str,
+    "label_column": str,
+    "positive_label": (str, int),
+    "sensitive_features": list,
+    "license": str,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "description": str,
+    "feature_columns": list,
+    "size_bytes": int,
+    "citation": str,
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated data manifest.
+
+    Attributes mirror the YAML keys; ``manifest_path`` is the file it was read from and
+    :attr:`data_path` the data file it points to, resolved against the manifest's folder.
+    """
+
+    name: str
+    source: Source
+    path: str
+    sha256: str
+    format: DataFormat
+    id_column: str
+    label_column: str
+    positive_label: str | int
+    sensitive_features: tuple[str, ...]
+    license: str
+    manifest_path: Path
+    description: str = ""
+    feature_columns: tuple[str, ...] | None = None
+    size_bytes: int | None = None
+    citation: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def data_path(self) -> Path:
+        """The data file, resolved against the manifest's folder."""
+        return (self.manifest_path.parent / self.path).resolve()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    types = t if isinstance(t, tuple) else (t,)
+    return " or ".join({"str": "string", "list": "list", "int": "integer"}[x.__name__] for x in types)
+
+
+def _check_types(path: Path, raw: dict[str, Any]) -> None:
+    unknown = sorted(set(raw) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise ManifestError(
+            path,
+            f"unknown key(s) {unknown}; allowed keys are {sorted({**_REQUIRED, **_OPTIONAL})}",
+            key=unknown[0],
+        )
+    missing = [k for k in _REQUIRED if k not in raw]
+    if missing:
+        raise ManifestError(path, f"missing required key(s) {missing}", key=missing[0])
+    for key, expected in {**_REQUIRED, **_OPTIONAL}.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        # bool is an int subclass; YAML turns yes/no/on/off into booleans, which is never meant here.
+        if isinstance(value, bool) or not isinstance(value, expected):
+            hint = " (quote the value so YAML keeps it as text)" if not isinstance(value, str) else ""
+            raise ManifestError(
+                path,
+                f"expected a {_type_name(expected)}, found {type(value).__name__} {value!r}{hint}",
+                key=key,
+            )
+    for key in ("sensitive_features", "feature_columns"):
+        if key in raw and not all(isinstance(v, str) and v for v in raw[key]):
+            raise ManifestError(path, f"expected a list of column names, found {raw[key]!r}", key=key)
+    if not raw["sensitive_features"]:
+        raise ManifestError(path, "expected at least one sensitive feature column", key="sensitive_features")
+
+
+def _check_values(path: Path, raw: dict[str, Any]) -> None:
+    if not _NAME.match(raw["name"]):
+        raise ManifestError(
+            path, f"expected letters, digits, '_', '.' or '-', found {raw['name']!r}", key="name"
+        )
+    if raw["source"] not in get_args(Source):
+        raise ManifestError(
+            path, f"expected one of {list(get_args(Source))}, found {raw['source']!r}", key="source"
+        )
+    if raw["format"] not in get_args(DataFormat):
+        raise ManifestError(
+            path, f"expected one of {list(get_args(DataFormat))}, found {raw['format']!r}", key="format"
+        )
+    if not _SHA256.match(raw["sha256"]):
+        raise ManifestError(
+            path, f"expected 64 lowercase hex digits, found {raw['sha256']!r}", key="sha256"
+        )
+    data_path = Path(raw["path"])
+    if data_path.is_absolute() or "://" in raw["path"]:
+        raise ManifestError(
+            path, f"expected a path relative to the manifest, found {raw['path']!r}", key="path"
+        )
+    used = [raw["id_column"], raw["label_column"]]
+    clash = [c for c in raw["sensitive_features"] if c in used]
+    if clash:
+        raise ManifestError(
+            path, f"sensitive feature(s) {clash} are also the id or label column", key="sensitive_features"
+        )
+    if len(set(raw["sensitive_features"])) != len(raw["sensitive_features"]):
+        raise ManifestError(path, "sensitive features are listed twice", key="sensitive_features")
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a data manifest.
+
+    Parameters
+    ----------
+    path : path-like
+        A YAML manifest, e.g. ``data_manifests/adult_test.yaml``.
+
+    Returns
+    -------
+    Manifest
+        The validated manifest. The data file is not read here; see :func:`evalkit.load_dataset`.
+
+    Raises
+    ------
+    ManifestError
+        If the file is missing, is not YAML, has duplicate, unknown or missing keys, or a value of
+        the wrong type. The message names the file and the key.
+
+    Examples
+    --------
+    >>> m = load_manifest("data_manifests/adult_test.yaml")  # doctest: +SKIP
+    >>> m.label_column, m.sensitive_features  # doctest: +SKIP
+    ('income', ('sex', 'race', 'age_band'))
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(path, "manifest file not found" + _nearby(path))
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.YAMLError as err:
+        raise ManifestError(path, f"not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ManifestError(path, f"not UTF-8 text: {err}") from err
+    if not isinstance(raw, dict):
+        raise ManifestError(path, f"expected a mapping of keys, found {type(raw).__name__}")
+    _check_types(path, raw)
+    _check_values(path, raw)
+    return Manifest(
+        name=raw["name"],
+        source=raw["source"],
+        path=raw["path"],
+        sha256=raw["sha256"],
+        format=raw["format"],
+        id_column=raw["id_column"],
+        label_column=raw["label_column"],
+        positive_label=raw["positive_label"],
+        sensitive_features=tuple(raw["sensitive_features"]),
+        license=raw["license"],
+        manifest_path=path.resolve(),
+        description=raw.get("description", ""),
+        feature_columns=tuple(raw["feature_columns"]) if "feature_columns" in raw else None,
+        size_bytes=raw.get("size_bytes"),
+        citation=raw.get("citation", ""),
+    )
+
+
+def _nearby(path: Path) -> str:
+    folder = path.parent if path.parent.is_dir() else None
+    if folder is None:
+        return ""
+    found = sorted(p.name for p in folder.glob("*.yaml"))
+    return f"; manifests in {folder}: {found}" if found else ""

@@ -1,0 +1,29 @@
+"""Notebook set-up shared by the report and interactive use."""
+
+from __future__ import annotations
+
+
+def setup_notebook(*, dpi: int = 96) -> None:
+    """Make figures render as crisp, embeddable PNGs with a consistent style.
+
+    Call once at the top of a notebook. Outside IPython it only sets matplotlib's style.
+    """
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "figure.dpi": dpi,
+        "savefig.dpi": dpi,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "font.size": 9,
+    })
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")

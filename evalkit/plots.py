@@ -1,0 +1,239 @@
+"""Figures for an :class:`~evalkit.evaluation.Evaluation`.
+
+Each function draws on ``ax`` (a new figure when ``None``) and returns the Axes; nothing here calls
+``show()`` or ``savefig()``. :func:`by_feature` lays one panel per sensitive feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .evaluation import Evaluation
+
+_OVERALL = dict(color="black", lw=2.2, label="overall")
+_MAX_GROUPS = 8
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (5.0, 4.2)) -> Axes:
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) of the groups of ``feature`` worth a curve: big enough, largest first."""
+    if feature is None:
+        return []
+    from .fairness import group_columns
+
+    values = group_columns(ev.data.sensitive)[feature].to_numpy()
+    table = ev.by_group.loc[feature].sort_values("n", ascending=False)
+    out = []
+    for group, row in table.iterrows():
+        if row["n"] < ev.min_group_size or (both_classes and row["tp"] + row["fn"] in (0, row["n"])):
+            continue
+        out.append((f"{group} (n={int(row['n']):,})", values == group))
+    return out[:_MAX_GROUPS]
+
+
+def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
+    """ROC curves, overall and per group of ``feature``, with the operating point at the threshold."""
+    from sklearn.metrics import roc_curve
+
+    ax = _axes(ax)
+    y, s = ev.y_true, ev.y_score
+    fpr, tpr, _ = roc_curve(y, s)
+    ax.plot(fpr, tpr, **{**_OVERALL, "label": f"overall AUC={ev.overall['roc_auc']:.3f}"})
+    for label, mask in _groups(ev, feature):
+        f, t, _ = roc_curve(y[mask], s[mask])
+        ax.plot(f, t, lw=1.2, label=label)
+    ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
+            label=f"threshold {ev.threshold:g}")
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"ROC{' by ' + feature if feature else ''}")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
+    """DET curves (FNR against FPR on normal-deviate axes), overall and per group, with the EER."""
+    from scipy.stats import norm
+    from sklearn.metrics import det_curve
+
+    ax = _axes(ax)
+    eps = 1e-4
+
+    def draw(y, s, **kw):
+        fpr, fnr, _ = det_curve(y, s)
+        ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(fnr, eps, 1 - eps)), **kw)
+
+    draw(ev.y_true, ev.y_score, **{**_OVERALL, "label": f"overall EER={ev.overall['eer']:.3f}"})
+    for label, mask in _groups(ev, feature):
+        draw(ev.y_true[mask], ev.y_score[mask], lw=1.2, label=label)
+    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
+    labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
+    ax.set_xticks(norm.ppf(ticks), labels)
+    ax.set_yticks(norm.ppf(ticks), labels)
+    lim = norm.ppf([0.0005, 0.99])
+    ax.plot(lim, lim, ls=":", color="grey", lw=1)
+    ax.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate",
+           title=f"DET{' by ' + feature if feature else ''}")
+    ax.legend(fontsize=7, loc="upper right")
+    return ax
+
+
+def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
+    """Precision-recall curves, overall and per group, with the prevalence as the chance line."""
+    from sklearn.metrics import precision_recall_curve
+
+    ax = _axes(ax)
+    p, r, _ = precision_recall_curve(ev.y_true, ev.y_score)
+    ax.plot(r, p, **{**_OVERALL, "label": f"overall AP={ev.overall['average_precision']:.3f}"})
+    for label, mask in _groups(ev, feature):
+        p, r, _ = precision_recall_curve(ev.y_true[mask], ev.y_score[mask])
+        ax.plot(r, p, lw=1.2, label=label)
+    ax.axhline(ev.overall["prevalence"], ls=":", color="grey", lw=1)
+    ax.plot([ev.overall["recall"]], [ev.overall["precision"]], "o", color="black", ms=6,
+            label=f"threshold {ev.threshold:g}")
+    ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"Precision-recall{' by ' + feature if feature else ''}")
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
+
+
+def calibration(ev: Evaluation, feature: str | None = None, *, n_bins: int = 10, ax: Axes | None = None) -> Axes:
+    """Reliability diagram: observed positive rate per score bin (scores must lie in [0, 1])."""
+    from sklearn.calibration import calibration_curve
+
+    ax = _axes(ax)
+    if ev.y_score.min() < 0 or ev.y_score.max() > 1:
+        ax.text(0.5, 0.5, "scores outside [0, 1]:\nnot probabilities, no calibration curve",
+                ha="center", va="center", transform=ax.transAxes)
+        return ax
+    t, p = calibration_curve(ev.y_true, ev.y_score, n_bins=n_bins, strategy="quantile")
+    ax.plot(p, t, marker="o", **_OVERALL)
+    for label, mask in _groups(ev, feature):
+        t, p = calibration_curve(ev.y_true[mask], ev.y_score[mask], n_bins=n_bins, strategy="quantile")
+        ax.plot(p, t, marker=".", lw=1.2, label=label)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax.set(xlabel="Mean predicted score", ylabel="Observed positive rate", xlim=(0, 1), ylim=(0, 1),
+           title=f"Calibration{' by ' + feature if feature else ''}")
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+def score_histogram(
+    ev: Evaluation, feature: str | None = None, group: str | None = None, *, bins: int = 40,
+    log: bool = False, ax: Axes | None = None,
+) -> Axes:
+    """Samples binned by score, stacked by true label, with the threshold drawn.
+
+    Parameters
+    ----------
+    feature, group : str, optional
+        Restrict to the samples of one group (both or neither).
+    bins : int, default=40
+    log : bool, default=False
+        Logarithmic counts, for heavy tails.
+    """
+    from .fairness import group_columns
+
+    ax = _axes(ax)
+    mask = np.ones(len(ev.y_true), dtype=bool)
+    if feature is not None:
+        mask = group_columns(ev.data.sensitive)[feature].to_numpy() == group
+    y, s = ev.y_true[mask], ev.y_score[mask]
+    edges = np.linspace(min(ev.y_score.min(), 0.0), max(ev.y_score.max(), 1.0), bins + 1)
+    ax.hist([s[y == 0], s[y == 1]], bins=edges, stacked=True, log=log, color=["#4c72b0", "#dd8452"],
+            label=["true negative class", "true positive class"])
+    ax.axvline(ev.threshold, color="black", ls="--", lw=1.2, label=f"threshold {ev.threshold:g}")
+    title = "Scores by true label" + (f": {feature}={group} (n={mask.sum():,})" if feature else "")
+    ax.set(xlabel="Model score", ylabel="Samples" + (" (log)" if log else ""), title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = None) -> Axes:
+    """One bar per group of ``feature`` for ``metric``, with the overall value as a line.
+
+    Groups below the minimum size are drawn hatched and pale; undefined values are marked "n/a".
+    """
+    table = ev.by_group.loc[feature].sort_values("n", ascending=False)
+    ax = _axes(ax, (max(4.0, 0.5 * len(table) + 1.5), 3.6))
+    x = np.arange(len(table))
+    values = table[metric].to_numpy(dtype=float)
+    small = table["n"].to_numpy() < ev.min_group_size
+    bars = ax.bar(x, np.nan_to_num(values), color=np.where(small, "#c8c8c8", "#4c72b0"))
+    for bar, is_small, v in zip(bars, small, values):
+        if is_small:
+            bar.set_hatch("//")
+        if np.isnan(v):
+            ax.annotate("n/a", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom", fontsize=7)
+    ax.axhline(ev.overall[metric], color="black", ls="--", lw=1, label=f"overall {ev.overall[metric]:.3g}")
+    ax.set_xticks(x, [f"{g}\nn={int(n):,}" for g, n in zip(table.index, table["n"])], fontsize=7,
+                  rotation=0 if len(table) <= 6 else 45, ha="center" if len(table) <= 6 else "right")
+    ax.set(ylabel=metric, title=f"{metric} by {feature}")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def by_feature(ev: Evaluation, plot: Callable[..., Any], features: list[str] | None = None, **kwargs: Any) -> Figure:
+    """One panel per sensitive feature (default: each feature, no intersections), side by side.
+
+    Examples
+    --------
+    >>> fig = by_feature(ev, roc)  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    features = features or list(ev.data.manifest.sensitive_features)
+    fig, axes = plt.subplots(1, len(features), figsize=(4.6 * len(features), 4.2), layout="constrained",
+                             squeeze=False)
+    for ax, feature in zip(axes[0], features):
+        plot(ev, feature, ax=ax, **kwargs)
+    return fig
+
+
+def metric_bars(ev: Evaluation, metrics: tuple[str, ...] = ("recall", "fpr", "precision", "selection_rate"),
+                feature: str | None = None) -> Figure:
+    """A grid of :func:`group_bars`: one row per metric, one column per feature (or one ``feature``)."""
+    import matplotlib.pyplot as plt
+
+    features = [feature] if feature else list(ev.data.manifest.sensitive_features)
+    fig, axes = plt.subplots(len(metrics), len(features), figsize=(4.6 * len(features), 3.2 * len(metrics)),
+                             layout="constrained", squeeze=False)
+    for i, metric in enumerate(metrics):
+        for j, feat in enumerate(features):
+            group_bars(ev, metric, feat, ax=axes[i][j])
+    return fig
+
+
+def score_histograms(ev: Evaluation, features: list[str] | None = None, *, bins: int = 30,
+                     log: bool = False, max_groups: int = 6) -> Figure:
+    """:func:`score_histogram` per group: one row per feature (default: each sensitive feature), one
+    panel per group, largest groups first (at most ``max_groups`` a row)."""
+    import matplotlib.pyplot as plt
+
+    features = features or list(ev.data.manifest.sensitive_features)
+    rows = [(f, list(ev.by_group.loc[f].sort_values("n", ascending=False).index[:max_groups])) for f in features]
+    cols = max(len(groups) for _, groups in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.4 * cols, 2.9 * len(rows)), layout="constrained",
+                             squeeze=False)
+    for (feature, groups), ax_row in zip(rows, axes):
+        for j, ax in enumerate(ax_row):
+            if j < len(groups):
+                score_histogram(ev, feature, groups[j], bins=bins, log=log, ax=ax)
+                ax.title.set_fontsize(8)
+            else:
+                ax.set_visible(False)
+    return fig

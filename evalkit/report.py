@@ -1,0 +1,325 @@
+"""The report pipeline: validate → start the MLflow run → execute the notebook with papermill →
+render HTML with nbconvert → log metrics and artifacts → publish into ``reports/<model>/``.
+
+Everything is written into a staging folder first and moved into place only when every step has
+succeeded, so a failure never leaves a truncated ``report.html`` or replaces a good one; the MLflow
+run is marked FAILED (with the partial notebook attached) on any error, including Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._io import atomic_write_bytes, atomic_write_text
+from .data import load_dataset
+from .exceptions import EvalkitError, ReportError
+from .manifest import load_manifest
+from .metrics import _check_threshold
+from .models import load_estimator, resolve_model
+
+#: The report notebook, relative to the project root.
+NOTEBOOK = Path("notebooks") / "evaluate_model.ipynb"
+#: The default evaluation set, relative to the project root.
+DEFAULT_MANIFEST = Path("data_manifests") / "adult_test.yaml"
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """Where a finished report went.
+
+    Attributes
+    ----------
+    output_dir : Path
+        ``reports/<model>/``.
+    html : Path
+        The rendered report.
+    metrics : dict
+        The contents of ``metrics.json``.
+    run_id : str or None
+        The MLflow run, when tracking was on.
+    """
+
+    output_dir: Path
+    html: Path
+    metrics: dict[str, Any]
+    run_id: str | None
+
+
+def _log(message: str) -> None:
+    print(f"evalkit: {message}", file=sys.stderr, flush=True)
+
+
+def render_html(notebook: Path, html_path: Path, *, title: str) -> Path:
+    """Render an executed notebook to a self-contained HTML file without code cells.
+
+    Inputs and prompts are left out, figures are embedded, and no script or stylesheet is loaded from
+    the network (see ``evalkit/templates/evalkit_report``).
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    nb.metadata["title"] = title
+    exporter = HTMLExporter(
+        template_name="evalkit_report",
+        extra_template_basedirs=[str(_TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return atomic_write_text(html_path, body)
+
+
+def extract_figures(notebook: Path, out_dir: Path) -> list[Path]:
+    """Save every PNG output of an executed notebook as ``<cell tag>.png`` (or ``figure-<cell>.png``).
+
+    A cell's first tag starting with ``figure-`` names its images; a cell with several images gets
+    ``-2``, ``-3`` … suffixes.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    saved = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tags = [t for t in cell.metadata.get("tags", []) if t.startswith("figure-")]
+        stem = tags[0] if tags else f"figure-{index:02d}"
+        images = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        for k, data in enumerate(images, start=1):
+            name = f"{stem}.png" if k == 1 else f"{stem}-{k}.png"
+            saved.append(atomic_write_bytes(out_dir / name, base64.b64decode(data)))
+    return saved
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move the staged files into ``out_dir``; ``report.html`` goes last so it marks completeness."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = staging / "figures"
+    if figures.is_dir():
+        old = out_dir / "figures"
+        trash = out_dir / f".old-figures-{uuid.uuid4().hex[:8]}"
+        if old.exists():
+            old.rename(trash)
+        figures.rename(old)
+        shutil.rmtree(trash, ignore_errors=True)
+    for name in ("metrics.json", "evaluate_model.ipynb", "report.html"):
+        os.replace(staging / name, out_dir / name)
+    (out_dir / "failed.ipynb").unlink(missing_ok=True)
+
+
+def _validate(model: str, data: str | Path, threshold: float, min_group_size: int, download_dir: Path):
+    _check_threshold(threshold)
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
+        raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    manifest = load_manifest(data)
+    dataset = load_dataset(manifest)
+    ref = resolve_model(model, download_dir=download_dir)
+    if ref.kind != "predictions":
+        load_estimator(ref)  # refuse untrusted or unreadable files before any run starts
+    return manifest, dataset, ref
+
+
+def run_report(
+    model: str,
+    data: str | Path | None = None,
+    *,
+    threshold: float = 0.5,
+    min_group_size: int = 30,
+    output_root: str | Path | None = None,
+    experiment: str | None = None,
+    track: bool = True,
+    timeout: int = 900,
+    progress: bool = True,
+) -> ReportResult:
+    """Evaluate ``model`` on ``data`` and publish the report, metrics and MLflow run.
+
+    Parameters
+    ----------
+    model : str
+        Any value accepted by :func:`evalkit.resolve_model`.
+    data : path-like, optional
+        A data manifest (default ``data_manifests/adult_test.yaml``).
+    threshold : float, default=0.5
+        Decision threshold.
+    min_group_size : int, default=30
+        Groups smaller than this are flagged and not compared.
+    output_root : path-like, optional
+        Where ``<model>/`` is written (default ``reports/`` in the project).
+    experiment : str, optional
+        MLflow experiment (default ``evalkit``).
+    track : bool, default=True
+        Log to MLflow; ``False`` produces the files only.
+    timeout : int, default=900
+        Seconds any one notebook cell may run before the report fails.
+    progress : bool, default=True
+        Show papermill's progress bar.
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    EvalkitError
+        For bad input (manifest, data, model) before anything is started, or :class:`ReportError`
+        when the notebook fails; in that case the run is FAILED and ``reports/<model>/failed.ipynb``
+        holds the partial notebook.
+    """
+    from . import tracking
+
+    root = tracking.project_root()
+    data = Path(data) if data is not None else root / DEFAULT_MANIFEST
+    output_root = Path(output_root) if output_root is not None else root / "reports"
+    experiment = experiment or tracking.DEFAULT_EXPERIMENT
+    workdir = Path(tempfile.mkdtemp(prefix="evalkit-report-"))
+    run_id = None
+    try:
+        _log(f"checking data {data} and model {model}")
+        manifest, dataset, ref = _validate(model, data, threshold, min_group_size, workdir / "model")
+        out_dir = output_root / ref.name
+        staging = workdir / "staging"
+        staging.mkdir()
+        if track:
+            run_id = tracking.start_run(
+                experiment=experiment,
+                run_name=f"report-{ref.name}",
+                params={
+                    "model": ref.name, "model_spec": ref.spec, "model_kind": ref.kind,
+                    "model_uri": ref.uri or "", "model_version": ref.version or "",
+                    "model_sha256": ref.sha256, "dataset": manifest.name, "dataset_sha256": manifest.sha256,
+                    "threshold": threshold, "min_group_size": min_group_size,
+                    **_version_params(),
+                },
+                tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name},
+            )
+            _log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
+        nb_out = staging / "evaluate_model.ipynb"
+        _execute(root / NOTEBOOK, nb_out, out_dir, run_id, timeout=timeout, progress=progress, parameters={
+            "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
+            "data": str(manifest.manifest_path), "threshold": float(threshold),
+            "min_group_size": int(min_group_size), "run_id": run_id, "output_dir": str(staging),
+        })
+        _log("rendering report.html")
+        html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
+        figures = extract_figures(nb_out, staging / "figures")
+        metrics_path = staging / "metrics.json"
+        if not metrics_path.is_file():
+            raise ReportError(f"the notebook {NOTEBOOK} did not write metrics.json", notebook=nb_out)
+        metrics = json.loads(metrics_path.read_text())
+        if track:
+            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path], figures)
+        _publish(staging, out_dir)
+        if track:
+            tracking.end_run(run_id, "FINISHED")
+        _log(f"report written to {out_dir / 'report.html'}")
+        return ReportResult(output_dir=out_dir, html=out_dir / "report.html", metrics=metrics, run_id=run_id)
+    except BaseException as err:
+        if run_id is not None:
+            _fail_run(run_id, err)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _version_params() -> dict[str, str]:
+    from .evaluation import git_commit, versions
+
+    return {f"version_{k}": v for k, v in versions().items()} | {"git_commit": git_commit()}
+
+
+def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
+    """Refuse parameters the notebook's ``parameters`` cell does not declare, before any kernel starts."""
+    import papermill as pm
+
+    declared = pm.inspect_notebook(str(notebook))
+    if not declared:
+        raise ReportError(f"{notebook}: no cell tagged 'parameters'; papermill cannot parameterise it")
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ReportError(f"{notebook}: unknown parameter(s) {unknown}; its parameters cell declares "
+                          f"{sorted(declared)}")
+
+
+def _execute(template: Path, out: Path, out_dir: Path, run_id: str | None, *, timeout: int, progress: bool,
+             parameters: dict[str, Any]) -> None:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    _log(f"executing {template.name} with papermill")
+    check_parameters(template, parameters)
+    try:
+        pm.execute_notebook(
+            str(template), str(out), parameters=parameters, cwd=str(template.parent), progress_bar=progress,
+            execution_timeout=timeout, kernel_name="python3", language="python",
+        )
+    except PapermillExecutionError as err:
+        failed = _keep_failed(out, out_dir)
+        raise ReportError(
+            f"the report notebook failed in cell {err.exec_count}: {err.ename}: {err.evalue}"
+            f" (partial notebook kept at {failed})",
+            notebook=failed,
+        ) from err
+    except BaseException:
+        _keep_failed(out, out_dir)
+        raise
+
+
+def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:
+    """Copy a partially executed notebook to ``<out_dir>/failed.ipynb`` (the last report stays)."""
+    if not notebook.is_file():
+        return None
+    target = out_dir / "failed.ipynb"
+    atomic_write_bytes(target, notebook.read_bytes())
+    return target
+
+
+def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figures: list[Path]) -> None:
+    from . import tracking
+
+    values: dict[str, float | None] = dict(metrics["overall"])
+    for feature, groups in metrics["by_group"].items():
+        for group, row in groups.items():
+            values.update({tracking.metric_key("by_group", feature, group, m): v for m, v in row.items()})
+    for feature, per_metric in metrics["disparities"].items():
+        for metric, d in per_metric.items():
+            values[tracking.metric_key("disparity", feature, metric, "difference")] = d["difference"]
+            values[tracking.metric_key("disparity", feature, metric, "ratio")] = d["ratio"]
+    count = tracking.log_metrics(run_id, values)
+    tracking.log_artifacts(run_id, files)
+    tracking.log_artifacts(run_id, figures, artifact_path="figures")
+    _log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
+
+
+def _fail_run(run_id: str, err: BaseException) -> None:
+    from . import tracking
+
+    try:
+        notebook = getattr(err, "notebook", None)
+        if notebook is not None and Path(notebook).is_file():
+            tracking.log_artifacts(run_id, [Path(notebook)])
+        tracking.client().set_tag(run_id, "evalkit.error", f"{type(err).__name__}: {err}"[:5000])
+        tracking.end_run(run_id, "FAILED")
+        _log(f"MLflow run {run_id} marked FAILED")
+    except Exception as log_err:  # never hide the original error behind a logging one
+        _log(f"could not mark MLflow run {run_id} FAILED: {log_err}")
+
+
+def main_error_message(err: BaseException) -> str:
+    """The one-line message the CLI prints for an error."""
+    if isinstance(err, EvalkitError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"

@@ -1,0 +1,226 @@
+"""What the report shows: the header, the "good and fair enough?" summary, and formatted tables.
+
+Every function returns an :class:`IPython.display.HTML` (or a string of HTML) built from escaped
+values, formatted to 4 significant digits; the notebook only displays them.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .fairness import INTERSECTION_SEP
+from .metrics import COUNT_METRICS, LOWER_IS_BETTER, METRIC_NAMES
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
+
+    from .evaluation import Evaluation
+
+#: Metrics in the headline strip, in order.
+HEADLINE = ("roc_auc", "average_precision", "eer", "accuracy", "precision", "recall", "f1", "fpr",
+            "selection_rate")
+#: Metrics whose disparities are shown on the first screen.
+KEY_DISPARITY_METRICS = ("recall", "fpr", "selection_rate", "precision", "roc_auc")
+_LABELS = {
+    "n": "n", "prevalence": "prevalence", "selection_rate": "selection rate", "accuracy": "accuracy",
+    "precision": "precision", "recall": "recall (TPR)", "f1": "F1", "fpr": "FPR", "fnr": "FNR",
+    "tp": "TP", "fp": "FP", "tn": "TN", "fn": "FN", "roc_auc": "ROC AUC",
+    "average_precision": "avg precision", "eer": "EER", "eer_threshold": "EER threshold",
+}
+
+_CSS = """<style>
+.evalkit-box{font-family:system-ui,sans-serif;border:1px solid #ccd;border-radius:6px;padding:10px 14px;
+margin:6px 0;background:#fafbff}
+.evalkit-box h3{margin:2px 0 8px 0}
+.evalkit-kv td{padding:1px 10px 1px 0;font-size:13px;text-align:left!important}
+.evalkit-kv td:first-child{color:#555}
+.evalkit-strip{display:flex;flex-wrap:wrap;gap:8px}
+.evalkit-tile{border:1px solid #dde;border-radius:5px;padding:4px 10px;background:white;min-width:84px}
+.evalkit-tile .v{font-size:20px;font-weight:600}.evalkit-tile .k{font-size:11px;color:#555}
+table.evalkit{border-collapse:collapse;font-size:12.5px;font-family:system-ui,sans-serif}
+table.evalkit th{background:#eef;text-align:left;padding:3px 8px;border-bottom:1px solid #99a}
+table.evalkit td{padding:2px 8px;border-bottom:1px solid #e4e4ea;text-align:right}
+table.evalkit td:first-child, table.evalkit td.t{text-align:left}
+.evalkit-warn{color:#8a4b00}
+</style>"""
+
+
+def fmt(value: Any, metric: str | None = None) -> str:
+    """A value for display: counts with thousands separators, other numbers to 4 significant digits,
+    undefined as an em dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if metric in COUNT_METRICS:
+        return f"{int(value):,}"
+    if isinstance(value, (int, float)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _html(text: str) -> HTML:
+    from IPython.display import HTML
+
+    return HTML(_CSS + text)
+
+
+def _table(frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = "".join(
+            f"<td{' class=t' if c in text_columns else ''}>{html.escape(str(v))}</td>" for c, v in row.items()
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table class='evalkit'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def header(ev: Evaluation) -> HTML:
+    """Model, dataset(s) with sha256, threshold, evalkit version, git commit, date and MLflow run."""
+    from .evaluation import git_commit, versions
+
+    m = ev.data.manifest
+    model = ev.model.name + (f" (version {ev.model.version}, {ev.model.uri})" if ev.model.version else
+                             f" ({ev.model.kind} file)")
+    items = [
+        ("Model", model),
+        ("Model sha256", ev.model.sha256[:16] + "…"),
+        ("Dataset", f"{m.name} ({m.source}, {len(ev.data):,} rows, licence {m.license})"),
+        ("Dataset sha256", m.sha256),
+        ("Decision threshold", f"{ev.threshold:g} (fixed)"),
+        ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"),
+        ("evalkit", f"{versions()['evalkit']}, git {git_commit()}"),
+        ("Date (UTC)", ev.created),
+        ("MLflow run", ev.run_id or "not tracked"),
+    ]
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in items)
+    return _html(f"<div class='evalkit-box'><h3>Evaluation of {html.escape(ev.model.name)}</h3>"
+                 f"<table class='evalkit-kv'>{rows}</table></div>")
+
+
+def disparity_table(ev: Evaluation, *, metrics: tuple[str, ...] = KEY_DISPARITY_METRICS,
+                    top: int | None = 10, intersections: bool = True) -> pd.DataFrame:
+    """The largest between-group differences, largest first, with the worst and best groups.
+
+    Parameters
+    ----------
+    metrics : tuple of str
+        Which metrics to include.
+    top : int or None, default=10
+        Keep the ``top`` largest differences (all when None).
+    intersections : bool, default=True
+        Include intersections of features; ``False`` keeps single features only.
+
+    Returns
+    -------
+    DataFrame
+        Formatted strings: feature, metric, difference, ratio, worst group (value, n), best group.
+    """
+    d = ev.disparities.reset_index()
+    keep = d["metric"].isin(metrics) & d["difference"].notna()
+    if not intersections:
+        keep &= ~d["feature"].str.contains(INTERSECTION_SEP, regex=False)
+    d = d[keep].sort_values("difference", ascending=False, kind="stable")
+    if top is not None:
+        d = d.head(top)
+    rows = []
+    for r in d.itertuples():
+        worst = ev.by_group.loc[(r.feature, r.worst_group)]
+        best = ev.by_group.loc[(r.feature, r.best_group)]
+        rows.append({
+            "feature": r.feature,
+            "metric": _LABELS[r.metric] + (" ↓" if r.metric in LOWER_IS_BETTER else ""),
+            "difference": fmt(r.difference),
+            "ratio": fmt(r.ratio),
+            "worst-off group": f"{r.worst_group}: {fmt(worst[r.metric])} (n={int(worst['n']):,})",
+            "best group": f"{r.best_group}: {fmt(best[r.metric])} (n={int(best['n']):,})",
+            "groups": r.groups_compared,
+        })
+    return pd.DataFrame(rows, columns=["feature", "metric", "difference", "ratio", "worst-off group",
+                                       "best group", "groups"])
+
+
+def summary(ev: Evaluation, *, top: int = 8) -> HTML:
+    """The first screen: headline metrics, largest disparities, worst-off groups, small groups."""
+    o = ev.overall
+    tiles = "".join(f"<div class='evalkit-tile'><div class='v'>{fmt(o[m], m)}</div>"
+                    f"<div class='k'>{_LABELS[m]}</div></div>" for m in HEADLINE)
+    n = (f"{int(o['n']):,} samples, prevalence {fmt(o['prevalence'])}, threshold {ev.threshold:g}: "
+         f"TP {fmt(o['tp'], 'tp')}, FP {fmt(o['fp'], 'fp')}, TN {fmt(o['tn'], 'tn')}, FN {fmt(o['fn'], 'fn')}; "
+         f"EER {fmt(o['eer'])} at score {fmt(o['eer_threshold'])}.")
+    disp = disparity_table(ev, top=top)
+    single = disparity_table(ev, top=top, intersections=False)
+    small = ev.small_groups
+    small_text = (
+        f"<p class='evalkit-warn'>⚠ {len(small)} group(s) have fewer than {ev.min_group_size} samples; "
+        "their metrics are too noisy to compare and are left out of the disparities (listed at the end): "
+        + html.escape(", ".join(f"{r.feature}={r.group} (n={int(r.n)})" for r in small.head(12).itertuples()))
+        + (" …" if len(small) > 12 else "") + "</p>"
+        if len(small) else f"<p>All groups have at least {ev.min_group_size} samples.</p>"
+    )
+    undefined = [u for u in ev.undefined() if u["scope"] == "by_group" and u["metric"] != "eer_threshold"]
+    undefined_text = (f"<p class='evalkit-warn'>⚠ {len(undefined)} per-group values are undefined "
+                      "(e.g. a group with one class has no AUC); see the table at the end.</p>"
+                      if undefined else "")
+    return _html(
+        "<div class='evalkit-box'><h3>Good enough?</h3>"
+        f"<div class='evalkit-strip'>{tiles}</div><p>{html.escape(n)}</p></div>"
+        "<div class='evalkit-box'><h3>Fair enough? Largest gaps between groups</h3>"
+        f"<p>By single feature (groups with n ≥ {ev.min_group_size}); ↓ marks metrics where lower is better.</p>"
+        + _table(single, ("feature", "metric", "worst-off group", "best group"))
+        + "<p>Including intersections:</p>"
+        + _table(disp, ("feature", "metric", "worst-off group", "best group"))
+        + small_text + undefined_text + "</div>"
+    )
+
+
+def overall_table(ev: Evaluation) -> HTML:
+    """Every overall metric, one row."""
+    frame = pd.DataFrame([{_LABELS[m]: fmt(ev.overall[m], m) for m in METRIC_NAMES}])
+    return _html(_table(frame))
+
+
+def group_table(ev: Evaluation, feature: str) -> HTML:
+    """Every metric for every group of ``feature``, largest group first; small groups marked."""
+    table = ev.by_group.loc[feature].sort_values("n", ascending=False)
+    rows = []
+    for group, r in table.iterrows():
+        row = {"group": group + (" ⚠ small" if r["n"] < ev.min_group_size else "")}
+        row.update({_LABELS[m]: fmt(r[m], m) for m in METRIC_NAMES})
+        rows.append(row)
+    return _html(f"<h4>{html.escape(feature)}</h4>" + _table(pd.DataFrame(rows), ("group",)))
+
+
+def group_tables(ev: Evaluation) -> HTML:
+    """:func:`group_table` for every feature and intersection, one after the other."""
+    features = ev.by_group.index.get_level_values("feature").unique()
+    return _html("".join(group_table(ev, f).data.replace(_CSS, "") for f in features))
+
+
+def all_disparities(ev: Evaluation) -> HTML:
+    """Every disparity (all features and metrics), largest difference first."""
+    from .fairness import DISPARITY_METRICS
+
+    return _html(_table(disparity_table(ev, metrics=DISPARITY_METRICS, top=None),
+                        ("feature", "metric", "worst-off group", "best group")))
+
+
+def undefined_table(ev: Evaluation) -> HTML:
+    """Every undefined value and why, or a line saying there are none."""
+    notes = ev.undefined()
+    if not notes:
+        return _html("<p>No undefined values.</p>")
+    frame = pd.DataFrame(notes).fillna("")
+    frame = frame.groupby(["scope", "feature", "group", "reason"], sort=True)["metric"].agg(", ".join).reset_index()
+    return _html(_table(frame, tuple(frame.columns)))
+
+
+def small_groups_table(ev: Evaluation) -> HTML:
+    """Groups below the minimum size, smallest first."""
+    if ev.small_groups.empty:
+        return _html(f"<p>No group has fewer than {ev.min_group_size} samples.</p>")
+    frame = ev.small_groups.sort_values("n").assign(n=lambda f: f["n"].map(lambda v: f"{int(v):,}"))
+    return _html(_table(frame, ("feature", "group")))

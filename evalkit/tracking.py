@@ -1,0 +1,187 @@
+"""Everything that talks to MLflow: the store, runs, metrics, artifacts and the model registry.
+
+The default store is a SQLite file in the project (``mlflow/mlflow.db``) with artifacts beside it
+(``mlflow/artifacts``); ``MLFLOW_TRACKING_URI`` overrides it. Runs are driven through
+:class:`mlflow.MlflowClient` by id, so a failure can always mark its run FAILED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ModelError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+#: Experiment that report runs go to unless told otherwise.
+DEFAULT_EXPERIMENT = "evalkit"
+_KEY_OK = re.compile(r"[^A-Za-z0-9_\-. /]")
+_BATCH = 900
+
+
+def project_root() -> Path:
+    """The evalkit checkout (where ``pyproject.toml`` is), else the current directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def default_tracking_uri() -> str:
+    """``sqlite:///<project>/mlflow/mlflow.db``."""
+    return f"sqlite:///{project_root() / 'mlflow' / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    """The tracking URI in force: ``MLFLOW_TRACKING_URI`` if set, else :func:`default_tracking_uri`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def _artifact_root(uri: str) -> str | None:
+    """An explicit artifact folder next to a SQLite store (MLflow would otherwise use ./mlruns)."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def client() -> MlflowClient:
+    """An MlflowClient on :func:`tracking_uri`, creating the SQLite folder if needed."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
+    """The id of experiment ``name``, created (with an explicit artifact location) if missing."""
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    return c.create_experiment(name, artifact_location=_artifact_root(tracking_uri()))
+
+
+def metric_key(*parts: str) -> str:
+    """An MLflow metric key from ``parts`` joined by ``/``.
+
+    Characters MLflow refuses become ``_``; when that changes a part, a short hash of the original is
+    appended so that two different group names never share a key.
+
+    Examples
+    --------
+    >>> metric_key("by_group", "age_band", "65+", "recall")
+    'by_group/age_band/65_-f1a5a8/recall'
+    """
+    out = []
+    for part in parts:
+        clean = _KEY_OK.sub("_", part).replace("//", "_")
+        if clean != part:
+            clean = f"{clean}-{hashlib.sha1(part.encode()).hexdigest()[:6]}"
+        out.append(clean)
+    return "/".join(out)
+
+
+def start_run(*, experiment: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    """Create a RUNNING run with ``params`` and ``tags``; return its id."""
+    from mlflow.entities import Param, RunTag
+
+    c = client()
+    run = c.create_run(experiment_id(experiment), run_name=run_name, tags=dict(tags))
+    c.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    return run.info.run_id
+
+
+def log_metrics(run_id: str, metrics: Mapping[str, float | None]) -> int:
+    """Log finite metric values (``None``/NaN are skipped; metrics.json records why). Returns the count."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)]
+    c = client()
+    for i in range(0, len(batch), _BATCH):
+        c.log_batch(run_id, metrics=batch[i : i + _BATCH])
+    return len(batch)
+
+
+def log_artifacts(run_id: str, files: Iterable[Path], *, artifact_path: str | None = None) -> None:
+    """Attach files to a run."""
+    c = client()
+    for f in files:
+        c.log_artifact(run_id, str(f), artifact_path=artifact_path)
+
+
+def end_run(run_id: str, status: str = "FINISHED") -> None:
+    """Terminate a run as ``FINISHED`` or ``FAILED``."""
+    client().set_terminated(run_id, status=status)
+
+
+def get_run(run_id: str) -> Any:
+    """The MLflow run ``run_id``."""
+    return client().get_run(run_id)
+
+
+def registered_names() -> list[str]:
+    """Names of all registered models."""
+    return sorted(m.name for m in client().search_registered_models())
+
+
+def resolve_registered(spec: str, uri: str) -> tuple[str, str]:
+    """Resolve ``models:/name/version``, ``models:/name/latest`` or ``models:/name@alias``.
+
+    Returns
+    -------
+    (name, version)
+
+    Raises
+    ------
+    ModelError
+        If the model or version does not exist; the message lists the registered models.
+    """
+    from mlflow.exceptions import MlflowException
+
+    body = uri[len("models:/"):]
+    c = client()
+    try:
+        if "@" in body:
+            name, alias = body.split("@", 1)
+            return name, str(c.get_model_version_by_alias(name, alias).version)
+        name, _, version = body.partition("/")
+        if not name or not version:
+            raise ModelError(spec, "expected models:/<name>/<version>, models:/<name>/latest or models:/<name>@<alias>")
+        if version == "latest":
+            versions = c.search_model_versions(f"name='{name}'")
+            if not versions:
+                raise ModelError(spec, _unknown_model_message(name))
+            return name, str(max(int(v.version) for v in versions))
+        return name, str(c.get_model_version(name, version).version)
+    except MlflowException as err:
+        raise ModelError(spec, f"{err.message}. {_unknown_model_message(body.split('/')[0].split('@')[0])}") from err
+
+
+def _unknown_model_message(name: str) -> str:
+    return (
+        f"no registered model named '{name}' in {tracking_uri()}; registered models: {registered_names()}. "
+        "MODEL also accepts a .skops file, a predictions file (.csv/.parquet with id and score columns) "
+        "or a models:/ URI"
+    )
+
+
+def download_model(uri: str, dst: Path) -> Path:
+    """Download a registered model's files into ``dst``; return the local folder."""
+    import mlflow
+
+    client()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a few small files
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
