@@ -13,6 +13,8 @@ DEV_STAMP := $(VENV)/.dev-installed
 MODEL ?=
 DATA ?=
 THRESHOLD ?=
+LAB_PORT ?= 8888
+MLFLOW_PORT ?= 5000
 STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -59,12 +61,12 @@ test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser
 bench: $(DEV_STAMP) ## Run the benchmarks and write bench/results.json
 	$(PY) bench/run.py --out bench/results.json
 
-lab: $(RUNTIME_STAMP) ## Open JupyterLab on notebooks/ (http://127.0.0.1:8888)
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir notebooks
+lab: $(RUNTIME_STAMP) ## Open JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT) (LAB_PORT=8888)
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser $(ROOT_FLAG) --notebook-dir notebooks
 
-mlflow-ui: $(RUNTIME_STAMP) ## Open the MLflow UI on 127.0.0.1:5000 against the project's store
+mlflow-ui: $(RUNTIME_STAMP) ## MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) on the project's store (MLFLOW_PORT=5000)
 	@mkdir -p $(STORE)
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri "$(TRACKING_URI)" \
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) --backend-store-uri "$(TRACKING_URI)" \
 	  $(if $(MLFLOW_TRACKING_URI),,--default-artifact-root "$(STORE)/artifacts")
 
 clean: ## Remove rendered reports and caches (keeps .venv and the MLflow store)

@@ -17,7 +17,7 @@ import pandas as pd
 from ._io import atomic_write_json
 from ._version import __version__
 from .data import Dataset, load_dataset
-from .fairness import Engine, disparities, metrics_by_group, small_groups
+from .fairness import Engine, disparities, group_columns, metrics_by_group, small_groups
 from .metrics import COUNT_METRICS, METRIC_NAMES, _check_threshold, binary_metrics, undefined_reason
 from .models import ModelRef, resolve_model, score
 
@@ -60,11 +60,18 @@ class Evaluation:
     min_group_size: int
     run_id: str | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def y_true(self) -> np.ndarray:
         """0/1 labels, in dataset order."""
         return self.data.y_true
+
+    def group_values(self, feature: str) -> np.ndarray:
+        """The group of every sample for ``feature`` (a sensitive feature or an ``a&b`` intersection)."""
+        if self._groups is None:
+            self._groups = {k: v.to_numpy() for k, v in group_columns(self.data.sensitive).items()}
+        return self._groups[feature]
 
     def undefined(self) -> list[dict[str, str]]:
         """Every undefined value with its scope and reason (``scope`` is ``overall`` or ``feature=group``)."""

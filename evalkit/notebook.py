@@ -26,4 +26,6 @@ def setup_notebook(*, dpi: int = 96) -> None:
     if get_ipython() is not None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png")
+        # Figures use constrained layout already; the inline default bbox_inches="tight" would draw
+        # every figure twice.
+        set_matplotlib_formats("png", bbox_inches=None)

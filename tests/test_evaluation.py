@@ -1,0 +1,78 @@
+"""The metrics.json contract, on synthetic data with a known bias."""
+
+import json
+
+import numpy as np
+import pytest
+
+from evalkit import evaluate, load_dataset
+from evalkit.metrics import METRIC_NAMES
+
+REQUIRED_OVERALL = ["n", "accuracy", "precision", "recall", "f1", "fpr", "fnr", "tp", "fp", "tn", "fn",
+                    "selection_rate", "roc_auc", "average_precision", "eer"]
+
+
+@pytest.fixture
+def ev(synthetic_dataset):
+    manifest, preds = synthetic_dataset
+    return evaluate(str(preds), manifest, threshold=0.5, min_group_size=30)
+
+
+def test_metrics_json_contract(ev, tmp_path):
+    path = ev.save(tmp_path)
+    doc = json.loads(path.read_text())  # strict JSON: NaN would have been refused on write
+    for key in ("model", "datasets", "threshold", "n", "overall", "by_group", "disparities", "mlflow_run_id"):
+        assert key in doc
+    assert doc["model"] == "synthetic_scores"
+    assert doc["datasets"][0]["name"] == "synthetic" and len(doc["datasets"][0]["sha256"]) == 64
+    assert doc["n"] == 1500 and doc["threshold"] == 0.5
+    assert all(k in doc["overall"] for k in REQUIRED_OVERALL)
+    assert set(doc["by_group"]) == {"group", "band", "group&band"}
+    assert set(doc["by_group"]["group&band"]) == {f"{g}&{b}" for g in "ABC" for b in ("old", "young")}
+    assert set(doc["by_group"]["group"]["B"]) == set(METRIC_NAMES)
+    assert doc["disparities"]["group"]["recall"]["worst_group"] == "B"
+    assert set(doc["disparities"]["group"]["recall"]) >= {"difference", "ratio"}
+    assert doc["mlflow_run_id"] is None
+    assert isinstance(doc["overall"]["tp"], int)
+
+
+def test_values_equal_dataset_computation(ev):
+    y, s = ev.y_true, ev.y_score
+    mask = ev.data.sensitive["group"].to_numpy() == "B"
+    recall_b = np.mean(s[mask & (y == 1)] >= 0.5)
+    assert ev.by_group.loc[("group", "B"), "recall"] == pytest.approx(recall_b, abs=1e-12)
+
+
+def test_undefined_values_are_null_with_reason(synthetic_dataset, tmp_path):
+    manifest, preds = synthetic_dataset
+    ev = evaluate(str(preds), manifest, threshold=1.5)  # nothing predicted positive
+    doc = json.loads(ev.save(tmp_path).read_text())
+    assert doc["overall"]["precision"] is None
+    reasons = {(u["scope"], u["metric"]): u["reason"] for u in doc["undefined"] if u["scope"] == "overall"}
+    assert reasons[("overall", "precision")] == "no predicted positives"
+    assert doc["by_group"]["group"]["A"]["precision"] is None  # kept, not dropped
+
+
+def test_small_groups_listed(synthetic_dataset):
+    manifest, preds = synthetic_dataset
+    ev = evaluate(str(preds), manifest, min_group_size=100)
+    small = ev.to_dict()["small_groups"]
+    assert {"feature": "group&band", "group": "C&old", "n": int(ev.by_group.loc[("group&band", "C&old"), "n"])} in small
+    assert all(s["n"] < 100 for s in small)
+
+
+def test_parameter_validation(synthetic_dataset):
+    manifest, preds = synthetic_dataset
+    with pytest.raises(ValueError, match="threshold must be a finite number, got nan"):
+        evaluate(str(preds), manifest, threshold=float("nan"))
+    with pytest.raises(ValueError, match="min_group_size must be a positive integer, got 0"):
+        evaluate(str(preds), manifest, min_group_size=0)
+
+
+def test_model_ref_as_dict(synthetic_dataset):
+    manifest, preds = synthetic_dataset
+    first = evaluate(str(preds), manifest)
+    import dataclasses
+
+    again = evaluate({**dataclasses.asdict(first.model), "path": str(first.model.path)}, load_dataset(manifest))
+    assert again.overall == first.overall

@@ -1,0 +1,60 @@
+"""`make lab` and `make mlflow-ui` really start their servers on 127.0.0.1 (then are stopped by PID)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float = 90.0) -> bytes:
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"{cmd} exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    return resp.read()
+            except OSError:
+                time.sleep(0.5)
+        pytest.fail(f"{url} did not answer within {timeout}s")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_make_mlflow_ui(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    body = _serve_and_get(["make", "-s", "mlflow-ui", f"MLFLOW_PORT={port}"], f"http://127.0.0.1:{port}/health", env)
+    assert body.strip() == b"OK"
+
+
+def test_make_lab(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    body = _serve_and_get(["make", "-s", "lab", f"LAB_PORT={port}"], f"http://127.0.0.1:{port}/api", env)
+    assert "version" in json.loads(body)
