@@ -13,6 +13,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 MODEL ?=
 DATA ?=
 THRESHOLD ?=
+ENGINE ?=
 LAB_PORT ?= 8888
 MLFLOW_PORT ?= 5000
 STORE := $(CURDIR)/mlflow
@@ -23,7 +24,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
-	@echo; echo "  e.g. make report MODEL=adult-logreg [DATA=data_manifests/adult_test.yaml] [THRESHOLD=0.5]"
+	@echo; echo "  e.g. make report MODEL=adult-logreg [DATA=data_manifests/adult_test.yaml] [THRESHOLD=0.5] [ENGINE=fairlearn]"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +42,7 @@ venv-dev: $(DEV_STAMP) ## Also install the test requirements
 
 report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into reports/<model>/ and MLflow
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
-	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)")
+	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)")
 
 demo-models: $(RUNTIME_STAMP) ## Train the demo models from data/adult and register them in MLflow
 	$(PY) -m evalkit demo-models

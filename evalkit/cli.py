@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold (default 0.5)")
     r.add_argument("--min-group-size", type=int, default=30,
                    help="groups smaller than this are flagged and not compared (default 30)")
+    r.add_argument("--engine", choices=["vectorised", "fairlearn"], default="vectorised",
+                   help="per-group engine: vectorised (default) or fairlearn's MetricFrame (same numbers, slower)")
     r.add_argument("--output-root", default=None, help="folder for <model>/ (default: reports/)")
     r.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit)")
     r.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = run_report(
             args.model, args.data, threshold=args.threshold, min_group_size=args.min_group_size,
-            output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
+            engine=args.engine, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
             timeout=args.timeout, progress=not args.no_progress,
         )
         print(result.html)

@@ -59,6 +59,7 @@ class Evaluation:
     small_groups: pd.DataFrame
     min_group_size: int
     run_id: str | None = None
+    engine: str = "vectorised"
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -116,6 +117,7 @@ class Evaluation:
             "n": len(self.data),
             "sensitive_features": list(m.sensitive_features),
             "min_group_size": self.min_group_size,
+            "engine": self.engine,
             "overall": _metric_dict(self.overall),
             "by_group": by_group,
             "disparities": disp,
@@ -224,6 +226,7 @@ def evaluate(
         small_groups=small_groups(by_group, min_group_size=min_group_size),
         min_group_size=min_group_size,
         run_id=run_id,
+        engine=engine,
     )
 
 

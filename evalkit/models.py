@@ -147,6 +147,29 @@ def _registered_ref(spec: str, uri: str, download_dir: str | Path | None) -> Mod
                     sha256=sha256_file(skops_file), uri=f"models:/{name}/{version}", version=str(version))
 
 
+def check_model_file(ref: ModelRef) -> None:
+    """A cheap check that a skops model file is a readable skops archive, without importing skops.
+
+    :func:`load_estimator` does the full check (trusted types) when the model is loaded; this one lets
+    the report pipeline refuse an unreadable file before it starts a run or a kernel.
+
+    Raises
+    ------
+    ModelError
+        If the file is not a zip archive with a skops ``schema.json``.
+    """
+    import zipfile
+
+    if ref.kind == "predictions":
+        return
+    try:
+        with zipfile.ZipFile(ref.path) as archive:
+            if "schema.json" not in archive.namelist():
+                raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: no schema.json inside")
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: {err}") from err
+
+
 def load_estimator(ref: ModelRef) -> Any:
     """Load a skops model, trusting only scikit-learn and numpy types (and :data:`TRUSTED_EXTRA_TYPES`).
 

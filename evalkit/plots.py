@@ -210,8 +210,8 @@ def by_feature(ev: Evaluation, plot: Callable[..., Any], features: list[str] | N
     import matplotlib.pyplot as plt
 
     features = features or list(ev.data.manifest.sensitive_features)
-    fig, axes = plt.subplots(1, len(features), figsize=(4.6 * len(features), 4.2), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(features), figsize=(4.6 * len(features), 4.2), squeeze=False)
+    _fixed_grid(fig, 1)
     for ax, feature in zip(axes[0], features):
         plot(ev, feature, ax=ax, **kwargs)
     return fig
@@ -241,7 +241,7 @@ def score_histograms(ev: Evaluation, features: list[str] | None = None, *, bins:
     features = features or list(ev.data.manifest.sensitive_features)
     rows = [(f, list(ev.by_group.loc[f].sort_values("n", ascending=False).index[:max_groups])) for f in features]
     cols = max(len(groups) for _, groups in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(3.4 * cols, 2.9 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.9 * cols, 2.6 * len(rows)), squeeze=False)
     _fixed_grid(fig, len(rows))
     for (feature, groups), ax_row in zip(rows, axes):
         for j, ax in enumerate(ax_row):

@@ -18,14 +18,15 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from ._io import atomic_write_bytes, atomic_write_text
 from .data import load_dataset
 from .exceptions import EvalkitError, ReportError
+from .fairness import Engine
 from .manifest import load_manifest
 from .metrics import _check_threshold
-from .models import load_estimator, resolve_model
+from .models import check_model_file, resolve_model
 
 #: The report notebook, relative to the project root.
 NOTEBOOK = Path("notebooks") / "evaluate_model.ipynb"
@@ -121,15 +122,19 @@ def _publish(staging: Path, out_dir: Path) -> None:
     (out_dir / "failed.ipynb").unlink(missing_ok=True)
 
 
-def _validate(model: str, data: str | Path, threshold: float, min_group_size: int, download_dir: Path):
+def _validate(model: str, data: str | Path, threshold: float, min_group_size: int, engine: str,
+              download_dir: Path):
     _check_threshold(threshold)
+    if engine not in get_args(Engine):
+        raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
         raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
     manifest = load_manifest(data)
     dataset = load_dataset(manifest)
     ref = resolve_model(model, download_dir=download_dir)
-    if ref.kind != "predictions":
-        load_estimator(ref)  # refuse untrusted or unreadable files before any run starts
+    # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
+    # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
+    check_model_file(ref)
     return manifest, dataset, ref
 
 
@@ -139,6 +144,7 @@ def run_report(
     *,
     threshold: float = 0.5,
     min_group_size: int = 30,
+    engine: Engine = "vectorised",
     output_root: str | Path | None = None,
     experiment: str | None = None,
     track: bool = True,
@@ -157,6 +163,9 @@ def run_report(
         Decision threshold.
     min_group_size : int, default=30
         Groups smaller than this are flagged and not compared.
+    engine : {"vectorised", "fairlearn"}, default="vectorised"
+        How per-group metrics are computed (see :func:`evalkit.fairness.metrics_by_group`); the same
+        numbers either way, ``"fairlearn"`` goes through MetricFrame.
     output_root : path-like, optional
         Where ``<model>/`` is written (default ``reports/`` in the project).
     experiment : str, optional
@@ -189,7 +198,7 @@ def run_report(
     run_id = None
     try:
         _log(f"checking data {data} and model {model}")
-        manifest, dataset, ref = _validate(model, data, threshold, min_group_size, workdir / "model")
+        manifest, dataset, ref = _validate(model, data, threshold, min_group_size, engine, workdir / "model")
         out_dir = output_root / ref.name
         staging = workdir / "staging"
         staging.mkdir()
@@ -201,7 +210,7 @@ def run_report(
                     "model": ref.name, "model_spec": ref.spec, "model_kind": ref.kind,
                     "model_uri": ref.uri or "", "model_version": ref.version or "",
                     "model_sha256": ref.sha256, "dataset": manifest.name, "dataset_sha256": manifest.sha256,
-                    "threshold": threshold, "min_group_size": min_group_size,
+                    "threshold": threshold, "min_group_size": min_group_size, "engine": engine,
                     **_version_params(),
                 },
                 tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name},
@@ -211,7 +220,7 @@ def run_report(
         _execute(root / NOTEBOOK, nb_out, out_dir, run_id, timeout=timeout, progress=progress, parameters={
             "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
             "data": str(manifest.manifest_path), "threshold": float(threshold),
-            "min_group_size": int(min_group_size), "run_id": run_id, "output_dir": str(staging),
+            "min_group_size": int(min_group_size), "engine": engine, "run_id": run_id, "output_dir": str(staging),
         })
         _log("rendering report.html")
         html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")

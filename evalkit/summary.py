@@ -44,7 +44,7 @@ margin:6px 0;background:#fafbff}
 table.evalkit{border-collapse:collapse;font-size:12.5px;font-family:system-ui,sans-serif}
 table.evalkit th{background:#eef;text-align:left;padding:3px 8px;border-bottom:1px solid #99a}
 table.evalkit td{padding:2px 8px;border-bottom:1px solid #e4e4ea;text-align:right}
-table.evalkit td:first-child, table.evalkit td.t{text-align:left}
+table.evalkit td:first-child, table.evalkit td.t, table.evalkit th{text-align:left!important}
 .evalkit-warn{color:#8a4b00}
 </style>"""
 
@@ -92,6 +92,7 @@ def header(ev: Evaluation) -> HTML:
         ("Dataset sha256", m.sha256),
         ("Decision threshold", f"{ev.threshold:g} (fixed)"),
         ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"),
+        ("Per-group metrics", f"{ev.engine} engine; groups under {ev.min_group_size} samples flagged"),
         ("evalkit", f"{versions()['evalkit']}, git {git_commit()}"),
         ("Date (UTC)", ev.created),
         ("MLflow run", ev.run_id or "not tracked"),

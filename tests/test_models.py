@@ -8,7 +8,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from evalkit import ModelError, load_dataset, resolve_model
-from evalkit.models import load_estimator, safe_name, score
+from evalkit.models import check_model_file, load_estimator, safe_name, score
 
 from .conftest import ADULT_TEST
 
@@ -62,6 +62,19 @@ def test_not_a_skops_file(tmp_path):
     (tmp_path / "broken.skops").write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="cannot be read as a skops file"):
         load_estimator(resolve_model(str(tmp_path / "broken.skops")))
+
+
+def test_cheap_file_check(tiny_model, tmp_path):
+    check_model_file(resolve_model(str(tiny_model[0])))  # a real skops file passes
+    (tmp_path / "zip.skops").write_bytes(b"not a zip archive")
+    with pytest.raises(ModelError, match=r"zip\.skops cannot be read as a skops file: File is not a zip file"):
+        check_model_file(resolve_model(str(tmp_path / "zip.skops")))
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "other.skops", "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(ModelError, match="no schema.json inside"):
+        check_model_file(resolve_model(str(tmp_path / "other.skops")))
 
 
 def test_untrusted_type_refused(tmp_path):

@@ -106,6 +106,23 @@ def test_predictions_file_report_shows_injected_bias(synthetic_dataset, mlflow_s
     assert _runs("FINISHED") and not _runs("RUNNING")
 
 
+def test_fairlearn_engine_gives_the_same_report_numbers(synthetic_dataset, mlflow_store, tmp_path):
+    manifest, preds = synthetic_dataset
+    fast = run_report(str(preds), manifest, output_root=tmp_path / "a", track=False, progress=False)
+    ref = run_report(str(preds), manifest, output_root=tmp_path / "b", track=False, progress=False, engine="fairlearn")
+    assert ref.metrics["engine"] == "fairlearn" and fast.metrics["engine"] == "vectorised"
+    for feature, groups in fast.metrics["by_group"].items():
+        for group, row in groups.items():
+            for metric, value in row.items():
+                other = ref.metrics["by_group"][feature][group][metric]
+                assert (value is None and other is None) or value == pytest.approx(other, abs=1e-9), (feature, group, metric)
+    for feature, per_metric in fast.metrics["disparities"].items():
+        for metric, d in per_metric.items():
+            o = ref.metrics["disparities"][feature][metric]
+            assert d["worst_group"] == o["worst_group"]
+            assert (d["difference"] is None and o["difference"] is None) or d["difference"] == pytest.approx(o["difference"], abs=1e-9)
+
+
 def test_no_tracking_option(synthetic_dataset, mlflow_store, tmp_path):
     manifest, preds = synthetic_dataset
     result = run_report(str(preds), manifest, output_root=tmp_path / "r", track=False, progress=False)
@@ -187,6 +204,21 @@ def test_notebook_failure_marks_run_failed_and_keeps_previous_report(synthetic_d
 
     assert "failed.ipynb" in {a.path for a in tracking.client().list_artifacts(runs[0].info.run_id)}
     assert "no score for 10" in runs[0].data.tags["evalkit.error"]
+
+
+def test_untrusted_model_fails_in_kernel_with_clear_message(mlflow_store, tmp_path):
+    import os as _os
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "evil.skops"
+    sio.dump(FunctionTransformer(func=_os.getcwd), path)
+    with pytest.raises(ReportError, match=r"ModelError: model '.*evil\.skops': .*contains types evalkit does not trust: \[.*getcwd"):
+        run_report(str(path), ADULT_TEST, output_root=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r" / "evil" / "report.html").exists()
+    assert (tmp_path / "r" / "evil" / "failed.ipynb").is_file()
+    assert len(_runs("FAILED")) == 1 and _runs("RUNNING") == []
 
 
 def test_unknown_notebook_parameter_refused_before_kernel():
