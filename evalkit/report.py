@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ from ._io import atomic_write_bytes, atomic_write_text
 from .data import load_dataset
 from .exceptions import EvalkitError, ReportError
 from .fairness import Engine
-from .manifest import load_manifest
+from ._kernel import warm_kernel
+from .manifest import Manifest, load_manifest
 from .metrics import _check_threshold
-from .models import check_model_file, resolve_model
+from .models import ModelRef, check_model_file, resolve_model
 
 #: The report notebook, relative to the project root.
 NOTEBOOK = Path("notebooks") / "evaluate_model.ipynb"
@@ -57,8 +59,11 @@ class ReportResult:
     run_id: str | None
 
 
+_START = time.monotonic()
+
+
 def _log(message: str) -> None:
-    print(f"evalkit: {message}", file=sys.stderr, flush=True)
+    print(f"evalkit [{time.monotonic() - _START:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def render_html(notebook: Path, html_path: Path, *, title: str) -> Path:
@@ -197,31 +202,24 @@ def run_report(
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-report-"))
     run_id = None
     try:
-        _log(f"checking data {data} and model {model}")
-        manifest, dataset, ref = _validate(model, data, threshold, min_group_size, engine, workdir / "model")
-        out_dir = output_root / ref.name
-        staging = workdir / "staging"
-        staging.mkdir()
-        if track:
-            run_id = tracking.start_run(
-                experiment=experiment,
-                run_name=f"report-{ref.name}",
-                params={
-                    "model": ref.name, "model_spec": ref.spec, "model_kind": ref.kind,
-                    "model_uri": ref.uri or "", "model_version": ref.version or "",
-                    "model_sha256": ref.sha256, "dataset": manifest.name, "dataset_sha256": manifest.sha256,
-                    "threshold": threshold, "min_group_size": min_group_size, "engine": engine,
-                    **_version_params(),
-                },
-                tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name},
-            )
-            _log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
-        nb_out = staging / "evaluate_model.ipynb"
-        _execute(root / NOTEBOOK, nb_out, out_dir, run_id, timeout=timeout, progress=progress, parameters={
-            "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
-            "data": str(manifest.manifest_path), "threshold": float(threshold),
-            "min_group_size": int(min_group_size), "engine": engine, "run_id": run_id, "output_dir": str(staging),
-        })
+        # The kernel boots and imports on the second core while this process checks the input,
+        # talks to MLflow and imports papermill.
+        with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
+            _log(f"checking data {data} and model {model}")
+            manifest, _, ref = _validate(model, data, threshold, min_group_size, engine, workdir / "model")
+            out_dir = output_root / ref.name
+            staging = workdir / "staging"
+            staging.mkdir()
+            if track:
+                run_id = _start_run(ref, manifest, experiment, threshold=threshold, min_group_size=min_group_size,
+                                    engine=engine)
+            nb_out = staging / "evaluate_model.ipynb"
+            _execute(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
+                "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
+                "data": str(manifest.manifest_path), "threshold": float(threshold),
+                "min_group_size": int(min_group_size), "engine": engine, "run_id": run_id,
+                "output_dir": str(staging),
+            })
         _log("rendering report.html")
         html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
         figures = extract_figures(nb_out, staging / "figures")
@@ -244,6 +242,24 @@ def run_report(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _start_run(ref: ModelRef, manifest: Manifest, experiment: str, **settings: Any) -> str:
+    from . import tracking
+
+    run_id = tracking.start_run(
+        experiment=experiment,
+        run_name=f"report-{ref.name}",
+        params={
+            "model": ref.name, "model_spec": ref.spec, "model_kind": ref.kind,
+            "model_uri": ref.uri or "", "model_version": ref.version or "",
+            "model_sha256": ref.sha256, "dataset": manifest.name, "dataset_sha256": manifest.sha256,
+            **settings, **_version_params(),
+        },
+        tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name},
+    )
+    _log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
+    return run_id
+
+
 def _version_params() -> dict[str, str]:
     from .evaluation import git_commit, versions
 
@@ -263,7 +279,7 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
                           f"{sorted(declared)}")
 
 
-def _execute(template: Path, out: Path, out_dir: Path, run_id: str | None, *, timeout: int, progress: bool,
+def _execute(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int, progress: bool,
              parameters: dict[str, Any]) -> None:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -273,7 +289,7 @@ def _execute(template: Path, out: Path, out_dir: Path, run_id: str | None, *, ti
     try:
         pm.execute_notebook(
             str(template), str(out), parameters=parameters, cwd=str(template.parent), progress_bar=progress,
-            execution_timeout=timeout, kernel_name="python3", language="python",
+            execution_timeout=timeout, kernel_name="python3", language="python", km=km,
         )
     except PapermillExecutionError as err:
         failed = _keep_failed(out, out_dir)

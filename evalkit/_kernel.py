@@ -1,0 +1,49 @@
+"""A Jupyter kernel started early and warmed up while the report pipeline does its other work.
+
+Starting the kernel and importing the libraries the report notebook needs take several seconds,
+which papermill would spend after everything else. :func:`warm_kernel` starts the kernel at once and
+sends it a silent import request, so that the kernel boots and imports on one core while the
+pipeline checks data, talks to MLflow and imports papermill on the other. papermill then executes the
+notebook on this kernel (``km=``); the import request leaves no trace in the notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+#: Imported silently in the kernel before the notebook runs: what the report notebook will import.
+WARM_UP = (
+    "import evalkit, evalkit.plots, evalkit.summary, sklearn.metrics, sklearn.calibration, "
+    "scipy.stats, skops.io, matplotlib.pyplot"
+)
+
+
+@contextmanager
+def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3") -> Iterator[Any]:
+    """Start a kernel in ``cwd``, ask it to import :data:`WARM_UP`, yield its manager, shut it down.
+
+    The kernel process writes its own stdout and stderr (start-up notices, a traceback if it is
+    stopped while booting) to ``log`` rather than the terminal; cell outputs still reach the notebook.
+    The kernel is always shut down on exit, also on errors and Ctrl-C.
+    """
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    km = AsyncKernelManager(kernel_name=kernel_name)
+    with open(log, "ab") as sink:
+        run_sync(km.start_kernel)(cwd=str(cwd), stdout=sink, stderr=sink)
+    kc = BlockingKernelClient()
+    try:
+        kc.load_connection_info(km.get_connection_info())
+        kc.start_channels()
+        # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
+        kc.execute(WARM_UP, silent=True, store_history=False)
+        yield km
+    finally:
+        kc.stop_channels()
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=False)  # also removes the connection file
