@@ -97,6 +97,23 @@ def test_mlflow_run_has_params_metrics_artifacts(demo_report, use_shared_store):
     assert len(c.list_artifacts(demo_report.run_id, "figures")) == 7
 
 
+def test_notebook_runs_as_is_like_in_jupyterlab(use_shared_store, tmp_path):
+    """No parameters injected, executed from notebooks/ like JupyterLab does: the defaults work."""
+    import nbformat
+    import papermill as pm
+
+    out = tmp_path / "as_is.ipynb"
+    pm.execute_notebook(str(ROOT / NOTEBOOK), str(out), cwd=str(ROOT / NOTEBOOK.parent), progress_bar=False,
+                        kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    streams = [o["text"] for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    assert errors == [] and streams == []  # no warnings or prints either
+    html = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+    assert any("Evaluation of adult-logreg" in h for h in html)
+    assert sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])) == 7
+
+
 def test_predictions_file_report_shows_injected_bias(synthetic_dataset, mlflow_store, tmp_path):
     manifest, preds = synthetic_dataset
     result = run_report(str(preds), manifest, output_root=tmp_path / "r", threshold=0.5, progress=False)
