@@ -7,7 +7,7 @@ The few entry points notebooks use; everything else lives in the submodules
 from ._version import __version__
 from .data import Dataset, load_dataset
 from .evaluation import Evaluation, evaluate
-from .exceptions import DataError, EvalkitError, ManifestError, ModelError, ReportError
+from .exceptions import DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
 from .manifest import Manifest, load_manifest
 from .models import ModelRef, resolve_model
 from .notebook import setup_notebook
@@ -22,6 +22,7 @@ __all__ = [
     "ModelError",
     "ModelRef",
     "ReportError",
+    "TrackingError",
     "__version__",
     "evaluate",
     "load_dataset",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,29 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _score_range(text: str) -> list[float]:
+    if text.strip().lower() in ("any", "none", ""):
+        return []
+    parts = text.split(",")
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0,1) or 'any', got {text!r}") from None
+    if not low < high or float("inf") in (abs(low), abs(high)):
+        raise argparse.ArgumentTypeError(f"expected two finite numbers with LOW < HIGH, got {text!r}")
+    return [low, high]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evalkit", description="Evaluate models for quality and fairness.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -27,22 +51,36 @@ def _parser() -> argparse.ArgumentParser:
                    help="registered model name, models:/ URI, .skops file, or predictions file (.csv/.parquet)")
     r.add_argument("--data", default=None, help="data manifest (default: data_manifests/adult_test.yaml)")
     r.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold (default 0.5)")
-    r.add_argument("--min-group-size", type=int, default=30,
+    r.add_argument("--min-group-size", type=_positive_int, default=30,
                    help="groups smaller than this are flagged and not compared (default 30)")
     r.add_argument("--engine", choices=["vectorised", "fairlearn"], default="vectorised",
                    help="per-group engine: vectorised (default) or fairlearn's MetricFrame (same numbers, slower)")
     r.add_argument("--output-root", default=None, help="folder for <model>/ (default: reports/)")
     r.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit)")
     r.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    r.add_argument("--timeout", type=int, default=900, help="seconds a notebook cell may run (default 900)")
+    r.add_argument("--timeout", type=_positive_int, default=900,
+                   help="seconds a notebook cell may run before the report fails (default 900)")
+    r.add_argument("--score-range", type=_score_range, default=[0.0, 1.0], metavar="LOW,HIGH",
+                   help="scores must lie in [LOW, HIGH] (default 0,1); 'any' accepts any finite score")
+    r.add_argument("--trust", action="store_true",
+                   help="accept a pickle/joblib model file (loading it can run arbitrary code)")
+    r.add_argument("--trust-type", action="append", default=[], metavar="TYPE",
+                   help="a type a skops model may contain beyond the trusted ones (repeatable)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     return p
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error)."""
+    """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error,
+    130 interrupted, 143 terminated)."""
     args = _parser().parse_args(argv)
+    # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "demo-models":
             from .demo import register_demo_models
@@ -53,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = run_report(
             args.model, args.data, threshold=args.threshold, min_group_size=args.min_group_size,
-            engine=args.engine, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
+            engine=args.engine, score_range=args.score_range, trust=args.trust,
+            trusted_types=args.trust_type, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
             timeout=args.timeout, progress=not args.no_progress,
         )
         print(result.html)
@@ -63,6 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EvalkitError, ValueError) as err:
         print(f"evalkit: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("evalkit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"evalkit: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 143 if "SIGTERM" in str(err) else 130

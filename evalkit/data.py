@@ -131,6 +131,24 @@ def _check_values(manifest: Manifest, frame: pd.DataFrame) -> None:
                 column=col,
             )
     labels = frame[manifest.label_column]
+    if manifest.label_values is not None:
+        outside = ~labels.isin(manifest.label_values)
+        if outside.any():
+            raise DataError(
+                path,
+                f"{int(outside.sum())} labels outside the declared label_values {list(manifest.label_values)}: "
+                f"found {sorted(labels[outside].unique().tolist())[:5]}, e.g. ids {_examples(frame, outside, id_col)}",
+                column=manifest.label_column,
+            )
+    for col in manifest.sensitive_features:
+        groups = frame[col].unique()
+        if len(groups) < 2:
+            raise DataError(
+                path,
+                f"only one group ({groups[0]!r}) in {len(frame)} rows; a sensitive feature needs at least two "
+                "groups to compare (remove it from sensitive_features, or add data)",
+                column=col,
+            )
     positive = str(manifest.positive_label)
     if not (labels == positive).any():
         raise DataError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +19,7 @@ from ._version import __version__
 from .data import Dataset, load_dataset
 from .fairness import Engine, disparities, group_columns, metrics_by_group, small_groups
 from .metrics import COUNT_METRICS, METRIC_NAMES, _check_threshold, binary_metrics, undefined_reason
-from .models import ModelRef, resolve_model, score
+from .models import ModelRef, check_score_range, resolve_model, score
 
 #: Version of the metrics.json layout; bumped on incompatible changes.
 SCHEMA_VERSION = 1
@@ -171,6 +171,8 @@ def evaluate(
     min_group_size: int = 30,
     intersections: bool = True,
     engine: Engine = "vectorised",
+    score_range: Sequence[float] | None = (0.0, 1.0),
+    trusted_types: Sequence[str] = (),
     run_id: str | None = None,
 ) -> Evaluation:
     """Evaluate a model on a dataset: overall metrics, per-group metrics and disparities.
@@ -191,6 +193,11 @@ def evaluate(
         Also evaluate pairwise intersections of the sensitive features.
     engine : {"vectorised", "fairlearn"}, default="vectorised"
         See :func:`evalkit.fairness.metrics_by_group`.
+    score_range : (low, high) or None, default=(0.0, 1.0)
+        Scores must lie in this closed range (probabilities by default); ``None`` or an empty
+        sequence accepts any finite score.
+    trusted_types : sequence of str, optional
+        Extra types a skops model may contain (see :func:`evalkit.models.load_estimator`).
     run_id : str, optional
         MLflow run id to record in the result.
 
@@ -205,13 +212,17 @@ def evaluate(
     0.903
     """
     _check_threshold(threshold)
+    if score_range:
+        _as_range(score_range)
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
         raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
     if isinstance(model, Mapping):
         model = ModelRef(**{**model, "path": Path(model["path"])})
     ref = model if isinstance(model, ModelRef) else resolve_model(model)
     ds = data if isinstance(data, Dataset) else load_dataset(data)
-    y_score = score(ref, ds)
+    y_score = score(ref, ds, trusted_types=tuple(trusted_types))
+    if score_range:
+        check_score_range(ref, ds, y_score, _as_range(score_range))
     y_true = ds.y_true
     by_group = metrics_by_group(y_true, y_score, sensitive=ds.sensitive, threshold=threshold,
                                 intersections=intersections, engine=engine)
@@ -228,6 +239,16 @@ def evaluate(
         run_id=run_id,
         engine=engine,
     )
+
+
+def _as_range(score_range: Sequence[float]) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in score_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"score_range must be two numbers [low, high], got {score_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ValueError(f"score_range must be two finite numbers with low < high, got {score_range!r}")
+    return low, high
 
 
 def git_commit() -> str:

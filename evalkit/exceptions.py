@@ -84,3 +84,7 @@ class ReportError(EvalkitError, RuntimeError):
     def __init__(self, message: str, *, notebook: str | Path | None = None) -> None:
         self.notebook = Path(notebook) if notebook is not None else None
         super().__init__(message)
+
+
+class TrackingError(EvalkitError, RuntimeError):
+    """The MLflow tracking store or server cannot be used (unreachable, refused)."""

@@ -8,6 +8,7 @@ types are errors that name the manifest and the key.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "description": str,
+    "label_values": list,
     "feature_columns": list,
     "size_bytes": int,
     "citation": str,
@@ -63,6 +65,7 @@ class Manifest:
     manifest_path: Path
     description: str = ""
     feature_columns: tuple[str, ...] | None = None
+    label_values: tuple[str, ...] | None = None
     size_bytes: int | None = None
     citation: str = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -116,6 +119,10 @@ def _check_types(path: Path, raw: dict[str, Any]) -> None:
                 f"expected a {_type_name(expected)}, found {type(value).__name__} {value!r}{hint}",
                 key=key,
             )
+    if "label_values" in raw and not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                         for v in raw["label_values"]):
+        raise ManifestError(path, f"expected a list of labels (quoted text or integers), found {raw['label_values']!r}",
+                            key="label_values")
     for key in ("sensitive_features", "feature_columns"):
         if key in raw and not all(isinstance(v, str) and v for v in raw[key]):
             raise ManifestError(path, f"expected a list of column names, found {raw[key]!r}", key=key)
@@ -145,6 +152,10 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
         raise ManifestError(
             path, f"expected a path relative to the manifest, found {raw['path']!r}", key="path"
         )
+    _check_inside(path, raw["path"])
+    if "label_values" in raw and str(raw["positive_label"]) not in {str(v) for v in raw["label_values"]}:
+        raise ManifestError(path, f"positive_label {raw['positive_label']!r} is not one of label_values "
+                                  f"{raw['label_values']}", key="positive_label")
     used = [raw["id_column"], raw["label_column"]]
     clash = [c for c in raw["sensitive_features"] if c in used]
     if clash:
@@ -153,6 +164,29 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
         )
     if len(set(raw["sensitive_features"])) != len(raw["sensitive_features"]):
         raise ManifestError(path, "sensitive features are listed twice", key="sensitive_features")
+
+
+def data_roots(manifest_path: Path) -> list[Path]:
+    """Folders a manifest's data may live in: the manifest's own folder, the project's ``data/``, and
+    ``EVALKIT_DATA_ROOT`` (``os.pathsep``-separated) if set."""
+    from .tracking import project_root
+
+    roots = [manifest_path.resolve().parent, project_root() / "data"]
+    roots += [Path(p) for p in os.environ.get("EVALKIT_DATA_ROOT", "").split(os.pathsep) if p]
+    return [r.resolve() for r in roots]
+
+
+def _check_inside(path: Path, relative: str) -> None:
+    """Refuse a data path that leaves the allowed folders, also through ``..`` or a symlink."""
+    target = (path.resolve().parent / relative).resolve()  # follows symlinks
+    roots = data_roots(path)
+    if not any(target == r or target.is_relative_to(r) for r in roots):
+        raise ManifestError(
+            path,
+            f"path {relative!r} resolves to {target}, outside the data folders {[str(r) for r in roots]} "
+            "(set EVALKIT_DATA_ROOT to allow another folder)",
+            key="path",
+        )
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -207,6 +241,7 @@ def load_manifest(path: str | Path) -> Manifest:
         manifest_path=path.resolve(),
         description=raw.get("description", ""),
         feature_columns=tuple(raw["feature_columns"]) if "feature_columns" in raw else None,
+        label_values=tuple(str(v) for v in raw["label_values"]) if "label_values" in raw else None,
         size_bytes=raw.get("size_bytes"),
         citation=raw.get("citation", ""),
     )

@@ -21,14 +21,19 @@ from ._io import sha256_file
 from .data import Dataset
 from .exceptions import ModelError
 
-ModelKind = Literal["registered", "skops", "predictions"]
+ModelKind = Literal["registered", "skops", "predictions", "pickle"]
 #: Column of a predictions file that holds the model score.
 SCORE_COLUMN = "score"
 _PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 _UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle")
-#: Types a skops file may contain beyond scikit-learn's own (``sklearn.*``) and numpy's.
-TRUSTED_EXTRA_TYPES: frozenset[str] = frozenset({"functools.partial"})
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
+#: Types a skops file may contain beyond those skops itself trusts (scikit-learn estimators, numpy and
+#: builtin containers): what scikit-learn's histogram gradient boosting stores. Anything else must be
+#: named by the user (``--trust-type``); the refusal lists what was found.
+TRUSTED_EXTRA_TYPES: frozenset[str] = frozenset({
+    "functools.partial",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+})
 
 
 @dataclass(frozen=True)
@@ -76,16 +81,19 @@ def _strip_suffix(path: Path) -> str:
     return path.stem
 
 
-def _local_ref(spec: str, path: Path) -> ModelRef:
+def _local_ref(spec: str, path: Path, trust: bool) -> ModelRef:
     name = path.name.lower()
-    if name.endswith(_UNSAFE_SUFFIXES):
+    if name.endswith(_UNSAFE_SUFFIXES) and not trust:
         raise ModelError(
             spec,
             "pickle/joblib files can run arbitrary code when loaded and are refused; "
-            "save the model with skops (skops.io.dump) or give a predictions file",
+            "save the model with skops (skops.io.dump) or give a predictions file, "
+            "or pass --trust if you trust this file's origin completely",
         )
-    if name.endswith(".skops"):
-        kind: ModelKind = "skops"
+    if name.endswith(_UNSAFE_SUFFIXES):
+        kind: ModelKind = "pickle"
+    elif name.endswith(".skops"):
+        kind = "skops"
     elif name.endswith(_PREDICTION_SUFFIXES):
         kind = "predictions"
     else:
@@ -96,7 +104,7 @@ def _local_ref(spec: str, path: Path) -> ModelRef:
                     sha256=sha256_file(path))
 
 
-def resolve_model(spec: str, *, download_dir: str | Path | None = None) -> ModelRef:
+def resolve_model(spec: str, *, download_dir: str | Path | None = None, trust: bool = False) -> ModelRef:
     """Turn a ``MODEL`` value into a local, checksummed model file.
 
     Parameters
@@ -108,6 +116,9 @@ def resolve_model(spec: str, *, download_dir: str | Path | None = None) -> Model
         use.
     download_dir : path-like, optional
         Where registered models are downloaded (a new temporary folder by default).
+    trust : bool, default=False
+        Accept pickle/joblib files (``.pkl``, ``.pickle``, ``.joblib``, ``.cloudpickle``). Loading
+        one runs whatever code it contains: only for files whose origin you trust completely.
 
     Returns
     -------
@@ -124,7 +135,7 @@ def resolve_model(spec: str, *, download_dir: str | Path | None = None) -> Model
     spec = spec.strip()
     path = Path(spec)
     if path.is_file():
-        return _local_ref(spec, path)
+        return _local_ref(spec, path, trust)
     if spec.startswith("models:/"):
         return _registered_ref(spec, spec, download_dir)
     if "/" in spec or "\\" in spec or path.suffix:
@@ -136,7 +147,9 @@ def _registered_ref(spec: str, uri: str, download_dir: str | Path | None) -> Mod
     from . import demo, tracking
 
     if spec in demo.DEMO_MODELS and spec not in tracking.registered_names():
-        demo.register_demo_models((spec,))
+        with tracking.store_lock():  # two reports on a fresh store must not both register it
+            if spec not in tracking.registered_names():
+                demo.register_demo_models((spec,))
     name, version = tracking.resolve_registered(spec, uri)
     target = Path(download_dir or tempfile.mkdtemp(prefix="evalkit-model-"))
     local = tracking.download_model(f"models:/{name}/{version}", target)
@@ -160,7 +173,7 @@ def check_model_file(ref: ModelRef) -> None:
     """
     import zipfile
 
-    if ref.kind == "predictions":
+    if ref.kind in ("predictions", "pickle"):
         return
     try:
         with zipfile.ZipFile(ref.path) as archive:
@@ -170,23 +183,39 @@ def check_model_file(ref: ModelRef) -> None:
         raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: {err}") from err
 
 
-def load_estimator(ref: ModelRef) -> Any:
-    """Load a skops model, trusting only scikit-learn and numpy types (and :data:`TRUSTED_EXTRA_TYPES`).
+def load_estimator(ref: ModelRef, *, trusted_types: tuple[str, ...] = ()) -> Any:
+    """Load a model file safely.
+
+    skops files load with skops, trusting only what skops trusts by default, :data:`TRUSTED_EXTRA_TYPES`
+    and ``trusted_types``. Pickle/joblib files (``kind="pickle"``, only after ``trust=True`` in
+    :func:`resolve_model`) load with joblib.
 
     Raises
     ------
     ModelError
-        If the file is not a skops file, or contains any other type (which is named).
+        If the file is not a skops file, or contains any other type (all of them are named).
     """
+    if ref.kind == "pickle":
+        import joblib
+
+        try:
+            return joblib.load(ref.path)  # the user passed trust=True for this file
+        except Exception as err:
+            raise ModelError(ref.spec, f"{ref.path} could not be loaded: {err}") from err
     import skops.io as sio
 
     try:
         untrusted = sio.get_untrusted_types(file=ref.path)
     except Exception as err:  # skops raises zip, JSON and type errors for non-skops files
         raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: {err}") from err
-    refused = [t for t in untrusted if not (t.startswith(_TRUSTED_PREFIXES) or t in TRUSTED_EXTRA_TYPES)]
+    allowed = TRUSTED_EXTRA_TYPES | set(trusted_types)
+    refused = [t for t in untrusted if t not in allowed]
     if refused:
-        raise ModelError(ref.spec, f"{ref.path} contains types evalkit does not trust: {refused}")
+        raise ModelError(
+            ref.spec,
+            f"{ref.path} contains types evalkit does not trust: {refused}. Loading them could run code; "
+            "if you know them to be safe, name each with --trust-type",
+        )
     try:
         return sio.load(ref.path, trusted=untrusted)
     except Exception as err:
@@ -202,8 +231,8 @@ def _positive_column(model: Any, spec: str, positive_label: str | int) -> int:
                            f"{positive_label!r} nor 1")
 
 
-def _score_estimator(ref: ModelRef, data: Dataset) -> np.ndarray:
-    model = load_estimator(ref)
+def _score_estimator(ref: ModelRef, data: Dataset, trusted_types: tuple[str, ...]) -> np.ndarray:
+    model = load_estimator(ref, trusted_types=trusted_types)
     if not hasattr(model, "predict_proba"):
         raise ModelError(ref.spec, f"{type(model).__name__} has no predict_proba; a scoring model is expected")
     wanted = list(getattr(model, "feature_names_in_", data.features.columns))
@@ -255,7 +284,7 @@ def _score_predictions(ref: ModelRef, data: Dataset) -> np.ndarray:
     return aligned.to_numpy()
 
 
-def score(ref: ModelRef, data: Dataset) -> np.ndarray:
+def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = ()) -> np.ndarray:
     """Scores of ``ref`` for every sample of ``data``, in the dataset's row order.
 
     Parameters
@@ -264,6 +293,8 @@ def score(ref: ModelRef, data: Dataset) -> np.ndarray:
         From :func:`resolve_model`.
     data : Dataset
         From :func:`evalkit.load_dataset`.
+    trusted_types : tuple of str, optional
+        Extra types a skops file may contain (see :func:`load_estimator`).
 
     Returns
     -------
@@ -276,7 +307,30 @@ def score(ref: ModelRef, data: Dataset) -> np.ndarray:
         If the model cannot be loaded or applied, or a predictions file misses ids, repeats them, or
         has non-finite scores.
     """
-    scores = _score_predictions(ref, data) if ref.kind == "predictions" else _score_estimator(ref, data)
-    if not np.isfinite(scores).all():
-        raise ModelError(ref.spec, f"produced {int((~np.isfinite(scores)).sum())} non-finite scores")
+    if ref.kind == "predictions":
+        scores = _score_predictions(ref, data)
+    else:
+        scores = _score_estimator(ref, data, tuple(trusted_types))
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ModelError(ref.spec, f"produced {int(bad.sum())} NaN or infinite scores, e.g. for ids "
+                                   f"{data.ids[bad].head(5).tolist()}")
     return scores
+
+
+def check_score_range(ref: ModelRef, data: Dataset, scores: np.ndarray, score_range: tuple[float, float]) -> None:
+    """Refuse scores outside the declared ``[low, high]`` range, naming how many and which ids.
+
+    Raises
+    ------
+    ModelError
+    """
+    low, high = score_range
+    bad = (scores < low) | (scores > high)
+    if bad.any():
+        raise ModelError(
+            ref.spec,
+            f"{int(bad.sum())} scores lie outside the declared range [{low:g}, {high:g}] "
+            f"(found min {scores.min():.6g}, max {scores.max():.6g}), e.g. ids {data.ids[bad].head(5).tolist()}; "
+            "declare the model's range with --score-range LOW,HIGH (or 'any')",
+        )

@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from ._io import atomic_write_bytes, atomic_write_text
@@ -27,6 +28,7 @@ from .exceptions import EvalkitError, ReportError
 from .fairness import Engine
 from ._kernel import warm_kernel
 from .manifest import Manifest, load_manifest
+from .evaluation import _as_range
 from .metrics import _check_threshold
 from .models import ModelRef, check_model_file, resolve_model
 
@@ -112,8 +114,17 @@ def extract_figures(notebook: Path, out_dir: Path) -> list[Path]:
 
 
 def _publish(staging: Path, out_dir: Path) -> None:
-    """Move the staged files into ``out_dir``; ``report.html`` goes last so it marks completeness."""
+    """Move the staged files into ``out_dir`` by renames on the same file system; ``report.html`` goes
+    last so it marks completeness. A lock on ``out_dir`` keeps two reports of one model apart."""
+    import fcntl
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _move_into(staging, out_dir)
+
+
+def _move_into(staging: Path, out_dir: Path) -> None:
     figures = staging / "figures"
     if figures.is_dir():
         old = out_dir / "figures"
@@ -127,16 +138,23 @@ def _publish(staging: Path, out_dir: Path) -> None:
     (out_dir / "failed.ipynb").unlink(missing_ok=True)
 
 
-def _validate(model: str, data: str | Path, threshold: float, min_group_size: int, engine: str,
-              download_dir: Path):
+def _check_settings(threshold: float, min_group_size: int, engine: str, timeout: int,
+                    score_range: Sequence[float] | None) -> None:
     _check_threshold(threshold)
     if engine not in get_args(Engine):
         raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
         raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if score_range:
+        _as_range(score_range)
+
+
+def _validate(model: str, data: str | Path, download_dir: Path, trust: bool):
     manifest = load_manifest(data)
     dataset = load_dataset(manifest)
-    ref = resolve_model(model, download_dir=download_dir)
+    ref = resolve_model(model, download_dir=download_dir, trust=trust)
     # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
     # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
     check_model_file(ref)
@@ -150,11 +168,14 @@ def run_report(
     threshold: float = 0.5,
     min_group_size: int = 30,
     engine: Engine = "vectorised",
+    score_range: Sequence[float] | None = (0.0, 1.0),
     output_root: str | Path | None = None,
     experiment: str | None = None,
     track: bool = True,
     timeout: int = 900,
     progress: bool = True,
+    trust: bool = False,
+    trusted_types: Sequence[str] = (),
 ) -> ReportResult:
     """Evaluate ``model`` on ``data`` and publish the report, metrics and MLflow run.
 
@@ -171,6 +192,8 @@ def run_report(
     engine : {"vectorised", "fairlearn"}, default="vectorised"
         How per-group metrics are computed (see :func:`evalkit.fairness.metrics_by_group`); the same
         numbers either way, ``"fairlearn"`` goes through MetricFrame.
+    score_range : (low, high) or None, default=(0.0, 1.0)
+        Scores outside this range are an error; ``None`` accepts any finite score.
     output_root : path-like, optional
         Where ``<model>/`` is written (default ``reports/`` in the project).
     experiment : str, optional
@@ -178,9 +201,13 @@ def run_report(
     track : bool, default=True
         Log to MLflow; ``False`` produces the files only.
     timeout : int, default=900
-        Seconds any one notebook cell may run before the report fails.
+        Seconds any one notebook cell may run; exceeding it fails the report.
     progress : bool, default=True
         Show papermill's progress bar.
+    trust : bool, default=False
+        Accept a pickle/joblib model file (it can run code when loaded).
+    trusted_types : sequence of str, optional
+        Extra types a skops model may contain.
 
     Returns
     -------
@@ -189,36 +216,43 @@ def run_report(
     Raises
     ------
     EvalkitError
-        For bad input (manifest, data, model) before anything is started, or :class:`ReportError`
-        when the notebook fails; in that case the run is FAILED and ``reports/<model>/failed.ipynb``
-        holds the partial notebook.
+        Bad input (settings, manifest, data, model) stops before a run or kernel starts. A failure
+        later (notebook error, time limit, dead kernel, unwritable output, Ctrl-C) marks the run
+        FAILED, keeps the partial notebook as ``<output_root>/<model>/failed.ipynb`` and leaves the
+        previous ``report.html`` as it was.
     """
     from . import tracking
 
+    _check_settings(threshold, min_group_size, engine, timeout, score_range)
     root = tracking.project_root()
     data = Path(data) if data is not None else root / DEFAULT_MANIFEST
     output_root = Path(output_root) if output_root is not None else root / "reports"
     experiment = experiment or tracking.DEFAULT_EXPERIMENT
+    if track:
+        tracking.check_reachable()
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-report-"))
-    run_id = None
+    run_id, staging = None, None
     try:
         # The kernel boots and imports on the second core while this process checks the input,
         # talks to MLflow and imports papermill.
         with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
             _log(f"checking data {data} and model {model}")
-            manifest, _, ref = _validate(model, data, threshold, min_group_size, engine, workdir / "model")
+            manifest, _, ref = _validate(model, data, workdir / "model", trust)
             out_dir = output_root / ref.name
-            staging = workdir / "staging"
-            staging.mkdir()
+            staging = _staging_dir(output_root, ref.name)
             if track:
+                stale = tracking.fail_stale_runs(experiment)
+                if stale:
+                    _log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
                 run_id = _start_run(ref, manifest, experiment, threshold=threshold, min_group_size=min_group_size,
-                                    engine=engine)
+                                    engine=engine, score_range=list(score_range or []))
             nb_out = staging / "evaluate_model.ipynb"
             _execute(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
                 "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
                 "data": str(manifest.manifest_path), "threshold": float(threshold),
-                "min_group_size": int(min_group_size), "engine": engine, "run_id": run_id,
-                "output_dir": str(staging),
+                "min_group_size": int(min_group_size), "engine": engine,
+                "score_range": [float(v) for v in score_range or []], "trusted_types": list(trusted_types),
+                "run_id": run_id, "output_dir": str(staging),
             })
         _log("rendering report.html")
         html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
@@ -234,12 +268,28 @@ def run_report(
             tracking.end_run(run_id, "FINISHED")
         _log(f"report written to {out_dir / 'report.html'}")
         return ReportResult(output_dir=out_dir, html=out_dir / "report.html", metrics=metrics, run_id=run_id)
+    except OSError as err:  # disk full, read-only or missing output folder, ...
+        where = err.filename or output_root
+        failure = ReportError(f"cannot write the report: {where}: {err.strerror or err}")
+        if run_id is not None:
+            _fail_run(run_id, failure)
+        raise failure from err
     except BaseException as err:
         if run_id is not None:
             _fail_run(run_id, err)
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_dir(output_root: Path, name: str) -> Path:
+    """A private folder beside the final one (same file system, so publishing is a rename)."""
+    output_root.mkdir(parents=True, exist_ok=True)
+    staging = output_root / f".staging-{name}-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    return staging
 
 
 def _start_run(ref: ModelRef, manifest: Manifest, experiment: str, **settings: Any) -> str:
@@ -254,7 +304,8 @@ def _start_run(ref: ModelRef, manifest: Manifest, experiment: str, **settings: A
             "model_sha256": ref.sha256, "dataset": manifest.name, "dataset_sha256": manifest.sha256,
             **settings, **_version_params(),
         },
-        tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name},
+        tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name,
+              **tracking.owner_tags()},
     )
     _log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
     return run_id
@@ -266,8 +317,14 @@ def _version_params() -> dict[str, str]:
     return {f"version_{k}": v for k, v in versions().items()} | {"git_commit": git_commit()}
 
 
+_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
+    "float": (int, float), "int": (int,), "str": (str,), "bool": (bool,), "list": (list, tuple), "dict": (dict,),
+}
+
+
 def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
-    """Refuse parameters the notebook's ``parameters`` cell does not declare, before any kernel starts."""
+    """Refuse parameters the notebook's ``parameters`` cell does not declare, or of another type than
+    its annotation (``threshold: float = 0.5``), before they reach the kernel."""
     import papermill as pm
 
     declared = pm.inspect_notebook(str(notebook))
@@ -277,6 +334,12 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
     if unknown:
         raise ReportError(f"{notebook}: unknown parameter(s) {unknown}; its parameters cell declares "
                           f"{sorted(declared)}")
+    for name, value in parameters.items():
+        expected = declared[name]["inferred_type_name"]
+        types = _PARAMETER_TYPES.get(expected)
+        if types is not None and (isinstance(value, bool) and bool not in types or not isinstance(value, types)):
+            raise ReportError(f"{notebook}: parameter '{name}' expects {expected}, got "
+                              f"{type(value).__name__} {value!r}")
 
 
 def _execute(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int, progress: bool,
@@ -298,9 +361,17 @@ def _execute(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int,
             f" (partial notebook kept at {failed})",
             notebook=failed,
         ) from err
-    except BaseException:
+    except TimeoutError as err:  # nbclient's CellTimeoutError
+        failed = _keep_failed(out, out_dir)
+        raise ReportError(f"a notebook cell ran longer than the time limit of {timeout} s (--timeout); "
+                          f"partial notebook kept at {failed}", notebook=failed) from err
+    except (KeyboardInterrupt, SystemExit):
         _keep_failed(out, out_dir)
         raise
+    except Exception as err:  # DeadKernelError and other kernel failures
+        failed = _keep_failed(out, out_dir)
+        raise ReportError(f"the notebook kernel failed: {type(err).__name__}: {err} "
+                          f"(partial notebook kept at {failed})", notebook=failed) from err
 
 
 def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:

@@ -103,6 +103,7 @@ def write_synthetic_dataset(folder: str | Path, frame: pd.DataFrame | None = Non
         "id_column: id",
         "label_column: label",
         'positive_label: "pos"',
+        'label_values: ["pos", "neg"]',
         "sensitive_features: [group, band]",
         "license: CC0-1.0 (generated)",
     ]) + "\n")

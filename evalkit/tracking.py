@@ -7,21 +7,25 @@ The default store is a SQLite file in the project (``mlflow/mlflow.db``) with ar
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ModelError
+from .exceptions import ModelError, TrackingError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 #: Experiment that report runs go to unless told otherwise.
 DEFAULT_EXPERIMENT = "evalkit"
+_READY: set[str] = set()
+_LOCK_DEPTH = 0
 _KEY_OK = re.compile(r"[^A-Za-z0-9_\-. /]")
 _BATCH = 900
 
@@ -50,16 +54,76 @@ def _artifact_root(uri: str) -> str | None:
     return None
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+@contextmanager
+def store_lock() -> Iterator[None]:
+    """Serialise first-time set-up of a SQLite store between processes (no-op for other stores).
+
+    Two processes creating the same fresh SQLite store both run MLflow's schema migrations and one
+    fails; creating the same experiment or demo model twice fails too. Holding this lock (an
+    ``flock`` on ``<db>.lock``) around those steps makes concurrent reports safe.
+    """
+    global _LOCK_DEPTH
+    db = _sqlite_path(tracking_uri())
+    if db is None or _LOCK_DEPTH:  # re-entrant: a second flock on a new descriptor would deadlock
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        _LOCK_DEPTH += 1
+        try:
+            yield
+        finally:
+            _LOCK_DEPTH -= 1
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def check_reachable(timeout: float = 5.0) -> None:
+    """Fail fast with a clear message when a tracking *server* does not answer.
+
+    MLflow's own client retries for minutes; this asks the server's ``/health`` once.
+
+    Raises
+    ------
+    TrackingError
+        If an ``http(s)://`` tracking URI does not answer within ``timeout`` seconds.
+    """
+    import urllib.error
+    import urllib.request
+
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise TrackingError(
+            f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) is unreachable: {reason}. "
+            "Start it, point MLFLOW_TRACKING_URI elsewhere, or evaluate without tracking (--no-tracking)."
+        ) from err
+
+
 def client() -> MlflowClient:
-    """An MlflowClient on :func:`tracking_uri`, creating the SQLite folder if needed."""
+    """An MlflowClient on :func:`tracking_uri`; a SQLite store is created (once, under a lock) if new."""
     import mlflow
 
     uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if _sqlite_path(uri) is None or uri in _READY:
+        return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with store_lock():  # the first connection creates and migrates the schema
+        c = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        c.search_experiments(max_results=1)
+        c.search_registered_models(max_results=1)
+    _READY.add(uri)
+    return c
 
 
 def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
@@ -68,7 +132,11 @@ def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return c.create_experiment(name, artifact_location=_artifact_root(tracking_uri()))
+    with store_lock():
+        exp = c.get_experiment_by_name(name)  # another process may have created it meanwhile
+        if exp is not None:
+            return exp.experiment_id
+        return c.create_experiment(name, artifact_location=_artifact_root(tracking_uri()))
 
 
 def metric_key(*parts: str) -> str:
@@ -99,6 +167,52 @@ def start_run(*, experiment: str, run_name: str, params: Mapping[str, Any], tags
     run = c.create_run(experiment_id(experiment), run_name=run_name, tags=dict(tags))
     c.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     return run.info.run_id
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags that identify the process owning a run, so a later command can tell a stale run."""
+    import socket
+
+    return {"evalkit.host": socket.gethostname(), "evalkit.pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def fail_stale_runs(experiment: str = DEFAULT_EXPERIMENT) -> list[str]:
+    """Mark FAILED every RUNNING evalkit run of this host whose process has ended (killed, crashed).
+
+    Runs started on other hosts are left alone: their process cannot be checked from here.
+
+    Returns
+    -------
+    list of str
+        The ids of the runs marked FAILED.
+    """
+    import socket
+
+    c = client()
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    host = socket.gethostname()
+    stale = []
+    runs = c.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
+    for run in runs:
+        tags = run.data.tags
+        pid = tags.get("evalkit.pid", "")
+        if tags.get("evalkit.host") == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            c.set_tag(run.info.run_id, "evalkit.error", f"stale: process {pid} ended without finishing the run")
+            c.set_terminated(run.info.run_id, status="FAILED")
+            stale.append(run.info.run_id)
+    return stale
 
 
 def log_metrics(run_id: str, metrics: Mapping[str, float | None]) -> int:
