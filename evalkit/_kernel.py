@@ -29,21 +29,40 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3") -> Iterat
     stopped while booting) to ``log`` rather than the terminal; cell outputs still reach the notebook.
     The kernel is always shut down on exit, also on errors and Ctrl-C.
     """
+    import zmq
     from jupyter_client.blocking import BlockingKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    km = AsyncKernelManager(kernel_name=kernel_name)
+    class _Manager(AsyncKernelManager):
+        """Remembers the clients it hands out: papermill does not stop a client whose manager it
+        does not own, and each one would keep a heartbeat thread and its sockets alive."""
+
+        issued: list[Any] = []
+
+        def client(self, **kwargs: Any) -> Any:
+            kc = super().client(**kwargs)
+            self.issued.append(kc)
+            return kc
+
+    km = _Manager(kernel_name=kernel_name)
+    km.issued = []
     with open(log, "ab") as sink:
         run_sync(km.start_kernel)(cwd=str(cwd), stdout=sink, stderr=sink)
-    kc = BlockingKernelClient()
+    warm_context = zmq.Context()
+    kc = BlockingKernelClient(context=warm_context)
     try:
         kc.load_connection_info(km.get_connection_info())
-        kc.start_channels()
+        kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)  # only to send
         # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
         kc.execute(WARM_UP, silent=True, store_history=False)
         yield km
     finally:
         kc.stop_channels()
+        warm_context.destroy(linger=0)
+        for issued in km.issued:
+            issued.stop_channels()
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)(now=False)  # also removes the connection file
+        if not km.context.closed:
+            km.context.destroy(linger=0)

@@ -1,0 +1,274 @@
+"""Bad input, one case each: a clear message naming the file, column, key or parameter with what was
+expected and found, a non-zero exit, no report written, no run left RUNNING."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evalkit import DataError, ManifestError, ModelError, ReportError
+from evalkit._io import sha256_file
+from evalkit.report import run_report
+from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+
+from ..conftest import ADULT_TEST, ROOT
+from .conftest import assert_nothing_half_written, runs
+
+pytestmark = pytest.mark.faults
+
+GOOD = """\
+name: d
+source: corner_case
+path: d.csv
+sha256: {sha}
+format: csv
+id_column: id
+label_column: label
+positive_label: "pos"
+label_values: ["pos", "neg"]
+sensitive_features: [group, band]
+license: CC0-1.0
+"""
+
+
+@pytest.fixture
+def case(tmp_path, mlflow_store):
+    """A folder with a good synthetic dataset (d.csv, d.yaml) and its scores (scores.csv)."""
+    frame = make_biased_scores(400, seed=5)
+    frame.drop(columns=["score", "y"]).to_csv(tmp_path / "d.csv", index=False)
+    frame[["id", "score"]].to_csv(tmp_path / "scores.csv", index=False)
+    (tmp_path / "d.yaml").write_text(GOOD.format(sha=sha256_file(tmp_path / "d.csv")))
+    return tmp_path
+
+
+def _rewrite_data(folder: Path, frame: pd.DataFrame) -> None:
+    frame.to_csv(folder / "d.csv", index=False)
+    text = (folder / "d.yaml").read_text().splitlines()
+    text = [f"sha256: {sha256_file(folder / 'd.csv')}" if t.startswith("sha256:") else t for t in text]
+    (folder / "d.yaml").write_text("\n".join(text) + "\n")
+
+
+def _data(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "d.csv", dtype=str, keep_default_na=False)
+
+
+def _fails(folder: Path, error, match: str, *, model: str | None = None, data: Path | None = None, **kw):
+    out = folder / "reports"
+    with pytest.raises(error, match=match):
+        run_report(model or str(folder / "scores.csv"), data or folder / "d.yaml", output_root=out,
+                   progress=False, **kw)
+    assert_nothing_half_written(out)
+
+
+def _manifest_edit(folder: Path, old: str, new: str) -> None:
+    p = folder / "d.yaml"
+    text = p.read_text()
+    assert old in text
+    p.write_text(text.replace(old, new))
+
+
+def test_good_case_passes(case):
+    result = run_report(str(case / "scores.csv"), case / "d.yaml", output_root=case / "reports", progress=False)
+    assert result.html.is_file() and runs("FINISHED")
+
+
+def test_manifest_missing(case):
+    _fails(case, ManifestError, r"nope\.yaml: manifest file not found", data=case / "nope.yaml")
+
+
+def test_manifest_unparseable(case):
+    (case / "d.yaml").write_text("name: [d\nsource: x\n")
+    _fails(case, ManifestError, r"d\.yaml: not valid YAML")
+
+
+def test_manifest_duplicate_key(case):
+    (case / "d.yaml").write_text((case / "d.yaml").read_text() + "source: benchmark\n")
+    _fails(case, ManifestError, r"d\.yaml: not valid YAML: .*duplicate key 'source'")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("name: d", "name: NO", r"key 'name': expected a string, found bool False \(quote"),
+        ("name: d", "name: 0777", r"key 'name': expected a string, found int 511 \(quote"),
+        ("name: d", "name: 2024-01-31", r"key 'name': expected a string, found date datetime.date\(2024, 1, 31\) \(quote"),
+        ('positive_label: "pos"', "positive_label: yes", r"key 'positive_label': expected a string or integer, found bool True"),
+    ],
+)
+def test_manifest_values_yaml_retypes(case, old, new, match):
+    _manifest_edit(case, old, new)
+    _fails(case, ManifestError, match)
+
+
+def test_manifest_unknown_key(case):
+    (case / "d.yaml").write_text((case / "d.yaml").read_text() + "weights: w\n")
+    _fails(case, ManifestError, r"key 'weights': unknown key\(s\) \['weights'\]; allowed keys are")
+
+
+def test_manifest_missing_key(case):
+    _manifest_edit(case, "id_column: id\n", "")
+    _fails(case, ManifestError, r"key 'id_column': missing required key\(s\) \['id_column'\]")
+
+
+def test_path_escaping_with_dotdot(case):
+    _manifest_edit(case, "path: d.csv", "path: " + "../" * 12 + "etc/passwd")
+    _fails(case, ManifestError, r"key 'path': path '(\.\./)+etc/passwd' resolves to /etc/passwd, outside the data folders")
+
+
+def test_path_escaping_through_symlink(case, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.csv"
+    shutil.copy(case / "d.csv", outside)
+    (case / "link.csv").symlink_to(outside)
+    _manifest_edit(case, "path: d.csv", "path: link.csv")
+    _fails(case, ManifestError, r"key 'path': path 'link\.csv' resolves to .*secret\.csv, outside the data folders")
+
+
+def test_absolute_path_and_url(case):
+    _manifest_edit(case, "path: d.csv", "path: https://example.org/d.csv")
+    _fails(case, ManifestError, r"key 'path': expected a path relative to the manifest, found 'https://")
+
+
+def test_sha256_mismatch(case):
+    (case / "d.csv").write_text((case / "d.csv").read_text().replace("s000001", "s999999"))
+    _fails(case, DataError, r"d\.csv: sha256 mismatch: the manifest d\.yaml expects [0-9a-f]{64}, the file has [0-9a-f]{64}")
+
+
+def test_size_mismatch(case):
+    (case / "d.yaml").write_text((case / "d.yaml").read_text() + "size_bytes: 12\n")
+    _fails(case, DataError, r"d\.csv: size is \d+ bytes, the manifest says 12")
+
+
+def test_truncated_file(case):
+    raw = (case / "d.csv").read_bytes()
+    (case / "d.csv").write_bytes(raw[: len(raw) // 2] + b'"unterminated')
+    text = [f"sha256: {sha256_file(case / 'd.csv')}" if t.startswith("sha256:") else t
+            for t in (case / "d.yaml").read_text().splitlines()]
+    (case / "d.yaml").write_text("\n".join(text) + "\n")
+    _fails(case, DataError, r"d\.csv: cannot be read as csv")
+
+
+def test_zero_rows(case):
+    _rewrite_data(case, _data(case).iloc[0:0])
+    _fails(case, DataError, r"d\.csv: the file has a header but zero rows")
+
+
+def test_missing_column_lists_available(case):
+    _rewrite_data(case, _data(case).drop(columns=["band"]))
+    _fails(case, DataError, r"column 'band': column missing \(named in d\.yaml\); available columns: \['id', 'label', 'group'\]")
+
+
+def test_duplicate_ids(case):
+    frame = _data(case)
+    frame.loc[3, "id"] = frame.loc[2, "id"]
+    _rewrite_data(case, frame)
+    _fails(case, DataError, r"column 'id': 2 rows share an id; ids must be unique, e.g. \['s000002'\]")
+
+
+def test_nan_labels_counted_with_ids(case):
+    frame = _data(case)
+    frame.loc[[4, 9], "label"] = ""
+    _rewrite_data(case, frame)
+    _fails(case, DataError, r"column 'label': 2 missing values, expected none; e.g. ids \['s000004', 's000009'\]")
+
+
+def test_labels_outside_declared_set(case):
+    frame = _data(case)
+    frame.loc[7, "label"] = "maybe"
+    _rewrite_data(case, frame)
+    _fails(case, DataError, r"column 'label': 1 labels outside the declared label_values \['pos', 'neg'\]: found \['maybe'\], e.g. ids \['s000007'\]")
+
+
+def test_missing_group_values(case):
+    frame = _data(case)
+    frame.loc[11, "group"] = " "
+    _rewrite_data(case, frame)
+    _fails(case, DataError, r"column 'group': 1 missing values, expected none; e.g. ids \['s000011'\]")
+
+
+def test_single_group(case):
+    frame = _data(case).assign(band="old")
+    _rewrite_data(case, frame)
+    _fails(case, DataError, r"column 'band': only one group \('old'\) in 400 rows; a sensitive feature needs at least two")
+
+
+@pytest.mark.parametrize(("value", "what"), [(np.nan, "NaN"), (np.inf, "inf")])
+def test_nan_or_inf_scores(case, value, what):
+    scores = pd.read_csv(case / "scores.csv")
+    scores.loc[5, "score"] = value
+    scores.to_csv(case / "scores.csv", index=False)
+    # Predictions files are read in the kernel: the run starts, then fails with the same message.
+    _fails(case, ReportError, r"ModelError: model '.*scores\.csv': column 'score' has 1 missing, non-numeric or infinite values, e\.g\. ids \['s000005'\]")
+    assert len(runs("FAILED")) == 1
+
+
+def test_scores_outside_declared_range(case):
+    scores = pd.read_csv(case / "scores.csv")
+    scores["score"] = scores["score"] * 10 - 5  # logits-like
+    scores.to_csv(case / "scores.csv", index=False)
+    _fails(case, ReportError, r"\d+ scores lie outside the declared range \[0, 1\] \(found min .*, max .*\), e\.g\. ids \['s0000")
+    result = run_report(str(case / "scores.csv"), case / "d.yaml", output_root=case / "ok", progress=False,
+                        score_range=None)  # declared as any finite score: accepted
+    assert result.html.is_file()
+
+
+def test_model_that_does_not_match_features(case):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    X = pd.DataFrame({"income": [1.0, 2.0, 3.0, 4.0]})
+    sio.dump(LogisticRegression().fit(X, [0, 0, 1, 1]), case / "m.skops")
+    _fails(case, ReportError, r"the model expects column\(s\) \['income'\] that dataset 'd' does not have; its columns are \['id', 'label', 'group', 'band'\]",
+           model=str(case / "m.skops"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"threshold": float("nan")}, r"threshold must be a finite number, got nan"),
+        ({"threshold": None}, r"threshold must be a finite number, got None"),
+        ({"threshold": "0.5"}, r"threshold must be a finite number, got '0\.5'"),
+        ({"min_group_size": 0}, r"min_group_size must be a positive integer, got 0"),
+        ({"timeout": 0}, r"timeout must be a positive number of seconds, got 0"),
+        ({"engine": "spark"}, r"engine must be one of \['vectorised', 'fairlearn'\], got 'spark'"),
+        ({"score_range": (1, 0)}, r"score_range must be two finite numbers with low < high, got \(1, 0\)"),
+    ],
+)
+def test_bad_settings(case, kwargs, match):
+    _fails(case, ValueError, match, **kwargs)
+
+
+def test_notebook_parameter_of_wrong_type_refused_before_kernel():
+    from evalkit.report import NOTEBOOK, check_parameters
+
+    with pytest.raises(ReportError, match=r"parameter 'threshold' expects float, got str '0\.5'"):
+        check_parameters(ROOT / NOTEBOOK, {"threshold": "0.5"})
+    with pytest.raises(ReportError, match=r"parameter 'min_group_size' expects int, got float 2\.5"):
+        check_parameters(ROOT / NOTEBOOK, {"min_group_size": 2.5})
+    with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['thresold'\]"):
+        check_parameters(ROOT / NOTEBOOK, {"thresold": 0.5})
+    check_parameters(ROOT / NOTEBOOK, {"threshold": 1, "score_range": [0.0, 1.0], "model": {"a": 1}})
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--threshold", "nan"], 2, "argument --threshold: expected a finite number, got 'nan'"),
+        (["--threshold"], 2, "argument --threshold: expected one argument"),
+        (["--score-range", "1,0"], 2, "argument --score-range: expected two finite numbers with LOW < HIGH"),
+        (["--timeout", "0"], 2, "argument --timeout: expected a positive number, got '0'"),
+        (["--data", "nope.yaml"], 1, "nope.yaml: manifest file not found"),
+    ],
+)
+def test_cli_exit_codes(case, args, code, message):
+    res = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", str(case / "scores.csv"), *args],
+                         capture_output=True, text=True, cwd=case, env={**os.environ})
+    assert res.returncode == code
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
