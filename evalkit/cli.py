@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -103,5 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evalkit: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as err:
+        # The run is already marked FAILED; papermill's abandoned cell task would otherwise print
+        # "Task exception was never retrieved" with a traceback when the interpreter exits.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         print(f"evalkit: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 143 if "SIGTERM" in str(err) else 130

@@ -365,8 +365,8 @@ def _execute(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int,
         failed = _keep_failed(out, out_dir)
         raise ReportError(f"a notebook cell ran longer than the time limit of {timeout} s (--timeout); "
                           f"partial notebook kept at {failed}", notebook=failed) from err
-    except (KeyboardInterrupt, SystemExit):
-        _keep_failed(out, out_dir)
+    except (OSError, KeyboardInterrupt, SystemExit) as err:  # full/read-only disk (TimeoutError is above), Ctrl-C
+        err.notebook = _keep_failed(out, out_dir)  # type: ignore[union-attr]  # attached to the FAILED run
         raise
     except Exception as err:  # DeadKernelError and other kernel failures
         failed = _keep_failed(out, out_dir)
@@ -379,7 +379,10 @@ def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:
     if not notebook.is_file():
         return None
     target = out_dir / "failed.ipynb"
-    atomic_write_bytes(target, notebook.read_bytes())
+    try:
+        atomic_write_bytes(target, notebook.read_bytes())
+    except OSError:  # best effort: the disk may be the reason we are here
+        return None
     return target
 
 

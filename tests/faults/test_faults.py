@@ -1,0 +1,190 @@
+"""Faults: interruption, a dead kernel, stale runs, an unreachable server, a full or read-only disk,
+concurrent reports and the cell time limit. Each produced for real; a mock only where the machine
+cannot produce the fault (no permission to mount a small file system)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from evalkit import ReportError, TrackingError, tracking
+from evalkit.report import run_report
+from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+
+from ..conftest import ADULT_TEST, ROOT
+from .conftest import assert_nothing_half_written, runs
+
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
+
+
+def _cli(model: str, data: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalkit", "report", "--model", model, "--data", str(data), "--output-root", str(out),
+         "--no-progress", *extra],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+
+
+def _wait_for(proc: subprocess.Popen, text: str) -> list[str]:
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if text in line:
+            return lines
+    pytest.fail(f"the process ended before printing {text!r}: {''.join(lines)}")
+
+
+@pytest.fixture
+def good_report(synthetic_dataset, mlflow_store, tmp_path):
+    """A finished report in tmp_path/reports, to check that a later failure leaves it intact."""
+    manifest, preds = synthetic_dataset
+    out = tmp_path / "reports"
+    result = run_report(str(preds), manifest, output_root=out, progress=False)
+    return manifest, preds, out, result.html.read_bytes()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_mid_run(good_report, sig, code):
+    manifest, preds, out, before = good_report
+    proc = _cli(str(preds), manifest, out)
+    _wait_for(proc, "executing")
+    time.sleep(1.0)  # inside the notebook now
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (code, 1), err  # 1: the kernel was stopped under the cell first
+    assert "Traceback" not in err
+    assert (out / "synthetic_scores" / "report.html").read_bytes() == before  # previous report intact
+    assert (out / "synthetic_scores" / "failed.ipynb").is_file()  # partial notebook kept
+    failed = runs("FAILED")
+    assert len(failed) == 1 and runs("RUNNING") == []
+    assert "failed.ipynb" in {a.path for a in tracking.client().list_artifacts(failed[0].info.run_id)}
+    assert not list(out.glob(".staging-*"))
+
+
+def test_kernel_dies_mid_run(good_report):
+    manifest, preds, out, before = good_report
+    proc = _cli(str(preds), manifest, out)
+    _wait_for(proc, "executing")
+    time.sleep(1.0)
+    kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "ipykernel_launcher" in " ".join(p.cmdline())]
+    assert len(kernels) == 1
+    kernels[0].kill()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "evalkit: error: the notebook kernel failed: DeadKernelError" in err
+    assert (out / "synthetic_scores" / "report.html").read_bytes() == before
+    assert len(runs("FAILED")) == 1 and runs("RUNNING") == []
+
+
+def test_stale_running_run_is_marked_failed(synthetic_dataset, mlflow_store, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale_id = tracking.start_run(experiment="evalkit", run_name="crashed", params={},
+                                  tags={"evalkit.kind": "report", **tracking.owner_tags(), "evalkit.pid": str(dead.pid)})
+    elsewhere = tracking.start_run(experiment="evalkit", run_name="other host", params={},
+                                   tags={"evalkit.kind": "report", "evalkit.host": "another-host", "evalkit.pid": "1"})
+    manifest, preds = synthetic_dataset
+    run_report(str(preds), manifest, output_root=tmp_path / "r", progress=False)
+    stale = tracking.get_run(stale_id)
+    assert stale.info.status == "FAILED"
+    assert stale.data.tags["evalkit.error"] == f"stale: process {dead.pid} ended without finishing the run"
+    assert tracking.get_run(elsewhere).info.status == "RUNNING"  # cannot be judged from here
+
+
+def test_unreachable_tracking_server(synthetic_dataset, monkeypatch, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    manifest, preds = synthetic_dataset
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match=rf"the MLflow tracking server http://127\.0\.0\.1:{port} \(MLFLOW_TRACKING_URI\) is unreachable: .*--no-tracking"):
+        run_report(str(preds), manifest, output_root=tmp_path / "r", progress=False)
+    print(f"failed after {time.monotonic() - start:.2f} s")  # reported, not asserted
+    assert not (tmp_path / "r").exists()
+    result = run_report(str(preds), manifest, output_root=tmp_path / "r", progress=False, track=False)
+    assert result.html.is_file() and result.run_id is None
+
+
+@contextmanager
+def _small_fs(path: Path, size: str):
+    """A real tmpfs of ``size`` at ``path`` (root only); None where mounting is not permitted."""
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if res.returncode != 0:
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_disk_full(synthetic_dataset, mlflow_store, tmp_path, monkeypatch):
+    manifest, preds = synthetic_dataset
+    with _small_fs(tmp_path / "tiny", "600k") as fs:
+        out = fs
+        if fs is None:  # cannot mount here: produce ENOSPC at the first write instead
+            import errno
+
+            out = tmp_path / "tiny"
+
+            def full(*a, **k):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "x"))
+
+            monkeypatch.setattr("evalkit.report.atomic_write_text", full)
+        with pytest.raises(ReportError, match=r"cannot write the report: .*: No space left on device"):
+            run_report(str(preds), manifest, output_root=out, progress=False)
+        assert_nothing_half_written(out)
+        assert len(runs("FAILED")) == 1
+
+
+def test_read_only_output_folder(synthetic_dataset, mlflow_store, tmp_path):
+    manifest, preds = synthetic_dataset
+    with _small_fs(tmp_path / "ro", "64m") as fs:
+        if fs is None:
+            pytest.fail("mounting a tmpfs is not permitted here; the read-only case needs it (run as root)")
+        first = run_report(str(preds), manifest, output_root=fs, progress=False, track=False)
+        before = first.html.read_bytes()
+        subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+        with pytest.raises(ReportError, match=r"cannot write the report: .*: Read-only file system"):
+            run_report(str(preds), manifest, output_root=fs, progress=False)
+        assert first.html.read_bytes() == before
+        assert runs("RUNNING") == []
+
+
+def test_concurrent_reports_on_a_fresh_store(mlflow_store, tmp_path):
+    out = tmp_path / "reports"
+    procs = [_cli(m, ADULT_TEST, out) for m in ("adult-logreg", "adult-hgb", "adult-hgb")]
+    results = [(p.communicate(timeout=600), p.returncode) for p in procs]
+    for (stdout, stderr), code in results:
+        assert code == 0, stderr
+    c = tracking.client()
+    assert sorted((v.name, str(v.version)) for v in c.search_model_versions()) == [("adult-hgb", "1"), ("adult-logreg", "1")]
+    reports = runs()
+    assert sum(r.info.status == "FINISHED" for r in reports if r.data.tags.get("evalkit.kind") == "report") == 3
+    for model in ("adult-logreg", "adult-hgb"):
+        doc = (out / model / "metrics.json").read_text()
+        assert doc.rstrip().endswith("}")  # complete, not interleaved
+        assert (out / model / "report.html").read_text().rstrip().endswith("</html>")
+    assert not list(out.glob(".staging-*"))
+
+
+def test_cell_time_limit(mlflow_store, tmp_path):
+    manifest, preds = write_synthetic_dataset(tmp_path / "big", make_biased_scores(2_000_000, seed=1))
+    with pytest.raises(ReportError, match=r"a notebook cell ran longer than the time limit of 1 s \(--timeout\)"):
+        run_report(str(preds), manifest, output_root=tmp_path / "r", progress=False, timeout=1)
+    assert_nothing_half_written(tmp_path / "r")
+    assert len(runs("FAILED")) == 1
