@@ -20,7 +20,7 @@ STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report demo-models test test-fast chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev report demo-models test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -57,7 +57,10 @@ test: $(DEV_STAMP) chromium ## Run the whole test suite (unit, end-to-end notebo
 	$(PY) -m pytest
 
 test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser ones
-	$(PY) -m pytest -m "not e2e and not browser"
+	$(PY) -m pytest -m "not e2e and not browser and not faults"
+
+test-faults: $(DEV_STAMP) chromium ## Run only the fault suite (bad input, signals, full disk, concurrency, hostile files)
+	$(PY) -m pytest -m faults
 
 bench: $(DEV_STAMP) ## Run the benchmarks and write bench/results.json
 	$(PY) bench/run.py --out bench/results.json

@@ -23,6 +23,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _assert_loopback_only(pid: int) -> None:
+    """Every socket the server's process tree listens on is bound to the loopback address."""
+    import psutil
+
+    tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    listening = [c.laddr for p in tree for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert listening, "no listening socket found"
+    assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
+
+
 def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float = 90.0) -> bytes:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -33,9 +43,12 @@ def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float
                 pytest.fail(f"{cmd} exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
-                    return resp.read()
+                    body = resp.read()
             except OSError:
                 time.sleep(0.5)
+                continue
+            _assert_loopback_only(proc.pid)
+            return body
         pytest.fail(f"{url} did not answer within {timeout}s")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
