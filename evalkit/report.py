@@ -228,6 +228,8 @@ def run_report(
     data = Path(data) if data is not None else root / DEFAULT_MANIFEST
     output_root = Path(output_root) if output_root is not None else root / "reports"
     experiment = experiment or tracking.DEFAULT_EXPERIMENT
+    check_parameters(root / NOTEBOOK, _settings_parameters(threshold, min_group_size, engine, score_range,
+                                                           trusted_types))
     if track:
         tracking.check_reachable()
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-report-"))
@@ -249,10 +251,8 @@ def run_report(
             nb_out = staging / "evaluate_model.ipynb"
             _execute(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
                 "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
-                "data": str(manifest.manifest_path), "threshold": float(threshold),
-                "min_group_size": int(min_group_size), "engine": engine,
-                "score_range": [float(v) for v in score_range or []], "trusted_types": list(trusted_types),
-                "run_id": run_id, "output_dir": str(staging),
+                "data": str(manifest.manifest_path), "run_id": run_id, "output_dir": str(staging),
+                **_settings_parameters(threshold, min_group_size, engine, score_range, trusted_types),
             })
         _log("rendering report.html")
         html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
@@ -282,6 +282,12 @@ def run_report(
         shutil.rmtree(workdir, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _settings_parameters(threshold: float, min_group_size: int, engine: str, score_range: Sequence[float] | None,
+                         trusted_types: Sequence[str]) -> dict[str, Any]:
+    return {"threshold": float(threshold), "min_group_size": int(min_group_size), "engine": engine,
+            "score_range": [float(v) for v in score_range or []], "trusted_types": list(trusted_types)}
 
 
 def _staging_dir(output_root: Path, name: str) -> Path:
@@ -322,21 +328,46 @@ _PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def notebook_parameters(notebook: Path) -> dict[str, str | None]:
+    """The parameters a notebook declares: name to annotation (``"float"`` …, or None if unannotated).
+
+    Reads the cell tagged ``parameters`` with :mod:`ast`, without papermill or a kernel.
+
+    Raises
+    ------
+    ReportError
+        If the notebook cannot be read or has no ``parameters`` cell.
+    """
+    import ast
+
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ReportError(f"{notebook}: cannot read the notebook: {err}") from err
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+               for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not sources:
+        raise ReportError(f"{notebook}: no cell tagged 'parameters'; papermill cannot parameterise it")
+    declared: dict[str, str | None] = {}
+    for node in ast.parse(sources[0]).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            declared[node.target.id] = ast.unparse(node.annotation)
+        elif isinstance(node, ast.Assign):
+            declared.update({t.id: None for t in node.targets if isinstance(t, ast.Name)})
+    return declared
+
+
 def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
     """Refuse parameters the notebook's ``parameters`` cell does not declare, or of another type than
-    its annotation (``threshold: float = 0.5``), before they reach the kernel."""
-    import papermill as pm
-
-    declared = pm.inspect_notebook(str(notebook))
-    if not declared:
-        raise ReportError(f"{notebook}: no cell tagged 'parameters'; papermill cannot parameterise it")
+    its annotation (``threshold: float = 0.5``). Runs before the kernel is asked to do anything."""
+    declared = notebook_parameters(notebook)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise ReportError(f"{notebook}: unknown parameter(s) {unknown}; its parameters cell declares "
                           f"{sorted(declared)}")
     for name, value in parameters.items():
-        expected = declared[name]["inferred_type_name"]
-        types = _PARAMETER_TYPES.get(expected)
+        expected = declared[name]
+        types = _PARAMETER_TYPES.get(expected or "")
         if types is not None and (isinstance(value, bool) and bool not in types or not isinstance(value, types)):
             raise ReportError(f"{notebook}: parameter '{name}' expects {expected}, got "
                               f"{type(value).__name__} {value!r}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from evalkit import tracking
 
 
@@ -23,7 +21,3 @@ def assert_nothing_half_written(output_root: Path) -> None:
         assert not list(output_root.glob(".staging-*")), "a staging folder was left behind"
     assert runs("RUNNING") == [], "an MLflow run was left RUNNING"
 
-
-@pytest.fixture(autouse=True)
-def _faults_marker(request):
-    request.node.add_marker(pytest.mark.faults)
