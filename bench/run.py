@@ -14,7 +14,6 @@ seconds). Timings are measured here and reported, never asserted by the test sui
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess

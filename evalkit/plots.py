@@ -178,13 +178,13 @@ def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = N
     values = table[metric].to_numpy(dtype=float)
     small = table["n"].to_numpy() < ev.min_group_size
     bars = ax.bar(x, np.nan_to_num(values), color=np.where(small, "#c8c8c8", "#4c72b0"))
-    for bar, is_small, v in zip(bars, small, values):
+    for bar, is_small, v in zip(bars, small, values, strict=True):
         if is_small:
             bar.set_hatch("//")
         if np.isnan(v):
             ax.annotate("n/a", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom", fontsize=7)
     ax.axhline(ev.overall[metric], color="black", ls="--", lw=1, label=f"overall {ev.overall[metric]:.3g}")
-    labels = [f"{g}\nn={int(n):,}" for g, n in zip(table.index, table["n"])]
+    labels = [f"{g}\nn={int(n):,}" for g, n in zip(table.index, table["n"], strict=True)]
     crowded = len(table) > 6 or max(len(str(g)) for g in table.index) * len(table) > 50
     ax.set_xticks(x, labels, fontsize=7, rotation=25 if crowded else 0, ha="right" if crowded else "center",
                   rotation_mode="anchor")
@@ -212,7 +212,7 @@ def by_feature(ev: Evaluation, plot: Callable[..., Any], features: list[str] | N
     features = features or list(ev.data.manifest.sensitive_features)
     fig, axes = plt.subplots(1, len(features), figsize=(4.6 * len(features), 4.2), squeeze=False)
     _fixed_grid(fig, 1)
-    for ax, feature in zip(axes[0], features):
+    for ax, feature in zip(axes[0], features, strict=True):
         plot(ev, feature, ax=ax, **kwargs)
     return fig
 
@@ -243,7 +243,7 @@ def score_histograms(ev: Evaluation, features: list[str] | None = None, *, bins:
     cols = max(len(groups) for _, groups in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(2.9 * cols, 2.6 * len(rows)), squeeze=False)
     _fixed_grid(fig, len(rows))
-    for (feature, groups), ax_row in zip(rows, axes):
+    for (feature, groups), ax_row in zip(rows, axes, strict=True):
         for j, ax in enumerate(ax_row):
             if j < len(groups):
                 score_histogram(ev, feature, groups[j], bins=bins, log=log, legend=j == 0, ax=ax)

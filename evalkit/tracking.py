@@ -161,7 +161,7 @@ def metric_key(*parts: str) -> str:
 
 def start_run(*, experiment: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
     """Create a RUNNING run with ``params`` and ``tags``; return its id."""
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import Param
 
     c = client()
     run = c.create_run(experiment_id(experiment), run_name=run_name, tags=dict(tags))

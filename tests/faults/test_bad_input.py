@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import DataError, ManifestError, ModelError, ReportError
+from evalkit import DataError, ManifestError, ReportError
 from evalkit._io import sha256_file
 from evalkit.report import run_report
-from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+from evalkit.synthetic import make_biased_scores
 
-from ..conftest import ADULT_TEST, ROOT
+from ..conftest import ROOT
 from .conftest import assert_nothing_half_written, runs
 
 pytestmark = pytest.mark.faults
