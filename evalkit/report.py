@@ -79,6 +79,11 @@ def render_html(notebook: Path, html_path: Path, *, title: str) -> Path:
 
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["title"] = title
+    for cell in nb.cells:  # a figure cell's "alt" metadata describes its images to screen readers
+        alt = cell.metadata.get("alt")
+        for output in cell.get("outputs", []) if alt else []:
+            if "image/png" in output.get("data", {}):
+                output.setdefault("metadata", {}).setdefault("image/png", {})["alt"] = alt
     exporter = HTMLExporter(
         template_name="evalkit_report",
         extra_template_basedirs=[str(_TEMPLATES)],

@@ -52,6 +52,8 @@ def test_report_files(demo_report):
     assert "Good enough?" in html and "Fair enough?" in html
     assert "import evalkit" not in html  # no code cells
     assert "Traceback" not in html and "Warning" not in html
+    assert 'alt="ROC curves, overall and for each group' in html  # figures are described
+    assert "No description has been provided" not in html
 
 
 def test_metrics_json_matches_sklearn_and_fairlearn(demo_report, use_shared_store, tmp_path):
