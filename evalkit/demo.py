@@ -80,9 +80,10 @@ def register_demo_models(names: tuple[str, ...] = DEMO_MODELS, *, out_dir: Path 
     dict of str to Path
         Name to the saved ``.skops`` file.
     """
-    import mlflow
     import skops.io as sio
     from mlflow.models import infer_signature
+
+    import mlflow
 
     from . import tracking
 

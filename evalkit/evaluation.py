@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -211,11 +211,7 @@ def evaluate(
     >>> round(ev.overall["roc_auc"], 3)  # doctest: +SKIP
     0.903
     """
-    _check_threshold(threshold)
-    if score_range:
-        _as_range(score_range)
-    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
-        raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    check_settings(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range)
     if isinstance(model, Mapping):
         model = ModelRef(**{**model, "path": Path(model["path"])})
     ref = model if isinstance(model, ModelRef) else resolve_model(model)
@@ -239,6 +235,24 @@ def evaluate(
         run_id=run_id,
         engine=engine,
     )
+
+
+def check_settings(*, threshold: float, min_group_size: int, engine: str,
+                   score_range: Sequence[float] | None) -> None:
+    """Validate the evaluation settings up front; each error names the parameter, the allowed values
+    and what arrived.
+
+    Raises
+    ------
+    ValueError
+    """
+    _check_threshold(threshold)
+    if engine not in get_args(Engine):
+        raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
+        raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    if score_range:
+        _as_range(score_range)
 
 
 def _as_range(score_range: Sequence[float]) -> tuple[float, float]:

@@ -17,19 +17,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Any, get_args
+from typing import Any
 
 from ._io import atomic_write_bytes, atomic_write_text
-from .data import load_dataset
-from .exceptions import EvalkitError, ReportError
-from .fairness import Engine
 from ._kernel import warm_kernel
+from .data import load_dataset
+from .evaluation import check_settings
+from .exceptions import ReportError
+from .fairness import Engine
 from .manifest import Manifest, load_manifest
-from .evaluation import _as_range
-from .metrics import _check_threshold
 from .models import ModelRef, check_model_file, resolve_model
 
 #: The report notebook, relative to the project root.
@@ -145,15 +144,9 @@ def _move_into(staging: Path, out_dir: Path) -> None:
 
 def _check_settings(threshold: float, min_group_size: int, engine: str, timeout: int,
                     score_range: Sequence[float] | None) -> None:
-    _check_threshold(threshold)
-    if engine not in get_args(Engine):
-        raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
-    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
-        raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    check_settings(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if score_range:
-        _as_range(score_range)
 
 
 def _validate(model: str, data: str | Path, download_dir: Path, trust: bool):
@@ -451,10 +444,3 @@ def _fail_run(run_id: str, err: BaseException) -> None:
         _log(f"MLflow run {run_id} marked FAILED")
     except Exception as log_err:  # never hide the original error behind a logging one
         _log(f"could not mark MLflow run {run_id} FAILED: {log_err}")
-
-
-def main_error_message(err: BaseException) -> str:
-    """The one-line message the CLI prints for an error."""
-    if isinstance(err, EvalkitError):
-        return str(err)
-    return f"{type(err).__name__}: {err}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import math
 import os
 import re
@@ -119,6 +120,7 @@ def client() -> MlflowClient:
     if _sqlite_path(uri) is None or uri in _READY:
         return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     with store_lock():  # the first connection creates and migrates the schema
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..."
         c = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         c.search_experiments(max_results=1)
         c.search_registered_models(max_results=1)
