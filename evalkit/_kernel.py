@@ -34,19 +34,18 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3") -> Iterat
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
+    issued: list[Any] = []
+
     class _Manager(AsyncKernelManager):
         """Remembers the clients it hands out: papermill does not stop a client whose manager it
         does not own, and each one would keep a heartbeat thread and its sockets alive."""
 
-        issued: list[Any] = []
-
         def client(self, **kwargs: Any) -> Any:
             kc = super().client(**kwargs)
-            self.issued.append(kc)
+            issued.append(kc)
             return kc
 
     km = _Manager(kernel_name=kernel_name)
-    km.issued = []
     with open(log, "ab") as sink:
         run_sync(km.start_kernel)(cwd=str(cwd), stdout=sink, stderr=sink)
     warm_context = zmq.Context()
@@ -60,8 +59,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3") -> Iterat
     finally:
         kc.stop_channels()
         warm_context.destroy(linger=0)
-        for issued in km.issued:
-            issued.stop_channels()
+        for client in issued:
+            client.stop_channels()
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)(now=False)  # also removes the connection file
         if not km.context.closed:

@@ -149,14 +149,14 @@ def _check_settings(threshold: float, min_group_size: int, engine: str, timeout:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
-def _validate(model: str, data: str | Path, download_dir: Path, trust: bool):
+def _validate(model: str, data: str | Path, download_dir: Path, trust: bool) -> tuple[Manifest, ModelRef]:
     manifest = load_manifest(data)
-    dataset = load_dataset(manifest)
+    load_dataset(manifest)  # sha256, columns and values checked before any run starts
     ref = resolve_model(model, download_dir=download_dir, trust=trust)
     # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
     # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
     check_model_file(ref)
-    return manifest, dataset, ref
+    return manifest, ref
 
 
 def run_report(
@@ -237,7 +237,7 @@ def run_report(
         # talks to MLflow and imports papermill.
         with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
             _log(f"checking data {data} and model {model}")
-            manifest, _, ref = _validate(model, data, workdir / "model", trust)
+            manifest, ref = _validate(model, data, workdir / "model", trust)
             out_dir = output_root / ref.name
             staging = _staging_dir(output_root, ref.name)
             if track:
@@ -268,7 +268,8 @@ def run_report(
         return ReportResult(output_dir=out_dir, html=out_dir / "report.html", metrics=metrics, run_id=run_id)
     except OSError as err:  # disk full, read-only or missing output folder, ...
         where = err.filename or output_root
-        failure = ReportError(f"cannot write the report: {where}: {err.strerror or err}")
+        failure = ReportError(f"cannot write the report: {where}: {err.strerror or err}",
+                              notebook=getattr(err, "notebook", None))  # kept by _execute, if any
         if run_id is not None:
             _fail_run(run_id, failure)
         raise failure from err

@@ -184,21 +184,25 @@ def overall_table(ev: Evaluation) -> HTML:
     return _html(_table(frame))
 
 
-def group_table(ev: Evaluation, feature: str) -> HTML:
-    """Every metric for every group of ``feature``, largest group first; small groups marked."""
+def _group_table_html(ev: Evaluation, feature: str) -> str:
     table = ev.by_group.loc[feature].sort_values("n", ascending=False)
     rows = []
     for group, r in table.iterrows():
         row = {"group": group + (" ⚠ small" if r["n"] < ev.min_group_size else "")}
         row.update({_LABELS[m]: fmt(r[m], m) for m in METRIC_NAMES})
         rows.append(row)
-    return _html(f"<h4>{html.escape(feature)}</h4>" + _table(pd.DataFrame(rows), ("group",)))
+    return f"<h4>{html.escape(feature)}</h4>" + _table(pd.DataFrame(rows), ("group",))
+
+
+def group_table(ev: Evaluation, feature: str) -> HTML:
+    """Every metric for every group of ``feature``, largest group first; small groups marked."""
+    return _html(_group_table_html(ev, feature))
 
 
 def group_tables(ev: Evaluation) -> HTML:
     """:func:`group_table` for every feature and intersection, one after the other."""
     features = ev.by_group.index.get_level_values("feature").unique()
-    return _html("".join(group_table(ev, f).data.replace(_CSS, "") for f in features))
+    return _html("".join(_group_table_html(ev, f) for f in features))
 
 
 def all_disparities(ev: Evaluation) -> HTML:

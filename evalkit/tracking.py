@@ -49,10 +49,8 @@ def tracking_uri() -> str:
 
 def _artifact_root(uri: str) -> str | None:
     """An explicit artifact folder next to a SQLite store (MLflow would otherwise use ./mlruns)."""
-    if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
-        return (db.parent / "artifacts").resolve().as_uri()
-    return None
+    db = _sqlite_path(uri)
+    return (db.parent / "artifacts").resolve().as_uri() if db is not None else None
 
 
 def _sqlite_path(uri: str) -> Path | None:
