@@ -17,12 +17,34 @@ import pandas as pd
 from ._io import atomic_write_json
 from ._version import __version__
 from .data import Dataset, load_dataset
-from .fairness import Engine, disparities, group_columns, metrics_by_group, small_groups
-from .metrics import COUNT_METRICS, METRIC_NAMES, _check_threshold, binary_metrics, undefined_reason
+from .custom import MetricsConfig, function_metrics_by_group, load_metrics_config
+from .fairness import (
+    DISPARITY_METRICS,
+    Engine,
+    disparities,
+    group_columns,
+    metrics_by_group,
+    reference_disparities,
+    small_groups,
+)
+from .metrics import (
+    COUNT_METRICS,
+    LOWER_IS_BETTER,
+    METRIC_NAMES,
+    _check_threshold,
+    binary_metrics,
+    check_sample_weight,
+    undefined_reason,
+)
 from .models import ModelRef, check_score_range, resolve_model, score
+from .thresholds import OperatingPoint, choose_threshold, group_thresholds, parse_rule
+from .uncertainty import Uncertainty, check_uncertainty_settings, estimate_uncertainty
 
-#: Version of the metrics.json layout; bumped on incompatible changes.
-SCHEMA_VERSION = 1
+#: Version of the metrics.json layout; bumped on incompatible changes. Version 2 added intervals
+#: (``overall_ci``, ``by_group_ci``, interval fields in ``disparities``), reference-group disparities,
+#: multiple comparisons, threshold rules, per-group thresholds and custom metrics; the plain values
+#: of version 1 (``overall``, ``by_group``) are unchanged.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -47,6 +69,20 @@ class Evaluation:
     min_group_size : int
     run_id : str or None
         The MLflow run this evaluation is logged to, if any.
+    engine : str
+    operating_point : OperatingPoint
+        The threshold rule, the threshold it gave, and a sentence describing it.
+    config : MetricsConfig
+        Custom metrics (their values are extra columns of ``by_group`` and keys of ``overall``).
+    reference : DataFrame
+        Each group against its feature's reference group; see
+        :func:`evalkit.fairness.reference_disparities` (with intervals and p-values when bootstrapped).
+    uncertainty : Uncertainty or None
+        Bootstrap intervals (None when ``n_boot=0``).
+    group_thresholds : DataFrame
+        Indexed by ``(feature, group)``; see :func:`evalkit.thresholds.group_thresholds`.
+    target_fpr : float
+        The FPR the per-group thresholds aim at.
     """
 
     model: ModelRef
@@ -60,8 +96,24 @@ class Evaluation:
     min_group_size: int
     run_id: str | None = None
     engine: str = "vectorised"
+    operating_point: OperatingPoint | None = None
+    config: MetricsConfig = field(default_factory=MetricsConfig)
+    reference: pd.DataFrame = field(default_factory=pd.DataFrame)
+    uncertainty: Uncertainty | None = None
+    group_thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    target_fpr: float = math.nan
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Built-in then custom metric names, in report order."""
+        return list(METRIC_NAMES) + self.config.names
+
+    @property
+    def lower_is_better(self) -> frozenset[str]:
+        """Metrics (built-in and custom) for which a lower value is better."""
+        return LOWER_IS_BETTER | self.config.lower_is_better
 
     @property
     def y_true(self) -> np.ndarray:
@@ -80,9 +132,10 @@ class Evaluation:
         rows = [("overall", None, None, self.overall)]
         rows += [("by_group", f, g, r.to_dict()) for (f, g), r in self.by_group.iterrows()]
         for scope, feature, group, values in rows:
-            for metric in METRIC_NAMES:
+            for metric in self.metric_names:
                 if _is_missing(values[metric]):
-                    note = {"scope": scope, "metric": metric, "reason": undefined_reason(metric, values) or "undefined"}
+                    reason = undefined_reason(metric, values) if metric in METRIC_NAMES else None
+                    note = {"scope": scope, "metric": metric, "reason": reason or "undefined"}
                     if feature is not None:
                         note.update(feature=feature, group=group)
                     notes.append(note)
@@ -92,20 +145,40 @@ class Evaluation:
         """The ``metrics.json`` document (JSON-ready: NaN becomes ``null``)."""
         from . import tracking
 
+        names = self.metric_names
+        u = self.uncertainty
         by_group: dict[str, dict[str, dict[str, Any]]] = {}
+        by_group_ci: dict[str, dict[str, dict[str, Any]]] = {}
         for (feature, group), row in self.by_group.iterrows():
-            by_group.setdefault(feature, {})[group] = _metric_dict(row.to_dict())
+            by_group.setdefault(feature, {})[group] = _metric_dict(row.to_dict(), names)
+            if u is not None:
+                ci = u.by_group.loc[(feature, group)]
+                by_group_ci.setdefault(feature, {})[group] = {
+                    m: _ci_dict(row[m], *_ci_pair(ci, m)) for m in names}
         disp: dict[str, dict[str, dict[str, Any]]] = {}
         for (feature, metric), row in self.disparities.iterrows():
-            disp.setdefault(feature, {})[metric] = {
+            entry = {
                 "difference": _json_float(row["difference"]),
                 "ratio": _json_float(row["ratio"]),
                 "worst_group": None if _is_missing(row["worst_group"]) else row["worst_group"],
                 "best_group": None if _is_missing(row["best_group"]) else row["best_group"],
                 "groups_compared": int(row["groups_compared"]),
             }
+            if u is not None:
+                ci = u.disparities.loc[(feature, metric)]
+                entry.update({k: _json_float(ci[k]) for k in ci.index})
+            disp.setdefault(feature, {})[metric] = entry
+        reference: dict[str, dict[str, dict[str, Any]]] = {}
+        for (feature, metric, group), row in self.reference.iterrows():
+            entry = {k: (_json_float(v) if k not in ("reference", "significant") else
+                         (bool(v) if k == "significant" else v)) for k, v in row.items()}
+            reference.setdefault(feature, {}).setdefault(metric, {})[group] = entry
+        thresholds: dict[str, dict[str, dict[str, Any]]] = {}
+        for (feature, group), row in self.group_thresholds.iterrows():
+            thresholds.setdefault(feature, {})[group] = {k: _json_float(v) for k, v in row.items()}
         m = self.data.manifest
-        return {
+        op = self.operating_point
+        doc = {
             "schema_version": SCHEMA_VERSION,
             "model": self.model.name,
             "model_source": {"spec": self.model.spec, "kind": self.model.kind, "uri": self.model.uri,
@@ -113,14 +186,27 @@ class Evaluation:
             "datasets": [{"name": m.name, "source": m.source, "sha256": m.sha256,
                           "manifest": m.manifest_path.name, "n": len(self.data)}],
             "threshold": self.threshold,
-            "threshold_rule": "fixed",
+            "threshold_rule": op.rule if op else "fixed",
+            "threshold_description": op.description if op else f"fixed at {self.threshold:g}",
             "n": len(self.data),
             "sensitive_features": list(m.sensitive_features),
             "min_group_size": self.min_group_size,
             "engine": self.engine,
-            "overall": _metric_dict(self.overall),
+            "metrics": names,
+            "custom_metrics": [{"name": c.name, "kind": c.kind, "description": c.description,
+                                "greater_is_better": c.greater_is_better} for c in self.config.metrics],
+            "overall": _metric_dict(self.overall, names),
+            "overall_ci": ({k: _ci_dict(self.overall[k], u.overall.loc[k, "ci_low"], u.overall.loc[k, "ci_high"])
+                            for k in names if k in u.overall.index} if u is not None else None),
             "by_group": by_group,
+            "by_group_ci": by_group_ci if u is not None else None,
+            "bootstrap": ({"method": "poisson", "n_boot": u.n_boot, "level": u.level, "seed": u.seed,
+                           "exact_bins": u.exact_bins} if u is not None else None),
             "disparities": disp,
+            "reference_disparities": reference,
+            "multiple_comparisons": self._comparisons(),
+            "target_fpr": _json_float(self.target_fpr),
+            "group_thresholds": thresholds,
             "small_groups": [{"feature": r.feature, "group": r.group, "n": int(r.n)}
                              for r in self.small_groups.itertuples()],
             "undefined": self.undefined(),
@@ -128,6 +214,25 @@ class Evaluation:
             "mlflow_tracking_uri": tracking.tracking_uri() if self.run_id else None,
             "created": self.created,
             "versions": versions(),
+        }
+        return doc
+
+    def _comparisons(self) -> dict[str, Any] | None:
+        u = self.uncertainty
+        if u is None:
+            return None
+        ref = u.reference
+        tested = ref[ref["p_value"].notna()]
+        surviving = tested[tested["significant"]].sort_values("p_adjusted", kind="stable")
+        return {
+            "method": "Benjamini-Hochberg",
+            "null_hypothesis": "|group - reference| <= tolerance",
+            "tolerance": u.tolerance,
+            "fdr": u.fdr,
+            "tested": int(len(tested)),
+            "surviving": [{"feature": f, "metric": mt, "group": g, "reference": r["reference"],
+                           "difference": _json_float(r["difference"]), "p_adjusted": _json_float(r["p_adjusted"])}
+                          for (f, mt, g), r in surviving.iterrows()],
         }
 
     def save(self, output_dir: str | Path | None) -> Path | None:
@@ -145,12 +250,22 @@ def _json_float(value: Any) -> float | None:
     return None if _is_missing(value) else float(value)
 
 
-def _metric_dict(values: dict[str, Any]) -> dict[str, Any]:
+def _metric_dict(values: Mapping[str, Any], names: Sequence[str] = METRIC_NAMES) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in METRIC_NAMES:
+    for name in names:
         v = _json_float(values[name])
-        out[name] = int(v) if v is not None and name in COUNT_METRICS else v
+        out[name] = int(round(v)) if v is not None and name in COUNT_METRICS and float(v).is_integer() else v
     return out
+
+
+def _ci_pair(ci: pd.Series, metric: str) -> tuple[float, float]:
+    if (metric, "ci_low") not in ci.index:
+        return math.nan, math.nan
+    return ci[(metric, "ci_low")], ci[(metric, "ci_high")]
+
+
+def _ci_dict(value: Any, low: Any, high: Any) -> dict[str, float | None]:
+    return {"value": _json_float(value), "ci_low": _json_float(low), "ci_high": _json_float(high)}
 
 
 def versions() -> dict[str, str]:
@@ -168,14 +283,28 @@ def evaluate(
     data: Dataset | str | Path,
     *,
     threshold: float = 0.5,
+    threshold_rule: str = "fixed",
+    cost_fp: float | None = None,
+    cost_fn: float | None = None,
     min_group_size: int = 30,
     intersections: bool = True,
     engine: Engine = "vectorised",
     score_range: Sequence[float] | None = (0.0, 1.0),
+    metrics_config: str | Path | MetricsConfig | None = None,
+    n_boot: int = 1000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    reference: Mapping[str, str] | None = None,
+    tolerance: float = 0.05,
+    fdr: float = 0.05,
+    target_fpr: float | None = None,
+    sample_weight: np.ndarray | None = None,
     trusted_types: Sequence[str] = (),
     run_id: str | None = None,
+    progress: bool = False,
 ) -> Evaluation:
-    """Evaluate a model on a dataset: overall metrics, per-group metrics and disparities.
+    """Evaluate a model on a dataset: overall and per-group metrics with confidence intervals,
+    disparities, and the operating point.
 
     Parameters
     ----------
@@ -186,7 +315,13 @@ def evaluate(
     data : Dataset or path-like
         A loaded dataset or the path of its manifest.
     threshold : float, default=0.5
-        Decision threshold: ``score >= threshold`` is predicted positive.
+        Decision threshold for ``threshold_rule="fixed"``: ``score >= threshold`` is positive.
+    threshold_rule : str, default="fixed"
+        How the threshold is chosen: ``fixed``, ``eer``, ``fpr=<target>``, ``recall=<target>`` or
+        ``cost`` (see :mod:`evalkit.thresholds`).
+    cost_fp, cost_fn : float, optional
+        Costs for ``threshold_rule="cost"`` (default: the ``costs`` section of the metrics
+        configuration, else 1 and 1).
     min_group_size : int, default=30
         Groups smaller than this are flagged and left out of disparities.
     intersections : bool, default=True
@@ -196,10 +331,31 @@ def evaluate(
     score_range : (low, high) or None, default=(0.0, 1.0)
         Scores must lie in this closed range (probabilities by default); ``None`` or an empty
         sequence accepts any finite score.
+    metrics_config : path-like or MetricsConfig, optional
+        Custom metrics (see :mod:`evalkit.custom`).
+    n_boot : int, default=1000
+        Bootstrap resamples for confidence intervals; 0 skips intervals.
+    ci_level : float, default=0.95
+        Confidence level of the intervals.
+    seed : int, default=0
+        Seed of the bootstrap: the same seed gives the same intervals.
+    reference : dict of str to str, optional
+        Reference group per feature (default: each feature's largest group).
+    tolerance : float, default=0.05
+        Differences to the reference group up to this size are not of interest (multiple comparisons).
+    fdr : float, default=0.05
+        False discovery rate of the Benjamini-Hochberg correction.
+    target_fpr : float, optional
+        FPR for the per-group threshold analysis (default: the rule's target for ``fpr=``, else the
+        overall FPR at the chosen threshold).
+    sample_weight : ndarray, optional
+        Non-negative weight per sample; every metric and interval becomes weighted.
     trusted_types : sequence of str, optional
         Extra types a skops model may contain (see :func:`evalkit.models.load_estimator`).
     run_id : str, optional
         MLflow run id to record in the result.
+    progress : bool, default=False
+        Print bootstrap progress.
 
     Returns
     -------
@@ -211,7 +367,10 @@ def evaluate(
     >>> round(ev.overall["roc_auc"], 3)  # doctest: +SKIP
     0.903
     """
-    check_settings(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range)
+    check_settings(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range,
+                   threshold_rule=threshold_rule, n_boot=n_boot, ci_level=ci_level, seed=seed,
+                   tolerance=tolerance, fdr=fdr, target_fpr=target_fpr)
+    config = metrics_config if isinstance(metrics_config, MetricsConfig) else load_metrics_config(metrics_config)
     if isinstance(model, Mapping):
         model = ModelRef(**{**model, "path": Path(model["path"])})
     ref = model if isinstance(model, ModelRef) else resolve_model(model)
@@ -220,25 +379,93 @@ def evaluate(
     if score_range:
         check_score_range(ref, ds, y_score, _as_range(score_range))
     y_true = ds.y_true
-    by_group = metrics_by_group(y_true, y_score, sensitive=ds.sensitive, threshold=threshold,
-                                intersections=intersections, engine=engine)
+    w = check_sample_weight(sample_weight, y_true.size)
+    c_fp = cost_fp if cost_fp is not None else (config.cost_fp if config.cost_fp is not None else 1.0)
+    c_fn = cost_fn if cost_fn is not None else (config.cost_fn if config.cost_fn is not None else 1.0)
+    op = choose_threshold(y_true, y_score, threshold_rule, threshold=threshold, cost_fp=c_fp, cost_fn=c_fn,
+                          sample_weight=w)
+    thr = op.threshold
+    groupings = group_columns(ds.sensitive, intersections=intersections)
+    by_group = metrics_by_group(y_true, y_score, sensitive=ds.sensitive, threshold=thr,
+                                intersections=intersections, engine=engine, sample_weight=w)
+    overall = binary_metrics(y_true, y_score, threshold=thr, sample_weight=w)
+    by_group, overall = _add_custom(config, by_group, overall, y_true, y_score, groupings, thr, w)
+    compared = DISPARITY_METRICS + config.comparable
+    lower = LOWER_IS_BETTER | config.lower_is_better
+    disp = disparities(by_group, min_group_size=min_group_size, metrics=compared, lower_is_better=lower)
+    ref_disp = reference_disparities(by_group, reference=reference, min_group_size=min_group_size, metrics=compared)
+    uncertainty = None
+    if n_boot:
+        codes = {f: pd.factorize(g, sort=True)[0] for f, g in groupings.items()}
+        uncertainty = estimate_uncertainty(
+            y_true, y_score, codes, by_group=by_group, overall=overall, disparities=disp, reference=ref_disp,
+            threshold=thr, min_group_size=min_group_size, level=ci_level, n_boot=n_boot, seed=seed,
+            sample_weight=w, extra=config.count_metrics(), tolerance=tolerance, fdr=fdr,
+            progress=_print_progress if progress else None)
+        ref_disp = uncertainty.reference
+    name, target = parse_rule(threshold_rule)
+    target = target_fpr if target_fpr is not None else (target if name == "fpr" else overall["fpr"])
+    thresholds = _group_thresholds(y_true, y_score, groupings, thr, target, w)
     return Evaluation(
         model=ref,
         data=ds,
         y_score=y_score,
-        threshold=float(threshold),
-        overall=binary_metrics(y_true, y_score, threshold=threshold),
+        threshold=float(thr),
+        overall=overall,
         by_group=by_group,
-        disparities=disparities(by_group, min_group_size=min_group_size),
+        disparities=disp,
         small_groups=small_groups(by_group, min_group_size=min_group_size),
         min_group_size=min_group_size,
         run_id=run_id,
         engine=engine,
+        operating_point=op,
+        config=config,
+        reference=ref_disp,
+        uncertainty=uncertainty,
+        group_thresholds=thresholds,
+        target_fpr=float(target) if target is not None else math.nan,
     )
 
 
-def check_settings(*, threshold: float, min_group_size: int, engine: str,
-                   score_range: Sequence[float] | None) -> None:
+def _print_progress(done: int, total: int) -> None:
+    print(f"bootstrap: {done}/{total} resamples", flush=True)
+
+
+def _group_thresholds(y_true: np.ndarray, y_score: np.ndarray, groupings: Mapping[str, pd.Series], threshold: float,
+                      target_fpr: float, w: np.ndarray | None) -> pd.DataFrame:
+    if not (isinstance(target_fpr, float) and 0 < target_fpr < 1):
+        return pd.DataFrame()
+    parts = {f: group_thresholds(y_true, y_score, g, threshold=threshold, target_fpr=target_fpr, sample_weight=w)
+             for f, g in groupings.items()}
+    return pd.concat(parts, names=["feature", "group"])
+
+
+def _add_custom(config: MetricsConfig, by_group: pd.DataFrame, overall: dict[str, float], y_true: np.ndarray,
+                y_score: np.ndarray, groupings: Mapping[str, pd.Series], threshold: float,
+                w: np.ndarray | None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Custom metrics as extra columns (cost metrics from counts; functions through MetricFrame)."""
+    if not config.metrics:
+        return by_group, overall
+    by_group, overall = by_group.copy(), dict(overall)
+    for name, fn in config.count_metrics().items():
+        by_group[name] = fn(*(by_group[k].to_numpy() for k in ("tp", "fp", "tn", "fn")))
+        overall[name] = float(fn(*(np.array([overall[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
+    functions = config.function_metrics()
+    if functions:
+        try:
+            f_overall, f_groups = function_metrics_by_group(functions, y_true, y_score, groupings,
+                                                            threshold=threshold, sample_weight=w)
+        except TypeError as err:
+            raise ValueError(f"a custom metric function in {config.path} cannot be called as "
+                             f"f(y_true, y, **kwargs): {err}") from err
+        overall.update(f_overall)
+        by_group = by_group.join(f_groups)
+    return by_group[list(METRIC_NAMES) + config.names], overall
+
+
+def check_settings(*, threshold: float, min_group_size: int, engine: str, score_range: Sequence[float] | None,
+                   threshold_rule: str = "fixed", n_boot: int = 1000, ci_level: float = 0.95, seed: int = 0,
+                   tolerance: float = 0.05, fdr: float = 0.05, target_fpr: float | None = None) -> None:
     """Validate the evaluation settings up front; each error names the parameter, the allowed values
     and what arrived.
 
@@ -253,6 +480,11 @@ def check_settings(*, threshold: float, min_group_size: int, engine: str,
         raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
     if score_range:
         _as_range(score_range)
+    parse_rule(threshold_rule)
+    check_uncertainty_settings(n_boot=n_boot, ci_level=ci_level, seed=seed, tolerance=tolerance, fdr=fdr)
+    if target_fpr is not None and (isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float))
+                                   or not 0 < target_fpr < 1):
+        raise ValueError(f"target_fpr must be a number in (0, 1), got {target_fpr!r}")
 
 
 def _as_range(score_range: Sequence[float]) -> tuple[float, float]:

@@ -34,6 +34,13 @@ class ManifestError(EvalkitError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class ConfigError(ManifestError):
+    """A configuration file (e.g. the metrics configuration) is missing or does not follow its schema.
+
+    Same parameters as :class:`ManifestError`: the file, the message, and the offending key.
+    """
+
+
 class DataError(EvalkitError, ValueError):
     """A data file does not match its manifest (checksum, columns, values).
 

@@ -8,6 +8,7 @@ between-groups disparity are; evalkit computes the same numbers with the vectori
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping, Sequence
 from itertools import combinations
 from typing import Literal, get_args
 
@@ -31,6 +32,9 @@ DISPARITY_METRICS: tuple[str, ...] = (
     "roc_auc",
     "average_precision",
     "eer",
+    "fnmr@fmr=1e-2",
+    "fnmr@fmr=1e-3",
+    "fnmr@fmr=1e-4",
 )
 
 
@@ -56,61 +60,98 @@ def group_columns(sensitive: pd.DataFrame, *, intersections: bool = True) -> dic
     return cols
 
 
-def _reference_metrics(threshold: float) -> dict[str, object]:
-    """The built-in metrics as scikit-learn functions ``f(y_true, y_score)``, for MetricFrame."""
+def reference_metrics(threshold: float) -> dict[str, Callable[..., float]]:
+    """The built-in metrics as scikit-learn-based functions ``f(y_true, y_score, sample_weight=None)``.
+
+    This is the reference definition of every name in :data:`~evalkit.metrics.METRIC_NAMES`, used by
+    ``engine="fairlearn"`` through :class:`~fairlearn.metrics.MetricFrame` and by the tests.
+    """
     from sklearn import metrics as skm
 
-    from .metrics import eer_threshold, equal_error_rate
+    from .metrics import FMR_TARGETS
 
-    def cm(y, s):  # tn, fp, fn, tp
-        return skm.confusion_matrix(y, s >= threshold, labels=[0, 1]).ravel().astype(float)
+    def cm(y, s, w):  # tn, fp, fn, tp
+        return skm.confusion_matrix(y, s >= threshold, labels=[0, 1], sample_weight=w).ravel().astype(float)
 
     def needs(fn, *, positives=False, negatives=False):
-        def wrapped(y, s):
+        def wrapped(y, s, sample_weight=None):
             if (positives and not np.any(y == 1)) or (negatives and np.all(y == 1)):
                 return np.nan
-            return float(fn(y, s))
+            return float(fn(y, s, sample_weight=sample_weight))
 
         return wrapped
 
     def at_threshold(fn):
-        return lambda y, s: float(fn(y, s >= threshold, zero_division=np.nan))
+        return lambda y, s, sample_weight=None: float(
+            fn(y, s >= threshold, zero_division=np.nan, sample_weight=sample_weight))
 
-    return {
-        "n": lambda y, s: float(len(y)),
-        "prevalence": lambda y, s: float(np.mean(y)),
-        "selection_rate": lambda y, s: float(np.mean(s >= threshold)),
-        "accuracy": lambda y, s: float(skm.accuracy_score(y, s >= threshold)),
+    def eer(y, s, sample_weight=None, *, which=0):
+        fpr, tpr, thr = skm.roc_curve(y, s, sample_weight=sample_weight, drop_intermediate=False)
+        d = fpr - (1 - tpr)
+        i = int(np.argmax(d >= 0))
+        alpha = -d[i - 1] / (d[i] - d[i - 1])
+        if which == 0:
+            return fpr[i - 1] + alpha * (fpr[i] - fpr[i - 1])
+        return thr[i] if not np.isfinite(thr[i - 1]) else thr[i - 1] + alpha * (thr[i] - thr[i - 1])
+
+    def fnmr_at(target):
+        def fn(y, s, sample_weight=None):
+            if np.sum(y == 0) * target < 1 - 1e-9:
+                return np.nan
+            fpr, tpr, _ = skm.roc_curve(y, s, sample_weight=sample_weight, drop_intermediate=False)
+            return 1 - tpr[fpr <= target * (1 + 1e-12)][-1]
+
+        return fn
+
+    def weighted_mean(v, w):
+        return float(np.average(v, weights=w))
+
+    out: dict[str, Callable[..., float]] = {
+        "n": lambda y, s, sample_weight=None: float(len(y)),
+        "prevalence": lambda y, s, sample_weight=None: weighted_mean(y, sample_weight),
+        "selection_rate": lambda y, s, sample_weight=None: weighted_mean(s >= threshold, sample_weight),
+        "accuracy": lambda y, s, sample_weight=None: float(
+            skm.accuracy_score(y, s >= threshold, sample_weight=sample_weight)),
         "precision": at_threshold(skm.precision_score),
         "recall": at_threshold(skm.recall_score),
         "f1": at_threshold(skm.f1_score),
-        "fpr": needs(lambda y, s: cm(y, s)[1] / np.sum(y == 0), negatives=True),
-        "fnr": needs(lambda y, s: cm(y, s)[2] / np.sum(y == 1), positives=True),
-        "tp": lambda y, s: cm(y, s)[3],
-        "fp": lambda y, s: cm(y, s)[1],
-        "tn": lambda y, s: cm(y, s)[0],
-        "fn": lambda y, s: cm(y, s)[2],
+        "fpr": needs(lambda y, s, sample_weight: cm(y, s, sample_weight)[1] / cm(y, s, sample_weight)[[0, 1]].sum(),
+                     negatives=True),
+        "fnr": needs(lambda y, s, sample_weight: cm(y, s, sample_weight)[2] / cm(y, s, sample_weight)[[2, 3]].sum(),
+                     positives=True),
+        "tp": lambda y, s, sample_weight=None: cm(y, s, sample_weight)[3],
+        "fp": lambda y, s, sample_weight=None: cm(y, s, sample_weight)[1],
+        "tn": lambda y, s, sample_weight=None: cm(y, s, sample_weight)[0],
+        "fn": lambda y, s, sample_weight=None: cm(y, s, sample_weight)[2],
         "roc_auc": needs(skm.roc_auc_score, positives=True, negatives=True),
         "average_precision": needs(skm.average_precision_score, positives=True),
-        "eer": needs(equal_error_rate, positives=True, negatives=True),
-        "eer_threshold": needs(eer_threshold, positives=True, negatives=True),
+        "eer": needs(eer, positives=True, negatives=True),
+        "eer_threshold": needs(lambda y, s, sample_weight: eer(y, s, sample_weight, which=1),
+                               positives=True, negatives=True),
     }
+    out.update({name: needs(fnmr_at(t), positives=True, negatives=True) for name, t in FMR_TARGETS.items()})
+    return out
 
 
-def _by_group_vectorised(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Series, threshold: float) -> pd.DataFrame:
+def _by_group_vectorised(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Series, threshold: float,
+                         sample_weight: np.ndarray | None) -> pd.DataFrame:
     codes, uniques = pd.factorize(groups, sort=True)
-    table = group_metric_table(y_true, y_score, codes, len(uniques), threshold=threshold)
+    table = group_metric_table(y_true, y_score, codes, len(uniques), threshold=threshold, sample_weight=sample_weight)
     return pd.DataFrame({m: table[m] for m in METRIC_NAMES}, index=pd.Index(uniques, name="group"))
 
 
-def _by_group_fairlearn(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Series, threshold: float) -> pd.DataFrame:
+def _by_group_fairlearn(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Series, threshold: float,
+                        sample_weight: np.ndarray | None) -> pd.DataFrame:
     from fairlearn.metrics import MetricFrame
 
+    metrics = reference_metrics(threshold)
+    params = None if sample_weight is None else {m: {"sample_weight": sample_weight} for m in metrics}
     frame = MetricFrame(
-        metrics=_reference_metrics(threshold),
+        metrics=metrics,
         y_true=y_true,
         y_pred=y_score,
         sensitive_features=pd.Series(groups.to_numpy(), name="group"),
+        sample_params=params,
     )
     return frame.by_group[list(METRIC_NAMES)].astype(float).sort_index()
 
@@ -123,6 +164,7 @@ def metrics_by_group(
     threshold: float,
     intersections: bool = True,
     engine: Engine = "vectorised",
+    sample_weight: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Every built-in metric for every group of every sensitive feature (and their intersections).
 
@@ -141,6 +183,8 @@ def metrics_by_group(
     engine : {"vectorised", "fairlearn"}, default="vectorised"
         ``"fairlearn"`` computes through :class:`fairlearn.metrics.MetricFrame` with scikit-learn
         metrics: identical values, many times slower; used as the reference in tests.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative sample weights (see :func:`evalkit.metrics.group_metric_table`).
 
     Returns
     -------
@@ -160,13 +204,14 @@ def metrics_by_group(
         raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
     compute = _by_group_vectorised if engine == "vectorised" else _by_group_fairlearn
     parts = {
-        feature: compute(y_true, y_score, groups, threshold)
+        feature: compute(y_true, y_score, groups, threshold, sample_weight)
         for feature, groups in group_columns(sensitive, intersections=intersections).items()
     }
     return pd.concat(parts, names=["feature", "group"])
 
 
-def disparities(by_group: pd.DataFrame, *, min_group_size: int = 30) -> pd.DataFrame:
+def disparities(by_group: pd.DataFrame, *, min_group_size: int = 30, metrics: Sequence[str] = DISPARITY_METRICS,
+                lower_is_better: Collection[str] = LOWER_IS_BETTER) -> pd.DataFrame:
     """Between-group disparities per feature and metric, as fairlearn defines them.
 
     ``difference`` is max - min over groups and ``ratio`` is min / max (fairlearn's
@@ -180,6 +225,10 @@ def disparities(by_group: pd.DataFrame, *, min_group_size: int = 30) -> pd.DataF
         The output of :func:`metrics_by_group`.
     min_group_size : int, default=30
         Groups with fewer samples are not compared.
+    metrics : sequence of str, default=DISPARITY_METRICS
+        Columns of ``by_group`` to compare.
+    lower_is_better : collection of str
+        Metrics whose worst group is the one with the highest value.
 
     Returns
     -------
@@ -192,12 +241,12 @@ def disparities(by_group: pd.DataFrame, *, min_group_size: int = 30) -> pd.DataF
     for feature, table in by_group.groupby(level="feature", sort=False):
         table = table.droplevel("feature")
         table = table[table["n"] >= min_group_size]
-        for metric in DISPARITY_METRICS:
+        for metric in metrics:
             values = table[metric].dropna()
             row = {"feature": feature, "metric": metric, "groups_compared": len(values)}
             if len(values) >= 2:
                 lo, hi = values.min(), values.max()
-                worse, better = (values.idxmax(), values.idxmin()) if metric in LOWER_IS_BETTER else (
+                worse, better = (values.idxmax(), values.idxmin()) if metric in lower_is_better else (
                     values.idxmin(), values.idxmax())
                 row.update(
                     difference=hi - lo,
@@ -209,6 +258,69 @@ def disparities(by_group: pd.DataFrame, *, min_group_size: int = 30) -> pd.DataF
     out = pd.DataFrame(rows, columns=["feature", "metric", "difference", "ratio", "worst_group",
                                       "best_group", "groups_compared"])
     return out.set_index(["feature", "metric"])
+
+
+def reference_groups(by_group: pd.DataFrame, reference: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The reference group of each feature: ``reference[feature]`` if given, else the largest group.
+
+    Raises
+    ------
+    ValueError
+        If ``reference`` names a feature or group that is not in ``by_group``.
+    """
+    reference = dict(reference or {})
+    features = list(by_group.index.get_level_values("feature").unique())
+    out = {}
+    for feature in features:
+        groups = by_group.loc[feature]
+        if feature in reference:
+            if reference[feature] not in groups.index:
+                raise ValueError(f"reference group {reference[feature]!r} for feature {feature!r} does not exist; "
+                                 f"groups are {sorted(groups.index)}")
+            out[feature] = reference[feature]
+        else:
+            out[feature] = groups["n"].idxmax()
+    unknown = sorted(set(reference) - set(features))
+    if unknown:
+        raise ValueError(f"reference names unknown feature(s) {unknown}; features are {features}")
+    return out
+
+
+def reference_disparities(
+    by_group: pd.DataFrame,
+    *,
+    reference: Mapping[str, str] | None = None,
+    min_group_size: int = 30,
+    metrics: Sequence[str] = DISPARITY_METRICS,
+) -> pd.DataFrame:
+    """Each group against its feature's reference group: ``difference = group - reference`` and
+    ``ratio = group / reference`` (fairlearn's ``method="to_overall"`` idea, with a chosen group instead
+    of the overall value).
+
+    Only groups with at least ``min_group_size`` samples and a defined value are compared.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``(feature, metric, group)``; columns ``reference``, ``value``,
+        ``reference_value``, ``difference``, ``ratio`` (NaN when the reference value is 0).
+    """
+    refs = reference_groups(by_group, reference)
+    rows = []
+    for feature, ref in refs.items():
+        table = by_group.loc[feature]
+        eligible = table[table["n"] >= min_group_size]
+        for metric in metrics:
+            ref_value = table.loc[ref, metric]
+            for group, value in eligible[metric].items():
+                if group == ref or pd.isna(value) or pd.isna(ref_value):
+                    continue
+                rows.append({"feature": feature, "metric": metric, "group": group, "reference": ref,
+                             "value": value, "reference_value": ref_value, "difference": value - ref_value,
+                             "ratio": value / ref_value if ref_value != 0 else np.nan})
+    out = pd.DataFrame(rows, columns=["feature", "metric", "group", "reference", "value", "reference_value",
+                                      "difference", "ratio"])
+    return out.set_index(["feature", "metric", "group"])
 
 
 def small_groups(by_group: pd.DataFrame, *, min_group_size: int = 30) -> pd.DataFrame:

@@ -189,6 +189,27 @@ def _check_inside(path: Path, relative: str) -> None:
         )
 
 
+def read_yaml_mapping(path: Path, error: type[ManifestError], *, what: str) -> dict[str, Any]:
+    """Parse a YAML file that must hold a mapping, with the safe loader that refuses duplicate keys.
+
+    Raises
+    ------
+    ManifestError (or the subclass ``error``)
+        If the file is missing, not UTF-8, not YAML, or not a mapping; the message names the file.
+    """
+    if not path.is_file():
+        raise error(path, f"{what} file not found" + _nearby(path))
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.YAMLError as err:
+        raise error(path, f"not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise error(path, f"not UTF-8 text: {err}") from err
+    if not isinstance(raw, dict):
+        raise error(path, f"expected a mapping of keys, found {type(raw).__name__}")
+    return raw
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a data manifest.
 
@@ -215,16 +236,7 @@ def load_manifest(path: str | Path) -> Manifest:
     ('income', ('sex', 'race', 'age_band'))
     """
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(path, "manifest file not found" + _nearby(path))
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except yaml.YAMLError as err:
-        raise ManifestError(path, f"not valid YAML: {err}") from err
-    except UnicodeDecodeError as err:
-        raise ManifestError(path, f"not UTF-8 text: {err}") from err
-    if not isinstance(raw, dict):
-        raise ManifestError(path, f"expected a mapping of keys, found {type(raw).__name__}")
+    raw = read_yaml_mapping(path, ManifestError, what="manifest")
     _check_types(path, raw)
     _check_values(path, raw)
     return Manifest(

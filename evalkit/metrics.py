@@ -36,13 +36,19 @@ METRIC_NAMES: Final[tuple[str, ...]] = (
     "average_precision",
     "eer",
     "eer_threshold",
+    "fnmr@fmr=1e-2",
+    "fnmr@fmr=1e-3",
+    "fnmr@fmr=1e-4",
 )
 #: Metrics that are integer counts.
 COUNT_METRICS: Final[frozenset[str]] = frozenset({"n", "tp", "fp", "tn", "fn"})
 #: Metrics for which a lower value is better (used to find the worst-off group).
-LOWER_IS_BETTER: Final[frozenset[str]] = frozenset({"fpr", "fnr", "eer", "fp", "fn"})
+LOWER_IS_BETTER: Final[frozenset[str]] = frozenset(
+    {"fpr", "fnr", "eer", "fp", "fn", "fnmr@fmr=1e-2", "fnmr@fmr=1e-3", "fnmr@fmr=1e-4"})
+#: The false match rates (FPR) at which the false non-match rate (FNR) is reported, by metric name.
+FMR_TARGETS: Final[dict[str, float]] = {"fnmr@fmr=1e-2": 1e-2, "fnmr@fmr=1e-3": 1e-3, "fnmr@fmr=1e-4": 1e-4}
 
-_CURVE_METRICS = ("roc_auc", "average_precision", "eer", "eer_threshold")
+_CURVE_METRICS = ("roc_auc", "average_precision", "eer", "eer_threshold", *FMR_TARGETS)
 
 
 def _as_binary(y_true: npt.ArrayLike, pos_label: int | str) -> np.ndarray:
@@ -62,35 +68,61 @@ def _as_scores(y_score: npt.ArrayLike, n: int) -> np.ndarray:
     return s
 
 
-def _clf_curve(y_sorted: np.ndarray, s_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative false and true positives at each distinct score, scores sorted descending.
+def _clf_curve(
+    y_sorted: np.ndarray, s_sorted: np.ndarray, w_sorted: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative (weighted) false and true positives at each distinct score, scores sorted descending.
 
     The same construction as scikit-learn's ``_binary_clf_curve``: entry ``i`` counts samples with
     score >= ``thresholds[i]``.
     """
     distinct = np.flatnonzero(np.diff(s_sorted))
     ends = np.r_[distinct, y_sorted.size - 1]
-    tps = np.cumsum(y_sorted, dtype=np.float64)[ends]
-    fps = 1.0 + ends - tps
+    if w_sorted is None:
+        tps = np.cumsum(y_sorted, dtype=np.float64)[ends]
+        fps = 1.0 + ends - tps
+    else:
+        tps = np.cumsum(y_sorted * w_sorted)[ends]
+        fps = np.cumsum((1 - y_sorted) * w_sorted)[ends]
     return fps, tps, s_sorted[ends]
 
 
-def _curve_metrics(y_sorted: np.ndarray, s_sorted: np.ndarray) -> tuple[float, float, float, float]:
-    """ROC AUC, average precision, EER and EER threshold from one group's sorted samples."""
-    fps, tps, thresholds = _clf_curve(y_sorted, s_sorted)
+def _fnmr_at_fmr(fpr: np.ndarray, fnr: np.ndarray, neg_count: float) -> list[float]:
+    """FNR at the most accepting curve point whose FPR is at most each target in :data:`FMR_TARGETS`.
+
+    NaN when there are fewer than ``1 / target`` negative samples (the FPR cannot resolve the target).
+    """
+    out = []
+    for target in FMR_TARGETS.values():
+        if neg_count * target < 1 - 1e-9:
+            out.append(float("nan"))
+            continue
+        i = int(np.searchsorted(fpr, target * (1 + 1e-12), side="right")) - 1  # fpr is non-decreasing
+        out.append(float(fnr[i]))
+    return out
+
+
+def _curve_metrics(
+    y_sorted: np.ndarray, s_sorted: np.ndarray, w_sorted: np.ndarray | None = None
+) -> tuple[float, ...]:
+    """ROC AUC, average precision, EER, EER threshold and FNMR at each FMR from one group's sorted samples."""
+    fps, tps, thresholds = _clf_curve(y_sorted, s_sorted, w_sorted)
     pos, neg = tps[-1], fps[-1]
     ap = float("nan")
     if pos > 0:
-        precision = tps / (tps + fps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.where(tps + fps > 0, tps / (tps + fps), 0.0)
         recall_steps = np.diff(np.r_[0.0, tps]) / pos
         ap = float(np.sum(recall_steps * precision))
-    if pos == 0 or neg == 0:
-        return float("nan"), ap, float("nan"), float("nan")
+    nan = float("nan")
+    if pos <= 0 or neg <= 0:
+        return (nan, ap, nan, nan, *[nan] * len(FMR_TARGETS))
     tpr = np.r_[0.0, tps / pos]
     fpr = np.r_[0.0, fps / neg]
     auc = float(np.trapezoid(tpr, fpr))
     eer, eer_thr = _eer_from_curve(fpr, 1.0 - tpr, np.r_[np.inf, thresholds])
-    return auc, ap, eer, eer_thr
+    neg_count = float(np.sum(y_sorted == 0))
+    return (auc, ap, eer, eer_thr, *_fnmr_at_fmr(fpr, 1.0 - tpr, neg_count))
 
 
 def _eer_from_curve(fpr: np.ndarray, fnr: np.ndarray, thresholds: np.ndarray) -> tuple[float, float]:
@@ -110,7 +142,13 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def group_metric_table(
-    y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray, n_groups: int, *, threshold: float
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    *,
+    threshold: float,
+    sample_weight: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every metric in :data:`METRIC_NAMES` for each group, in one pass.
 
@@ -126,6 +164,9 @@ def group_metric_table(
         Number of groups.
     threshold : float
         The decision threshold.
+    sample_weight : ndarray of float64, optional
+        Non-negative weight of each sample. Counts (``tp`` ... ``fn``) and rates are then weighted, as
+        scikit-learn's ``sample_weight`` does; ``n`` stays the number of samples.
 
     Returns
     -------
@@ -134,17 +175,19 @@ def group_metric_table(
     """
     y_pred = y_score >= threshold
     n = np.bincount(codes, minlength=n_groups).astype(np.float64)
-    pos = np.bincount(codes, weights=y_true, minlength=n_groups)
-    pred = np.bincount(codes, weights=y_pred, minlength=n_groups)
-    tp = np.bincount(codes, weights=(y_true == 1) & y_pred, minlength=n_groups)
+    w = np.ones(y_true.size) if sample_weight is None else sample_weight
+    total = n if sample_weight is None else np.bincount(codes, weights=w, minlength=n_groups)
+    pos = np.bincount(codes, weights=w * y_true, minlength=n_groups)
+    pred = np.bincount(codes, weights=w * y_pred, minlength=n_groups)
+    tp = np.bincount(codes, weights=w * ((y_true == 1) & y_pred), minlength=n_groups)
     fp, fn = pred - tp, pos - tp
-    tn = n - tp - fp - fn
+    tn = total - tp - fp - fn
     precision, recall = _safe_div(tp, tp + fp), _safe_div(tp, pos)
     out = {
         "n": n,
-        "prevalence": _safe_div(pos, n),
-        "selection_rate": _safe_div(pred, n),
-        "accuracy": _safe_div(tp + tn, n),
+        "prevalence": _safe_div(pos, total),
+        "selection_rate": _safe_div(pred, total),
+        "accuracy": _safe_div(tp + tn, total),
         "precision": precision,
         "recall": recall,
         "f1": _safe_div(2 * tp, 2 * tp + fp + fn),
@@ -159,10 +202,11 @@ def group_metric_table(
     order = np.lexsort((-y_score, codes))
     starts = np.r_[0, np.cumsum(n.astype(np.int64))]
     y_sorted, s_sorted = y_true[order], y_score[order]
+    w_sorted = None if sample_weight is None else sample_weight[order]
     for g in range(n_groups):
         lo, hi = starts[g], starts[g + 1]
         if hi > lo:
-            curve[g] = _curve_metrics(y_sorted[lo:hi], s_sorted[lo:hi])
+            curve[g] = _curve_metrics(y_sorted[lo:hi], s_sorted[lo:hi], None if w_sorted is None else w_sorted[lo:hi])
     out.update({name: curve[:, j] for j, name in enumerate(_CURVE_METRICS)})
     return out
 
@@ -190,13 +234,20 @@ def undefined_reason(metric: str, row: dict[str, float]) -> str | None:
         return "no predicted positives"
     if metric == "f1" and 2 * row["tp"] + row["fp"] + row["fn"] == 0:
         return "no positive samples and no predicted positives"
-    if metric in ("roc_auc", "eer", "eer_threshold") and (pos == 0 or neg == 0):
+    if metric in ("roc_auc", "eer", "eer_threshold", *FMR_TARGETS) and (pos == 0 or neg == 0):
         return "only one class present"
+    if metric in FMR_TARGETS:
+        return f"fewer than {1 / FMR_TARGETS[metric]:,.0f} negative samples: the FMR cannot reach {FMR_TARGETS[metric]:g}"
     return None
 
 
 def binary_metrics(
-    y_true: npt.ArrayLike, y_score: npt.ArrayLike, *, threshold: float = 0.5, pos_label: int | str = 1
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    *,
+    threshold: float = 0.5,
+    pos_label: int | str = 1,
+    sample_weight: npt.ArrayLike | None = None,
 ) -> dict[str, float]:
     """All built-in metrics for one set of samples.
 
@@ -210,11 +261,15 @@ def binary_metrics(
         Samples with ``y_score >= threshold`` are predicted positive.
     pos_label : int or str, default=1
         The label of the positive class.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative sample weights (counts and rates become weighted; ``n`` stays a count).
 
     Returns
     -------
     dict of str to float
         One value per name in :data:`METRIC_NAMES`; NaN where undefined (see :func:`undefined_reason`).
+        ``fnmr@fmr=1e-k`` is the false negative rate at the most accepting threshold whose false
+        positive rate is at most ``1e-k`` (NaN with fewer than ``10**k`` negatives).
 
     Examples
     --------
@@ -225,8 +280,21 @@ def binary_metrics(
     y = _as_binary(y_true, pos_label)
     s = _as_scores(y_score, y.size)
     _check_threshold(threshold)
-    table = group_metric_table(y, s, np.zeros(y.size, dtype=np.intp), 1, threshold=threshold)
+    w = check_sample_weight(sample_weight, y.size)
+    table = group_metric_table(y, s, np.zeros(y.size, dtype=np.intp), 1, threshold=threshold, sample_weight=w)
     return {name: float(table[name][0]) for name in METRIC_NAMES}
+
+
+def check_sample_weight(sample_weight: npt.ArrayLike | None, n: int) -> np.ndarray | None:
+    """``sample_weight`` as float64 after checking its shape and that it is finite and non-negative."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) like y_true, got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return w
 
 
 def _check_threshold(threshold: float) -> None:
@@ -288,5 +356,5 @@ def _eer_point(y_true: npt.ArrayLike, y_score: npt.ArrayLike, pos_label: int | s
     if y.all() or not y.any():
         raise ValueError("the equal error rate needs both classes in y_true; only one is present")
     order = np.argsort(-s, kind="stable")
-    _, _, eer, thr = _curve_metrics(y[order], s[order])
+    _, _, eer, thr, *_ = _curve_metrics(y[order], s[order])
     return eer, thr

@@ -75,4 +75,4 @@ def test_model_ref_as_dict(synthetic_dataset):
     import dataclasses
 
     again = evaluate({**dataclasses.asdict(first.model), "path": str(first.model.path)}, load_dataset(manifest))
-    assert again.overall == first.overall
+    assert again.to_dict()["overall"] == first.to_dict()["overall"]
