@@ -14,6 +14,10 @@ MODEL ?=
 DATA ?=
 THRESHOLD ?=
 ENGINE ?=
+RULE ?=
+METRICS ?=
+N_BOOT ?=
+ARGS ?=
 LAB_PORT ?= 8888
 MLFLOW_PORT ?= 5000
 STORE := $(CURDIR)/mlflow
@@ -25,6 +29,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 	@echo; echo "  e.g. make report MODEL=adult-logreg [DATA=data_manifests/adult_test.yaml] [THRESHOLD=0.5] [ENGINE=fairlearn]"
+	@echo "       [RULE=fixed|eer|fpr=0.01|recall=0.9|cost] [METRICS=configs/metrics.yaml] [N_BOOT=1000] [ARGS='--seed 1 --reference sex=Male']"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,7 +47,8 @@ venv-dev: $(DEV_STAMP) ## Also install the test requirements
 
 report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into reports/<model>/ and MLflow
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
-	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)")
+	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)") \
+	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(ARGS)
 
 demo-models: $(RUNTIME_STAMP) ## Train the demo models from data/adult and register them in MLflow
 	$(PY) -m evalkit demo-models

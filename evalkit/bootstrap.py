@@ -313,9 +313,13 @@ def bootstrap(
     done = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = None if hist.weights is None else np.where(hist.counts > 0, hist.weights / np.where(hist.counts > 0, hist.counts, 1), 0)
+    nonzero = np.flatnonzero(hist.counts)  # empty cell-bins stay empty: draw only where there are samples
+    lam = hist.counts.ravel()[nonzero]
     while done < n_boot:
         b = min(batch, n_boot - done)
-        draws = rng.poisson(hist.counts, size=(b, *hist.counts.shape)).astype(np.float64)
+        draws = np.zeros((b, hist.counts.size))
+        draws[:, nonzero] = rng.poisson(lam, size=(b, lam.size))
+        draws = draws.reshape(b, *hist.counts.shape)
         weights = draws if scale is None else draws * scale
         for name, v in evaluate(weights, draws).items():
             values[name].append(v)

@@ -44,6 +44,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _threshold(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _threshold(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
+def _reference(text: str) -> tuple[str, str]:
+    feature, sep, group = text.partition("=")
+    if not sep or not feature or not group:
+        raise argparse.ArgumentTypeError(f"expected FEATURE=GROUP (e.g. sex=Male), got {text!r}")
+    return feature, group
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evalkit", description="Evaluate models for quality and fairness.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -52,6 +83,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="registered model name, models:/ URI, .skops file, or predictions file (.csv/.parquet)")
     r.add_argument("--data", default=None, help="data manifest (default: data_manifests/adult_test.yaml)")
     r.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold (default 0.5)")
+    r.add_argument("--threshold-rule", default="fixed", metavar="RULE",
+                   help="how the threshold is chosen: fixed (default, uses --threshold), eer, fpr=TARGET, "
+                        "recall=TARGET, or cost (uses --cost-fp/--cost-fn)")
+    r.add_argument("--cost-fp", type=_non_negative, default=None, help="cost of one false positive (default 1)")
+    r.add_argument("--cost-fn", type=_non_negative, default=None, help="cost of one false negative (default 1)")
+    r.add_argument("--metrics-config", default=None, metavar="FILE",
+                   help="YAML file of custom metrics (functions and cost metrics); see README")
+    r.add_argument("--n-boot", type=_count, default=1000,
+                   help="bootstrap resamples for confidence intervals (default 1000; 0 for none)")
+    r.add_argument("--ci-level", type=_fraction, default=0.95, help="confidence level (default 0.95)")
+    r.add_argument("--seed", type=_count, default=0, help="bootstrap seed (default 0)")
+    r.add_argument("--reference", type=_reference, action="append", default=[], metavar="FEATURE=GROUP",
+                   help="reference group of a feature (default: its largest group; repeatable)")
+    r.add_argument("--tolerance", type=_non_negative, default=0.05,
+                   help="differences to the reference group up to this are not of interest (default 0.05)")
+    r.add_argument("--fdr", type=_fraction, default=0.05,
+                   help="false discovery rate of the Benjamini-Hochberg correction (default 0.05)")
+    r.add_argument("--target-fpr", type=_fraction, default=None,
+                   help="FPR for the per-group threshold analysis (default: the overall FPR at the threshold)")
     r.add_argument("--min-group-size", type=_positive_int, default=30,
                    help="groups smaller than this are flagged and not compared (default 30)")
     r.add_argument("--engine", choices=["vectorised", "fairlearn"], default="vectorised",
@@ -93,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_report(
             args.model, args.data, threshold=args.threshold, min_group_size=args.min_group_size,
             engine=args.engine, score_range=args.score_range, trust=args.trust,
+            threshold_rule=args.threshold_rule, cost_fp=args.cost_fp, cost_fn=args.cost_fn,
+            metrics_config=args.metrics_config, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed,
+            reference=dict(args.reference), tolerance=args.tolerance, fdr=args.fdr, target_fpr=args.target_fpr,
             trusted_types=args.trust_type, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
             timeout=args.timeout, progress=not args.no_progress,
         )

@@ -32,9 +32,9 @@ DISPARITY_METRICS: tuple[str, ...] = (
     "roc_auc",
     "average_precision",
     "eer",
-    "fnmr@fmr=1e-2",
-    "fnmr@fmr=1e-3",
-    "fnmr@fmr=1e-4",
+    "fnmr_at_fmr_1e-2",
+    "fnmr_at_fmr_1e-3",
+    "fnmr_at_fmr_1e-4",
 )
 
 

@@ -36,17 +36,17 @@ METRIC_NAMES: Final[tuple[str, ...]] = (
     "average_precision",
     "eer",
     "eer_threshold",
-    "fnmr@fmr=1e-2",
-    "fnmr@fmr=1e-3",
-    "fnmr@fmr=1e-4",
+    "fnmr_at_fmr_1e-2",
+    "fnmr_at_fmr_1e-3",
+    "fnmr_at_fmr_1e-4",
 )
 #: Metrics that are integer counts.
 COUNT_METRICS: Final[frozenset[str]] = frozenset({"n", "tp", "fp", "tn", "fn"})
 #: Metrics for which a lower value is better (used to find the worst-off group).
 LOWER_IS_BETTER: Final[frozenset[str]] = frozenset(
-    {"fpr", "fnr", "eer", "fp", "fn", "fnmr@fmr=1e-2", "fnmr@fmr=1e-3", "fnmr@fmr=1e-4"})
+    {"fpr", "fnr", "eer", "fp", "fn", "fnmr_at_fmr_1e-2", "fnmr_at_fmr_1e-3", "fnmr_at_fmr_1e-4"})
 #: The false match rates (FPR) at which the false non-match rate (FNR) is reported, by metric name.
-FMR_TARGETS: Final[dict[str, float]] = {"fnmr@fmr=1e-2": 1e-2, "fnmr@fmr=1e-3": 1e-3, "fnmr@fmr=1e-4": 1e-4}
+FMR_TARGETS: Final[dict[str, float]] = {"fnmr_at_fmr_1e-2": 1e-2, "fnmr_at_fmr_1e-3": 1e-3, "fnmr_at_fmr_1e-4": 1e-4}
 
 _CURVE_METRICS = ("roc_auc", "average_precision", "eer", "eer_threshold", *FMR_TARGETS)
 
@@ -268,7 +268,7 @@ def binary_metrics(
     -------
     dict of str to float
         One value per name in :data:`METRIC_NAMES`; NaN where undefined (see :func:`undefined_reason`).
-        ``fnmr@fmr=1e-k`` is the false negative rate at the most accepting threshold whose false
+        ``fnmr_at_fmr_1e-k`` is the false negative rate at the most accepting threshold whose false
         positive rate is at most ``1e-k`` (NaN with fewer than ``10**k`` negatives).
 
     Examples

@@ -168,7 +168,8 @@ def score_histogram(
 
 
 def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = None) -> Axes:
-    """One bar per group of ``feature`` for ``metric``, with the overall value as a line.
+    """One bar per group of ``feature`` for ``metric``, with its confidence interval as an error bar
+    and the overall value as a line.
 
     Groups below the minimum size are drawn hatched and pale; undefined values are marked "n/a".
     """
@@ -178,6 +179,12 @@ def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = N
     values = table[metric].to_numpy(dtype=float)
     small = table["n"].to_numpy() < ev.min_group_size
     bars = ax.bar(x, np.nan_to_num(values), color=np.where(small, "#c8c8c8", "#4c72b0"))
+    if ev.uncertainty is not None and metric in ev.uncertainty.by_group.columns.get_level_values(0):
+        ci = ev.uncertainty.by_group.loc[feature].loc[table.index, metric]
+        low, high = ci["ci_low"].to_numpy(dtype=float), ci["ci_high"].to_numpy(dtype=float)
+        err = np.vstack([values - low, high - values])
+        ax.errorbar(x, values, yerr=np.where(np.isnan(err), 0, err), fmt="none", ecolor="black", elinewidth=1,
+                    capsize=3, label=f"{ev.uncertainty.level:.0%} CI")
     for bar, is_small, v in zip(bars, small, values, strict=True):
         if is_small:
             bar.set_hatch("//")
@@ -250,4 +257,51 @@ def score_histograms(ev: Evaluation, features: list[str] | None = None, *, bins:
                 ax.title.set_fontsize(8)
             else:
                 ax.set_visible(False)
+    return fig
+
+
+def reference_differences(ev: Evaluation, metric: str = "recall", *, intersections: bool = False,
+                          ax: Axes | None = None) -> Axes:
+    """Each group's difference to its feature's reference group on ``metric``, with its confidence
+    interval; differences that survive the Benjamini-Hochberg correction are drawn in red, and the
+    shaded band is the tolerance."""
+    ref = ev.reference
+    ax = _axes(ax, (7.5, 0.5 + 0.28 * max(len(ref), 1)))
+    if ref.empty or metric not in ref.index.get_level_values("metric"):
+        ax.set_axis_off()
+        ax.set_title(f"{metric}: no group to compare")
+        return ax
+    rows = ref.xs(metric, level="metric").reset_index()
+    if not intersections:
+        rows = rows[~rows["feature"].str.contains("&", regex=False)]
+    y = np.arange(len(rows))[::-1]
+    d = rows["difference"].to_numpy(dtype=float)
+    has_ci = "difference_ci_low" in rows
+    significant = rows["significant"].to_numpy(dtype=bool) if "significant" in rows else np.zeros(len(rows), bool)
+    colors = np.where(significant, "#c0392b", "#4c72b0")
+    if has_ci:
+        err = np.vstack([d - rows["difference_ci_low"].to_numpy(float), rows["difference_ci_high"].to_numpy(float) - d])
+        ax.errorbar(d, y, xerr=np.where(np.isnan(err), 0, err), fmt="none", ecolor="#555", elinewidth=1, capsize=2)
+    ax.scatter(d, y, c=colors, zorder=3, s=18)
+    if ev.uncertainty is not None:
+        tol = ev.uncertainty.tolerance
+        ax.axvspan(-tol, tol, color="#2ca02c", alpha=0.08, label=f"tolerance ±{tol:g}")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{r.feature}: {r.group} vs {r.reference}" for r in rows.itertuples()], fontsize=7)
+    ax.set(xlabel=f"{metric}: group − reference", title=f"{metric}: difference to the reference group")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def reference_grid(ev: Evaluation, metrics: tuple[str, ...] = ("recall", "fpr")) -> Figure:
+    """:func:`reference_differences` for each of ``metrics``, side by side (single features)."""
+    import matplotlib.pyplot as plt
+
+    rows = 0 if ev.reference.empty else int(
+        (~ev.reference.index.get_level_values("feature").str.contains("&", regex=False)).sum() / max(len(
+            ev.reference.index.get_level_values("metric").unique()), 1))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6.2 * len(metrics), 1.2 + 0.3 * max(rows, 2)), squeeze=False)
+    fig.subplots_adjust(left=0.17, right=0.99, wspace=0.55, bottom=0.6 / fig.get_figheight() + 0.05, top=0.9)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        reference_differences(ev, metric, ax=ax)
     return fig

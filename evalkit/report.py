@@ -17,13 +17,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._io import atomic_write_bytes, atomic_write_text
 from ._kernel import warm_kernel
+from .custom import load_metrics_config
 from .data import load_dataset
 from .evaluation import check_settings
 from .exceptions import ReportError
@@ -142,9 +143,8 @@ def _move_into(staging: Path, out_dir: Path) -> None:
     (out_dir / "failed.ipynb").unlink(missing_ok=True)
 
 
-def _check_settings(threshold: float, min_group_size: int, engine: str, timeout: int,
-                    score_range: Sequence[float] | None) -> None:
-    check_settings(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range)
+def _check_settings(timeout: int, settings: Mapping[str, Any]) -> None:
+    check_settings(**settings)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
@@ -167,6 +167,17 @@ def run_report(
     min_group_size: int = 30,
     engine: Engine = "vectorised",
     score_range: Sequence[float] | None = (0.0, 1.0),
+    threshold_rule: str = "fixed",
+    cost_fp: float | None = None,
+    cost_fn: float | None = None,
+    metrics_config: str | Path | None = None,
+    n_boot: int = 1000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    reference: Mapping[str, str] | None = None,
+    tolerance: float = 0.05,
+    fdr: float = 0.05,
+    target_fpr: float | None = None,
     output_root: str | Path | None = None,
     experiment: str | None = None,
     track: bool = True,
@@ -192,6 +203,8 @@ def run_report(
         numbers either way, ``"fairlearn"`` goes through MetricFrame.
     score_range : (low, high) or None, default=(0.0, 1.0)
         Scores outside this range are an error; ``None`` accepts any finite score.
+    threshold_rule, cost_fp, cost_fn, metrics_config, n_boot, ci_level, seed, reference, tolerance, fdr, target_fpr
+        Passed to :func:`evalkit.evaluate` (see there); checked before anything runs.
     output_root : path-like, optional
         Where ``<model>/`` is written (default ``reports/`` in the project).
     experiment : str, optional
@@ -221,13 +234,18 @@ def run_report(
     """
     from . import tracking
 
-    _check_settings(threshold, min_group_size, engine, timeout, score_range)
+    settings = dict(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range,
+                    threshold_rule=threshold_rule, n_boot=n_boot, ci_level=ci_level, seed=seed, tolerance=tolerance,
+                    fdr=fdr, target_fpr=target_fpr)
+    _check_settings(timeout, settings)
+    config = load_metrics_config(metrics_config)  # a bad configuration stops here, naming file and key
     root = tracking.project_root()
     data = Path(data) if data is not None else root / DEFAULT_MANIFEST
     output_root = Path(output_root) if output_root is not None else root / "reports"
     experiment = experiment or tracking.DEFAULT_EXPERIMENT
-    check_parameters(root / NOTEBOOK, _settings_parameters(threshold, min_group_size, engine, score_range,
-                                                           trusted_types))
+    settings.update(cost_fp=cost_fp, cost_fn=cost_fn, reference=dict(reference or {}),
+                    metrics_config=str(config.path) if config.path else None)
+    check_parameters(root / NOTEBOOK, _settings_parameters(settings, trusted_types))
     if track:
         tracking.check_reachable()
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-report-"))
@@ -244,13 +262,13 @@ def run_report(
                 stale = tracking.fail_stale_runs(experiment)
                 if stale:
                     _log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
-                run_id = _start_run(ref, manifest, experiment, threshold=threshold, min_group_size=min_group_size,
-                                    engine=engine, score_range=list(score_range or []))
+                run_id = _start_run(ref, manifest, experiment, **{
+                    k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in settings.items()})
             nb_out = staging / "evaluate_model.ipynb"
             _execute(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
                 "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
                 "data": str(manifest.manifest_path), "run_id": run_id, "output_dir": str(staging),
-                **_settings_parameters(threshold, min_group_size, engine, score_range, trusted_types),
+                **_settings_parameters(settings, trusted_types),
             })
         _log("rendering report.html")
         html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
@@ -260,7 +278,8 @@ def run_report(
             raise ReportError(f"the notebook {NOTEBOOK} did not write metrics.json", notebook=nb_out)
         metrics = json.loads(metrics_path.read_text())
         if track:
-            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path], figures)
+            extra_files = [config.path] if config.path else []
+            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, *extra_files], figures)
         _publish(staging, out_dir)
         if track:
             tracking.end_run(run_id, "FINISHED")
@@ -283,10 +302,14 @@ def run_report(
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _settings_parameters(threshold: float, min_group_size: int, engine: str, score_range: Sequence[float] | None,
-                         trusted_types: Sequence[str]) -> dict[str, Any]:
-    return {"threshold": float(threshold), "min_group_size": int(min_group_size), "engine": engine,
-            "score_range": [float(v) for v in score_range or []], "trusted_types": list(trusted_types)}
+def _settings_parameters(settings: Mapping[str, Any], trusted_types: Sequence[str]) -> dict[str, Any]:
+    """The notebook's parameters for the evaluation settings (JSON-friendly types, as annotated there)."""
+    out = dict(settings)
+    out.update(threshold=float(settings["threshold"]), min_group_size=int(settings["min_group_size"]),
+               score_range=[float(v) for v in settings["score_range"] or []], trusted_types=list(trusted_types),
+               ci_level=float(settings["ci_level"]), tolerance=float(settings["tolerance"]),
+               fdr=float(settings["fdr"]))
+    return out
 
 
 def _staging_dir(output_root: Path, name: str) -> Path:
@@ -419,14 +442,21 @@ def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:
 def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figures: list[Path]) -> None:
     from . import tracking
 
-    values: dict[str, float | None] = dict(metrics["overall"])
+    values: dict[str, float | None] = {tracking.metric_key(m): v for m, v in metrics["overall"].items()}
     for feature, groups in metrics["by_group"].items():
         for group, row in groups.items():
             values.update({tracking.metric_key("by_group", feature, group, m): v for m, v in row.items()})
     for feature, per_metric in metrics["disparities"].items():
         for metric, d in per_metric.items():
-            values[tracking.metric_key("disparity", feature, metric, "difference")] = d["difference"]
-            values[tracking.metric_key("disparity", feature, metric, "ratio")] = d["ratio"]
+            for field in ("difference", "ratio", "difference_ci_low", "difference_ci_high"):
+                if field in d:
+                    values[tracking.metric_key("disparity", feature, metric, field)] = d[field]
+    for metric, ci in (metrics.get("overall_ci") or {}).items():
+        values[tracking.metric_key("ci_low", metric)] = ci["ci_low"]
+        values[tracking.metric_key("ci_high", metric)] = ci["ci_high"]
+    if metrics.get("multiple_comparisons"):
+        values["bh_surviving_differences"] = len(metrics["multiple_comparisons"]["surviving"])
+    values["threshold"] = metrics["threshold"]
     count = tracking.log_metrics(run_id, values)
     tracking.log_artifacts(run_id, files)
     tracking.log_artifacts(run_id, figures, artifact_path="figures")

@@ -10,10 +10,11 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .fairness import INTERSECTION_SEP
-from .metrics import COUNT_METRICS, LOWER_IS_BETTER, METRIC_NAMES
+from .metrics import COUNT_METRICS
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -30,7 +31,13 @@ _LABELS = {
     "precision": "precision", "recall": "recall (TPR)", "f1": "F1", "fpr": "FPR", "fnr": "FNR",
     "tp": "TP", "fp": "FP", "tn": "TN", "fn": "FN", "roc_auc": "ROC AUC",
     "average_precision": "avg precision", "eer": "EER", "eer_threshold": "EER threshold",
+    "fnmr_at_fmr_1e-2": "FNMR @ FMR 1e-2", "fnmr_at_fmr_1e-3": "FNMR @ FMR 1e-3", "fnmr_at_fmr_1e-4": "FNMR @ FMR 1e-4",
 }
+
+
+def label(metric: str) -> str:
+    """The display name of a metric (custom metrics keep their own name)."""
+    return _LABELS.get(metric, metric)
 
 _CSS = """<style>
 .evalkit-box{font-family:system-ui,sans-serif;border:1px solid #ccd;border-radius:6px;padding:10px 14px;
@@ -46,6 +53,9 @@ table.evalkit th{background:#eef;text-align:left;padding:3px 8px;border-bottom:1
 table.evalkit td{padding:2px 8px;border-bottom:1px solid #e4e4ea;text-align:right}
 table.evalkit td:first-child, table.evalkit td.t, table.evalkit th{text-align:left!important}
 .evalkit-warn{color:#8a4b00}
+.evalkit-ci{display:block;font-size:10.5px;color:#666;white-space:nowrap}
+.evalkit-tile .evalkit-ci{font-size:11px}
+.evalkit-sig{color:#a61b1b;font-weight:600}
 </style>"""
 
 
@@ -61,18 +71,49 @@ def fmt(value: Any, metric: str | None = None) -> str:
     return str(value)
 
 
+def fmt_ci(low: Any, high: Any) -> str:
+    """An interval as ``[low, high]`` at 3 significant digits, or an empty string when undefined."""
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
+        return ""
+    return f"[{low:.3g}, {high:.3g}]"
+
+
+def _cell(value: Any, metric: str, low: Any = None, high: Any = None) -> str:
+    """HTML for a table cell: the value, and its interval on a second, smaller line."""
+    ci = fmt_ci(low, high) if metric not in COUNT_METRICS else ""
+    return html.escape(fmt(value, metric)) + (f"<span class='evalkit-ci'>{html.escape(ci)}</span>" if ci else "")
+
+
+def _overall_ci(ev: Evaluation, metric: str) -> tuple[Any, Any]:
+    u = ev.uncertainty
+    if u is None or metric not in u.overall.index:
+        return None, None
+    return u.overall.loc[metric, "ci_low"], u.overall.loc[metric, "ci_high"]
+
+
+def _group_ci(ev: Evaluation, feature: str, group: str, metric: str) -> tuple[Any, Any]:
+    u = ev.uncertainty
+    if u is None or (metric, "ci_low") not in u.by_group.columns:
+        return None, None
+    row = u.by_group.loc[(feature, group)]
+    return row[(metric, "ci_low")], row[(metric, "ci_high")]
+
+
 def _html(text: str) -> HTML:
     from IPython.display import HTML
 
     return HTML(_CSS + text)
 
 
-def _table(frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
+def _table(frame: pd.DataFrame, text_columns: tuple[str, ...] = (), raw_html: bool = False) -> str:
+    """An HTML table of ``frame``'s (already formatted) values; ``raw_html`` cells are trusted HTML built
+    from escaped parts."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, row in frame.iterrows():
         cells = "".join(
-            f"<td{' class=t' if c in text_columns else ''}>{html.escape(str(v))}</td>" for c, v in row.items()
+            f"<td{' class=t' if c in text_columns else ''}>{v if raw_html else html.escape(str(v))}</td>"
+            for c, v in row.items()
         )
         rows.append(f"<tr>{cells}</tr>")
     return f"<table class='evalkit'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -90,7 +131,8 @@ def header(ev: Evaluation) -> HTML:
         ("Model sha256", ev.model.sha256[:16] + "…"),
         ("Dataset", f"{m.name} ({m.source}, {len(ev.data):,} rows, licence {m.license})"),
         ("Dataset sha256", m.sha256),
-        ("Decision threshold", f"{ev.threshold:g} (fixed)"),
+        ("Decision threshold", _threshold_text(ev)),
+        ("Uncertainty", _uncertainty_text(ev)),
         ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"),
         ("Per-group metrics", f"{ev.engine} engine; groups under {ev.min_group_size} samples flagged"),
         ("evalkit", f"{versions()['evalkit']}, git {git_commit()}"),
@@ -100,6 +142,23 @@ def header(ev: Evaluation) -> HTML:
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in items)
     return _html(f"<div class='evalkit-box'><h3>Evaluation of {html.escape(ev.model.name)}</h3>"
                  f"<table class='evalkit-kv'>{rows}</table></div>")
+
+
+def _threshold_text(ev: Evaluation) -> str:
+    op = ev.operating_point
+    if op is None or op.rule == "fixed":
+        return f"{ev.threshold:.4g} (fixed)"
+    return f"{ev.threshold:.4g}, chosen by rule '{op.rule}': {op.description}"
+
+
+def _uncertainty_text(ev: Evaluation) -> str:
+    u = ev.uncertainty
+    if u is None:
+        return "no confidence intervals (n_boot=0)"
+    bins = "exact" if u.exact_bins else "binned scores, shifted to the exact values"
+    return (f"{u.level:.0%} percentile intervals from {u.n_boot:,} Poisson bootstrap resamples (seed {u.seed}, "
+            f"{bins}); differences to reference groups tested against tolerance {u.tolerance:g} with "
+            f"Benjamini-Hochberg at FDR {u.fdr:g}")
 
 
 def disparity_table(ev: Evaluation, *, metrics: tuple[str, ...] = KEY_DISPARITY_METRICS,
@@ -121,20 +180,25 @@ def disparity_table(ev: Evaluation, *, metrics: tuple[str, ...] = KEY_DISPARITY_
         Formatted strings: feature, metric, difference, ratio, worst group (value, n), best group.
     """
     d = ev.disparities.reset_index()
-    keep = d["metric"].isin(metrics) & d["difference"].notna()
+    keep = d["metric"].isin(list(metrics)) & d["difference"].notna()
     if not intersections:
         keep &= ~d["feature"].str.contains(INTERSECTION_SEP, regex=False)
     d = d[keep].sort_values("difference", ascending=False, kind="stable")
     if top is not None:
         d = d.head(top)
+    u = ev.uncertainty
     rows = []
     for r in d.itertuples():
         worst = ev.by_group.loc[(r.feature, r.worst_group)]
         best = ev.by_group.loc[(r.feature, r.best_group)]
+        ci = ""
+        if u is not None and (r.feature, r.metric) in u.disparities.index:
+            c = u.disparities.loc[(r.feature, r.metric)]
+            ci = fmt_ci(c["difference_ci_low"], c["difference_ci_high"])
         rows.append({
             "feature": r.feature,
-            "metric": _LABELS[r.metric] + (" ↓" if r.metric in LOWER_IS_BETTER else ""),
-            "difference": fmt(r.difference),
+            "metric": label(r.metric) + (" ↓" if r.metric in ev.lower_is_better else ""),
+            "difference": fmt(r.difference) + (f" {ci}" if ci else ""),
             "ratio": fmt(r.ratio),
             "worst-off group": f"{r.worst_group}: {fmt(worst[r.metric])} (n={int(worst['n']):,})",
             "best group": f"{r.best_group}: {fmt(best[r.metric])} (n={int(best['n']):,})",
@@ -147,9 +211,13 @@ def disparity_table(ev: Evaluation, *, metrics: tuple[str, ...] = KEY_DISPARITY_
 def summary(ev: Evaluation, *, top: int = 8) -> HTML:
     """The first screen: headline metrics, largest disparities, worst-off groups, small groups."""
     o = ev.overall
+    headline = list(HEADLINE) + ev.config.names
     tiles = "".join(f"<div class='evalkit-tile'><div class='v'>{fmt(o[m], m)}</div>"
-                    f"<div class='k'>{_LABELS[m]}</div></div>" for m in HEADLINE)
-    n = (f"{int(o['n']):,} samples, prevalence {fmt(o['prevalence'])}, threshold {ev.threshold:g}: "
+                    f"<span class='evalkit-ci'>{html.escape(fmt_ci(*_overall_ci(ev, m)))}</span>"
+                    f"<div class='k'>{html.escape(label(m))}</div></div>" for m in headline)
+    rule = "" if ev.operating_point is None or ev.operating_point.rule == "fixed" else (
+        f" (rule '{ev.operating_point.rule}')")
+    n = (f"{int(o['n']):,} samples, prevalence {fmt(o['prevalence'])}, threshold {ev.threshold:.4g}{rule}: "
          f"TP {fmt(o['tp'], 'tp')}, FP {fmt(o['fp'], 'fp')}, TN {fmt(o['tn'], 'tn')}, FN {fmt(o['fn'], 'fn')}; "
          f"EER {fmt(o['eer'])} at score {fmt(o['eer_threshold'])}.")
     disp = disparity_table(ev, top=top)
@@ -174,24 +242,113 @@ def summary(ev: Evaluation, *, top: int = 8) -> HTML:
         + _table(single, ("feature", "metric", "worst-off group", "best group"))
         + "<p>Including intersections:</p>"
         + _table(disp, ("feature", "metric", "worst-off group", "best group"))
+        + _survivors_html(ev, top=top)
         + small_text + undefined_text + "</div>"
     )
 
 
+def _survivors_html(ev: Evaluation, *, top: int) -> str:
+    u = ev.uncertainty
+    if u is None:
+        return "<p>No confidence intervals were computed, so no difference was tested.</p>"
+    ref = u.reference
+    tested = ref[ref["p_value"].notna()]
+    surviving = tested[tested["significant"]].sort_values("p_adjusted", kind="stable")
+    intro = (f"<p><b>{len(surviving)} of {len(tested)}</b> differences between a group and its reference group "
+             f"(the largest group unless chosen) exceed the tolerance of {u.tolerance:g} after a "
+             f"Benjamini-Hochberg correction at FDR {u.fdr:g}"
+             + (":" if len(surviving) else ".") + "</p>")
+    if surviving.empty:
+        return intro
+    return intro + _table(_reference_rows(ev, surviving.head(top)), ("feature", "metric", "group", "reference"))
+
+
+def _reference_rows(ev: Evaluation, frame: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (feature, metric, group), r in frame.iterrows():
+        n = int(ev.by_group.loc[(feature, group), "n"])
+        rows.append({
+            "feature": feature,
+            "metric": label(metric) + (" ↓" if metric in ev.lower_is_better else ""),
+            "group": f"{group} (n={n:,})",
+            "reference": r["reference"],
+            "group − reference": fmt(r["difference"]) + (
+                f" {fmt_ci(r['difference_ci_low'], r['difference_ci_high'])}" if "difference_ci_low" in r else ""),
+            "ratio": fmt(r["ratio"]),
+            "adjusted p": f"{r['p_adjusted']:.2g}" if "p_adjusted" in r and not pd.isna(r["p_adjusted"]) else "—",
+        })
+    return pd.DataFrame(rows, columns=["feature", "metric", "group", "reference", "group − reference", "ratio",
+                                       "adjusted p"])
+
+
+def reference_table(ev: Evaluation, *, metrics: tuple[str, ...] | None = KEY_DISPARITY_METRICS,
+                    intersections: bool = False, significant_only: bool = False) -> HTML:
+    """Groups against their feature's reference group, with intervals and BH-adjusted p-values,
+    surviving differences first, then by size of the difference.
+
+    Parameters
+    ----------
+    metrics : tuple of str or None
+        Metrics to include (None: all compared metrics).
+    intersections : bool, default=False
+        Include intersections of features.
+    significant_only : bool, default=False
+        Only the differences that survive the correction.
+    """
+    ref = ev.reference
+    if not ref.empty:
+        keep = np.ones(len(ref), dtype=bool)
+        if metrics is not None:
+            keep &= ref.index.get_level_values("metric").isin(list(metrics))
+        if not intersections:
+            keep &= ~ref.index.get_level_values("feature").str.contains(INTERSECTION_SEP, regex=False)
+        ref = ref[keep]
+    if ref.empty:
+        return _html("<p>No group could be compared with a reference group.</p>")
+    if "p_adjusted" in ref:
+        ref = ref.assign(_abs=ref["difference"].abs()).sort_values(["significant", "_abs"], ascending=[False, False],
+                                                                   kind="stable")
+        if significant_only:
+            ref = ref[ref["significant"]]
+    return _html(_table(_reference_rows(ev, ref), ("feature", "metric", "group", "reference")))
+
+
+def thresholds_table(ev: Evaluation, *, intersections: bool = False) -> HTML:
+    """Per group: FPR and recall at the global threshold, and the threshold the group would need to reach
+    the target FPR, largest shift first."""
+    t = ev.group_thresholds
+    if t.empty:
+        return _html("<p>No per-group threshold analysis (the target FPR is undefined).</p>")
+    t = t.reset_index()
+    if not intersections:
+        t = t[~t["feature"].str.contains(INTERSECTION_SEP, regex=False)]
+    t = t.assign(_abs=t["threshold_shift"].abs()).sort_values("_abs", ascending=False, kind="stable")
+    frame = pd.DataFrame({
+        "feature": t["feature"], "group": t["group"], "n": t["n"].map(lambda v: f"{int(v):,}"),
+        "FPR at global threshold": t["fpr"].map(fmt), "recall at global threshold": t["recall"].map(fmt),
+        f"threshold for FPR {ev.target_fpr:.3g}": t["threshold_for_target_fpr"].map(fmt),
+        "shift": t["threshold_shift"].map(lambda v: fmt(v) if pd.isna(v) else f"{v:+.3g}"),
+        f"recall at FPR {ev.target_fpr:.3g}": t["recall_at_target_fpr"].map(fmt),
+    })
+    note = (f"<p>Global threshold {ev.threshold:.4g}; target FPR {ev.target_fpr:.3g} "
+            f"({'the rule' + chr(39) + 's target' if ev.operating_point and ev.operating_point.rule.startswith('fpr') else 'the overall FPR at the global threshold, unless set'}).</p>")
+    return _html(note + _table(frame, ("feature", "group")))
+
+
 def overall_table(ev: Evaluation) -> HTML:
     """Every overall metric, one row."""
-    frame = pd.DataFrame([{_LABELS[m]: fmt(ev.overall[m], m) for m in METRIC_NAMES}])
-    return _html(_table(frame))
+    frame = pd.DataFrame([{label(m): _cell(ev.overall[m], m, *_overall_ci(ev, m)) for m in ev.metric_names}])
+    return _html(_table(frame, raw_html=True))
 
 
 def _group_table_html(ev: Evaluation, feature: str) -> str:
     table = ev.by_group.loc[feature].sort_values("n", ascending=False)
     rows = []
     for group, r in table.iterrows():
-        row = {"group": group + (" ⚠ small" if r["n"] < ev.min_group_size else "")}
-        row.update({_LABELS[m]: fmt(r[m], m) for m in METRIC_NAMES})
+        row = {"group": html.escape(group) + (" ⚠ small" if r["n"] < ev.min_group_size else "")}
+        row.update({label(m): _cell(r[m], m, *_group_ci(ev, feature, group, m)) for m in ev.metric_names})
         rows.append(row)
-    return f"<h4>{html.escape(feature)}</h4>" + _table(pd.DataFrame(rows), ("group",))
+    return f"<h4>{html.escape(feature)}</h4>" + _table(pd.DataFrame(rows), ("group",), raw_html=True)
 
 
 def group_table(ev: Evaluation, feature: str) -> HTML:
@@ -209,7 +366,7 @@ def all_disparities(ev: Evaluation) -> HTML:
     """Every disparity (all features and metrics), largest difference first."""
     from .fairness import DISPARITY_METRICS
 
-    return _html(_table(disparity_table(ev, metrics=DISPARITY_METRICS, top=None),
+    return _html(_table(disparity_table(ev, metrics=DISPARITY_METRICS + ev.config.comparable, top=None),
                         ("feature", "metric", "worst-off group", "best group")))
 
 
