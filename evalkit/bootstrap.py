@@ -178,7 +178,14 @@ def histogram_metrics(
         d0, d1 = np.take_along_axis(d, i - 1, -1)[..., 0], np.take_along_axis(d, i, -1)[..., 0]
         alpha = -d0 / (d1 - d0)
         f0, f1 = np.take_along_axis(fpr, i - 1, -1)[..., 0], np.take_along_axis(fpr, i, -1)[..., 0]
-        t0, t1 = thresholds[i[..., 0] - 1], thresholds[i[..., 0]]
+        # Empty bins repeat the previous curve point; the exact curve has no such point, so the
+        # threshold interpolates from the last non-empty bin before the crossing (or +inf).
+        nonempty = counts[..., ::-1, :].sum(axis=-1) > 0
+        positions = np.arange(1, nonempty.shape[-1] + 1)
+        last = np.maximum.accumulate(np.where(nonempty, positions, 0), axis=-1)
+        last = np.concatenate([np.zeros_like(last[..., :1]), last], axis=-1)
+        t0 = thresholds[np.take_along_axis(last, i - 1, -1)[..., 0]]
+        t1 = thresholds[i[..., 0]]
         out["eer"] = np.where(both, f0 + alpha * (f1 - f0), np.nan)
         out["eer_threshold"] = np.where(both, np.where(np.isfinite(t0), t0 + alpha * (t1 - t0), t1), np.nan)
         for name, target in FMR_TARGETS.items():

@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,8 +270,10 @@ def function_metrics_by_group(
     overall: dict[str, float] = {}
     parts = {}
     for feature, groups in groupings.items():
-        frame = MetricFrame(metrics=funcs, y_true=y_true, y_pred=y_score, sample_params=params,
-                            sensitive_features=pd.Series(np.asarray(groups), name="group"))
+        with warnings.catch_warnings():  # e.g. sklearn's "single label" warning for a one-class group
+            warnings.simplefilter("ignore", UserWarning)
+            frame = MetricFrame(metrics=funcs, y_true=y_true, y_pred=y_score, sample_params=params,
+                                sensitive_features=pd.Series(np.asarray(groups), name="group"))
         parts[feature] = frame.by_group.astype(float).sort_index()
         overall = {k: float(v) for k, v in frame.overall.items()}
     return overall, pd.concat(parts, names=["feature", "group"])

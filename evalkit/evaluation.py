@@ -196,8 +196,9 @@ class Evaluation:
             "custom_metrics": [{"name": c.name, "kind": c.kind, "description": c.description,
                                 "greater_is_better": c.greater_is_better} for c in self.config.metrics],
             "overall": _metric_dict(self.overall, names),
-            "overall_ci": ({k: _ci_dict(self.overall[k], u.overall.loc[k, "ci_low"], u.overall.loc[k, "ci_high"])
-                            for k in names if k in u.overall.index} if u is not None else None),
+            "overall_ci": ({k: _ci_dict(self.overall[k], *((u.overall.loc[k, "ci_low"], u.overall.loc[k, "ci_high"])
+                                                          if k in u.overall.index else (None, None)))
+                            for k in names} if u is not None else None),
             "by_group": by_group,
             "by_group_ci": by_group_ci if u is not None else None,
             "bootstrap": ({"method": "poisson", "n_boot": u.n_boot, "level": u.level, "seed": u.seed,

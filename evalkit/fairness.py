@@ -51,13 +51,35 @@ def group_columns(sensitive: pd.DataFrame, *, intersections: bool = True) -> dic
     Returns
     -------
     dict of str to Series
-        Feature name to the group value of every sample.
+        Feature name to the group value of every sample, as a categorical of strings with sorted
+        categories (so ``pd.factorize(..., sort=True)`` codes follow the sorted group names).
     """
-    cols = {c: sensitive[c].astype(str) for c in sensitive.columns}
+    cols = {c: _as_sorted_categorical(sensitive[c]) for c in sensitive.columns}
     if intersections:
         for a, b in combinations(sensitive.columns, 2):
-            cols[f"{a}{INTERSECTION_SEP}{b}"] = cols[a] + INTERSECTION_SEP + cols[b]
+            cols[f"{a}{INTERSECTION_SEP}{b}"] = _intersect(cols[a], cols[b])
     return cols
+
+
+def _as_sorted_categorical(column: pd.Series) -> pd.Series:
+    """The column as a categorical of strings with sorted categories (cheap to factorize and combine)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cat = column.cat.rename_categories([str(c) for c in column.cat.categories])
+        return cat.cat.reorder_categories(sorted(cat.cat.categories))
+    return column.astype(str).astype(pd.CategoricalDtype(sorted(column.astype(str).unique())))
+
+
+def _intersect(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``a&b`` values as a categorical, built from the integer codes (no string per sample)."""
+    ca, cb = a.cat.categories, b.cat.categories
+    codes = a.cat.codes.to_numpy(np.int64) * len(cb) + b.cat.codes.to_numpy(np.int64)
+    used = np.unique(codes)
+    names = [f"{ca[k // len(cb)]}{INTERSECTION_SEP}{cb[k % len(cb)]}" for k in used]
+    order = np.argsort(names, kind="stable")
+    remap = np.empty(len(ca) * len(cb), dtype=np.int64)
+    remap[used[order]] = np.arange(len(used))
+    cat = pd.Categorical.from_codes(remap[codes], categories=[names[i] for i in order])
+    return pd.Series(cat, index=a.index, name=f"{a.name}{INTERSECTION_SEP}{b.name}")
 
 
 def reference_metrics(threshold: float) -> dict[str, Callable[..., float]]:
@@ -137,7 +159,8 @@ def _by_group_vectorised(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Ser
                          sample_weight: np.ndarray | None) -> pd.DataFrame:
     codes, uniques = pd.factorize(groups, sort=True)
     table = group_metric_table(y_true, y_score, codes, len(uniques), threshold=threshold, sample_weight=sample_weight)
-    return pd.DataFrame({m: table[m] for m in METRIC_NAMES}, index=pd.Index(uniques, name="group"))
+    index = pd.Index(np.asarray(uniques, dtype=object), name="group")
+    return pd.DataFrame({m: table[m] for m in METRIC_NAMES}, index=index)
 
 
 def _by_group_fairlearn(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Series, threshold: float,

@@ -289,7 +289,8 @@ def reference_differences(ev: Evaluation, metric: str = "recall", *, intersectio
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{r.feature}: {r.group} vs {r.reference}" for r in rows.itertuples()], fontsize=7)
     ax.set(xlabel=f"{metric}: group − reference", title=f"{metric}: difference to the reference group")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / ax.figure.get_figheight()),
+              frameon=False)
     return ax
 
 

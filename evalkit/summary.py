@@ -253,7 +253,7 @@ def _survivors_html(ev: Evaluation, *, top: int) -> str:
         return "<p>No confidence intervals were computed, so no difference was tested.</p>"
     ref = u.reference
     tested = ref[ref["p_value"].notna()]
-    surviving = tested[tested["significant"]].sort_values("p_adjusted", kind="stable")
+    surviving = _by_importance(tested[tested["significant"]])
     intro = (f"<p><b>{len(surviving)} of {len(tested)}</b> differences between a group and its reference group "
              f"(the largest group unless chosen) exceed the tolerance of {u.tolerance:g} after a "
              f"Benjamini-Hochberg correction at FDR {u.fdr:g}"
@@ -261,6 +261,23 @@ def _survivors_html(ev: Evaluation, *, top: int) -> str:
     if surviving.empty:
         return intro
     return intro + _table(_reference_rows(ev, surviving.head(top)), ("feature", "metric", "group", "reference"))
+
+
+def _by_importance(frame: pd.DataFrame) -> pd.DataFrame:
+    """Single features before intersections, then the largest differences first."""
+    if frame.empty:
+        return frame
+    key = pd.DataFrame({
+        "inter": frame.index.get_level_values("feature").str.contains(INTERSECTION_SEP, regex=False),
+        "size": -frame["difference"].abs().to_numpy(),
+    }, index=frame.index)
+    return frame.loc[key.sort_values(["inter", "size"], kind="stable").index]
+
+
+def _fmt_p(p: Any) -> str:
+    if p is None or pd.isna(p):
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.2g}"
 
 
 def _reference_rows(ev: Evaluation, frame: pd.DataFrame) -> pd.DataFrame:
@@ -275,7 +292,7 @@ def _reference_rows(ev: Evaluation, frame: pd.DataFrame) -> pd.DataFrame:
             "group − reference": fmt(r["difference"]) + (
                 f" {fmt_ci(r['difference_ci_low'], r['difference_ci_high'])}" if "difference_ci_low" in r else ""),
             "ratio": fmt(r["ratio"]),
-            "adjusted p": f"{r['p_adjusted']:.2g}" if "p_adjusted" in r and not pd.isna(r["p_adjusted"]) else "—",
+            "adjusted p": _fmt_p(r["p_adjusted"]) if "p_adjusted" in r else "—",
         })
     return pd.DataFrame(rows, columns=["feature", "metric", "group", "reference", "group − reference", "ratio",
                                        "adjusted p"])

@@ -228,7 +228,7 @@ def group_thresholds(
 
     rows = {}
     codes, uniques = pd.factorize(groups, sort=True)
-    for g, name in enumerate(uniques):
+    for g, name in enumerate(np.asarray(uniques, dtype=object)):
         mask = codes == g
         y, s = y_true[mask], y_score[mask]
         w = None if sample_weight is None else sample_weight[mask]

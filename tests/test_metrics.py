@@ -162,3 +162,46 @@ def test_eer_is_where_fpr_equals_fnr_on_sklearn_curve():
 def test_eer_needs_both_classes():
     with pytest.raises(ValueError, match="needs both classes"):
         equal_error_rate([1, 1], [0.2, 0.4])
+
+
+def test_fnmr_at_fmr_hand_computed():
+    # 200 negatives, so the FMR resolves 1e-2 (2 false matches) but not 1e-3. Descending: 0.99 (pos),
+    # 0.95 (neg), 0.9 (neg), 0.5 (pos), 0.197 (neg), ... The most accepting point with at most 2 false
+    # matches is threshold 0.5, which accepts 2 of the 4 positives: FNMR = 0.5.
+    neg = np.r_[np.arange(198) / 1000, 0.95, 0.9]
+    pos = np.array([0.99, 0.5, 0.15, 0.05])
+    y = np.r_[np.zeros(200), np.ones(4)]
+    s = np.r_[neg, pos]
+    m = binary_metrics(y, s)
+    assert m["fnmr_at_fmr_1e-2"] == 0.5
+    assert np.isnan(m["fnmr_at_fmr_1e-3"]) and np.isnan(m["fnmr_at_fmr_1e-4"])  # < 1000 negatives
+    assert undefined_reason("fnmr_at_fmr_1e-3", m) == (
+        "fewer than 1,000 negative samples: the FMR cannot reach 0.001")
+
+
+def test_fnmr_at_fmr_equals_the_roc_curve_definition():
+    rng = np.random.default_rng(11)
+    y = (rng.random(30000) < 0.3).astype(int)
+    s = np.round(rng.normal(y * 2.0, 1.0), 3)
+    fpr, tpr, _ = skm.roc_curve(y, s, drop_intermediate=False)
+    m = binary_metrics(y, s)
+    for name, target in (("fnmr_at_fmr_1e-2", 1e-2), ("fnmr_at_fmr_1e-3", 1e-3), ("fnmr_at_fmr_1e-4", 1e-4)):
+        assert m[name] == pytest.approx(1 - tpr[fpr <= target][-1], abs=1e-12)
+
+
+def test_sample_weights_match_sklearn():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 500)
+    s = np.round(rng.random(500), 2)
+    w = rng.uniform(0.1, 4, 500)
+    m = binary_metrics(y, s, threshold=0.4, sample_weight=w)
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+    assert m["average_precision"] == pytest.approx(skm.average_precision_score(y, s, sample_weight=w), abs=1e-12)
+    assert m["precision"] == pytest.approx(skm.precision_score(y, s >= 0.4, sample_weight=w), abs=1e-12)
+    assert m["recall"] == pytest.approx(skm.recall_score(y, s >= 0.4, sample_weight=w), abs=1e-12)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, s >= 0.4, sample_weight=w), abs=1e-12)
+    assert m["n"] == 500  # a count, not a weight sum
+    with pytest.raises(ValueError, match="sample_weight must be finite and non-negative"):
+        binary_metrics(y, s, sample_weight=-w)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(500,\)"):
+        binary_metrics(y, s, sample_weight=w[:3])

@@ -46,7 +46,7 @@ def test_report_files(demo_report):
     assert (out / "evaluate_model.ipynb").is_file()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figures == sorted(f"figure-{n}.png" for n in (
-        "roc", "det", "precision-recall", "group-bars", "calibration", "score-histogram",
+        "roc", "det", "precision-recall", "group-bars", "reference-differences", "calibration", "score-histogram",
         "score-histogram-by-group"))
     html = (out / "report.html").read_text()
     assert "Good enough?" in html and "Fair enough?" in html
@@ -113,7 +113,7 @@ def test_notebook_runs_as_is_like_in_jupyterlab(use_shared_store, tmp_path):
     assert errors == [] and streams == []  # no warnings or prints either
     html = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
     assert any("Evaluation of adult-logreg" in h for h in html)
-    assert sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])) == 7
+    assert sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])) == 8
 
 
 def test_predictions_file_report_shows_injected_bias(synthetic_dataset, mlflow_store, tmp_path):
@@ -123,6 +123,41 @@ def test_predictions_file_report_shows_injected_bias(synthetic_dataset, mlflow_s
     assert doc["model"] == "synthetic_scores"
     assert doc["disparities"]["group"]["recall"]["worst_group"] == "B"
     assert _runs("FINISHED") and not _runs("RUNNING")
+
+
+def test_report_with_threshold_rule_custom_metrics_and_intervals(synthetic_dataset, mlflow_store, tmp_path):
+    """RULE=fpr=..., a metrics config and a reference group reach the report, metrics.json and MLflow."""
+    from evalkit import tracking
+
+    manifest, preds = synthetic_dataset
+    config = tmp_path / "metrics.yaml"
+    config.write_text("metrics:\n  - name: fraud_cost\n    cost: {fp: 5, fn: 100}\n    per_sample: true\n"
+                      "  - name: balanced_accuracy\n    function: sklearn.metrics.balanced_accuracy_score\n")
+    result = run_report(str(preds), manifest, output_root=tmp_path / "r", progress=False, threshold_rule="fpr=0.05",
+                        metrics_config=config, n_boot=200, seed=3, reference={"group": "C"})
+    doc = result.metrics
+    ds = load_dataset(manifest)
+    s = score(resolve_model(str(preds)), ds)
+    y = ds.y_true
+    assert doc["threshold_rule"] == "fpr=0.05" and "FPR" in doc["threshold_description"]
+    fpr = np.mean(s[y == 0] >= doc["threshold"])
+    assert fpr <= 0.05 and doc["overall"]["fpr"] == pytest.approx(fpr, abs=1e-12)
+    assert doc["bootstrap"] == {"method": "poisson", "n_boot": 200, "level": 0.95, "seed": 3, "exact_bins": False}
+    for name in ("roc_auc", "recall", "fraud_cost"):
+        ci = doc["overall_ci"][name]
+        assert ci["ci_low"] < ci["value"] < ci["ci_high"], name
+    assert doc["by_group_ci"]["group"]["B"]["recall"]["ci_high"] < doc["by_group_ci"]["group"]["A"]["recall"]["ci_low"]
+    assert set(doc["reference_disparities"]["group"]["recall"]) == {"A", "B"}  # compared with C
+    assert doc["overall"]["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(y, s >= doc["threshold"]), abs=1e-12)
+    assert doc["group_thresholds"]["group"]["B"]["threshold_for_target_fpr"] is not None
+    run = tracking.get_run(result.run_id)
+    assert run.data.metrics["fraud_cost"] == pytest.approx(doc["overall"]["fraud_cost"])
+    assert run.data.metrics["ci_low/roc_auc"] == pytest.approx(doc["overall_ci"]["roc_auc"]["ci_low"])
+    assert run.data.params["threshold_rule"] == "fpr=0.05"
+    html = result.html.read_text()
+    assert "chosen by rule &#x27;fpr=0.05&#x27;" in html or "chosen by rule 'fpr=0.05'" in html
+    assert "fraud_cost" in html and "Benjamini-Hochberg" in html
 
 
 def test_fairlearn_engine_gives_the_same_report_numbers(synthetic_dataset, mlflow_store, tmp_path):

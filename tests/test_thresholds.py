@@ -1,0 +1,114 @@
+"""Threshold rules, checked by brute force over every candidate threshold with scikit-learn."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from evalkit.thresholds import (
+    choose_threshold,
+    cost_threshold,
+    group_thresholds,
+    parse_rule,
+    threshold_for_fpr,
+    threshold_for_recall,
+)
+
+
+def _data(n=800, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = np.round(np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1), 2)  # ties
+    return y, s
+
+
+def _rates(y, s, t):
+    tn, fp, fn, tp = skm.confusion_matrix(y, s >= t, labels=[0, 1]).ravel()
+    return fp / (fp + tn), tp / (tp + fn), fp, fn
+
+
+@pytest.mark.parametrize("target", [0.01, 0.05, 0.2, 0.5])
+def test_fpr_rule_is_the_most_accepting_threshold_within_target(target):
+    y, s = _data()
+    t = threshold_for_fpr(y, s, target)
+    assert _rates(y, s, t)[0] <= target
+    lower = np.unique(s)[np.unique(s) < t]
+    assert lower.size == 0 or _rates(y, s, lower.max())[0] > target
+
+
+@pytest.mark.parametrize("target", [0.1, 0.5, 0.9, 0.99])
+def test_recall_rule_is_the_least_accepting_threshold_reaching_target(target):
+    y, s = _data()
+    t = threshold_for_recall(y, s, target)
+    assert _rates(y, s, t)[1] >= target
+    higher = np.unique(s)[np.unique(s) > t]
+    assert higher.size == 0 or _rates(y, s, higher.min())[1] < target
+
+
+def test_cost_rule_is_the_brute_force_minimum():
+    y, s = _data()
+    t = cost_threshold(y, s, cost_fp=1, cost_fn=7)
+    candidates = np.r_[np.unique(s), np.nextafter(s.max(), 2)]
+    costs = [(lambda r: 1 * r[2] + 7 * r[3])(_rates(y, s, c)) for c in candidates]
+    assert 1 * _rates(y, s, t)[2] + 7 * _rates(y, s, t)[3] == min(costs)
+
+
+def test_cost_rule_can_accept_nothing():
+    t = cost_threshold([0, 0, 1], [0.9, 0.8, 0.1], cost_fp=10, cost_fn=1)
+    assert t > 0.9
+
+
+def test_weighted_fpr_rule():
+    y, s = _data()
+    w = np.random.default_rng(1).uniform(0.1, 5, y.size)
+    t = threshold_for_fpr(y, s, 0.1, sample_weight=w)
+    fpr = np.sum(w * ((s >= t) & (y == 0))) / np.sum(w * (y == 0))
+    assert fpr <= 0.1
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ("fixed", ("fixed", None)), ("eer", ("eer", None)), ("cost", ("cost", None)),
+    ("fpr=0.001", ("fpr", 0.001)), ("recall=0.9", ("recall", 0.9)), ("fpr=1e-3", ("fpr", 0.001)),
+])
+def test_parse_rule(rule, expected):
+    assert parse_rule(rule) == expected
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("fdr=0.1", "threshold_rule must be one of 'fixed', 'eer', 'cost', 'fpr=<target>'"),
+    ("fpr=1.5", r"threshold_rule 'fpr=1.5': the target must be a number in \(0, 1\), got '1.5'"),
+    ("recall=", "threshold_rule must be one of"),
+    ("fpr=1e", "the target must be a number"),
+])
+def test_bad_rules_are_refused(rule, message):
+    with pytest.raises(ValueError, match=message):
+        parse_rule(rule)
+
+
+def test_choose_threshold_states_the_rule():
+    y, s = _data()
+    op = choose_threshold(y, s, "fpr=0.05")
+    assert op.threshold == threshold_for_fpr(y, s, 0.05)
+    assert "FPR" in op.description and "0.05" in op.description
+    eer = choose_threshold(y, s, "eer")
+    fpr, recall, *_ = _rates(y, s, eer.threshold)
+    assert abs(fpr - (1 - recall)) < 0.05
+    assert choose_threshold(y, s, "fixed", threshold=0.3).threshold == 0.3
+    with pytest.raises(ValueError, match="needs both classes"):
+        choose_threshold(np.ones(5), np.linspace(0, 1, 5), "fpr=0.1")
+
+
+def test_group_thresholds_reach_the_target_in_each_group():
+    rng = np.random.default_rng(2)
+    n = 3000
+    g = pd.Series(rng.choice(["a", "b"], n))
+    y = rng.integers(0, 2, n)
+    s = np.clip(0.3 * y + rng.random(n) * 0.7 + np.where(g == "b", 0.1, 0), 0, 1)
+    table = group_thresholds(y, s, g, threshold=0.5, target_fpr=0.05)
+    for name, row in table.iterrows():
+        m = (g == name).to_numpy()
+        fpr, recall, *_ = _rates(y[m], s[m], row["threshold_for_target_fpr"])
+        assert fpr <= 0.05
+        assert row["recall_at_target_fpr"] == pytest.approx(recall)
+        assert row["fpr"] == pytest.approx(_rates(y[m], s[m], 0.5)[0])
+    assert table.loc["b", "threshold_shift"] > table.loc["a", "threshold_shift"]  # b's scores run higher
