@@ -283,14 +283,14 @@ def reference_differences(ev: Evaluation, metric: str = "recall", *, intersectio
         err = np.vstack([d - rows["difference_ci_low"].to_numpy(float), rows["difference_ci_high"].to_numpy(float) - d])
         ax.errorbar(d, y, xerr=np.where(np.isnan(err), 0, err), fmt="none", ecolor="#555", elinewidth=1, capsize=2)
     ax.scatter(d, y, c=colors, zorder=3, s=18)
+    xlabel = f"{metric}: group − reference"
     if ev.uncertainty is not None:
         tol = ev.uncertainty.tolerance
-        ax.axvspan(-tol, tol, color="#2ca02c", alpha=0.08, label=f"tolerance ±{tol:g}")
+        ax.axvspan(-tol, tol, color="#2ca02c", alpha=0.08)
+        xlabel += f" (green: tolerance ±{tol:g}; red: survives BH)"
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{r.feature}: {r.group} vs {r.reference}" for r in rows.itertuples()], fontsize=7)
-    ax.set(xlabel=f"{metric}: group − reference", title=f"{metric}: difference to the reference group")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / ax.figure.get_figheight()),
-              frameon=False)
+    ax.set(xlabel=xlabel, title=f"{metric}: difference to the reference group")
     return ax
 
 
