@@ -403,3 +403,39 @@ def small_groups_table(ev: Evaluation) -> HTML:
         return _html(f"<p>No group has fewer than {ev.min_group_size} samples.</p>")
     frame = ev.small_groups.sort_values("n").assign(n=lambda f: f["n"].map(lambda v: f"{int(v):,}"))
     return _html(_table(frame, ("feature", "group")))
+
+
+def table(frame: pd.DataFrame, *, index_name: str | None = None, counts: tuple[str, ...] = ()) -> HTML:
+    """Any metrics table (rows are groups or classes), formatted: 4 significant digits, counts with
+    thousands separators, undefined as an em dash, values escaped.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    index_name : str, optional
+        Heading of the index column (default: the index's name, or ``""``).
+    counts : tuple of str
+        Columns to format as integer counts (``n``, ``queries`` ... are recognised by name).
+    """
+    known = {"n", "queries", "queries_without_relevant", "n_items", "n_relevant"} | set(counts)
+    out = pd.DataFrame(index=range(len(frame)))
+    out[index_name or frame.index.name or ""] = [" / ".join(map(str, v)) if isinstance(v, tuple) else str(v)
+                                                 for v in frame.index]
+    for c in frame.columns:
+        is_count = c in known or str(c).startswith("support[")
+        out[str(c)] = [fmt(v, "n" if is_count and not pd.isna(v) else None) if isinstance(v, (int, float, np.number))
+                       else str(v) for v in frame[c]]
+    return _html(_table(out, (out.columns[0],)))
+
+
+def confusion_matrices(matrices: dict[str, pd.DataFrame]) -> HTML:
+    """Confusion matrices (e.g. from :func:`evalkit.multiclass.group_confusion_matrices`) side by side,
+    counts with thousands separators; rows are true classes, columns predicted classes."""
+    parts = []
+    for name, m in matrices.items():
+        frame = pd.DataFrame({"true \\ predicted": [str(v) for v in m.index]})
+        for c in m.columns:
+            frame[str(c)] = [fmt(v, "n") for v in m[c]]
+        parts.append(f"<div style='display:inline-block;margin:0 18px 10px 0;vertical-align:top'>"
+                     f"<h4>{html.escape(str(name))}</h4>{_table(frame, (frame.columns[0],))}</div>")
+    return _html("".join(parts))

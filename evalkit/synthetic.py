@@ -108,3 +108,68 @@ def write_synthetic_dataset(folder: str | Path, frame: pd.DataFrame | None = Non
         "license: CC0-1.0 (generated)",
     ]) + "\n")
     return manifest, preds
+
+
+def make_multiclass_scores(
+    n: int = 3000,
+    *,
+    classes: tuple[str, ...] = ("cat", "dog", "eel", "fox"),
+    confused_group: str = "B",
+    confused_class: str = "fox",
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Multiclass labels and class scores with a known bias: for ``confused_group``, the true
+    ``confused_class`` samples get no signal, so their recall for that class is near chance.
+
+    Returns
+    -------
+    frame : DataFrame
+        Columns ``id``, ``label``, ``group`` (A 60%, B 30%, C 10%).
+    scores : ndarray of shape (n, len(classes))
+        Rows sum to 1, columns in the order of ``classes``.
+
+    Examples
+    --------
+    >>> frame, scores = make_multiclass_scores(200, seed=1)
+    >>> scores.shape, bool(np.allclose(scores.sum(1), 1))
+    ((200, 4), True)
+    """
+    rng = np.random.default_rng(seed)
+    k = len(classes)
+    label = rng.choice(np.array(classes), n, p=np.linspace(1.6, 0.4, k) / np.linspace(1.6, 0.4, k).sum())
+    group = rng.choice(np.array(["A", "B", "C"]), n, p=[0.6, 0.3, 0.1])
+    signal = 2.0 * np.eye(k)[[classes.index(v) for v in label]]
+    signal[(group == confused_group) & (label == confused_class)] = 0.0
+    logits = rng.normal(0, 1, (n, k)) + signal
+    scores = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    frame = pd.DataFrame({"id": [f"m{i:06d}" for i in range(n)], "label": label, "group": group})
+    return frame, scores
+
+
+def make_ranking_scores(
+    queries: int = 400,
+    *,
+    items_per_query: int = 20,
+    relevant_share: float = 0.15,
+    weak_group: str = "older",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Query-item pairs with binary relevance and scores; for queries of ``weak_group`` the scores
+    carry less signal, so their MAP and precision@k are lower (a known ranking bias).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``query``, ``item``, ``relevant`` (0/1), ``score``, ``group`` (``younger``/``older``,
+        a property of the query).
+    """
+    rng = np.random.default_rng(seed)
+    n = queries * items_per_query
+    query = np.repeat(np.arange(queries), items_per_query)
+    group_of_query = rng.choice(np.array(["younger", weak_group]), queries)
+    group = group_of_query[query]
+    relevant = (rng.random(n) < relevant_share).astype(np.int8)
+    strength = np.where(group == weak_group, 0.5, 2.0)
+    score = rng.normal(0, 1, n) + strength * relevant
+    return pd.DataFrame({"query": [f"q{v:04d}" for v in query], "item": np.arange(n) % items_per_query,
+                         "relevant": relevant, "score": score, "group": group})

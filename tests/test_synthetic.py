@@ -29,3 +29,23 @@ def test_written_dataset_loads(tmp_path):
     ds = load_dataset(manifest)
     assert len(ds) == 300 and ds.manifest.source == "corner_case"
     assert preds.is_file()
+
+
+def test_multiclass_generator_injects_the_bias():
+    from evalkit.multiclass import multiclass_by_group
+    from evalkit.synthetic import make_multiclass_scores
+
+    frame, scores = make_multiclass_scores(4000, seed=2)
+    table = multiclass_by_group(frame["label"], scores, frame["group"], labels=["cat", "dog", "eel", "fox"])
+    assert table.loc["B", "recall[fox]"] < 0.4 < table.loc["A", "recall[fox]"]
+    assert abs(table.loc["B", "recall[cat]"] - table.loc["A", "recall[cat]"]) < 0.1  # only fox is affected
+
+
+def test_ranking_generator_injects_the_bias():
+    from evalkit.ranking import ranking_by_group
+    from evalkit.synthetic import make_ranking_scores
+
+    pairs = make_ranking_scores(300, seed=2)
+    table = ranking_by_group(pairs["relevant"], pairs["score"], pairs["query"], pairs["group"], k=5)
+    assert table.loc["older", "map"] < table.loc["younger", "map"] - 0.2
+    assert (pairs.groupby("query")["group"].nunique() == 1).all()
