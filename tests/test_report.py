@@ -96,7 +96,7 @@ def test_mlflow_run_has_params_metrics_artifacts(demo_report, use_shared_store):
     assert any(k.startswith("by_group/age_band/65_-") for k in m)  # '+' sanitised, still distinct
     names = {a.path for a in c.list_artifacts(demo_report.run_id)}
     assert {"report.html", "evaluate_model.ipynb", "metrics.json", "figures"} <= names
-    assert len(c.list_artifacts(demo_report.run_id, "figures")) == 7
+    assert len(c.list_artifacts(demo_report.run_id, "figures")) == 8
 
 
 def test_notebook_runs_as_is_like_in_jupyterlab(use_shared_store, tmp_path):
@@ -276,7 +276,7 @@ def test_untrusted_model_fails_in_kernel_with_clear_message(mlflow_store, tmp_pa
 
 
 def test_unknown_notebook_parameter_refused_before_kernel():
-    with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['colour'\]; its parameters cell declares \['data'"):
+    with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['colour'\]; its parameters cell declares \['ci_level'"):
         check_parameters(ROOT / NOTEBOOK, {"model": "x", "colour": "red"})
 
 
