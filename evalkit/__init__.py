@@ -1,18 +1,21 @@
 """evalkit: is a model good enough, and fair enough, to leave the lab?
 
 The few entry points notebooks use; everything else lives in the submodules
-(:mod:`evalkit.metrics`, :mod:`evalkit.fairness`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...).
+(:mod:`evalkit.metrics`, :mod:`evalkit.fairness`, :mod:`evalkit.thresholds`, :mod:`evalkit.uncertainty`,
+:mod:`evalkit.multiclass`, :mod:`evalkit.ranking`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...).
 """
 
 from ._version import __version__
 from .data import Dataset, load_dataset
 from .evaluation import Evaluation, evaluate
-from .exceptions import DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
+from .custom import load_metrics_config
+from .exceptions import ConfigError, DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
 from .manifest import Manifest, load_manifest
 from .models import ModelRef, resolve_model
 from .notebook import setup_notebook
 
 __all__ = [
+    "ConfigError",
     "DataError",
     "Dataset",
     "Evaluation",
@@ -27,6 +30,7 @@ __all__ = [
     "evaluate",
     "load_dataset",
     "load_manifest",
+    "load_metrics_config",
     "resolve_model",
     "setup_notebook",
 ]

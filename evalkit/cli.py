@@ -34,14 +34,23 @@ def _score_range(text: str) -> list[float]:
     return [low, high]
 
 
-def _positive_int(text: str) -> int:
+def _whole(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {'a positive number' if minimum == 1 else f'{minimum} or more'}, "
+                                         f"got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _count(text: str) -> int:
+    return _whole(text, 0)
 
 
 def _fraction(text: str) -> float:
@@ -55,16 +64,6 @@ def _non_negative(text: str) -> float:
     value = _threshold(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
     return value
 
 

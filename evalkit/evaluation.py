@@ -21,6 +21,7 @@ from .custom import MetricsConfig, function_metrics_by_group, load_metrics_confi
 from .fairness import (
     DISPARITY_METRICS,
     Engine,
+    check_reference,
     disparities,
     group_columns,
     metrics_by_group,
@@ -376,6 +377,7 @@ def evaluate(
         model = ModelRef(**{**model, "path": Path(model["path"])})
     ref = model if isinstance(model, ModelRef) else resolve_model(model)
     ds = data if isinstance(data, Dataset) else load_dataset(data)
+    check_reference(ds.sensitive, reference, intersections=intersections)
     y_score = score(ref, ds, trusted_types=tuple(trusted_types))
     if score_range:
         check_score_range(ref, ds, y_score, _as_range(score_range))

@@ -283,6 +283,29 @@ def disparities(by_group: pd.DataFrame, *, min_group_size: int = 30, metrics: Se
     return out.set_index(["feature", "metric"])
 
 
+def check_reference(sensitive: pd.DataFrame, reference: Mapping[str, str] | None, *,
+                    intersections: bool = True) -> None:
+    """Check that every ``feature: group`` of ``reference`` exists in the data (before any work).
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown feature (with the features there are) or group (with the groups there are).
+    """
+    if not reference:
+        return
+    if not isinstance(reference, Mapping):
+        raise ValueError(f"reference must be a mapping of feature to group, got {reference!r}")
+    columns = group_columns(sensitive, intersections=intersections)
+    unknown = sorted(set(reference) - set(columns))
+    if unknown:
+        raise ValueError(f"reference names unknown feature(s) {unknown}; features are {list(columns)}")
+    for feature, group in reference.items():
+        groups = list(columns[feature].cat.categories)
+        if group not in groups:
+            raise ValueError(f"reference group {group!r} for feature {feature!r} does not exist; groups are {groups}")
+
+
 def reference_groups(by_group: pd.DataFrame, reference: Mapping[str, str] | None = None) -> dict[str, str]:
     """The reference group of each feature: ``reference[feature]`` if given, else the largest group.
 

@@ -29,8 +29,22 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (5.0, 4.2)) -> Axes:
     return ax
 
 
-def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True) -> list[tuple[str, np.ndarray]]:
-    """(label, mask) of the groups of ``feature`` worth a curve: big enough, largest first."""
+_SHORT = {"eer": "EER", "roc_auc": "AUC", "average_precision": "AP"}
+
+
+def _with_ci(ev: Evaluation, metric: str, feature: str | None = None, group: str | None = None) -> str:
+    """``0.184 [0.177, 0.191]``: a metric with its interval (when computed), for legends."""
+    value = ev.overall[metric] if feature is None else ev.by_group.loc[(feature, group), metric]
+    if ev.uncertainty is None or (metric, "ci_low") not in ev.uncertainty.by_group.columns:
+        return f"{value:.3f}"
+    low, high = ev.uncertainty.interval(feature, group, metric)
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else f"{value:.3f}"
+
+
+def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True,
+            metric: str | None = None) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) of the groups of ``feature`` worth a curve: big enough, largest first. With
+    ``metric``, the label ends with the group's value and interval."""
     if feature is None:
         return []
     values = ev.group_values(feature)
@@ -39,7 +53,8 @@ def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True) -
     for group, row in table.iterrows():
         if row["n"] < ev.min_group_size or (both_classes and row["tp"] + row["fn"] in (0, row["n"])):
             continue
-        out.append((f"{group} (n={int(row['n']):,})", values == group))
+        suffix = f" {_SHORT.get(metric, metric)} {_with_ci(ev, metric, feature, group)}" if metric else ""
+        out.append((f"{group} (n={int(row['n']):,}){suffix}", values == group))
     return out[:_MAX_GROUPS]
 
 
@@ -50,12 +65,12 @@ def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
     ax = _axes(ax)
     y, s = ev.y_true, ev.y_score
     fpr, tpr, _ = roc_curve(y, s)
-    ax.plot(fpr, tpr, **{**_OVERALL, "label": f"overall AUC={ev.overall['roc_auc']:.3f}"})
-    for label, mask in _groups(ev, feature):
+    ax.plot(fpr, tpr, **{**_OVERALL, "label": f"overall AUC {_with_ci(ev, 'roc_auc')}"})
+    for label, mask in _groups(ev, feature, metric="roc_auc"):
         f, t, _ = roc_curve(y[mask], s[mask])
         ax.plot(f, t, lw=1.2, label=label)
     ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
-            label=f"threshold {ev.threshold:g}")
+            label=f"threshold {ev.threshold:.3g}")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
            title=f"ROC{' by ' + feature if feature else ''}")
@@ -64,7 +79,8 @@ def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
 
 
 def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
-    """DET curves (FNR against FPR on normal-deviate axes), overall and per group, with the EER."""
+    """DET curves (FNR against FPR on normal-deviate axes), overall and per group, with the EER and
+    its confidence interval in the legend."""
     from scipy.stats import norm
     from sklearn.metrics import det_curve
 
@@ -75,8 +91,8 @@ def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
         fpr, fnr, _ = det_curve(y, s)
         ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(fnr, eps, 1 - eps)), **kw)
 
-    draw(ev.y_true, ev.y_score, **{**_OVERALL, "label": f"overall EER={ev.overall['eer']:.3f}"})
-    for label, mask in _groups(ev, feature):
+    draw(ev.y_true, ev.y_score, **{**_OVERALL, "label": f"overall EER {_with_ci(ev, 'eer')}"})
+    for label, mask in _groups(ev, feature, metric="eer"):
         draw(ev.y_true[mask], ev.y_score[mask], lw=1.2, label=label)
     ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
     labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
@@ -102,7 +118,7 @@ def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | N
         ax.plot(r, p, lw=1.2, label=label)
     ax.axhline(ev.overall["prevalence"], ls=":", color="grey", lw=1)
     ax.plot([ev.overall["recall"]], [ev.overall["precision"]], "o", color="black", ms=6,
-            label=f"threshold {ev.threshold:g}")
+            label=f"threshold {ev.threshold:.4g}")
     ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01),
            title=f"Precision-recall{' by ' + feature if feature else ''}")
     ax.legend(fontsize=7, loc="lower left")
@@ -159,7 +175,7 @@ def score_histogram(
     ax.stairs(neg + pos, edges, baseline=neg, fill=True, color="#dd8452", alpha=0.9, label="true positive class")
     if log:
         ax.set_yscale("log")
-    ax.axvline(ev.threshold, color="black", ls="--", lw=1.2, label=f"threshold {ev.threshold:g}")
+    ax.axvline(ev.threshold, color="black", ls="--", lw=1.2, label=f"threshold {ev.threshold:.4g}")
     title = f"{feature} = {group} (n={mask.sum():,})" if feature else "Scores by true label"
     ax.set(xlabel="Model score", ylabel="Samples" + (" (log)" if log else ""), title=title)
     if legend:

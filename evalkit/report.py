@@ -28,7 +28,7 @@ from .custom import load_metrics_config
 from .data import load_dataset
 from .evaluation import check_settings
 from .exceptions import ReportError
-from .fairness import Engine
+from .fairness import Engine, check_reference
 from .manifest import Manifest, load_manifest
 from .models import ModelRef, check_model_file, resolve_model
 
@@ -149,9 +149,11 @@ def _check_settings(timeout: int, settings: Mapping[str, Any]) -> None:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
-def _validate(model: str, data: str | Path, download_dir: Path, trust: bool) -> tuple[Manifest, ModelRef]:
+def _validate(model: str, data: str | Path, download_dir: Path, trust: bool,
+              reference: Mapping[str, str] | None = None) -> tuple[Manifest, ModelRef]:
     manifest = load_manifest(data)
-    load_dataset(manifest)  # sha256, columns and values checked before any run starts
+    dataset = load_dataset(manifest)  # sha256, columns and values checked before any run starts
+    check_reference(dataset.sensitive, reference)
     ref = resolve_model(model, download_dir=download_dir, trust=trust)
     # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
     # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
@@ -255,7 +257,7 @@ def run_report(
         # talks to MLflow and imports papermill.
         with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
             _log(f"checking data {data} and model {model}")
-            manifest, ref = _validate(model, data, workdir / "model", trust)
+            manifest, ref = _validate(model, data, workdir / "model", trust, settings["reference"])
             out_dir = output_root / ref.name
             staging = _staging_dir(output_root, ref.name)
             if track:

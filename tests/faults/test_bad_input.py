@@ -238,6 +238,14 @@ def test_model_that_does_not_match_features(case):
         ({"timeout": 0}, r"timeout must be a positive number of seconds, got 0"),
         ({"engine": "spark"}, r"engine must be one of \['vectorised', 'fairlearn'\], got 'spark'"),
         ({"score_range": (1, 0)}, r"score_range must be two finite numbers with low < high, got \(1, 0\)"),
+        ({"threshold_rule": "fpr"}, r"threshold_rule must be one of 'fixed', 'eer', 'cost', 'fpr=<target>'"),
+        ({"threshold_rule": "recall=2"}, r"threshold_rule 'recall=2': the target must be a number in \(0, 1\)"),
+        ({"n_boot": 3}, r"n_boot must be 0 \(no intervals\) or an integer >= 20, got 3"),
+        ({"ci_level": 0.3}, r"ci_level must be a number in \(0\.5, 1\), got 0\.3"),
+        ({"fdr": 1.5}, r"fdr must be a number in \(0, 1\), got 1\.5"),
+        ({"target_fpr": 0}, r"target_fpr must be a number in \(0, 1\), got 0"),
+        ({"reference": {"group": "Z"}}, r"reference group 'Z' for feature 'group' does not exist; groups are \['A', 'B', 'C'\]"),
+        ({"reference": {"colour": "Z"}}, r"reference names unknown feature\(s\) \['colour'\]"),
     ],
 )
 def test_bad_settings(case, kwargs, match):
@@ -264,6 +272,11 @@ def test_notebook_parameter_of_wrong_type_refused_before_kernel():
         (["--score-range", "1,0"], 2, "argument --score-range: expected two finite numbers with LOW < HIGH"),
         (["--timeout", "0"], 2, "argument --timeout: expected a positive number, got '0'"),
         (["--data", "nope.yaml"], 1, "nope.yaml: manifest file not found"),
+        (["--threshold-rule", "fmr=0.1"], 1, "threshold_rule must be one of 'fixed', 'eer', 'cost'"),
+        (["--reference", "group"], 2, "argument --reference: expected FEATURE=GROUP (e.g. sex=Male), got 'group'"),
+        (["--n-boot", "-5"], 2, "argument --n-boot: expected 0 or more, got '-5'"),
+        (["--ci-level", "95"], 2, "argument --ci-level: expected a number between 0 and 1, got '95'"),
+        (["--metrics-config", "nope.yaml"], 1, "nope.yaml: metrics configuration file not found"),
     ],
 )
 def test_cli_exit_codes(case, args, code, message):
