@@ -6,9 +6,9 @@ The few entry points notebooks use; everything else lives in the submodules
 """
 
 from ._version import __version__
+from .custom import load_metrics_config
 from .data import Dataset, load_dataset
 from .evaluation import Evaluation, evaluate
-from .custom import load_metrics_config
 from .exceptions import ConfigError, DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
 from .manifest import Manifest, load_manifest
 from .models import ModelRef, resolve_model

@@ -82,7 +82,7 @@ def histogram(
     *,
     threshold: float,
     sample_weight: np.ndarray | None = None,
-    max_bins: int = 1024,
+    max_bins: int = 256,
 ) -> Histogram:
     """Reduce samples to a :class:`Histogram` (one pass; memory ``n_cells x bins``).
 
@@ -98,7 +98,7 @@ def histogram(
     threshold : float
         Decision threshold (made a bin edge, so counts at the threshold are exact).
     sample_weight : ndarray, optional
-    max_bins : int, default=1024
+    max_bins : int, default=256
         Beyond this many distinct scores, quantile bins are used (see the module docstring).
     """
     edges, exact = _bin_edges(y_true, y_score, threshold, max_bins)
@@ -261,7 +261,7 @@ def bootstrap(
     seed: int = 0,
     sample_weight: np.ndarray | None = None,
     extra: Mapping[str, CountMetric] | None = None,
-    max_bins: int = 1024,
+    max_bins: int = 256,
     batch_bytes: int = 256 * 2**20,
     progress: Callable[[int, int], None] | None = None,
 ) -> Replicates:
@@ -280,7 +280,7 @@ def bootstrap(
     sample_weight : ndarray, optional
     extra : dict of str to callable, optional
         Count-based metrics ``f(tp, fp, tn, fn)``.
-    max_bins : int, default=1024
+    max_bins : int, default=256
     batch_bytes : int, default=256 MiB
         Memory bound for one batch of resampled histograms.
     progress : callable, optional

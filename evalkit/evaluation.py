@@ -16,8 +16,8 @@ import pandas as pd
 
 from ._io import atomic_write_json
 from ._version import __version__
-from .data import Dataset, load_dataset
 from .custom import MetricsConfig, function_metrics_by_group, load_metrics_config
+from .data import Dataset, load_dataset
 from .fairness import (
     DISPARITY_METRICS,
     Engine,
