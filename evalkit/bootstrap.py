@@ -139,17 +139,28 @@ def histogram_metrics(
     -------
     dict of str to ndarray of shape (...)
     """
-    desc = weights[..., ::-1, :]
-    neg_k, pos_k = desc[..., 0], desc[..., 1]
+    w = np.ascontiguousarray(np.moveaxis(weights[..., ::-1, :], -1, -2))
+    c = w if counts is weights else np.ascontiguousarray(np.moveaxis(counts[..., ::-1, :], -1, -2))
+    return _metrics_desc(w, c, edges[::-1], edges.size - threshold_bin, extra)
+
+
+def _metrics_desc(
+    w: np.ndarray, c: np.ndarray, thresholds: np.ndarray, n_accepted_bins: int,
+    extra: Mapping[str, CountMetric] | None,
+) -> dict[str, np.ndarray]:
+    """:func:`histogram_metrics` on histograms of shape (..., 2, n_bins) in *descending* score order
+    (``[..., 0, :]`` negatives, ``[..., 1, :]`` positives), the layout the bootstrap keeps: contiguous
+    bins, no reversal per resample. ``thresholds[k]`` is the lower edge of bin ``k``."""
+    neg_k, pos_k = w[..., 0, :], w[..., 1, :]
     fps, tps = np.cumsum(neg_k, axis=-1), np.cumsum(pos_k, axis=-1)
     pos, neg = tps[..., -1], fps[..., -1]
-    n_desc = edges.size - threshold_bin  # bins predicted positive, counted from the top
-    tp = tps[..., n_desc - 1] if n_desc > 0 else np.zeros_like(pos)
-    fp = fps[..., n_desc - 1] if n_desc > 0 else np.zeros_like(neg)
+    k = thresholds.size
+    tp = tps[..., n_accepted_bins - 1] if n_accepted_bins > 0 else np.zeros_like(pos)
+    fp = fps[..., n_accepted_bins - 1] if n_accepted_bins > 0 else np.zeros_like(neg)
     fn, tn = pos - tp, neg - fp
     total = pos + neg
-    n = counts.sum(axis=(-1, -2))
-    neg_count = counts[..., 0].sum(axis=-1)
+    n = c.sum(axis=(-1, -2))
+    neg_count = c[..., 0, :].sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = {
             "n": n,
@@ -167,30 +178,34 @@ def histogram_metrics(
             "fn": fn,
         }
         both = (pos > 0) & (neg > 0)
-        out["roc_auc"] = np.where(both, _div(np.sum(neg_k * (tps - 0.5 * pos_k), axis=-1), pos * neg), np.nan)
-        precision = np.where(tps + fps > 0, tps / np.where(tps + fps > 0, tps + fps, 1), 0.0)
-        out["average_precision"] = _div(np.sum(pos_k * precision, axis=-1), pos)
-        fpr = np.concatenate([np.zeros_like(fps[..., :1]), fps / neg[..., None]], axis=-1)
-        fnr = np.concatenate([np.ones_like(tps[..., :1]), 1 - tps / pos[..., None]], axis=-1)
-        thresholds = np.r_[np.inf, edges[::-1]]
-        d = fpr - fnr
-        i = np.clip(np.sum(d < 0, axis=-1, keepdims=True), 1, d.shape[-1] - 1)
-        d0, d1 = np.take_along_axis(d, i - 1, -1)[..., 0], np.take_along_axis(d, i, -1)[..., 0]
+        out["roc_auc"] = np.where(both, _div(np.einsum("...k,...k->...", neg_k, tps - 0.5 * pos_k), pos * neg), np.nan)
+        accepted = tps + fps
+        precision = tps / np.where(accepted > 0, accepted, 1)
+        out["average_precision"] = _div(np.einsum("...k,...k->...", pos_k, precision), pos)
+        # The ROC curve has a point before the first bin (accept nothing: FPR 0, FNR 1) and one after
+        # each bin; the arrays below hold the points after each bin, the first point is handled apart.
+        fpr = fps / neg[..., None]
+        fnr = 1 - tps / pos[..., None]
+        d = fpr - fnr  # non-decreasing; -1 at the implicit first point
+        m = np.minimum(np.sum(d < 0, axis=-1, keepdims=True), k - 1)  # crossing: between point m-1 and m
+        before = m - 1  # -1 is the implicit first point
+        safe = np.maximum(before, 0)
+        d0 = np.where(before < 0, -1.0, np.take_along_axis(d, safe, -1))[..., 0]
+        f0 = np.where(before < 0, 0.0, np.take_along_axis(fpr, safe, -1))[..., 0]
+        d1, f1 = np.take_along_axis(d, m, -1)[..., 0], np.take_along_axis(fpr, m, -1)[..., 0]
         alpha = -d0 / (d1 - d0)
-        f0, f1 = np.take_along_axis(fpr, i - 1, -1)[..., 0], np.take_along_axis(fpr, i, -1)[..., 0]
-        # Empty bins repeat the previous curve point; the exact curve has no such point, so the
+        # Empty bins repeat the previous curve point, which the exact curve does not have: the EER
         # threshold interpolates from the last non-empty bin before the crossing (or +inf).
-        nonempty = counts[..., ::-1, :].sum(axis=-1) > 0
-        positions = np.arange(1, nonempty.shape[-1] + 1)
-        last = np.maximum.accumulate(np.where(nonempty, positions, 0), axis=-1)
-        last = np.concatenate([np.zeros_like(last[..., :1]), last], axis=-1)
-        t0 = thresholds[np.take_along_axis(last, i - 1, -1)[..., 0]]
-        t1 = thresholds[i[..., 0]]
+        nonempty = c.sum(axis=-2) > 0
+        last = np.maximum.accumulate(np.where(nonempty, np.arange(1, k + 1), 0), axis=-1)  # 1-based, 0 = none
+        last_before = np.where(before < 0, 0, np.take_along_axis(last, safe, -1))[..., 0]
+        with_inf = np.r_[np.inf, thresholds]
+        t0, t1 = with_inf[last_before], thresholds[m[..., 0]]
         out["eer"] = np.where(both, f0 + alpha * (f1 - f0), np.nan)
         out["eer_threshold"] = np.where(both, np.where(np.isfinite(t0), t0 + alpha * (t1 - t0), t1), np.nan)
         for name, target in FMR_TARGETS.items():
-            j = np.sum(fpr <= target * (1 + 1e-12), axis=-1, keepdims=True) - 1
-            value = np.take_along_axis(fnr, np.clip(j, 0, None), -1)[..., 0]
+            j = np.sum(fpr <= target * (1 + 1e-12), axis=-1, keepdims=True)  # points within the target, after the first
+            value = np.where(j == 0, 1.0, np.take_along_axis(fnr, np.maximum(j - 1, 0), -1))[..., 0]
             out[name] = np.where(both & (neg_count * target >= 1 - 1e-9), value, np.nan)
         for name, fn_ in (extra or {}).items():
             out[name] = np.asarray(fn_(tp, fp, tn, fn), dtype=np.float64)
@@ -301,32 +316,43 @@ def bootstrap(
         m[g, np.arange(n_cells)] = 1.0
         onehots[name] = m
 
+    # Descending, bins-last layout (cells, 2, bins): contiguous cumulative sums, no reversal per resample.
+    counts_d = np.ascontiguousarray(np.moveaxis(hist.counts[:, ::-1, :], -1, -2))
+    weights_d = None if hist.weights is None else np.ascontiguousarray(np.moveaxis(hist.weights[:, ::-1, :], -1, -2))
+    thresholds = hist.edges[::-1]
+    accepted_bins = hist.edges.size - hist.threshold_bin
+
     def evaluate(weights: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
         out = {}
+        flat_w = weights.reshape(*weights.shape[:-3], weights.shape[-3], -1)
+        flat_c = flat_w if counts is weights else counts.reshape(flat_w.shape)
         for name, m in onehots.items():
-            w = np.matmul(m, weights.reshape(*weights.shape[:-2], -1)).reshape(*weights.shape[:-3], m.shape[0], -1, 2)
-            c = w if counts is weights else np.matmul(m, counts.reshape(*counts.shape[:-2], -1)).reshape(w.shape)
-            table = histogram_metrics(w, c, hist.edges, hist.threshold_bin, extra)
-            out[name] = np.stack([table[k] for k in metrics], axis=-1)
+            m = m.astype(weights.dtype)
+            w = np.matmul(m, flat_w).reshape(*weights.shape[:-3], m.shape[0], 2, -1)
+            c = w if counts is weights else np.matmul(m, flat_c).reshape(w.shape)
+            table = _metrics_desc(w, c, thresholds, accepted_bins, extra)
+            out[name] = np.stack([np.asarray(table[k], dtype=np.float64) for k in metrics], axis=-1)
         return out
 
-    base_w = hist.counts if hist.weights is None else hist.weights
-    binned = evaluate(base_w if hist.weights is not None else hist.counts, hist.counts)
+    binned = evaluate(counts_d if weights_d is None else weights_d, counts_d)
     rng = np.random.default_rng(seed)
     groups_total = sum(m.shape[0] for m in onehots.values())
-    per_rep = hist.counts.nbytes * 3 + groups_total * hist.counts[0].nbytes * 12  # draws + temporaries
+    per_rep = counts_d.nbytes + groups_total * counts_d[0].nbytes * 8  # draws + temporaries (float32)
     batch = int(max(1, min(n_boot, batch_bytes // max(per_rep, 1))))
     values: dict[str, list[np.ndarray]] = {name: [] for name in onehots}
     done = 0
+    # Resamples in float32: Poisson counts are exact integers there (below 2**24 per bin), sums of
+    # them lose at most a few units in the 7th digit, far below the sampling noise being measured.
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = None if hist.weights is None else np.where(hist.counts > 0, hist.weights / np.where(hist.counts > 0, hist.counts, 1), 0)
-    nonzero = np.flatnonzero(hist.counts)  # empty cell-bins stay empty: draw only where there are samples
-    lam = hist.counts.ravel()[nonzero]
+        scale = None if weights_d is None else np.where(counts_d > 0, weights_d / np.where(counts_d > 0, counts_d, 1),
+                                                        0).astype(np.float32)
+    nonzero = np.flatnonzero(counts_d)  # empty cell-bins stay empty: draw only where there are samples
+    lam = counts_d.ravel()[nonzero]
     while done < n_boot:
         b = min(batch, n_boot - done)
-        draws = np.zeros((b, hist.counts.size))
+        draws = np.zeros((b, counts_d.size), dtype=np.float32)
         draws[:, nonzero] = rng.poisson(lam, size=(b, lam.size))
-        draws = draws.reshape(b, *hist.counts.shape)
+        draws = draws.reshape(b, *counts_d.shape)
         weights = draws if scale is None else draws * scale
         for name, v in evaluate(weights, draws).items():
             values[name].append(v)
