@@ -17,6 +17,7 @@ ENGINE ?=
 RULE ?=
 METRICS ?=
 N_BOOT ?=
+BALANCE ?=
 ARGS ?=
 LAB_PORT ?= 8888
 MLFLOW_PORT ?= 5000
@@ -24,12 +25,13 @@ STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report demo-models test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev report demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 	@echo; echo "  e.g. make report MODEL=adult-logreg [DATA=data_manifests/adult_test.yaml] [THRESHOLD=0.5] [ENGINE=fairlearn]"
-	@echo "       [RULE=fixed|eer|fpr=0.01|recall=0.9|cost] [METRICS=configs/metrics.yaml] [N_BOOT=1000] [ARGS='--seed 1 --reference sex=Male']"
+	@echo "       [RULE=fixed|eer|fpr=0.01|recall=0.9|cost] [METRICS=configs/metrics.yaml] [N_BOOT=1000] [BALANCE=downsample|weights]"
+	@echo "       [ARGS='--seed 1 --reference sex=Male --balance-by sex']    DATA may be a suite, e.g. data_manifests/adult_suite.yaml"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,7 +50,10 @@ venv-dev: $(DEV_STAMP) ## Also install the test requirements
 report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into reports/<model>/ and MLflow
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
 	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)") \
-	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(ARGS)
+	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(BALANCE),--balance "$(BALANCE)") $(ARGS)
+
+data-check: $(RUNTIME_STAMP) ## Verify every manifest in data_manifests/ (sha256, size, schema, values); fails on any error
+	$(PY) -m evalkit data check
 
 demo-models: $(RUNTIME_STAMP) ## Train the demo models from data/adult and register them in MLflow
 	$(PY) -m evalkit demo-models
@@ -59,7 +64,7 @@ chromium: ## Install Debian's Chromium for the browser tests if it is missing
 	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
 	@chromium --version
 
-test: $(DEV_STAMP) chromium ## Run the whole test suite (unit, end-to-end notebook + MLflow, browser)
+test: $(DEV_STAMP) chromium data-check ## Verify the data, then run the whole test suite (unit, end-to-end, browser)
 	$(PY) -m pytest
 
 test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser ones

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # What the report's kernel imports (evalkit, its plotting and summary modules, and the libraries they
 # load lazily: scikit-learn's metrics and calibration, scipy.stats for DET axes, skops for the model).
 IMPORTS = ("import evalkit\nfrom evalkit import plots, summary\nimport sklearn.metrics, sklearn.calibration, "
-           "scipy.stats, skops.io, matplotlib.pyplot\nevalkit.setup_notebook()")
+           "scipy.stats, skops.io, matplotlib.pyplot, pandera.pandas\nevalkit.setup_notebook()")
 FLOOR = """
 import sys, tempfile, time
 from pathlib import Path

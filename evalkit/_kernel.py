@@ -17,7 +17,7 @@ from typing import Any
 #: Imported silently in the kernel before the notebook runs: what the report notebook will import.
 WARM_UP = (
     "import evalkit, evalkit.plots, evalkit.summary, sklearn.metrics, sklearn.calibration, "
-    "scipy.stats, skops.io, matplotlib.pyplot"
+    "scipy.stats, skops.io, matplotlib.pyplot, pandera.pandas"
 )
 
 

@@ -74,6 +74,21 @@ def _reference(text: str) -> tuple[str, str]:
     return feature, group
 
 
+def _shares(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        group, sep, share = part.partition("=")
+        try:
+            value = float(share)
+        except ValueError:
+            value = float("nan")
+        if not sep or not group or not value >= 0:
+            raise argparse.ArgumentTypeError(f"expected GROUP=SHARE,... with non-negative shares (e.g. Female=0.5,"
+                                             f"Male=0.5), got {text!r}")
+        out[group] = value
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evalkit", description="Evaluate models for quality and fairness.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -101,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="false discovery rate of the Benjamini-Hochberg correction (default 0.05)")
     r.add_argument("--target-fpr", type=_fraction, default=None,
                    help="FPR for the per-group threshold analysis (default: the overall FPR at the threshold)")
+    r.add_argument("--balance", choices=["none", "downsample", "weights"], default="none",
+                   help="demographic balancing: none (default), downsample (stratified, seeded) or weights")
+    r.add_argument("--balance-by", default=None, metavar="FEATURE",
+                   help="feature or intersection (e.g. sex&race) to balance (default: the first sensitive feature)")
+    r.add_argument("--balance-target", type=_shares, default=None, metavar="GROUP=SHARE,...",
+                   help="target share of each group (default: equal shares)")
     r.add_argument("--min-group-size", type=_positive_int, default=30,
                    help="groups smaller than this are flagged and not compared (default 30)")
     r.add_argument("--engine", choices=["vectorised", "fairlearn"], default="vectorised",
@@ -118,7 +139,133 @@ def _parser() -> argparse.ArgumentParser:
                    help="a type a skops model may contain beyond the trusted ones (repeatable)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
+    _data_parser(sub)
     return p
+
+
+def _columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return cols
+
+
+def _sizes(text: str) -> dict[str, float]:
+    return _shares(text)
+
+
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("data", help="verify, import and generate evaluation datasets").add_subparsers(
+        dest="data_command", required=True)
+    c = d.add_parser("check", help="verify every manifest (sha256, size, schema, values); exit 1 on any failure")
+    c.add_argument("paths", nargs="*", help="manifests or folders (default: data_manifests/)")
+    i = d.add_parser("import", help="copy a (sample of a) production file into data/ and write its manifest")
+    i.add_argument("file", help="CSV or Parquet file, read in chunks")
+    i.add_argument("--name", required=True, help="dataset name (data/<name>/, data_manifests/<name>.yaml)")
+    i.add_argument("--source", choices=["production", "benchmark", "corner_case"], default="production")
+    i.add_argument("--label-column", required=True)
+    i.add_argument("--positive-label", required=True)
+    i.add_argument("--sensitive", type=_columns, required=True, metavar="COL,COL", help="sensitive feature columns")
+    i.add_argument("--id-column", default=None, help="unique id column (default: a new row_id from the row number)")
+    i.add_argument("--sample", type=_positive_int, default=None, metavar="K", help="keep a reproducible sample of K rows")
+    i.add_argument("--stratify-by", type=_columns, default=[], metavar="COL,COL",
+                   help="keep each stratum's share of the file in the sample")
+    i.add_argument("--seed", type=_count, default=0)
+    i.add_argument("--license", default="internal: not for redistribution")
+    i.add_argument("--data-dir", default=None, help="folder for the data (default data/<name>/)")
+    i.add_argument("--manifest-dir", default=None, help="folder for the manifest (default data_manifests/)")
+    i.add_argument("--chunksize", type=_positive_int, default=100_000)
+    g = d.add_parser("generate", help="write a synthetic corner-case set with known properties and its manifest")
+    g.add_argument("--name", required=True)
+    g.add_argument("--rows", type=_positive_int, default=2000)
+    g.add_argument("--groups", type=_sizes, default=None, metavar="G=SHARE,...", help="group shares (default A=.6,B=.3,C=.1)")
+    g.add_argument("--tiny", type=_sizes, default=None, metavar="G=N,...", help="extra groups of exactly N rows")
+    g.add_argument("--score-bias", type=_signed_shares, default=None, metavar="G=SHIFT,...",
+                   help="logit shift of a group's positives' scores (negative: lower recall)")
+    g.add_argument("--label-bias", type=_sizes, default=None, metavar="G=SHARE,...", help="share of a group's labels flipped")
+    g.add_argument("--boundary", type=_non_negative, default=0.0, help="share of scores exactly 0, 1 or the threshold")
+    g.add_argument("--missing", type=_non_negative, default=0.0, help="share of empty values in feature x1")
+    g.add_argument("--rare", type=_non_negative, default=0.0, help="share of rows with the rare category 'rare-value'")
+    g.add_argument("--threshold", type=_threshold, default=0.5)
+    g.add_argument("--seed", type=_count, default=0)
+    g.add_argument("--data-dir", default=None, help="folder for the data (default data/<name>/)")
+    g.add_argument("--manifest-dir", default=None, help="folder for the manifest (default data_manifests/)")
+    g.add_argument("--like", default=None, metavar="MANIFEST",
+                   help="resample a real dataset's rows instead (a real model can score them); uses --group-feature, "
+                        "--sizes, --label-bias, --missing, --rare")
+    g.add_argument("--group-feature", default=None, help="with --like: the sensitive feature whose groups are sized")
+    g.add_argument("--sizes", type=_sizes, default=None, metavar="G=N,...", help="with --like: rows per group")
+    g.add_argument("--rare-column", default=None, help="with --like: the column given the rare value")
+
+
+def _signed_shares(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        group, sep, value = part.partition("=")
+        try:
+            out[group] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected GROUP=NUMBER,... got {text!r}") from None
+        if not sep or not group:
+            raise argparse.ArgumentTypeError(f"expected GROUP=NUMBER,... got {text!r}")
+    return out
+
+
+def _data_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .tracking import project_root
+
+    if args.data_command == "check":
+        from .data_check import check_manifests
+
+        return 0 if check_manifests([Path(p) for p in args.paths] or [project_root() / "data_manifests"]) else 1
+    if args.data_command == "import":
+        from .importer import import_file
+
+        import_file(args.file, name=args.name, source=args.source, label_column=args.label_column,
+                    positive_label=args.positive_label, sensitive_features=args.sensitive, id_column=args.id_column,
+                    sample=args.sample, stratify_by=args.stratify_by, seed=args.seed, license=args.license,
+                    data_dir=args.data_dir, manifest_dir=args.manifest_dir, chunksize=args.chunksize)
+        return 0
+    from .synthetic import make_corner_cases, make_corner_cases_like, write_like_dataset, write_synthetic_dataset
+
+    root = project_root()
+    data_dir = Path(args.data_dir) if args.data_dir else root / "data" / args.name
+    manifest_dir = Path(args.manifest_dir) if args.manifest_dir else root / "data_manifests"
+    def plain(v):
+        if isinstance(v, dict):
+            return ",".join(f"{k}={plain(x)}" for k, x in v.items())
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    keys = ("like", "group_feature", "sizes", "label_bias", "missing", "rare", "rare_column") if args.like else (
+        "rows", "groups", "tiny", "score_bias", "label_bias", "boundary", "missing", "rare")
+    settings = "; ".join(f"--{k.replace('_', '-')} {plain(getattr(args, k))}" for k in keys if getattr(args, k))
+    if (manifest_dir / f"{args.name}.yaml").exists():
+        print(f"evalkit: error: {manifest_dir / f'{args.name}.yaml'} already exists; choose another --name or remove it",
+              file=sys.stderr)
+        return 1
+    if args.like:
+        from .data import load_dataset
+
+        like = load_dataset(args.like)
+        frame = make_corner_cases_like(like, group_feature=args.group_feature or like.manifest.sensitive_features[0],
+                                       sizes={k: int(v) for k, v in (args.sizes or {}).items()} or None,
+                                       label_bias=args.label_bias, missing=args.missing, rare=args.rare,
+                                       rare_column=args.rare_column, seed=args.seed)
+        manifest = write_like_dataset(frame, like, name=args.name, folder=data_dir, manifest_dir=manifest_dir,
+                                      description=f"corner cases generated by evalkit data generate (seed {args.seed}): "
+                                                  + settings)
+        print(f"wrote {len(frame):,} rows: {manifest}")
+        return 0
+    frame = make_corner_cases(rows=args.rows, groups=args.groups, tiny={k: int(v) for k, v in (args.tiny or {}).items()},
+                              score_bias=args.score_bias, label_bias=args.label_bias, boundary=args.boundary,
+                              missing=args.missing, rare=args.rare, threshold=args.threshold, seed=args.seed)
+    manifest, preds = write_synthetic_dataset(
+        data_dir, frame, name=args.name, manifest_dir=manifest_dir,
+        description=f"corner cases generated by evalkit data generate (seed {args.seed}): " + settings)
+    print(f"wrote {len(frame):,} rows: {manifest} and predictions {preds}")
+    return 0
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -132,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped.
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.command == "data":
+            return _data_command(args)
         if args.command == "demo-models":
             from .demo import register_demo_models
 
@@ -145,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             threshold_rule=args.threshold_rule, cost_fp=args.cost_fp, cost_fn=args.cost_fn,
             metrics_config=args.metrics_config, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed,
             reference=dict(args.reference), tolerance=args.tolerance, fdr=args.fdr, target_fpr=args.target_fpr,
+            balance=args.balance, balance_by=args.balance_by, balance_target=args.balance_target,
             trusted_types=args.trust_type, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
             timeout=args.timeout, progress=not args.no_progress,
         )

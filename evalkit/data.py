@@ -12,6 +12,7 @@ import pandas as pd
 from ._io import sha256_file
 from .exceptions import DataError
 from .manifest import Manifest, load_manifest
+from .schema import check_frame
 
 _EXAMPLES = 5
 
@@ -60,6 +61,22 @@ class Dataset:
         if m.feature_columns is not None:
             return self.frame[list(m.feature_columns)]
         return self.frame.drop(columns=[m.id_column, m.label_column])
+
+    @property
+    def members(self) -> list[Manifest]:
+        """The dataset manifests this data comes from: the suite's members, or the manifest itself."""
+        return list(self.manifest.extra.get("members", [self.manifest]))
+
+    @property
+    def sources(self) -> pd.Series:
+        """The source of every row (``production``, ``benchmark`` or ``corner_case``)."""
+        if "source" in self.frame.columns and "members" in self.manifest.extra:
+            return self.frame["source"]
+        return pd.Series(self.manifest.source, index=self.frame.index)
+
+    def subset(self, rows: np.ndarray) -> Dataset:
+        """The same dataset restricted to ``rows`` (positions), e.g. after balancing."""
+        return Dataset(manifest=self.manifest, frame=self.frame.iloc[np.sort(rows)].reset_index(drop=True))
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -165,7 +182,7 @@ def load_dataset(manifest: Manifest | str | Path) -> Dataset:
     Parameters
     ----------
     manifest : Manifest or path-like
-        A loaded manifest, or the path of one.
+        A loaded manifest, or the path of a dataset or suite manifest (see :mod:`evalkit.suite`).
 
     Returns
     -------
@@ -188,6 +205,10 @@ def load_dataset(manifest: Manifest | str | Path) -> Dataset:
     (16281, 0.236)
     """
     if not isinstance(manifest, Manifest):
+        from .suite import is_suite
+
+        if is_suite(manifest):
+            return load_suite(manifest)
         manifest = load_manifest(manifest)
     path = manifest.data_path
     if not path.is_file():
@@ -208,4 +229,63 @@ def load_dataset(manifest: Manifest | str | Path) -> Dataset:
     for col in (manifest.id_column, manifest.label_column, *manifest.sensitive_features):
         frame[col] = _normalise(frame[col])
     _check_values(manifest, frame)
+    if manifest.schema:
+        check_frame(frame, manifest.schema, id_column=manifest.id_column, path=path,
+                    manifest_name=manifest.manifest_path.name)
+    if manifest.image_column:
+        _check_images(manifest, frame)
     return Dataset(manifest=manifest, frame=frame.reset_index(drop=True))
+
+
+def _check_images(manifest: Manifest, frame: pd.DataFrame) -> None:
+    """Every image path is relative, stays inside the data folders, and exists."""
+    from .manifest import data_roots
+
+    column = manifest.image_column
+    if column not in frame.columns:
+        raise DataError(manifest.data_path, f"image column missing; available columns: {list(frame.columns)}",
+                        column=column)
+    base = manifest.data_path.parent
+    roots = data_roots(manifest.manifest_path)
+    bad, missing = [], []
+    for rid, rel in zip(frame[manifest.id_column], frame[column].astype(str), strict=True):
+        target = (base / rel).resolve()
+        if Path(rel).is_absolute() or "://" in rel or not any(target.is_relative_to(r) for r in roots):
+            bad.append(rid)
+        elif not target.is_file():
+            missing.append(rid)
+    if bad:
+        raise DataError(manifest.data_path, f"{len(bad)} image path(s) are absolute, URLs, or leave the data folders, "
+                                            f"e.g. ids {bad[:5]}", column=column)
+    if missing:
+        raise DataError(manifest.data_path, f"{len(missing)} image file(s) do not exist (paths are relative to "
+                                            f"{base}), e.g. ids {missing[:5]}", column=column)
+
+
+def image_paths(dataset: Dataset) -> pd.Series:
+    """Absolute paths of a dataset's images (indexed like its rows).
+
+    Raises
+    ------
+    ValueError
+        If the manifest declares no ``image_column``.
+    """
+    column = dataset.manifest.image_column
+    if column is None:
+        raise ValueError(f"dataset {dataset.name!r} has no image_column in its manifest")
+    base = dataset.manifest.data_path.parent
+    return dataset.frame[column].map(lambda rel: str((base / rel).resolve()))
+
+
+def load_suite(path: str | Path) -> Dataset:
+    """Load every member of a suite manifest (each verified as on its own) and combine them.
+
+    See :mod:`evalkit.suite` for the layout of the combined data.
+    """
+    from .suite import combine, load_suite_members
+
+    path = Path(path)
+    raw, members = load_suite_members(path)
+    frames = [load_dataset(m).frame for m in members]
+    manifest, frame = combine(path, raw, members, frames)
+    return Dataset(manifest=manifest, frame=frame)

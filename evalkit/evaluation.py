@@ -16,6 +16,7 @@ import pandas as pd
 
 from ._io import atomic_write_json
 from ._version import __version__
+from .balance import Balance, balance_groups, balancing_weights, composition, downsample
 from .custom import MetricsConfig, function_metrics_by_group, load_metrics_config
 from .data import Dataset, load_dataset
 from .fairness import (
@@ -84,6 +85,13 @@ class Evaluation:
         Indexed by ``(feature, group)``; see :func:`evalkit.thresholds.group_thresholds`.
     target_fpr : float
         The FPR the per-group thresholds aim at.
+    balance : dict
+        How the data were balanced: ``method`` (``none``, ``downsample``, ``weights``), ``by``,
+        ``target``, ``rows_before``, ``rows_after``.
+    composition_before, composition : DataFrame
+        Group counts and shares before and after balancing (see :func:`evalkit.balance.composition`).
+    sample_weight : ndarray or None
+        The weights every metric used (balancing weights, user weights, or None).
     """
 
     model: ModelRef
@@ -103,6 +111,10 @@ class Evaluation:
     uncertainty: Uncertainty | None = None
     group_thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)
     target_fpr: float = math.nan
+    balance: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
+    composition_before: pd.DataFrame = field(default_factory=pd.DataFrame)
+    composition: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sample_weight: np.ndarray | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -184,8 +196,11 @@ class Evaluation:
             "model": self.model.name,
             "model_source": {"spec": self.model.spec, "kind": self.model.kind, "uri": self.model.uri,
                              "version": self.model.version, "sha256": self.model.sha256},
-            "datasets": [{"name": m.name, "source": m.source, "sha256": m.sha256,
-                          "manifest": m.manifest_path.name, "n": len(self.data)}],
+            "datasets": self._datasets(),
+            "suite": m.name if "members" in m.extra else None,
+            "balance": self.balance,
+            "composition": _composition_dict(self.composition),
+            "composition_before": _composition_dict(self.composition_before),
             "threshold": self.threshold,
             "threshold_rule": op.rule if op else "fixed",
             "threshold_description": op.description if op else f"fixed at {self.threshold:g}",
@@ -218,6 +233,12 @@ class Evaluation:
             "versions": versions(),
         }
         return doc
+
+    def _datasets(self) -> list[dict[str, Any]]:
+        counts = self.data.frame["dataset"].value_counts() if "members" in self.data.manifest.extra else None
+        return [{"name": m.name, "source": m.source, "sha256": m.sha256, "manifest": m.manifest_path.name,
+                 "n": int(counts.get(m.name, 0)) if counts is not None else len(self.data)}
+                for m in self.data.members]
 
     def _comparisons(self) -> dict[str, Any] | None:
         u = self.uncertainty
@@ -257,6 +278,15 @@ def _metric_dict(values: Mapping[str, Any], names: Sequence[str] = METRIC_NAMES)
     for name in names:
         v = _json_float(values[name])
         out[name] = int(round(v)) if v is not None and name in COUNT_METRICS and float(v).is_integer() else v
+    return out
+
+
+def _composition_dict(frame: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (feature, group), row in frame.iterrows():
+        out.setdefault(feature, {})[group] = {k: (bool(v) if k == "small" else
+                                                  int(v) if k.startswith("n") else _json_float(v))
+                                              for k, v in row.items()}
     return out
 
 
@@ -301,6 +331,9 @@ def evaluate(
     fdr: float = 0.05,
     target_fpr: float | None = None,
     sample_weight: np.ndarray | None = None,
+    balance: Balance = "none",
+    balance_by: str | None = None,
+    balance_target: Mapping[str, float] | None = None,
     trusted_types: Sequence[str] = (),
     run_id: str | None = None,
     progress: bool = False,
@@ -352,6 +385,14 @@ def evaluate(
         overall FPR at the chosen threshold).
     sample_weight : ndarray, optional
         Non-negative weight per sample; every metric and interval becomes weighted.
+    balance : {"none", "downsample", "weights"}, default="none"
+        Demographic balancing (see :mod:`evalkit.balance`): a seeded stratified down-sample with
+        equal group sizes (or ``balance_target`` shares), or weights with the same effect that keep
+        every row. The report shows the composition before and after.
+    balance_by : str, optional
+        The feature or intersection (``"sex&race"``) to balance; default the first sensitive feature.
+    balance_target : dict of str to float, optional
+        Target share of each group of ``balance_by`` (default equal shares).
     trusted_types : sequence of str, optional
         Extra types a skops model may contain (see :func:`evalkit.models.load_estimator`).
     run_id : str, optional
@@ -371,18 +412,33 @@ def evaluate(
     """
     check_settings(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range,
                    threshold_rule=threshold_rule, n_boot=n_boot, ci_level=ci_level, seed=seed,
-                   tolerance=tolerance, fdr=fdr, target_fpr=target_fpr)
+                   tolerance=tolerance, fdr=fdr, target_fpr=target_fpr, balance=balance)
     config = metrics_config if isinstance(metrics_config, MetricsConfig) else load_metrics_config(metrics_config)
     if isinstance(model, Mapping):
         model = ModelRef(**{**model, "path": Path(model["path"])})
     ref = model if isinstance(model, ModelRef) else resolve_model(model)
     ds = data if isinstance(data, Dataset) else load_dataset(data)
     check_reference(ds.sensitive, reference, intersections=intersections)
+    balance_groups(ds.sensitive, balance, balance_by, balance_target)  # fail before scoring
     y_score = score(ref, ds, trusted_types=tuple(trusted_types))
     if score_range:
         check_score_range(ref, ds, y_score, _as_range(score_range))
+    w = check_sample_weight(sample_weight, len(ds))
+    composition_before = composition(ds.sensitive, ds.sources, min_group_size=min_group_size)
+    balance_info: dict[str, Any] = {"method": balance, "rows_before": len(ds)}
+    chosen = balance_groups(ds.sensitive, balance, balance_by, balance_target)
+    if chosen is not None:
+        by, groups = chosen
+        balance_info.update(by=by, target=dict(balance_target) if balance_target else "equal shares")
+        if balance == "downsample":
+            rows = downsample(groups, target=balance_target, seed=seed)
+            ds, y_score = ds.subset(rows), y_score[rows]
+            w = None if w is None else w[rows]
+        else:
+            bw = balancing_weights(groups, target=balance_target)
+            w = bw if w is None else w * bw
+    balance_info["rows_after"] = len(ds)
     y_true = ds.y_true
-    w = check_sample_weight(sample_weight, y_true.size)
     c_fp = cost_fp if cost_fp is not None else (config.cost_fp if config.cost_fp is not None else 1.0)
     c_fn = cost_fn if cost_fn is not None else (config.cost_fn if config.cost_fn is not None else 1.0)
     op = choose_threshold(y_true, y_score, threshold_rule, threshold=threshold, cost_fp=c_fp, cost_fn=c_fn,
@@ -427,6 +483,10 @@ def evaluate(
         uncertainty=uncertainty,
         group_thresholds=thresholds,
         target_fpr=float(target) if target is not None else math.nan,
+        balance=balance_info,
+        composition_before=composition_before,
+        composition=composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w),
+        sample_weight=w,
     )
 
 
@@ -468,7 +528,8 @@ def _add_custom(config: MetricsConfig, by_group: pd.DataFrame, overall: dict[str
 
 def check_settings(*, threshold: float, min_group_size: int, engine: str, score_range: Sequence[float] | None,
                    threshold_rule: str = "fixed", n_boot: int = 1000, ci_level: float = 0.95, seed: int = 0,
-                   tolerance: float = 0.05, fdr: float = 0.05, target_fpr: float | None = None) -> None:
+                   tolerance: float = 0.05, fdr: float = 0.05, target_fpr: float | None = None,
+                   balance: str = "none") -> None:
     """Validate the evaluation settings up front; each error names the parameter, the allowed values
     and what arrived.
 
@@ -485,6 +546,8 @@ def check_settings(*, threshold: float, min_group_size: int, engine: str, score_
         _as_range(score_range)
     parse_rule(threshold_rule)
     check_uncertainty_settings(n_boot=n_boot, ci_level=ci_level, seed=seed, tolerance=tolerance, fdr=fdr)
+    if balance not in get_args(Balance):
+        raise ValueError(f"balance must be one of {list(get_args(Balance))}, got {balance!r}")
     if target_fpr is not None and (isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float))
                                    or not 0 < target_fpr < 1):
         raise ValueError(f"target_fpr must be a number in (0, 1), got {target_fpr!r}")

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from .exceptions import ManifestError
+from .schema import ColumnSpec, parse_schema
 
 Source = Literal["production", "benchmark", "corner_case"]
 DataFormat = Literal["csv", "parquet"]
@@ -39,6 +40,9 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "feature_columns": list,
     "size_bytes": int,
     "citation": str,
+    "schema": dict,
+    "image_column": str,
+    "kind": str,
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -68,6 +72,8 @@ class Manifest:
     label_values: tuple[str, ...] | None = None
     size_bytes: int | None = None
     citation: str = ""
+    schema: tuple[ColumnSpec, ...] = ()
+    image_column: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -93,7 +99,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _type_name(t: type | tuple[type, ...]) -> str:
     types = t if isinstance(t, tuple) else (t,)
-    return " or ".join({"str": "string", "list": "list", "int": "integer"}[x.__name__] for x in types)
+    names = {"str": "string", "list": "list", "int": "integer", "dict": "mapping"}
+    return " or ".join(names[x.__name__] for x in types)
 
 
 def _check_types(path: Path, raw: dict[str, Any]) -> None:
@@ -131,6 +138,9 @@ def _check_types(path: Path, raw: dict[str, Any]) -> None:
 
 
 def _check_values(path: Path, raw: dict[str, Any]) -> None:
+    if raw.get("kind", "dataset") != "dataset":
+        raise ManifestError(path, f"expected 'dataset' (or 'suite' for a suite manifest), found {raw['kind']!r}",
+                            key="kind")
     if not _NAME.match(raw["name"]):
         raise ManifestError(
             path, f"expected letters, digits, '_', '.' or '-', found {raw['name']!r}", key="name"
@@ -162,6 +172,9 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
         raise ManifestError(
             path, f"sensitive feature(s) {clash} are also the id or label column", key="sensitive_features"
         )
+    if "image_column" in raw and raw["image_column"] in used:
+        raise ManifestError(path, f"image_column {raw['image_column']!r} is also the id or label column",
+                            key="image_column")
     if len(set(raw["sensitive_features"])) != len(raw["sensitive_features"]):
         raise ManifestError(path, "sensitive features are listed twice", key="sensitive_features")
 
@@ -256,6 +269,8 @@ def load_manifest(path: str | Path) -> Manifest:
         label_values=tuple(str(v) for v in raw["label_values"]) if "label_values" in raw else None,
         size_bytes=raw.get("size_bytes"),
         citation=raw.get("citation", ""),
+        schema=parse_schema(path, raw["schema"]) if "schema" in raw else (),
+        image_column=raw.get("image_column"),
     )
 
 

@@ -51,7 +51,7 @@ def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True,
     table = ev.by_group.loc[feature].sort_values("n", ascending=False)
     out = []
     for group, row in table.iterrows():
-        if row["n"] < ev.min_group_size or (both_classes and row["tp"] + row["fn"] in (0, row["n"])):
+        if row["n"] < ev.min_group_size or (both_classes and (row["tp"] + row["fn"] == 0 or row["tn"] + row["fp"] == 0)):
             continue
         suffix = f" {_SHORT.get(metric, metric)} {_with_ci(ev, metric, feature, group)}" if metric else ""
         out.append((f"{group} (n={int(row['n']):,}){suffix}", values == group))
@@ -64,10 +64,11 @@ def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
 
     ax = _axes(ax)
     y, s = ev.y_true, ev.y_score
-    fpr, tpr, _ = roc_curve(y, s)
+    w = ev.sample_weight
+    fpr, tpr, _ = roc_curve(y, s, sample_weight=w)
     ax.plot(fpr, tpr, **{**_OVERALL, "label": f"overall AUC {_with_ci(ev, 'roc_auc')}"})
     for label, mask in _groups(ev, feature, metric="roc_auc"):
-        f, t, _ = roc_curve(y[mask], s[mask])
+        f, t, _ = roc_curve(y[mask], s[mask], sample_weight=None if w is None else w[mask])
         ax.plot(f, t, lw=1.2, label=label)
     ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
             label=f"threshold {ev.threshold:.3g}")
@@ -87,13 +88,14 @@ def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
     ax = _axes(ax)
     eps = 1e-4
 
-    def draw(y, s, **kw):
-        fpr, fnr, _ = det_curve(y, s)
+    def draw(y, s, w, **kw):
+        fpr, fnr, _ = det_curve(y, s, sample_weight=w)
         ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(fnr, eps, 1 - eps)), **kw)
 
-    draw(ev.y_true, ev.y_score, **{**_OVERALL, "label": f"overall EER {_with_ci(ev, 'eer')}"})
+    w = ev.sample_weight
+    draw(ev.y_true, ev.y_score, w, **{**_OVERALL, "label": f"overall EER {_with_ci(ev, 'eer')}"})
     for label, mask in _groups(ev, feature, metric="eer"):
-        draw(ev.y_true[mask], ev.y_score[mask], lw=1.2, label=label)
+        draw(ev.y_true[mask], ev.y_score[mask], None if w is None else w[mask], lw=1.2, label=label)
     ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
     labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
     ax.set_xticks(norm.ppf(ticks), labels)
@@ -111,10 +113,12 @@ def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | N
     from sklearn.metrics import precision_recall_curve
 
     ax = _axes(ax)
-    p, r, _ = precision_recall_curve(ev.y_true, ev.y_score)
+    w = ev.sample_weight
+    p, r, _ = precision_recall_curve(ev.y_true, ev.y_score, sample_weight=w)
     ax.plot(r, p, **{**_OVERALL, "label": f"overall AP={ev.overall['average_precision']:.3f}"})
     for label, mask in _groups(ev, feature):
-        p, r, _ = precision_recall_curve(ev.y_true[mask], ev.y_score[mask])
+        p, r, _ = precision_recall_curve(ev.y_true[mask], ev.y_score[mask],
+                                         sample_weight=None if w is None else w[mask])
         ax.plot(r, p, lw=1.2, label=label)
     ax.axhline(ev.overall["prevalence"], ls=":", color="grey", lw=1)
     ax.plot([ev.overall["recall"]], [ev.overall["precision"]], "o", color="black", ms=6,

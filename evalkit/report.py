@@ -24,12 +24,13 @@ from typing import Any
 
 from ._io import atomic_write_bytes, atomic_write_text
 from ._kernel import warm_kernel
+from .balance import balance_groups
 from .custom import load_metrics_config
 from .data import load_dataset
 from .evaluation import check_settings
 from .exceptions import ReportError
 from .fairness import Engine, check_reference
-from .manifest import Manifest, load_manifest
+from .manifest import Manifest
 from .models import ModelRef, check_model_file, resolve_model
 
 #: The report notebook, relative to the project root.
@@ -150,10 +151,11 @@ def _check_settings(timeout: int, settings: Mapping[str, Any]) -> None:
 
 
 def _validate(model: str, data: str | Path, download_dir: Path, trust: bool,
-              reference: Mapping[str, str] | None = None) -> tuple[Manifest, ModelRef]:
-    manifest = load_manifest(data)
-    dataset = load_dataset(manifest)  # sha256, columns and values checked before any run starts
-    check_reference(dataset.sensitive, reference)
+              settings: Mapping[str, Any]) -> tuple[Manifest, ModelRef]:
+    dataset = load_dataset(data)  # a dataset or a suite: sha256, schema, columns and values checked up front
+    manifest = dataset.manifest
+    check_reference(dataset.sensitive, settings["reference"])
+    balance_groups(dataset.sensitive, settings["balance"], settings["balance_by"], settings["balance_target"])
     ref = resolve_model(model, download_dir=download_dir, trust=trust)
     # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
     # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
@@ -180,6 +182,9 @@ def run_report(
     tolerance: float = 0.05,
     fdr: float = 0.05,
     target_fpr: float | None = None,
+    balance: str = "none",
+    balance_by: str | None = None,
+    balance_target: Mapping[str, float] | None = None,
     output_root: str | Path | None = None,
     experiment: str | None = None,
     track: bool = True,
@@ -205,7 +210,8 @@ def run_report(
         numbers either way, ``"fairlearn"`` goes through MetricFrame.
     score_range : (low, high) or None, default=(0.0, 1.0)
         Scores outside this range are an error; ``None`` accepts any finite score.
-    threshold_rule, cost_fp, cost_fn, metrics_config, n_boot, ci_level, seed, reference, tolerance, fdr, target_fpr
+    threshold_rule, cost_fp, cost_fn, metrics_config, n_boot, ci_level, seed, reference, tolerance, fdr, target_fpr,
+    balance, balance_by, balance_target
         Passed to :func:`evalkit.evaluate` (see there); checked before anything runs.
     output_root : path-like, optional
         Where ``<model>/`` is written (default ``reports/`` in the project).
@@ -238,14 +244,15 @@ def run_report(
 
     settings = dict(threshold=threshold, min_group_size=min_group_size, engine=engine, score_range=score_range,
                     threshold_rule=threshold_rule, n_boot=n_boot, ci_level=ci_level, seed=seed, tolerance=tolerance,
-                    fdr=fdr, target_fpr=target_fpr)
+                    fdr=fdr, target_fpr=target_fpr, balance=balance)
     _check_settings(timeout, settings)
     config = load_metrics_config(metrics_config)  # a bad configuration stops here, naming file and key
     root = tracking.project_root()
     data = Path(data) if data is not None else root / DEFAULT_MANIFEST
     output_root = Path(output_root) if output_root is not None else root / "reports"
     experiment = experiment or tracking.DEFAULT_EXPERIMENT
-    settings.update(cost_fp=cost_fp, cost_fn=cost_fn, reference=dict(reference or {}),
+    settings.update(cost_fp=cost_fp, cost_fn=cost_fn, reference=dict(reference or {}), balance_by=balance_by,
+                    balance_target=dict(balance_target) if balance_target else None,
                     metrics_config=str(config.path) if config.path else None)
     check_parameters(root / NOTEBOOK, _settings_parameters(settings, trusted_types))
     if track:
@@ -257,7 +264,7 @@ def run_report(
         # talks to MLflow and imports papermill.
         with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
             _log(f"checking data {data} and model {model}")
-            manifest, ref = _validate(model, data, workdir / "model", trust, settings["reference"])
+            manifest, ref = _validate(model, data, workdir / "model", trust, settings)
             out_dir = output_root / ref.name
             staging = _staging_dir(output_root, ref.name)
             if track:

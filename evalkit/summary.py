@@ -129,7 +129,8 @@ def header(ev: Evaluation) -> HTML:
     items = [
         ("Model", model),
         ("Model sha256", ev.model.sha256[:16] + "…"),
-        ("Dataset", f"{m.name} ({m.source}, {len(ev.data):,} rows, licence {m.license})"),
+        ("Dataset", _dataset_text(ev)),
+        ("Balancing", _balance_text(ev)),
         ("Dataset sha256", m.sha256),
         ("Decision threshold", _threshold_text(ev)),
         ("Uncertainty", _uncertainty_text(ev)),
@@ -142,6 +143,32 @@ def header(ev: Evaluation) -> HTML:
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in items)
     return _html(f"<div class='evalkit-box'><h3>Evaluation of {html.escape(ev.model.name)}</h3>"
                  f"<table class='evalkit-kv'>{rows}</table></div>")
+
+
+def _dataset_text(ev: Evaluation) -> str:
+    m = ev.data.manifest
+    if "members" not in m.extra:
+        return f"{m.name} ({m.source}, {len(ev.data):,} rows, licence {m.license})"
+    counts = ev.data.frame["dataset"].value_counts()
+    members = ", ".join(f"{x.name} ({x.source}, {int(counts.get(x.name, 0)):,} rows)" for x in ev.data.members)
+    return f"suite {m.name}: {members}; licences {m.license}"
+
+
+def _balance_text(ev: Evaluation) -> str:
+    b = ev.balance
+    if b.get("method", "none") == "none":
+        return "none (the data as they are; composition below)"
+    target = b["target"] if isinstance(b["target"], str) else ", ".join(f"{k} {v:g}" for k, v in b["target"].items())
+    if b["method"] == "downsample":
+        return (f"stratified down-sample by {b['by']} to {target} (seed {ev.uncertainty.seed if ev.uncertainty else 0}): "
+                f"{b['rows_before']:,} → {b['rows_after']:,} rows")
+    return f"weights by {b['by']} to {target}: every metric and interval is weighted ({b['rows_after']:,} rows kept)"
+
+
+def _is_source(feature: str) -> bool:
+    from .suite import SOURCE_FEATURE
+
+    return SOURCE_FEATURE in feature.split(INTERSECTION_SEP)
 
 
 def _threshold_text(ev: Evaluation) -> str:
@@ -180,7 +207,7 @@ def disparity_table(ev: Evaluation, *, metrics: tuple[str, ...] = KEY_DISPARITY_
         Formatted strings: feature, metric, difference, ratio, worst group (value, n), best group.
     """
     d = ev.disparities.reset_index()
-    keep = d["metric"].isin(list(metrics)) & d["difference"].notna()
+    keep = d["metric"].isin(list(metrics)) & d["difference"].notna() & ~d["feature"].map(_is_source)
     if not intersections:
         keep &= ~d["feature"].str.contains(INTERSECTION_SEP, regex=False)
     d = d[keep].sort_values("difference", ascending=False, kind="stable")
@@ -236,7 +263,7 @@ def summary(ev: Evaluation, *, top: int = 8) -> HTML:
                       if undefined else "")
     return _html(
         "<div class='evalkit-box'><h3>Good enough?</h3>"
-        f"<div class='evalkit-strip'>{tiles}</div><p>{html.escape(n)}</p></div>"
+        f"<div class='evalkit-strip'>{tiles}</div><p>{html.escape(n)}</p>{_by_source_html(ev)}</div>"
         "<div class='evalkit-box'><h3>Fair enough? Largest gaps between groups</h3>"
         f"<p>By single feature (groups with n ≥ {ev.min_group_size}); ↓ marks metrics where lower is better.</p>"
         + _table(single, ("feature", "metric", "worst-off group", "best group"))
@@ -252,6 +279,7 @@ def _survivors_html(ev: Evaluation, *, top: int) -> str:
     if u is None:
         return "<p>No confidence intervals were computed, so no difference was tested.</p>"
     ref = u.reference
+    ref = ref[~ref.index.get_level_values("feature").map(_is_source)]
     tested = ref[ref["p_value"].notna()]
     surviving = _by_importance(tested[tested["significant"]])
     intro = (f"<p><b>{len(surviving)} of {len(tested)}</b> differences between a group and its reference group "
@@ -438,4 +466,57 @@ def confusion_matrices(matrices: dict[str, pd.DataFrame]) -> HTML:
             frame[str(c)] = [fmt(v, "n") for v in m[c]]
         parts.append(f"<div style='display:inline-block;margin:0 18px 10px 0;vertical-align:top'>"
                      f"<h4>{html.escape(str(name))}</h4>{_table(frame, (frame.columns[0],))}</div>")
+    return _html("".join(parts))
+
+
+_SOURCE_METRICS = ("n", "prevalence", "roc_auc", "average_precision", "eer", "precision", "recall", "fpr")
+
+
+def _by_source_html(ev: Evaluation) -> str:
+    from .suite import SOURCE_FEATURE
+
+    if SOURCE_FEATURE not in ev.by_group.index.get_level_values("feature"):
+        return ""
+    table = ev.by_group.loc[SOURCE_FEATURE]
+    rows = []
+    for source, r in table.iterrows():
+        row = {"source": html.escape(str(source))}
+        row.update({label(m): _cell(r[m], m, *_group_ci(ev, SOURCE_FEATURE, source, m)) for m in _SOURCE_METRICS})
+        rows.append(row)
+    return ("<p><b>By source</b> (production samples, public benchmarks, generated corner cases):</p>"
+            + _table(pd.DataFrame(rows), ("source",), raw_html=True))
+
+
+def composition_table(ev: Evaluation, *, before: bool = False, kind: str = "single") -> HTML:
+    """Counts and shares of every group, combined and per source; groups under the minimum size are
+    marked. ``kind``: ``"single"`` features, ``"intersections"`` or ``"all"``; ``before=True`` shows the
+    data before balancing."""
+    frame = ev.composition_before if before else ev.composition
+    if frame.empty:
+        return _html("<p>No composition recorded.</p>")
+    frame = frame.reset_index()
+    inter = frame["feature"].str.contains(INTERSECTION_SEP, regex=False)
+    if kind != "all":
+        frame = frame[inter] if kind == "intersections" else frame[~inter]
+    out = pd.DataFrame({"feature": frame["feature"],
+                        "group": [html.escape(str(g)) + (" ⚠ small" if small else "")
+                                  for g, small in zip(frame["group"], frame["small"], strict=True)]})
+    for c in frame.columns:
+        if c.startswith("n"):
+            out[c] = frame[c].map(lambda v: f"{int(v):,}")
+        elif c.startswith("share"):
+            out[c] = frame[c].map(lambda v: f"{v:.1%}")
+    return _html(_table(out, ("feature", "group"), raw_html=True))
+
+
+def composition_section(ev: Evaluation) -> HTML:
+    """What the evaluation data are made of: the balancing used, then the composition per single
+    feature (after balancing; before it too when the data were balanced), then intersections."""
+    parts = [f"<p>Balancing: {html.escape(_balance_text(ev))}. Groups with fewer than {ev.min_group_size} "
+             "samples are marked ⚠.</p>"]
+    if ev.balance.get("method", "none") != "none":
+        parts.append("<h4>Before balancing</h4>" + composition_table(ev, before=True).data)
+        parts.append("<h4>After balancing</h4>")
+    parts.append(composition_table(ev).data)
+    parts.append("<h4>Intersections</h4>" + composition_table(ev, kind="intersections").data)
     return _html("".join(parts))

@@ -8,7 +8,9 @@ predictions file and a manifest, exactly as a user's own data would be laid out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -76,28 +78,43 @@ def make_biased_scores(
     })
 
 
-def write_synthetic_dataset(folder: str | Path, frame: pd.DataFrame | None = None, *, name: str = "synthetic") -> tuple[Path, Path]:
-    """Write ``frame`` (default :func:`make_biased_scores`) as a dataset with a manifest, and its
-    scores as a predictions file.
+def write_synthetic_dataset(folder: str | Path, frame: pd.DataFrame | None = None, *, name: str = "synthetic",
+                            manifest_dir: str | Path | None = None,
+                            description: str = "synthetic scores with an injected bias against group B "
+                                                "(evalkit.synthetic)") -> tuple[Path, Path]:
+    """Write ``frame`` (default :func:`make_biased_scores`) as a dataset with a manifest (with its
+    inferred schema), and its scores as a predictions file.
 
     Returns
     -------
     (manifest_path, predictions_path)
-        ``<folder>/<name>.yaml`` (data in ``<folder>/<name>.csv``) and ``<folder>/<name>_scores.csv``.
+        ``<manifest_dir>/<name>.yaml`` (default: beside the data in ``<folder>/<name>.csv``) and
+        ``<folder>/<name>_scores.csv``.
     """
+    import os
+
+    import yaml
+
+    from .schema import infer_schema
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    mdir = Path(manifest_dir) if manifest_dir is not None else folder
+    mdir.mkdir(parents=True, exist_ok=True)
     frame = make_biased_scores() if frame is None else frame
     data_path = folder / f"{name}.csv"
-    atomic_write_text(data_path, frame.drop(columns=["score", "y"]).to_csv(index=False))
+    data = frame.drop(columns=["score", "y"])
+    atomic_write_text(data_path, data.to_csv(index=False))
     preds = folder / f"{name}_scores.csv"
     atomic_write_text(preds, frame[["id", "score"]].to_csv(index=False))
-    manifest = folder / f"{name}.yaml"
+    manifest = mdir / f"{name}.yaml"
+    schema = yaml.safe_dump({"schema": infer_schema(pd.read_csv(data_path, dtype=str, keep_default_na=False))},
+                            default_flow_style=None, sort_keys=False, width=120).strip()
     atomic_write_text(manifest, "\n".join([
         f"name: {name}",
         "source: corner_case",
-        "description: synthetic scores with an injected bias against group B (evalkit.synthetic)",
-        f"path: {data_path.name}",
+        f"description: {json.dumps(description)}",
+        f"path: {json.dumps(os.path.relpath(data_path, mdir))}",
         f"sha256: {sha256_file(data_path)}",
         "format: csv",
         "id_column: id",
@@ -106,6 +123,8 @@ def write_synthetic_dataset(folder: str | Path, frame: pd.DataFrame | None = Non
         'label_values: ["pos", "neg"]',
         "sensitive_features: [group, band]",
         "license: CC0-1.0 (generated)",
+        f"size_bytes: {data_path.stat().st_size}",
+        schema,
     ]) + "\n")
     return manifest, preds
 
@@ -173,3 +192,181 @@ def make_ranking_scores(
     score = rng.normal(0, 1, n) + strength * relevant
     return pd.DataFrame({"query": [f"q{v:04d}" for v in query], "item": np.arange(n) % items_per_query,
                          "relevant": relevant, "score": score, "group": group})
+
+
+def make_corner_cases(
+    *,
+    rows: int = 2000,
+    groups: Mapping[str, float] | None = None,
+    tiny: Mapping[str, int] | None = None,
+    score_bias: Mapping[str, float] | None = None,
+    label_bias: Mapping[str, float] | None = None,
+    boundary: float = 0.0,
+    missing: float = 0.0,
+    rare: float = 0.0,
+    threshold: float = 0.5,
+    prevalence: float = 0.3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A corner-case evaluation set with known properties, deterministic for a seed.
+
+    Parameters
+    ----------
+    rows : int, default=2000
+        Rows shared out among ``groups`` (column ``group``).
+    groups : dict of str to float, optional
+        Group shares (default A 0.6, B 0.3, C 0.1).
+    tiny : dict of str to int, optional
+        Extra groups with exactly this many rows (e.g. ``{"D": 5}``): groups too small to compare.
+    score_bias : dict of str to float, optional
+        Logit shift of the scores of a group's positives (negative: lower recall for that group).
+    label_bias : dict of str to float, optional
+        Share of a group's labels flipped: the recorded labels disagree with what the scores track.
+    boundary : float, default=0
+        Share of scores set exactly to 0, 1 or ``threshold`` (a third each).
+    missing : float, default=0
+        Share of empty values in the feature column ``x1``.
+    rare : float, default=0
+        Share of rows whose feature ``channel`` takes the rare value ``"rare-value"``.
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``label`` (``pos``/``neg``), ``y``, ``score``, ``group``, ``band``, ``x1``,
+        ``channel``; :func:`write_synthetic_dataset` writes it with its manifest.
+    """
+    shares = dict(groups or {"A": 0.6, "B": 0.3, "C": 0.1})
+    for name, value in {**shares, **(tiny or {})}.items():
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"group {name!r}: expected a non-negative size or share, got {value!r}")
+    base = make_biased_scores(rows, groups=shares, prevalence=prevalence,
+                              positive_shift=dict(score_bias or {}), seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    extra = []
+    for name, count in (tiny or {}).items():
+        part = make_biased_scores(int(count), groups={name: 1.0}, prevalence=prevalence,
+                                  positive_shift={name: (score_bias or {}).get(name, 0.0)}, seed=seed + 2)
+        extra.append(part)
+    frame = pd.concat([base, *extra], ignore_index=True)
+    frame["id"] = [f"c{i:06d}" for i in range(len(frame))]
+    for name, share in (label_bias or {}).items():
+        members = np.flatnonzero(frame["group"].to_numpy() == name)
+        flip = rng.choice(members, size=int(round(share * members.size)), replace=False) if members.size else []
+        frame.loc[flip, "y"] = 1 - frame.loc[flip, "y"]
+    frame["label"] = np.where(frame["y"] == 1, "pos", "neg")
+    if boundary > 0:
+        chosen = rng.choice(len(frame), size=int(round(boundary * len(frame))), replace=False)
+        frame.loc[chosen, "score"] = np.resize([0.0, 1.0, threshold], chosen.size)
+    frame["x1"] = np.round(rng.normal(0, 1, len(frame)), 4).astype(object)
+    if missing > 0:
+        frame.loc[rng.random(len(frame)) < missing, "x1"] = ""
+    frame["channel"] = rng.choice(["web", "branch", "phone"], len(frame))
+    if rare > 0:
+        frame.loc[rng.random(len(frame)) < rare, "channel"] = "rare-value"
+    return frame
+
+
+def make_corner_cases_like(
+    dataset: Any,
+    *,
+    group_feature: str,
+    sizes: Mapping[str, int] | None = None,
+    label_bias: Mapping[str, float] | None = None,
+    missing: float = 0.0,
+    rare: float = 0.0,
+    rare_column: str | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Corner cases with a real dataset's columns, so a real model can score them: rows of
+    ``dataset`` resampled per group of ``group_feature`` to chosen ``sizes`` (tiny groups included),
+    with a share of a group's labels flipped, empty values in the columns that may be empty, and a rare
+    category value never seen in training.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The real data to start from (e.g. ``load_dataset("data_manifests/adult_test.yaml")``).
+    group_feature : str
+        A sensitive feature of ``dataset``.
+    sizes : dict of str to int, optional
+        Rows per group (drawn with replacement); default 200 per group.
+    label_bias : dict of str to float, optional
+        Share of a group's labels flipped (to the other label value).
+    missing : float, default=0
+        Share of values emptied in each nullable column of the schema (or each text feature column).
+    rare : float, default=0
+        Share of rows whose ``rare_column`` (default: the first text feature column that is not
+        sensitive) becomes ``"rare-value"``.
+    seed : int, default=0
+
+    Returns
+    -------
+    DataFrame
+        The dataset's columns; ids ``cc-000001`` ...
+    """
+    m = dataset.manifest
+    if group_feature not in m.sensitive_features:
+        raise ValueError(f"group_feature must be one of {list(m.sensitive_features)}, got {group_feature!r}")
+    frame = dataset.frame
+    groups = sorted(frame[group_feature].unique())
+    sizes = dict(sizes or dict.fromkeys(groups, 200))
+    unknown = sorted(set(sizes) - set(groups))
+    if unknown:
+        raise ValueError(f"sizes name unknown group(s) {unknown} of {group_feature}; groups are {groups}")
+    rng = np.random.default_rng(seed)
+    parts = [frame[frame[group_feature] == g].sample(n=int(n), replace=True, random_state=rng)
+             for g, n in sizes.items()]
+    out = pd.concat(parts, ignore_index=True)
+    out[m.id_column] = [f"cc-{i:06d}" for i in range(1, len(out) + 1)]
+    labels = list(m.label_values or sorted(frame[m.label_column].unique()))
+    positive = str(m.positive_label)
+    negative = next((v for v in labels if v != positive), None)
+    for g, share in (label_bias or {}).items():
+        members = np.flatnonzero(out[group_feature].to_numpy() == g)
+        flip = rng.choice(members, size=int(round(share * members.size)), replace=False) if members.size else []
+        out.loc[flip, m.label_column] = np.where(out.loc[flip, m.label_column] == positive, negative, positive)
+    protected = {m.id_column, m.label_column, *m.sensitive_features}
+    features = list(m.feature_columns or [c for c in out.columns if c not in protected])
+    text_features = [c for c in features if c not in protected and not pd.api.types.is_numeric_dtype(out[c])]
+    nullable = [s.name for s in m.schema if s.nullable and s.name not in protected] or text_features
+    if missing > 0:
+        for c in nullable:
+            out.loc[rng.random(len(out)) < missing, c] = np.nan
+    if rare > 0:
+        column = rare_column or (text_features[0] if text_features else None)
+        if column is None or column not in out.columns:
+            raise ValueError(f"rare_column must be a text feature column, got {column!r}")
+        out.loc[rng.random(len(out)) < rare, column] = "rare-value"
+    return out
+
+
+def write_like_dataset(frame: pd.DataFrame, like: Any, *, name: str, folder: str | Path,
+                       manifest_dir: str | Path, description: str) -> Path:
+    """Write corner cases made by :func:`make_corner_cases_like` with a manifest modelled on the
+    original's (same label, id, sensitive and feature columns; source ``corner_case``; schema inferred)."""
+    import os
+
+    import yaml
+
+    from .schema import infer_schema
+
+    folder, mdir = Path(folder), Path(manifest_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    mdir.mkdir(parents=True, exist_ok=True)
+    m = like.manifest
+    data_path = folder / f"{name}.csv"
+    atomic_write_text(data_path, frame.to_csv(index=False))
+    doc = {
+        "name": name, "source": "corner_case", "description": description,
+        "path": os.path.relpath(data_path, mdir), "sha256": sha256_file(data_path),
+        "size_bytes": data_path.stat().st_size, "format": "csv", "id_column": m.id_column,
+        "label_column": m.label_column, "positive_label": str(m.positive_label),
+        "label_values": list(m.label_values) if m.label_values else sorted(frame[m.label_column].unique()),
+        "sensitive_features": list(m.sensitive_features),
+        **({"feature_columns": list(m.feature_columns)} if m.feature_columns else {}),
+        "license": f"derived from {m.name} ({m.license})",
+        "schema": infer_schema(pd.read_csv(data_path, dtype=str, keep_default_na=False), max_categories=45),
+    }
+    manifest = mdir / f"{name}.yaml"
+    atomic_write_text(manifest, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
+    return manifest
