@@ -92,8 +92,8 @@ def sample_rows(path: Path, *, k: int | None, stratify_by: Sequence[str] = (), s
         if quotas is None:
             pool = pool.nsmallest(k, "_key")
         else:
-            pool = pool.sort_values("_key", kind="stable").groupby("_stratum", sort=False, group_keys=False).apply(
-                lambda g: g.head(int(quotas.get(g.name, 0))))
+            rank = pool.groupby("_stratum", sort=False)["_key"].rank(method="first")
+            pool = pool[rank <= pool["_stratum"].map(quotas).fillna(0)]
         kept = [pool]
     sample = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
     strata = {} if "_stratum" not in sample else {str(a): int(b) for a, b in

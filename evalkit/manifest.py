@@ -189,7 +189,7 @@ def data_roots(manifest_path: Path) -> list[Path]:
     return [r.resolve() for r in roots]
 
 
-def _check_inside(path: Path, relative: str) -> None:
+def _check_inside(path: Path, relative: str, key: str = "path") -> None:
     """Refuse a data path that leaves the allowed folders, also through ``..`` or a symlink."""
     target = (path.resolve().parent / relative).resolve()  # follows symlinks
     roots = data_roots(path)
@@ -198,7 +198,7 @@ def _check_inside(path: Path, relative: str) -> None:
             path,
             f"path {relative!r} resolves to {target}, outside the data folders {[str(r) for r in roots]} "
             "(set EVALKIT_DATA_ROOT to allow another folder)",
-            key="path",
+            key=key,
         )
 
 

@@ -76,7 +76,7 @@ def load_suite_members(path: str | Path) -> tuple[dict[str, Any], list[Manifest]
     for item in items:
         if Path(item).is_absolute() or "://" in item:
             raise ManifestError(path, f"expected a path relative to the suite, found {item!r}", key="datasets")
-        _check_inside(path, item)
+        _check_inside(path, item, key="datasets")
         member = path.parent / item
         if is_suite(member):
             raise ManifestError(path, f"{item!r} is a suite; suites cannot be nested", key="datasets")

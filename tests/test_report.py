@@ -300,3 +300,37 @@ def test_cli_rejects_bad_threshold(tmp_path):
 def test_evalkit_errors_share_a_base():
     for cls in (DataError, ManifestError, ModelError, ReportError):
         assert issubclass(cls, EvalkitError)
+
+
+def test_suite_report_with_balancing_shows_sources_and_composition(use_shared_store, tmp_path):
+    suite = ROOT / "data_manifests" / "adult_suite.yaml"
+    result = run_report("adult-logreg", suite, output_root=tmp_path / "r", progress=False, n_boot=100,
+                        balance="downsample", balance_by="sex")
+    doc = result.metrics
+    assert doc["suite"] == "adult_suite" and [d["source"] for d in doc["datasets"]] == [
+        "benchmark", "production", "corner_case"]
+    assert doc["balance"]["method"] == "downsample" and doc["balance"]["rows_before"] == 19909
+    sex = doc["composition"]["sex"]
+    assert sex["Female"]["n"] == sex["Male"]["n"] == doc["balance"]["rows_after"] // 2
+    assert doc["composition_before"]["sex"]["Male"]["n"] > doc["composition_before"]["sex"]["Female"]["n"]
+    assert set(doc["by_group"]["source"]) == {"benchmark", "production", "corner_case"}
+    html = result.html.read_text()
+    assert "By source" in html and "What the evaluation data are made of" in html and "Before balancing" in html
+
+
+def test_generated_corner_cases_with_injected_bias_are_caught(mlflow_store, tmp_path, monkeypatch):
+    """Ground truth: a generated set with group B's positives scored lower must show B as worst off in
+    recall, with the difference to the reference group surviving the multiple-comparison correction."""
+    monkeypatch.setenv("EVALKIT_DATA_ROOT", str(tmp_path))
+    res = subprocess.run([sys.executable, "-m", "evalkit", "data", "generate", "--name", "biased", "--rows", "3000",
+                          "--score-bias", "B=-1.5", "--tiny", "D=6", "--seed", "3", "--data-dir", str(tmp_path / "d"),
+                          "--manifest-dir", str(tmp_path / "m")], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    result = run_report(str(tmp_path / "d" / "biased_scores.csv"), tmp_path / "m" / "biased.yaml",
+                        output_root=tmp_path / "r", progress=False, track=False, n_boot=300)
+    doc = result.metrics
+    assert doc["disparities"]["group"]["recall"]["worst_group"] == "B"
+    surviving = {(s["feature"], s["metric"], s["group"]) for s in doc["multiple_comparisons"]["surviving"]}
+    assert ("group", "recall", "B") in surviving
+    assert ("group", "recall", "C") not in surviving  # no bias injected there
+    assert {"feature": "group", "group": "D", "n": 6} in doc["small_groups"]
