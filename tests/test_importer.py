@@ -6,9 +6,11 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evalkit import load_dataset
-from evalkit.importer import import_file
+from evalkit.importer import import_file, sample_rows
 
 from .conftest import ROOT
 
@@ -93,3 +95,22 @@ def test_cli_import_prints_what_it_did(big_csv, tmp_path):
                           "--manifest-dir", str(tmp_path / "m")], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert "wrote 50 rows to" in res.stdout and "region=EU: 40" in res.stdout
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 400), k=st.integers(1, 500), chunk=st.integers(1, 450), seed=st.integers(0, 2**31),
+       stratified=st.booleans())
+def test_sampler_sizes_reproducibility_and_chunking(tmp_path, n, k, chunk, seed, stratified):
+    path = tmp_path / f"s{n}.csv"
+    if not path.exists():
+        pd.DataFrame({"id": range(n), "g": [("a", "b", "c")[i % 3] for i in range(n)]}).to_csv(path, index=False)
+    strat = ["g"] if stratified else []
+    sample, read, strata = sample_rows(path, k=k, stratify_by=strat, seed=seed, chunksize=chunk)
+    again, _, _ = sample_rows(path, k=k, stratify_by=strat, seed=seed, chunksize=max(1, chunk // 2 + 1))
+    assert read == n and len(sample) == min(k, n)
+    assert sample["id"].tolist() == again["id"].tolist()  # same seed, any chunk size: same rows
+    assert sample["_row"].is_monotonic_increasing and sample["id"].is_unique
+    if stratified:
+        counts = pd.Series([("a", "b", "c")[i % 3] for i in range(n)]).value_counts()
+        for g, kept in sample["g"].value_counts().items():
+            assert abs(kept - min(k, n) * counts[g] / n) < 1 + 1e-9  # each stratum keeps its share (rounded)

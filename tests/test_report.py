@@ -276,7 +276,7 @@ def test_untrusted_model_fails_in_kernel_with_clear_message(mlflow_store, tmp_pa
 
 
 def test_unknown_notebook_parameter_refused_before_kernel():
-    with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['colour'\]; its parameters cell declares \['ci_level'"):
+    with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['colour'\]; its parameters cell declares \['balance'"):
         check_parameters(ROOT / NOTEBOOK, {"model": "x", "colour": "red"})
 
 

@@ -246,6 +246,10 @@ def test_model_that_does_not_match_features(case):
         ({"target_fpr": 0}, r"target_fpr must be a number in \(0, 1\), got 0"),
         ({"reference": {"group": "Z"}}, r"reference group 'Z' for feature 'group' does not exist; groups are \['A', 'B', 'C'\]"),
         ({"reference": {"colour": "Z"}}, r"reference names unknown feature\(s\) \['colour'\]"),
+        ({"balance": "oversample"}, r"balance must be one of \['none', 'downsample', 'weights'\], got 'oversample'"),
+        ({"balance": "downsample", "balance_by": "colour"}, r"balance_by must be a sensitive feature or intersection"),
+        ({"balance": "weights", "balance_target": {"A": 1}},
+         r"balance target must give a share for exactly the groups \['A', 'B', 'C'\]; unknown \[\], missing \['B', 'C'\]"),
     ],
 )
 def test_bad_settings(case, kwargs, match):
@@ -277,6 +281,8 @@ def test_notebook_parameter_of_wrong_type_refused_before_kernel():
         (["--n-boot", "-5"], 2, "argument --n-boot: expected 0 or more, got '-5'"),
         (["--ci-level", "95"], 2, "argument --ci-level: expected a number between 0 and 1, got '95'"),
         (["--metrics-config", "nope.yaml"], 1, "nope.yaml: metrics configuration file not found"),
+        (["--balance-target", "A=x"], 2, "argument --balance-target: expected GROUP=SHARE,..."),
+        (["--balance", "downsample", "--balance-by", "band&group"], 1, "balance_by must be a sensitive feature"),
     ],
 )
 def test_cli_exit_codes(case, args, code, message):
