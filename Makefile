@@ -25,13 +25,14 @@ STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev report explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 	@echo; echo "  e.g. make report MODEL=adult-logreg [DATA=data_manifests/adult_test.yaml] [THRESHOLD=0.5] [ENGINE=fairlearn]"
 	@echo "       [RULE=fixed|eer|fpr=0.01|recall=0.9|cost] [METRICS=configs/metrics.yaml] [N_BOOT=1000] [BALANCE=downsample|weights]"
 	@echo "       [ARGS='--seed 1 --reference sex=Male --balance-by sex']    DATA may be a suite, e.g. data_manifests/adult_suite.yaml"
+	@echo "       make explore MODEL=adult-logreg [DATA=...]   (the explorer in a browser, on 127.0.0.1)"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,9 @@ report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into r
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
 	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)") \
 	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(BALANCE),--balance "$(BALANCE)") $(ARGS)
+
+explore: $(RUNTIME_STAMP) ## Serve the explorer for MODEL= (and DATA=) on 127.0.0.1 (a free port) and print its URL
+	$(PY) -m evalkit explore $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)")
 
 data-check: $(RUNTIME_STAMP) ## Verify every manifest in data_manifests/ (sha256, size, schema, values); fails on any error
 	$(PY) -m evalkit data check

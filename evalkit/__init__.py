@@ -10,6 +10,7 @@ from .custom import load_metrics_config
 from .data import Dataset, load_dataset
 from .evaluation import Evaluation, evaluate
 from .exceptions import ConfigError, DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
+from .explorer import explore
 from .manifest import Manifest, load_manifest
 from .models import ModelRef, resolve_model
 from .notebook import setup_notebook
@@ -28,6 +29,7 @@ __all__ = [
     "TrackingError",
     "__version__",
     "evaluate",
+    "explore",
     "load_dataset",
     "load_manifest",
     "load_metrics_config",

@@ -140,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     _data_parser(sub)
+    e = sub.add_parser("explore", help="serve the explorer (score histogram, threshold, samples) on 127.0.0.1")
+    e.add_argument("--model", default=None, help="as for report (default adult-logreg)")
+    e.add_argument("--data", default=None, help="data or suite manifest (default data_manifests/adult_test.yaml)")
+    e.add_argument("--port", type=_positive_int, default=None, help="port (default: a free one)")
     return p
 
 
@@ -281,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "data":
             return _data_command(args)
+        if args.command == "explore":
+            from .app import serve
+
+            return serve(args.model, args.data, args.port)
         if args.command == "demo-models":
             from .demo import register_demo_models
 

@@ -520,3 +520,28 @@ def composition_section(ev: Evaluation) -> HTML:
     parts.append(composition_table(ev).data)
     parts.append("<h4>Intersections</h4>" + composition_table(ev, kind="intersections").data)
     return _html("".join(parts))
+
+
+def confidently_wrong(ev: Evaluation, feature: str | None = None, *, k: int = 5, max_groups: int = 8) -> HTML:
+    """The most confidently wrong samples (false positives and false negatives furthest from the
+    threshold) of each group of ``feature`` (default the first sensitive feature), largest groups
+    first: a table of rows for tabular data, thumbnails for image data. Bounded: ``k`` of each kind for
+    at most ``max_groups`` groups."""
+    from .explorer import samples_html
+    from .histogram import most_confidently_wrong, outcome
+
+    feature = feature or ev.data.manifest.sensitive_features[0]
+    values = ev.group_values(feature)
+    sizes = pd.Series(values).value_counts()
+    kinds = outcome(ev.y_true, ev.y_score, ev.threshold)
+    parts = []
+    for group in sizes.index[:max_groups]:
+        rows = np.flatnonzero(values == group)
+        wrong = most_confidently_wrong(ev.y_true, ev.y_score, ev.threshold, rows=rows)
+        for kind, title in (("fp", "false positives"), ("fn", "false negatives")):
+            picked = wrong[kinds[wrong] == kind][:k]
+            parts.append(f"<h4>{html.escape(feature)} = {html.escape(str(group))}: most confident {title} "
+                         f"({int((kinds[rows] == kind).sum()):,} in the group)</h4>"
+                         + samples_html(ev, picked, feature=feature, max_rows=k))
+    more = f"<p>{len(sizes) - max_groups} smaller group(s) not shown.</p>" if len(sizes) > max_groups else ""
+    return _html("".join(parts) + more)
