@@ -498,7 +498,7 @@ def composition_table(ev: Evaluation, *, before: bool = False, kind: str = "sing
     inter = frame["feature"].str.contains(INTERSECTION_SEP, regex=False)
     if kind != "all":
         frame = frame[inter] if kind == "intersections" else frame[~inter]
-    out = pd.DataFrame({"feature": frame["feature"],
+    out = pd.DataFrame({"feature": frame["feature"].map(lambda f: html.escape(str(f))),
                         "group": [html.escape(str(g)) + (" ⚠ small" if small else "")
                                   for g, small in zip(frame["group"], frame["small"], strict=True)]})
     for c in frame.columns:

@@ -76,3 +76,12 @@ def test_model_ref_as_dict(synthetic_dataset):
 
     again = evaluate({**dataclasses.asdict(first.model), "path": str(first.model.path)}, load_dataset(manifest))
     assert again.to_dict()["overall"] == first.to_dict()["overall"]
+
+
+def test_composition_section_escapes_feature_names(synthetic_dataset):
+    from evalkit import summary
+
+    manifest, preds = synthetic_dataset
+    ev = evaluate(str(preds), manifest, n_boot=0)
+    text = summary.composition_table(ev, kind="intersections").data
+    assert "group&amp;band" in text and "<td class=t>group&band" not in text
