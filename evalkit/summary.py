@@ -65,7 +65,7 @@ def fmt(value: Any, metric: str | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if metric in COUNT_METRICS:
-        return f"{int(value):,}"
+        return f"{value:,.0f}"  # weighted counts are rounded, not truncated
     if isinstance(value, (int, float)):
         return f"{value:.4g}"
     return str(value)
