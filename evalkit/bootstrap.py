@@ -379,11 +379,13 @@ def percentile_interval(replicates: np.ndarray, level: float, *, axis: int = 0) 
 def shifted_interval(replicates: np.ndarray, exact: np.ndarray, binned: np.ndarray, level: float
                      ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`percentile_interval` of ``replicates``, shifted by ``exact - binned`` and never excluding
-    ``exact`` (a zero-width interval when the replicates do not vary, e.g. for counts of an empty cell)."""
+    ``exact`` (a zero-width interval when the replicates do not vary, e.g. for counts of an empty cell).
+    An interval that is NaN (too few defined replicates) stays NaN."""
     low, high = percentile_interval(replicates, level)
     shift = np.where(np.isnan(binned) | np.isnan(exact), 0.0, exact - binned)
     low, high = low + shift, high + shift
-    return np.fmin(low, exact), np.fmax(high, exact)
+    return (np.where(np.isnan(low), np.nan, np.fmin(low, exact)),
+            np.where(np.isnan(high), np.nan, np.fmax(high, exact)))
 
 
 def group_interval_frames(

@@ -120,3 +120,13 @@ def test_histogram_puts_the_threshold_on_a_bin_edge():
     h = histogram(y, s, np.zeros(4, dtype=np.int64), 1, threshold=0.5)
     assert h.edges[h.threshold_bin] == 0.5
     assert h.counts[0, h.threshold_bin:].sum() == 2
+
+
+def test_an_interval_without_enough_defined_replicates_stays_undefined():
+    from evalkit.bootstrap import shifted_interval
+
+    mostly_undefined = np.array([[np.nan]] * 8 + [[0.1], [0.2]])
+    low, high = shifted_interval(mostly_undefined, np.array([0.15]), np.array([0.15]), 0.95)
+    assert np.isnan(low[0]) and np.isnan(high[0])  # not a zero-width interval at the point estimate
+    low, high = shifted_interval(np.array([[0.1], [0.2], [0.3]]), np.array([0.5]), np.array([0.2]), 0.95)
+    assert low[0] < 0.5 <= high[0]  # shifted by exact - binned, and never excluding the exact value
