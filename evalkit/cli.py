@@ -74,19 +74,29 @@ def _reference(text: str) -> tuple[str, str]:
     return feature, group
 
 
-def _shares(text: str) -> dict[str, float]:
+def _group_numbers(text: str, *, signed: bool) -> dict[str, float]:
+    """``GROUP=NUMBER,...`` as a dict; without ``signed`` the numbers must be non-negative shares."""
     out = {}
     for part in text.split(","):
-        group, sep, share = part.partition("=")
+        group, sep, raw = part.partition("=")
         try:
-            value = float(share)
+            value, parsed = float(raw), True
         except ValueError:
-            value = float("nan")
-        if not sep or not group or not value >= 0:
-            raise argparse.ArgumentTypeError(f"expected GROUP=SHARE,... with non-negative shares (e.g. Female=0.5,"
-                                             f"Male=0.5), got {text!r}")
+            value, parsed = float("nan"), False
+        if not sep or not group or not (parsed if signed else value >= 0):
+            raise argparse.ArgumentTypeError(
+                f"expected GROUP=NUMBER,... got {text!r}" if signed else
+                f"expected GROUP=SHARE,... with non-negative shares (e.g. Female=0.5,Male=0.5), got {text!r}")
         out[group] = value
     return out
+
+
+def _shares(text: str) -> dict[str, float]:
+    return _group_numbers(text, signed=False)
+
+
+def _signed_shares(text: str) -> dict[str, float]:
+    return _group_numbers(text, signed=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -154,10 +164,6 @@ def _columns(text: str) -> list[str]:
     return cols
 
 
-def _sizes(text: str) -> dict[str, float]:
-    return _shares(text)
-
-
 def _data_parser(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("data", help="verify, import and generate evaluation datasets").add_subparsers(
         dest="data_command", required=True)
@@ -182,11 +188,11 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     g = d.add_parser("generate", help="write a synthetic corner-case set with known properties and its manifest")
     g.add_argument("--name", required=True)
     g.add_argument("--rows", type=_positive_int, default=2000)
-    g.add_argument("--groups", type=_sizes, default=None, metavar="G=SHARE,...", help="group shares (default A=.6,B=.3,C=.1)")
-    g.add_argument("--tiny", type=_sizes, default=None, metavar="G=N,...", help="extra groups of exactly N rows")
+    g.add_argument("--groups", type=_shares, default=None, metavar="G=SHARE,...", help="group shares (default A=.6,B=.3,C=.1)")
+    g.add_argument("--tiny", type=_shares, default=None, metavar="G=N,...", help="extra groups of exactly N rows")
     g.add_argument("--score-bias", type=_signed_shares, default=None, metavar="G=SHIFT,...",
                    help="logit shift of a group's positives' scores (negative: lower recall)")
-    g.add_argument("--label-bias", type=_sizes, default=None, metavar="G=SHARE,...", help="share of a group's labels flipped")
+    g.add_argument("--label-bias", type=_shares, default=None, metavar="G=SHARE,...", help="share of a group's labels flipped")
     g.add_argument("--boundary", type=_non_negative, default=0.0, help="share of scores exactly 0, 1 or the threshold")
     g.add_argument("--missing", type=_non_negative, default=0.0, help="share of empty values in feature x1")
     g.add_argument("--rare", type=_non_negative, default=0.0, help="share of rows with the rare category 'rare-value'")
@@ -198,21 +204,8 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
                    help="resample a real dataset's rows instead (a real model can score them); uses --group-feature, "
                         "--sizes, --label-bias, --missing, --rare")
     g.add_argument("--group-feature", default=None, help="with --like: the sensitive feature whose groups are sized")
-    g.add_argument("--sizes", type=_sizes, default=None, metavar="G=N,...", help="with --like: rows per group")
+    g.add_argument("--sizes", type=_shares, default=None, metavar="G=N,...", help="with --like: rows per group")
     g.add_argument("--rare-column", default=None, help="with --like: the column given the rare value")
-
-
-def _signed_shares(text: str) -> dict[str, float]:
-    out = {}
-    for part in text.split(","):
-        group, sep, value = part.partition("=")
-        try:
-            out[group] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected GROUP=NUMBER,... got {text!r}") from None
-        if not sep or not group:
-            raise argparse.ArgumentTypeError(f"expected GROUP=NUMBER,... got {text!r}")
-    return out
 
 
 def _data_command(args: argparse.Namespace) -> int:

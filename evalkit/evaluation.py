@@ -128,6 +128,12 @@ class Evaluation:
         """Metrics (built-in and custom) for which a lower value is better."""
         return LOWER_IS_BETTER | self.config.lower_is_better
 
+    def interval(self, metric: str, feature: str | None = None, group: str | None = None) -> tuple[float, float]:
+        """``(ci_low, ci_high)`` of a metric, overall or for one group; NaN when no interval was computed."""
+        if self.uncertainty is None:
+            return math.nan, math.nan
+        return self.uncertainty.interval(feature, group, metric)
+
     @property
     def y_true(self) -> np.ndarray:
         """0/1 labels, in dataset order."""

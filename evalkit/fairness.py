@@ -297,13 +297,18 @@ def check_reference(sensitive: pd.DataFrame, reference: Mapping[str, str] | None
     if not isinstance(reference, Mapping):
         raise ValueError(f"reference must be a mapping of feature to group, got {reference!r}")
     columns = group_columns(sensitive, intersections=intersections)
-    unknown = sorted(set(reference) - set(columns))
+    _check_reference_names(reference, {f: list(c.cat.categories) for f, c in columns.items()})
+
+
+def _check_reference_names(reference: Mapping[str, str], groups: Mapping[str, list[str]]) -> None:
+    """Every feature of ``reference`` is in ``groups``, and its group among that feature's (sorted) groups."""
+    unknown = sorted(set(reference) - set(groups))
     if unknown:
-        raise ValueError(f"reference names unknown feature(s) {unknown}; features are {list(columns)}")
+        raise ValueError(f"reference names unknown feature(s) {unknown}; features are {list(groups)}")
     for feature, group in reference.items():
-        groups = list(columns[feature].cat.categories)
-        if group not in groups:
-            raise ValueError(f"reference group {group!r} for feature {feature!r} does not exist; groups are {groups}")
+        if group not in groups[feature]:
+            raise ValueError(f"reference group {group!r} for feature {feature!r} does not exist; "
+                             f"groups are {sorted(groups[feature])}")
 
 
 def reference_groups(by_group: pd.DataFrame, reference: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -316,20 +321,8 @@ def reference_groups(by_group: pd.DataFrame, reference: Mapping[str, str] | None
     """
     reference = dict(reference or {})
     features = list(by_group.index.get_level_values("feature").unique())
-    out = {}
-    for feature in features:
-        groups = by_group.loc[feature]
-        if feature in reference:
-            if reference[feature] not in groups.index:
-                raise ValueError(f"reference group {reference[feature]!r} for feature {feature!r} does not exist; "
-                                 f"groups are {sorted(groups.index)}")
-            out[feature] = reference[feature]
-        else:
-            out[feature] = groups["n"].idxmax()
-    unknown = sorted(set(reference) - set(features))
-    if unknown:
-        raise ValueError(f"reference names unknown feature(s) {unknown}; features are {features}")
-    return out
+    _check_reference_names(reference, {f: list(by_group.loc[f].index) for f in features})
+    return {f: reference[f] if f in reference else by_group.loc[f, "n"].idxmax() for f in features}
 
 
 def reference_disparities(

@@ -35,9 +35,7 @@ _SHORT = {"eer": "EER", "roc_auc": "AUC", "average_precision": "AP"}
 def _with_ci(ev: Evaluation, metric: str, feature: str | None = None, group: str | None = None) -> str:
     """``0.184 [0.177, 0.191]``: a metric with its interval (when computed), for legends."""
     value = ev.overall[metric] if feature is None else ev.by_group.loc[(feature, group), metric]
-    if ev.uncertainty is None or (metric, "ci_low") not in ev.uncertainty.by_group.columns:
-        return f"{value:.3f}"
-    low, high = ev.uncertainty.interval(feature, group, metric)
+    low, high = ev.interval(metric, feature, group)
     return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else f"{value:.3f}"
 
 

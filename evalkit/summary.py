@@ -84,21 +84,6 @@ def _cell(value: Any, metric: str, low: Any = None, high: Any = None) -> str:
     return html.escape(fmt(value, metric)) + (f"<span class='evalkit-ci'>{html.escape(ci)}</span>" if ci else "")
 
 
-def _overall_ci(ev: Evaluation, metric: str) -> tuple[Any, Any]:
-    u = ev.uncertainty
-    if u is None or metric not in u.overall.index:
-        return None, None
-    return u.overall.loc[metric, "ci_low"], u.overall.loc[metric, "ci_high"]
-
-
-def _group_ci(ev: Evaluation, feature: str, group: str, metric: str) -> tuple[Any, Any]:
-    u = ev.uncertainty
-    if u is None or (metric, "ci_low") not in u.by_group.columns:
-        return None, None
-    row = u.by_group.loc[(feature, group)]
-    return row[(metric, "ci_low")], row[(metric, "ci_high")]
-
-
 def _html(text: str) -> HTML:
     from IPython.display import HTML
 
@@ -240,7 +225,7 @@ def summary(ev: Evaluation, *, top: int = 8) -> HTML:
     o = ev.overall
     headline = list(HEADLINE) + ev.config.names
     tiles = "".join(f"<div class='evalkit-tile'><div class='v'>{fmt(o[m], m)}</div>"
-                    f"<span class='evalkit-ci'>{html.escape(fmt_ci(*_overall_ci(ev, m)))}</span>"
+                    f"<span class='evalkit-ci'>{html.escape(fmt_ci(*ev.interval(m)))}</span>"
                     f"<div class='k'>{html.escape(label(m))}</div></div>" for m in headline)
     rule = "" if ev.operating_point is None or ev.operating_point.rule == "fixed" else (
         f" (rule '{ev.operating_point.rule}')")
@@ -382,7 +367,7 @@ def thresholds_table(ev: Evaluation, *, intersections: bool = False) -> HTML:
 
 def overall_table(ev: Evaluation) -> HTML:
     """Every overall metric, one row."""
-    frame = pd.DataFrame([{label(m): _cell(ev.overall[m], m, *_overall_ci(ev, m)) for m in ev.metric_names}])
+    frame = pd.DataFrame([{label(m): _cell(ev.overall[m], m, *ev.interval(m)) for m in ev.metric_names}])
     return _html(_table(frame, raw_html=True))
 
 
@@ -391,7 +376,7 @@ def _group_table_html(ev: Evaluation, feature: str) -> str:
     rows = []
     for group, r in table.iterrows():
         row = {"group": html.escape(group) + (" ⚠ small" if r["n"] < ev.min_group_size else "")}
-        row.update({label(m): _cell(r[m], m, *_group_ci(ev, feature, group, m)) for m in ev.metric_names})
+        row.update({label(m): _cell(r[m], m, *ev.interval(m, feature, group)) for m in ev.metric_names})
         rows.append(row)
     return f"<h4>{html.escape(feature)}</h4>" + _table(pd.DataFrame(rows), ("group",), raw_html=True)
 
@@ -481,7 +466,7 @@ def _by_source_html(ev: Evaluation) -> str:
     rows = []
     for source, r in table.iterrows():
         row = {"source": html.escape(str(source))}
-        row.update({label(m): _cell(r[m], m, *_group_ci(ev, SOURCE_FEATURE, source, m)) for m in _SOURCE_METRICS})
+        row.update({label(m): _cell(r[m], m, *ev.interval(m, SOURCE_FEATURE, source)) for m in _SOURCE_METRICS})
         rows.append(row)
     return ("<p><b>By source</b> (production samples, public benchmarks, generated corner cases):</p>"
             + _table(pd.DataFrame(rows), ("source",), raw_html=True))

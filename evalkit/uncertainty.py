@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .bootstrap import CountMetric, Replicates, bootstrap, group_interval_frames, percentile_interval
+from .bootstrap import CountMetric, Replicates, bootstrap, group_interval_frames, shifted_interval
 
 
 @dataclass
@@ -63,10 +63,15 @@ class Uncertainty:
     fdr: float
 
     def interval(self, feature: str | None, group: str | None, metric: str) -> tuple[float, float]:
-        """``(ci_low, ci_high)`` of one metric, overall (``feature=None``) or for one group."""
+        """``(ci_low, ci_high)`` of one metric, overall (``feature=None``) or for one group; NaN for a
+        metric without intervals (a custom function metric)."""
         if feature is None:
+            if metric not in self.overall.index:
+                return math.nan, math.nan
             row = self.overall.loc[metric]
             return float(row["ci_low"]), float(row["ci_high"])
+        if (metric, "ci_low") not in self.by_group.columns:
+            return math.nan, math.nan
         row = self.by_group.loc[(feature, group), metric]
         return float(row["ci_low"]), float(row["ci_high"])
 
@@ -123,10 +128,9 @@ def _between_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shift(replicates: np.ndarray, exact: float, binned: float, level: float) -> tuple[float, float]:
-    low, high = percentile_interval(replicates, level)
-    shift = 0.0 if (math.isnan(exact) or math.isnan(binned)) else exact - binned
-    low, high = float(low) + shift, float(high) + shift
-    return (min(low, exact), max(high, exact)) if not math.isnan(exact) else (low, high)
+    """:func:`~evalkit.bootstrap.shifted_interval` of one value."""
+    low, high = shifted_interval(replicates, np.float64(exact), np.float64(binned), level)
+    return float(low), float(high)
 
 
 def _disparity_intervals(reps: Replicates, by_group: pd.DataFrame, disparities: pd.DataFrame,
