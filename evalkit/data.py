@@ -116,6 +116,7 @@ def _examples(frame: pd.DataFrame, mask: pd.Series | np.ndarray, id_column: str)
 def _check_columns(manifest: Manifest, frame: pd.DataFrame) -> None:
     needed = [manifest.id_column, manifest.label_column, *manifest.sensitive_features]
     needed += list(manifest.feature_columns or ())
+    needed += [manifest.attack_column] if manifest.attack_column else []
     for col in needed:
         if col not in frame.columns:
             raise DataError(

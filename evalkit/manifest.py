@@ -42,6 +42,8 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "citation": str,
     "schema": dict,
     "image_column": str,
+    "image_features": dict,
+    "attack_column": str,
     "kind": str,
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -74,6 +76,8 @@ class Manifest:
     citation: str = ""
     schema: tuple[ColumnSpec, ...] = ()
     image_column: str | None = None
+    image_features: dict[str, Any] | None = None
+    attack_column: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -175,8 +179,35 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
     if "image_column" in raw and raw["image_column"] in used:
         raise ManifestError(path, f"image_column {raw['image_column']!r} is also the id or label column",
                             key="image_column")
+    if "attack_column" in raw and raw["attack_column"] in [*used, *raw["sensitive_features"]]:
+        raise ManifestError(path, f"attack_column {raw['attack_column']!r} is also the id, label or a sensitive "
+                                  "column", key="attack_column")
+    if "image_features" in raw:
+        _check_image_features(path, raw)
     if len(set(raw["sensitive_features"])) != len(raw["sensitive_features"]):
         raise ManifestError(path, "sensitive features are listed twice", key="sensitive_features")
+
+
+def _check_image_features(path: Path, raw: dict[str, Any]) -> None:
+    """``image_features: {size: [rows, cols], max_value: 16, invert: true}``: how the model's pixel columns
+    (``feature_columns``, row-major) are computed from the image (block means of the grayscale image)."""
+    spec = raw["image_features"]
+    unknown = sorted(set(spec) - {"size", "max_value", "invert"})
+    if unknown:
+        raise ManifestError(path, f"unknown key(s) {unknown}; allowed: ['invert', 'max_value', 'size']",
+                            key="image_features")
+    size = spec.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        raise ManifestError(path, f"size must be [rows, columns] of positive integers, found {size!r}",
+                            key="image_features")
+    max_value = spec.get("max_value", 255)
+    if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value <= 0:
+        raise ManifestError(path, f"max_value must be a positive number, found {max_value!r}", key="image_features")
+    if not isinstance(spec.get("invert", False), bool):
+        raise ManifestError(path, f"invert must be true or false, found {spec['invert']!r}", key="image_features")
+    if "image_column" not in raw or len(raw.get("feature_columns", [])) != size[0] * size[1]:
+        raise ManifestError(path, f"image_features needs image_column and {size[0] * size[1]} feature_columns "
+                                  "(one per pixel, row-major)", key="image_features")
 
 
 def data_roots(manifest_path: Path) -> list[Path]:
@@ -271,6 +302,8 @@ def load_manifest(path: str | Path) -> Manifest:
         citation=raw.get("citation", ""),
         schema=parse_schema(path, raw["schema"]) if "schema" in raw else (),
         image_column=raw.get("image_column"),
+        image_features=raw.get("image_features"),
+        attack_column=raw.get("attack_column"),
     )
 
 

@@ -12,6 +12,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -231,23 +232,48 @@ def _positive_column(model: Any, spec: str, positive_label: str | int) -> int:
                            f"{positive_label!r} nor 1")
 
 
-def _score_estimator(ref: ModelRef, data: Dataset, trusted_types: tuple[str, ...]) -> np.ndarray:
+def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
+                positive_label: str | int = 1) -> Callable[..., np.ndarray]:
+    """A function from a feature frame to the model's positive-class scores (for perturbed inputs).
+
+    The model is loaded once (see :func:`load_estimator`); the function selects the columns the
+    model was fitted on and raises :class:`ModelError` naming what is missing or what failed.
+
+    Raises
+    ------
+    ModelError
+        For a predictions file (it cannot score new inputs) or a model without ``predict_proba``.
+    """
+    if ref.kind == "predictions":
+        raise ModelError(ref.spec, "a predictions file cannot score new or perturbed inputs; give the model "
+                                   "itself (.skops file or registered model)")
     model = load_estimator(ref, trusted_types=trusted_types)
     if not hasattr(model, "predict_proba"):
         raise ModelError(ref.spec, f"{type(model).__name__} has no predict_proba; a scoring model is expected")
-    wanted = list(getattr(model, "feature_names_in_", data.features.columns))
-    missing = [c for c in wanted if c not in data.frame.columns]
-    if missing:
-        raise ModelError(
-            ref.spec,
-            f"the model expects column(s) {missing} that dataset '{data.name}' does not have; "
-            f"its columns are {list(data.frame.columns)}",
-        )
-    try:
-        proba = model.predict_proba(data.frame[wanted])
-    except Exception as err:
-        raise ModelError(ref.spec, f"scoring dataset '{data.name}' failed: {type(err).__name__}: {err}") from err
-    return np.asarray(proba[:, _positive_column(model, ref.spec, data.manifest.positive_label)], dtype=np.float64)
+    column = _positive_column(model, ref.spec, positive_label)
+    wanted = getattr(model, "feature_names_in_", None)
+
+    def scorer(frame: pd.DataFrame, name: str | None = None) -> np.ndarray:
+        cols = list(wanted) if wanted is not None else list(frame.columns)
+        missing = [c for c in cols if c not in frame.columns]
+        what = f"dataset '{name}'" if name else "the data"
+        if missing:
+            raise ModelError(ref.spec, f"the model expects column(s) {missing} that {what} "
+                                       f"{'does' if name else 'do'} not have; its columns are {list(frame.columns)}")
+        try:
+            proba = model.predict_proba(frame[cols])
+        except Exception as err:
+            raise ModelError(ref.spec, f"scoring {what} failed: {type(err).__name__}: {err}") from err
+        return np.asarray(proba[:, column], dtype=np.float64)
+
+    scorer.estimator = model  # type: ignore[attr-defined]  # for refitting (learning curves)
+    return scorer
+
+
+def _score_estimator(ref: ModelRef, data: Dataset, trusted_types: tuple[str, ...]) -> np.ndarray:
+    scorer = load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label)
+    frame = data.frame if getattr(scorer.estimator, "feature_names_in_", None) is not None else data.features
+    return scorer(frame, data.name)
 
 
 def _score_predictions(ref: ModelRef, data: Dataset) -> np.ndarray:

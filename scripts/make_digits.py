@@ -66,7 +66,8 @@ def main() -> None:
         "path": "../data/digits/digits.csv", "sha256": sha256_file(OUT / "digits.csv"),
         "size_bytes": (OUT / "digits.csv").stat().st_size, "format": "csv", "id_column": "id",
         "label_column": "label", "positive_label": "high", "label_values": ["high", "low"],
-        "sensitive_features": ["ink"], "image_column": "image", "feature_columns": columns,
+        "sensitive_features": ["ink"], "image_column": "image",
+        "image_features": {"size": [8, 8], "max_value": 16, "invert": True}, "feature_columns": columns,
         "license": "CC BY 4.0",
         "citation": "Alpaydin, E. & Kaynak, C. (1998). Optical Recognition of Handwritten Digits. UCI Machine "
                     "Learning Repository. doi:10.24432/C50P49",
