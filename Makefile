@@ -18,6 +18,8 @@ RULE ?=
 METRICS ?=
 N_BOOT ?=
 BALANCE ?=
+POLICY ?=
+REASON ?=
 ARGS ?=
 LAB_PORT ?= 8888
 MLFLOW_PORT ?= 5000
@@ -25,7 +27,7 @@ STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev report gate promote rollback explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,6 +35,8 @@ help: ## List the targets
 	@echo "       [RULE=fixed|eer|fpr=0.01|recall=0.9|cost] [METRICS=configs/metrics.yaml] [N_BOOT=1000] [BALANCE=downsample|weights]"
 	@echo "       [ARGS='--seed 1 --reference sex=Male --balance-by sex']    DATA may be a suite, e.g. data_manifests/adult_suite.yaml"
 	@echo "       make explore MODEL=adult-logreg [DATA=...]   (the explorer in a browser, on 127.0.0.1)"
+	@echo "       make gate MODEL=adult-logreg [POLICY=configs/gates.yaml] [DATA=...]; make promote MODEL=adult-logreg;"
+	@echo "       make rollback MODEL=adult-logreg [REASON='...']"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +56,18 @@ report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into r
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
 	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)") \
 	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(BALANCE),--balance "$(BALANCE)") $(ARGS)
+
+gate: $(RUNTIME_STAMP) ## Judge MODEL= against POLICY= (default configs/gates.yaml): reports/<model>/gate/ + MLflow; exit 3 unless pass
+	@test -n "$(MODEL)" || { echo "make gate: set MODEL=, e.g. make gate MODEL=adult-logreg" >&2; exit 2; }
+	$(PY) -m evalkit gate --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(POLICY),--policy "$(POLICY)") $(ARGS)
+
+promote: $(RUNTIME_STAMP) ## Move the registry alias 'staging' to MODEL='s version if its gate passed; check it end to end
+	@test -n "$(MODEL)" || { echo "make promote: set MODEL=, e.g. make promote MODEL=adult-logreg" >&2; exit 2; }
+	$(PY) -m evalkit promote --model "$(MODEL)" $(if $(POLICY),--policy "$(POLICY)")
+
+rollback: $(RUNTIME_STAMP) ## Return MODEL='s staging version to the lab; the alias goes back to the version it replaced
+	@test -n "$(MODEL)" || { echo "make rollback: set MODEL=, e.g. make rollback MODEL=adult-logreg" >&2; exit 2; }
+	$(PY) -m evalkit rollback --model "$(MODEL)" $(if $(REASON),--reason "$(REASON)")
 
 explore: $(RUNTIME_STAMP) ## Serve the explorer for MODEL= (and DATA=) on 127.0.0.1 (a free port) and print its URL
 	$(PY) -m evalkit explore $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)")

@@ -148,6 +148,31 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--trust-type", action="append", default=[], metavar="TYPE",
                    help="a type a skops model may contain beyond the trusted ones (repeatable)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g = sub.add_parser("gate", help="judge a model against a promotion policy; write reports/<model>/gate/ and "
+                                    "tag the model version (exit 0 pass, 3 fail or inconclusive)")
+    g.add_argument("--model", required=True, help="registered model name or models:/ URI (or a .skops file, which "
+                                                  "cannot be promoted)")
+    g.add_argument("--data", default=None, help="evaluation data manifest (default: data_manifests/adult_test.yaml)")
+    g.add_argument("--policy", default=None, metavar="FILE", help="promotion policy (default: configs/gates.yaml)")
+    g.add_argument("--n-boot", type=_count, default=None, help="bootstrap resamples (default: the policy's)")
+    g.add_argument("--seed", type=_count, default=None, help="seed (default: the policy's)")
+    g.add_argument("--output-root", default=None, help="folder for <model>/gate/ (default: reports/)")
+    g.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit-gate)")
+    g.add_argument("--no-tracking", action="store_true", help="do not log to MLflow or tag the model version")
+    g.add_argument("--timeout", type=_positive_int, default=1800, help="seconds a notebook cell may run (default 1800)")
+    g.add_argument("--trust", action="store_true", help="accept a pickle/joblib model file")
+    g.add_argument("--trust-type", action="append", default=[], metavar="TYPE",
+                   help="a type a skops model may contain beyond the trusted ones (repeatable)")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    pr = sub.add_parser("promote", help="move the registry alias 'staging' to a model version that passed the gate, "
+                                        "then check it end to end (rolls back on failure)")
+    pr.add_argument("--model", required=True, help="registered model name (latest version) or models:/<name>/<version>")
+    pr.add_argument("--policy", default=None, metavar="FILE",
+                    help="the policy the gate must have passed under (default: configs/gates.yaml)")
+    rb = sub.add_parser("rollback", help="return the model in staging to the lab; the alias goes back to the "
+                                         "version it replaced")
+    rb.add_argument("--model", required=True, help="registered model name")
+    rb.add_argument("--reason", default="rolled back by hand", help="recorded on the model version")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     _data_parser(sub)
     e = sub.add_parser("explore", help="serve the explorer (score histogram, threshold, samples) on 127.0.0.1")
@@ -265,12 +290,41 @@ def _data_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deployment_command(args: argparse.Namespace) -> int:
+    if args.command == "gate":
+        from .gating import run_gate
+
+        run = run_gate(args.model, args.data, policy=args.policy, n_boot=args.n_boot, seed=args.seed,
+                       output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
+                       timeout=args.timeout, progress=not args.no_progress, trust=args.trust,
+                       trusted_types=tuple(args.trust_type))
+        print(run.html)
+        if run.run_id:
+            print(f"mlflow run: {run.run_id}")
+        print(f"gate decision: {run.decision.upper()}")
+        if run.decision != "pass":
+            failing = [r["requirement"] for r in run.record["requirements"] if r["decision"] != "pass"]
+            print(f"evalkit: the gate did not pass ({run.decision}): {', '.join(failing)}; nothing may be promoted",
+                  file=sys.stderr)
+            return 3
+        return 0
+    from .promotion import promote, rollback
+
+    if args.command == "promote":
+        result = promote(args.model, policy=args.policy)
+    else:
+        result = rollback(args.model, reason=args.reason)
+    print(f"{result.name}: {result.action} (version {result.version}; staging now "
+          f"{result.staging or 'none'}); mlflow run: {result.run_id}")
+    return 0
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error,
+    """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error, 3 gate not passed,
     130 interrupted, 143 terminated)."""
     args = _parser().parse_args(argv)
     # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped.
@@ -282,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .app import serve
 
             return serve(args.model, args.data, args.port)
+        if args.command in ("gate", "promote", "rollback"):
+            return _deployment_command(args)
         if args.command == "demo-models":
             from .demo import register_demo_models
 

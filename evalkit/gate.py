@@ -108,18 +108,20 @@ class Requirement:
     def text(self) -> str:
         """The requirement in words, e.g. ``roc_auc ≥ 0.85 (overall)``."""
         sign = "≥" if self.direction == "min" else "≤"
-        what = {
-            "metric": f"{self.metric} {sign} {self.bound:g}" + (
-                f" in every group of {self.feature or 'each feature'}" if self.scope == "groups" else " overall"),
-            "disparity": f"{self.metric} difference between {self.feature} groups {sign} {self.bound:g}",
-            "fitting_gap": f"{self.metric} training − evaluation gap {sign} {self.bound:g}",
-            "robustness_drop": f"{self.metric} drop under {self.perturbation} (strength {self.strength:g}) "
-                               f"{sign} {self.bound:g}",
-            "attack_success": f"adversarial attack success rate {sign} {self.bound:g}",
-            "apcer": f"attack presentation acceptance (APCER, worst species) {sign} {self.bound:g}",
-            "non_inferiority": f"{self.metric} not worse than the staging model by more than {-self.bound:g}",
-        }[self.check]
-        return what
+        if self.check == "metric":
+            where = f" in every group of {self.feature or 'each feature'}" if self.scope == "groups" else " overall"
+            return f"{self.metric} {sign} {self.bound:g}{where}"
+        if self.check == "disparity":
+            return f"{self.metric} difference between {self.feature} groups {sign} {self.bound:g}"
+        if self.check == "fitting_gap":
+            return f"{self.metric} training − evaluation gap {sign} {self.bound:g}"
+        if self.check == "robustness_drop":
+            return f"{self.metric} drop under {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
+        if self.check == "attack_success":
+            return f"adversarial attack success rate {sign} {self.bound:g}"
+        if self.check == "apcer":
+            return f"attacks accepted (APCER) for every attack species {sign} {self.bound:g}"
+        return f"{self.metric} not worse than the staging model by more than {-self.bound:g}"
 
 
 @dataclass(frozen=True)

@@ -324,3 +324,81 @@ def reference_grid(ev: Evaluation, metrics: tuple[str, ...] = ("recall", "fpr"))
     for ax, metric in zip(axes[0], metrics, strict=True):
         reference_differences(ev, metric, ax=ax)
     return fig
+
+
+def robustness_curves(rob: Any, metric: str | None = None, features: list[str] | None = None, *,
+                      min_group_size: int | None = None) -> Figure:
+    """Metric against perturbation strength, one column per perturbation: one row per sensitive feature
+    (overall in black, each group of the feature in colour, with interval bands) and a last row with
+    the prediction flip rate overall. Strength 0 is the clean data.
+
+    Parameters
+    ----------
+    rob : evalkit.robustness.Robustness
+    metric : str, optional
+        Default: the first metric measured.
+    features : list of str, optional
+        Default: every feature measured.
+    min_group_size : int, optional
+        Smaller groups are left out (default: the assessment's).
+    """
+    import matplotlib.pyplot as plt
+
+    from .robustness import PERTURBATIONS
+
+    metric = metric or rob.metrics[0]
+    c = rob.curves[rob.curves.metric == metric]
+    features = features or [f for f in dict.fromkeys(c.feature) if f != "overall"]
+    names = list(rob.suite)
+    min_n = rob.min_group_size if min_group_size is None else min_group_size
+    rows = len(features) + 1
+    fig, axes = plt.subplots(rows, len(names), figsize=(3.3 * max(len(names), 1) + 0.6, 3.0 * rows), squeeze=False)
+    _fixed_grid(fig, rows, hspace=0.5)
+    clean = c[c.perturbation == "clean"]
+    for j, name in enumerate(names):
+        part = _concat(clean, c[c.perturbation == name]).sort_values("strength", kind="stable")
+        unit = PERTURBATIONS[name].unit if name in PERTURBATIONS else "strength"
+        overall = part[part.feature == "overall"]
+        for i, feature in enumerate(features):
+            ax = axes[i][j]
+            ax.plot(overall.strength, overall.value, marker="o", ms=3, **_OVERALL)
+            ax.fill_between(overall.strength, overall.ci_low, overall.ci_high, alpha=0.15, color="black", lw=0)
+            for k, group in enumerate(dict.fromkeys(part[part.feature == feature].group)):
+                g = part[(part.feature == feature) & (part.group == group)]
+                if g.n.iloc[0] < min_n:
+                    continue
+                ax.plot(g.strength, g.value, marker="o", ms=3, lw=1.3, color=f"C{k}",
+                        label=f"{group} (n={int(g.n.iloc[0]):,})")
+                ax.fill_between(g.strength, g.ci_low, g.ci_high, alpha=0.12, color=f"C{k}", lw=0)
+            ax.set(title=f"{name}: {metric} by {feature}", xlabel=unit, ylabel=metric if j == 0 else None)
+            if j == 0:
+                ax.legend(fontsize=6.5)
+            if name in rob.errors:
+                ax.text(0.5, 0.5, "the model could not\nscore these inputs", transform=ax.transAxes, ha="center",
+                        fontsize=8, color="#a61b1b")
+        flip_ax = axes[-1][j]
+        flip_ax.plot(overall.strength, overall.flip_rate, marker="o", ms=3, color="black")
+        flip_ax.fill_between(overall.strength, overall.flip_ci_low, overall.flip_ci_high, alpha=0.15, color="black",
+                             lw=0)
+        flip_ax.set(title=f"{name}: decisions flipped", xlabel=unit, ylabel="flip rate" if j == 0 else None,
+                    ylim=(0, None))
+    return fig
+
+
+def _concat(*frames: Any) -> Any:
+    """``pandas.concat`` of non-empty frames (pandas warns about empty ones)."""
+    import pandas as pd
+
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+
+def learning_curve(curve: Any, metric: str = "roc_auc", *, ax: Axes | None = None) -> Axes:
+    """Training and evaluation metric against the number of training rows (from
+    :func:`evalkit.fitting.learning_curve`): a persistent gap means overfitting, two low curves
+    underfitting, a still-rising evaluation curve that more data would help."""
+    ax = _axes(ax, (5.2, 3.6))
+    ax.plot(curve.n_train, curve.train, marker="o", label="training data")
+    ax.plot(curve.n_train, curve["eval"], marker="s", label="evaluation data")
+    ax.set(xlabel="training rows", ylabel=metric, title=f"Learning curve ({metric})")
+    ax.legend(fontsize=8)
+    return ax

@@ -65,7 +65,7 @@ class ReportResult:
 _START = time.monotonic()
 
 
-def _log(message: str) -> None:
+def log(message: str) -> None:
     print(f"evalkit [{time.monotonic() - _START:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
@@ -119,18 +119,19 @@ def extract_figures(notebook: Path, out_dir: Path) -> list[Path]:
     return saved
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
-    """Move the staged files into ``out_dir`` by renames on the same file system; ``report.html`` goes
-    last so it marks completeness. A lock on ``out_dir`` keeps two reports of one model apart."""
+def publish(staging: Path, out_dir: Path, names: Sequence[str] = ("metrics.json", "evaluate_model.ipynb",
+                                                                  "report.html")) -> None:
+    """Move the staged files into ``out_dir`` by renames on the same file system; the last of ``names``
+    (the HTML) goes last so it marks completeness. A lock on ``out_dir`` keeps two runs of one model apart."""
     import fcntl
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _move_into(staging, out_dir)
+        _move_into(staging, out_dir, names)
 
 
-def _move_into(staging: Path, out_dir: Path) -> None:
+def _move_into(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
     figures = staging / "figures"
     if figures.is_dir():
         old = out_dir / "figures"
@@ -139,7 +140,7 @@ def _move_into(staging: Path, out_dir: Path) -> None:
             old.rename(trash)
         figures.rename(old)
         shutil.rmtree(trash, ignore_errors=True)
-    for name in ("metrics.json", "evaluate_model.ipynb", "report.html"):
+    for name in names:
         os.replace(staging / name, out_dir / name)
     (out_dir / "failed.ipynb").unlink(missing_ok=True)
 
@@ -263,23 +264,23 @@ def run_report(
         # The kernel boots and imports on the second core while this process checks the input,
         # talks to MLflow and imports papermill.
         with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
-            _log(f"checking data {data} and model {model}")
+            log(f"checking data {data} and model {model}")
             manifest, ref = _validate(model, data, workdir / "model", trust, settings)
             out_dir = output_root / ref.name
-            staging = _staging_dir(output_root, ref.name)
+            staging = staging_dir(output_root, ref.name)
             if track:
                 stale = tracking.fail_stale_runs(experiment)
                 if stale:
-                    _log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
+                    log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
                 run_id = _start_run(ref, manifest, experiment, **{
                     k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in settings.items()})
             nb_out = staging / "evaluate_model.ipynb"
-            _execute(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
+            execute_notebook(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
                 "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
                 "data": str(manifest.manifest_path), "run_id": run_id, "output_dir": str(staging),
                 **_settings_parameters(settings, trusted_types),
             })
-        _log("rendering report.html")
+        log("rendering report.html")
         html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
         figures = extract_figures(nb_out, staging / "figures")
         metrics_path = staging / "metrics.json"
@@ -289,21 +290,21 @@ def run_report(
         if track:
             extra_files = [config.path] if config.path else []
             _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, *extra_files], figures)
-        _publish(staging, out_dir)
+        publish(staging, out_dir)
         if track:
             tracking.end_run(run_id, "FINISHED")
-        _log(f"report written to {out_dir / 'report.html'}")
+        log(f"report written to {out_dir / 'report.html'}")
         return ReportResult(output_dir=out_dir, html=out_dir / "report.html", metrics=metrics, run_id=run_id)
     except OSError as err:  # disk full, read-only or missing output folder, ...
         where = err.filename or output_root
         failure = ReportError(f"cannot write the report: {where}: {err.strerror or err}",
                               notebook=getattr(err, "notebook", None))  # kept by _execute, if any
         if run_id is not None:
-            _fail_run(run_id, failure)
+            fail_run(run_id, failure)
         raise failure from err
     except BaseException as err:
         if run_id is not None:
-            _fail_run(run_id, err)
+            fail_run(run_id, err)
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -321,7 +322,7 @@ def _settings_parameters(settings: Mapping[str, Any], trusted_types: Sequence[st
     return out
 
 
-def _staging_dir(output_root: Path, name: str) -> Path:
+def staging_dir(output_root: Path, name: str) -> Path:
     """A private folder beside the final one (same file system, so publishing is a rename)."""
     output_root.mkdir(parents=True, exist_ok=True)
     staging = output_root / f".staging-{name}-{uuid.uuid4().hex[:12]}"
@@ -344,7 +345,7 @@ def _start_run(ref: ModelRef, manifest: Manifest, experiment: str, **settings: A
         tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name,
               **tracking.owner_tags()},
     )
-    _log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
+    log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
     return run_id
 
 
@@ -404,12 +405,12 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
                               f"{type(value).__name__} {value!r}")
 
 
-def _execute(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int, progress: bool,
+def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int, progress: bool,
              parameters: dict[str, Any]) -> None:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    _log(f"executing {template.name} with papermill")
+    log(f"executing {template.name} with papermill")
     check_parameters(template, parameters)
     try:
         pm.execute_notebook(
@@ -469,10 +470,10 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
     count = tracking.log_metrics(run_id, values)
     tracking.log_artifacts(run_id, files)
     tracking.log_artifacts(run_id, figures, artifact_path="figures")
-    _log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
+    log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
 
 
-def _fail_run(run_id: str, err: BaseException) -> None:
+def fail_run(run_id: str, err: BaseException) -> None:
     from . import tracking
 
     try:
@@ -481,6 +482,6 @@ def _fail_run(run_id: str, err: BaseException) -> None:
             tracking.log_artifacts(run_id, [Path(notebook)])
         tracking.client().set_tag(run_id, "evalkit.error", f"{type(err).__name__}: {err}"[:5000])
         tracking.end_run(run_id, "FAILED")
-        _log(f"MLflow run {run_id} marked FAILED")
+        log(f"MLflow run {run_id} marked FAILED")
     except Exception as log_err:  # never hide the original error behind a logging one
-        _log(f"could not mark MLflow run {run_id} FAILED: {log_err}")
+        log(f"could not mark MLflow run {run_id} FAILED: {log_err}")

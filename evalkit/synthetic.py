@@ -9,7 +9,7 @@ predictions file and a manifest, exactly as a user's own data would be laid out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +370,54 @@ def write_like_dataset(frame: pd.DataFrame, like: Any, *, name: str, folder: str
     manifest = mdir / f"{name}.yaml"
     atomic_write_text(manifest, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
     return manifest
+
+
+def make_spoof_scores(
+    n_bona_fide: int = 2000,
+    n_attacks: int = 600,
+    *,
+    species: Sequence[str] = ("print", "replay"),
+    acceptance: Mapping[str, float] | None = None,
+    groups: Mapping[str, float] | None = None,
+    prevalence: float = 0.5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Bona fide samples and presentation attacks with a known attack acceptance rate per group.
+
+    Bona fide samples are scored like :func:`make_biased_scores` without bias. Each attack is
+    accepted (score above 0.5) with the probability ``acceptance[group]``, the injected APCER of
+    that group; species are assigned at random.
+
+    Parameters
+    ----------
+    n_bona_fide, n_attacks : int
+    species : sequence of str
+        Attack species names.
+    acceptance : dict of str to float, optional
+        Group to APCER (default ``{"A": 0.05, "B": 0.30}``: attacks on group B succeed six times as
+        often).
+    groups : dict of str to float, optional
+        Group shares (default ``A`` 0.5, ``B`` 0.5).
+    prevalence : float, default=0.5
+    seed : int, default=0
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``label``, ``y``, ``score``, ``group``, ``attack`` (``bona_fide`` or a species).
+    """
+    acceptance = dict(acceptance or {"A": 0.05, "B": 0.30})
+    groups = dict(groups or {"A": 0.5, "B": 0.5})
+    genuine = make_biased_scores(n_bona_fide, groups=groups, prevalence=prevalence, positive_shift={}, seed=seed)
+    genuine = genuine.drop(columns="band").assign(attack="bona_fide")
+    rng = np.random.default_rng([seed, 1])
+    names = np.array(list(groups))
+    share = np.array(list(groups.values()), dtype=float)
+    group = rng.choice(names, size=n_attacks, p=share / share.sum())
+    accepted = rng.random(n_attacks) < pd.Series(group).map(acceptance).fillna(0.0).to_numpy()
+    score = np.where(accepted, rng.uniform(0.5, 1.0, n_attacks), rng.uniform(0.0, 0.5, n_attacks))
+    attacks = pd.DataFrame({
+        "id": [f"a{i:06d}" for i in range(n_attacks)], "label": "pos", "y": np.int8(1), "score": score,
+        "group": group, "attack": rng.choice(list(species), size=n_attacks),
+    })
+    return pd.concat([genuine, attacks], ignore_index=True)

@@ -299,3 +299,44 @@ def download_model(uri: str, dst: Path) -> Path:
     client()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a few small files
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+
+
+#: The registry alias of the model in staging (see :mod:`evalkit.promotion`).
+STAGING_ALIAS = "staging"
+
+
+def registered_name(uri: str) -> str:
+    """The model name of a ``models:/<name>/<version>`` or ``models:/<name>@<alias>`` URI."""
+    return uri[len("models:/"):].split("@")[0].split("/")[0]
+
+
+def alias_version(name: str, alias: str = STAGING_ALIAS) -> str | None:
+    """The version of registered model ``name`` that holds ``alias``, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, version: str | None, alias: str = STAGING_ALIAS) -> None:
+    """Point ``alias`` at ``version``; ``None`` removes the alias."""
+    c = client()
+    if version is None:
+        if alias_version(name, alias) is not None:
+            c.delete_registered_model_alias(name, alias)
+    else:
+        c.set_registered_model_alias(name, alias, str(version))
+
+
+def version_tags(name: str, version: str) -> dict[str, str]:
+    """The tags of one registered model version."""
+    return dict(client().get_model_version(name, str(version)).tags)
+
+
+def set_version_tags(name: str, version: str, tags: Mapping[str, str]) -> None:
+    """Set tags on one registered model version."""
+    c = client()
+    for key, value in tags.items():
+        c.set_model_version_tag(name, str(version), key, str(value)[:5000])

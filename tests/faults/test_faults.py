@@ -166,7 +166,7 @@ def test_read_only_output_folder(synthetic_dataset, mlflow_store, tmp_path, monk
             def read_only(*a, **k):
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(out))
 
-            monkeypatch.setattr("evalkit.report._staging_dir", read_only)
+            monkeypatch.setattr("evalkit.report.staging_dir", read_only)
         with pytest.raises(ReportError, match=r"cannot write the report: .*: Read-only file system"):
             run_report(str(preds), manifest, output_root=out, progress=False)
         assert first.html.read_bytes() == before
