@@ -89,8 +89,25 @@ def _decisions(scorer: Callable[[pd.DataFrame], np.ndarray], threshold: float,
     return predict
 
 
-def _attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, clip: tuple[np.ndarray, np.ndarray],
-            *, max_iter: int, max_eval: int, seed: int) -> np.ndarray:
+def _starting_point(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, others: np.ndarray,
+                    clip: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> np.ndarray | None:
+    """An input the model decides the other way, to start the attack from: the nearest samples decided
+    the other way first, then seeded random draws (ART's own start is drawn from an unseeded generator,
+    which would make results irreproducible)."""
+    decided = predict(x)[0].argmax()
+    nearest = others[np.argsort(np.abs(others - x).max(axis=1), kind="stable")[:20]]
+    candidates = [nearest, rng.uniform(clip[0], clip[1], size=(100, x.shape[1]))]
+    for batch in candidates:
+        if len(batch) == 0:
+            continue
+        flipped = np.flatnonzero(predict(batch).argmax(axis=1) != decided)
+        if flipped.size:
+            return batch[flipped[0]][None, :]
+    return None
+
+
+def _attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, start: np.ndarray,
+            clip: tuple[np.ndarray, np.ndarray], *, max_iter: int, max_eval: int, seed: int) -> np.ndarray:
     from art.attacks.evasion import HopSkipJump
     from art.estimators.classification import BlackBoxClassifier
 
@@ -99,9 +116,9 @@ def _attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, clip: tu
     attack = HopSkipJump(classifier, norm=np.inf, max_iter=max_iter, max_eval=max_eval, init_eval=20,
                          init_size=50, verbose=False)
     state = np.random.get_state()
-    np.random.seed(seed)  # ART draws from numpy's global generator
+    np.random.seed(seed)  # ART's gradient estimates draw from numpy's global generator
     try:
-        return attack.generate(x.astype(np.float32)).astype(np.float64)
+        return attack.generate(x.astype(np.float32), x_adv_init=start.astype(np.float32)).astype(np.float64)
     finally:
         np.random.set_state(state)
 
@@ -174,6 +191,7 @@ def adversarial_search(
         integer = [c for c in numeric if pd.api.types.is_integer_dtype(base[c])]
     y = data.y_true.astype(bool)
     clean = scorer(base) >= threshold
+    scaled = base[numeric].to_numpy(np.float64) / scale
     correct = np.flatnonzero(clean == y)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(correct, size=min(n_samples, len(correct)), replace=False))
@@ -191,8 +209,11 @@ def adversarial_search(
                 return frame
 
             x0 = row[numeric].to_numpy(np.float64) / scale
-            adv = _attack(_decisions(scorer, threshold, build), x0, (low / scale, high / scale),
-                          max_iter=max_iter, max_eval=max_eval, seed=seed + k)
+            predict = _decisions(scorer, threshold, build)
+            clip = (low / scale, high / scale)
+            start = _starting_point(predict, x0, scaled[clean != clean[i]], clip, np.random.default_rng([seed, k]))
+            adv = x0 if start is None else _attack(predict, x0, start, clip, max_iter=max_iter, max_eval=max_eval,
+                                                   seed=seed + k)
             frame = build(adv)
             for c in integer:  # back into the valid form before judging
                 frame[c] = np.rint(frame[c]).astype(base[c].dtype)

@@ -273,13 +273,14 @@ def run_checks(
         except ValueError as err:  # not refittable: the diagnostics stand without a curve
             _say(f"no learning curve: {err}", progress)
     if scorer is not None:
-        suite = {k: set(v) for k, v in default_suite(data).items()}
-        for r in policy.needs("robustness_drop"):
+        full = s.get("robustness_suite", "full") == "full"
+        suite = {k: set(v) for k, v in default_suite(data).items()} if full else {}
+        for r in [*policy.needs("robustness_drop"), *policy.needs("robustness_flips")]:
             if PERTURBATIONS[r.perturbation].modality != ("image" if data.manifest.image_features else "tabular"):
                 continue
             suite.setdefault(r.perturbation, set()).add(float(r.strength))
-        _say(f"robustness: {', '.join(suite)}", progress)
-        result.robustness = assess_robustness(
+        _say(f"robustness: {', '.join(suite) or 'nothing asked'}", progress)
+        result.robustness = None if not suite else assess_robustness(
             scorer, data, suite={k: sorted(v) for k, v in suite.items()}, threshold=threshold,
             metrics=tuple(dict.fromkeys(["accuracy", "recall", "fpr", *(r.metric for r in policy.needs("robustness_drop"))])),
             n_boot=min(n_boot, 300), level=level, seed=seed, min_group_size=min_group_size, progress=progress)
@@ -332,6 +333,15 @@ def _judge_all(policy: Policy, result: GateResult, paired_difference: Any, can_s
             else:
                 d = rob.drop(req.perturbation, req.strength, req.metric)
                 evidence = [Evidence(d["drop"], d["drop_ci_low"], d["drop_ci_high"], d["n"])]
+        elif req.check == "robustness_flips":
+            rob = result.robustness
+            if rob is None:
+                evidence = [_missing("robustness was not measured (the model cannot score perturbed inputs)")]
+            elif req.perturbation in rob.errors:
+                evidence = [Evidence(math.inf, math.inf, math.inf, len(ev.data), "overall", rob.errors[req.perturbation])]
+            else:
+                f = rob.flips(req.perturbation, req.strength)
+                evidence = [Evidence(f["flip_rate"], f["flip_ci_low"], f["flip_ci_high"], f["n"])]
         elif req.check == "attack_success":
             a = result.adversarial
             evidence = [_missing("no adversarial search (the model cannot score new inputs)")] if a is None else \

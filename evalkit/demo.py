@@ -68,17 +68,17 @@ def train_demo_model(name: str, train: Dataset):
     return model.fit(train.features, train.y_true)
 
 
-def register_demo_models(names: tuple[str, ...] = DEMO_MODELS, *, out_dir: Path | None = None) -> dict[str, Path]:
-    """Train the demo models, save them as ``models/<name>.skops`` and register them in MLflow.
+def register_model(model, name: str, train: Dataset, *, path: Path, experiment: str = "evalkit-demo-models") -> str:
+    """Save a fitted scikit-learn model with skops at ``path`` and register it as a new version of ``name``.
 
-    Each model is logged with :func:`mlflow.sklearn.log_model` in skops format (never pickle) in a
-    run of experiment ``evalkit-demo-models`` that records the training data's sha256, and becomes a
-    new version of the registered model ``name``.
+    The model is logged with :func:`mlflow.sklearn.log_model` in skops format (never pickle), with a
+    signature inferred from ``train``, in a run of ``experiment`` that records the training data's
+    sha256. Its pyfunc flavour predicts ``predict_proba``.
 
     Returns
     -------
-    dict of str to Path
-        Name to the saved ``.skops`` file.
+    str
+        The new version.
     """
     import skops.io as sio
     from mlflow.models import infer_signature
@@ -87,33 +87,49 @@ def register_demo_models(names: tuple[str, ...] = DEMO_MODELS, *, out_dir: Path 
 
     from . import tracking
 
+    path = atomic_write_bytes(path, sio.dumps(model))
+    trusted = sio.get_untrusted_types(data=path.read_bytes())
+    X = train.features.head(20)
+    with warnings.catch_warnings():  # MLflow's hint that integer columns cannot hold missing values
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+        signature = infer_signature(X, model.predict_proba(X))
+    tracking.client()
+    exp = tracking.experiment_id(experiment)
+    with mlflow.start_run(experiment_id=exp, run_name=f"train-{name}") as run:
+        mlflow.log_params({"train_dataset": train.name, "train_sha256": train.manifest.sha256,
+                           "estimator": type(model[-1] if hasattr(model, "steps") else model).__name__})
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            registered_model_name=name,
+            pyfunc_predict_fn="predict_proba",
+            signature=signature,
+        )
+    print(f"evalkit: registered {name} version {info.registered_model_version} (run {run.info.run_id})",
+          file=sys.stderr)
+    return str(info.registered_model_version)
+
+
+def register_demo_models(names: tuple[str, ...] = DEMO_MODELS, *, out_dir: Path | None = None) -> dict[str, Path]:
+    """Train the demo models, save them as ``models/<name>.skops`` and register them in MLflow
+    (see :func:`register_model`).
+
+    Returns
+    -------
+    dict of str to Path
+        Name to the saved ``.skops`` file.
+    """
+    from . import tracking
+
     root = tracking.project_root()
     out_dir = out_dir or root / "models"
     train = load_dataset(root / TRAIN_MANIFEST)
     saved = {}
-    tracking.client()
-    exp = tracking.experiment_id("evalkit-demo-models")
     for name in names:
         print(f"evalkit: training demo model {name} on {train.name} ({len(train)} rows)", file=sys.stderr)
         model = train_demo_model(name, train)
-        path = atomic_write_bytes(out_dir / f"{name}.skops", sio.dumps(model))
-        trusted = sio.get_untrusted_types(data=path.read_bytes())
-        X = train.features.head(20)
-        with warnings.catch_warnings():  # MLflow's hint that integer columns cannot hold missing values
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
-            signature = infer_signature(X, model.predict_proba(X))
-        with mlflow.start_run(experiment_id=exp, run_name=f"train-{name}") as run:
-            mlflow.log_params({"train_dataset": train.name, "train_sha256": train.manifest.sha256,
-                               "estimator": type(model[-1]).__name__})
-            mlflow.sklearn.log_model(
-                model,
-                name="model",
-                serialization_format="skops",
-                skops_trusted_types=trusted,
-                registered_model_name=name,
-                pyfunc_predict_fn="predict_proba",
-                signature=signature,
-            )
-        print(f"evalkit: registered {name} (run {run.info.run_id})", file=sys.stderr)
-        saved[name] = path
+        register_model(model, name, train, path=out_dir / f"{name}.skops")
+        saved[name] = out_dir / f"{name}.skops"
     return saved

@@ -21,6 +21,10 @@ A policy (``configs/gates.yaml``) lists requirements::
         perturbation: gaussian_noise
         strength: 0.5
         max: 0.05
+      - check: robustness_flips    # share of decisions that change under a perturbation (brittleness)
+        perturbation: gaussian_noise
+        strength: 0.25
+        max: 0.1
       - check: attack_success      # share of attacked samples flipped within the budget
         max: 0.5
       - check: apcer               # attack presentations accepted (worst attack species)
@@ -58,16 +62,18 @@ from .paired import COUNT_METRICS, PAIRED_METRICS
 
 Decision = Literal["pass", "fail", "inconclusive"]
 #: The kinds of requirement a policy may state.
-CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "attack_success", "apcer",
-                           "non_inferiority")
+CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "robustness_flips",
+                           "attack_success", "apcer", "non_inferiority")
 _TOP_KEYS = {"policy", "description", "corner_cases", "train_data", "attack_data", "requirements", "settings"}
 _SETTINGS = {"n_boot": int, "ci_level": float, "seed": int, "min_group_size": int, "threshold": float,
-             "threshold_rule": str, "adversarial_samples": int, "adversarial_budget": float}
+             "threshold_rule": str, "adversarial_samples": int, "adversarial_budget": float,
+             "robustness_suite": str}
 _KEYS: dict[str, set[str]] = {
     "metric": {"metric", "scope", "feature", "min", "max"},
     "disparity": {"metric", "feature", "max"},
     "fitting_gap": {"metric", "max"},
     "robustness_drop": {"metric", "perturbation", "strength", "max"},
+    "robustness_flips": {"perturbation", "strength", "max"},
     "attack_success": {"max"},
     "apcer": {"max"},
     "non_inferiority": {"metric", "margin"},
@@ -117,6 +123,8 @@ class Requirement:
             return f"{self.metric} training − evaluation gap {sign} {self.bound:g}"
         if self.check == "robustness_drop":
             return f"{self.metric} drop under {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
+        if self.check == "robustness_flips":
+            return f"decisions flipped by {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
         if self.check == "attack_success":
             return f"adversarial attack success rate {sign} {self.bound:g}"
         if self.check == "apcer":
@@ -139,7 +147,7 @@ class Policy:
         Manifests named by the policy, resolved against its folder.
     settings : dict
         Evaluation settings (``n_boot``, ``ci_level``, ``seed``, ``min_group_size``, ``threshold``,
-        ``threshold_rule``, ``adversarial_samples``, ``adversarial_budget``).
+        ``threshold_rule``, ``adversarial_samples``, ``adversarial_budget``, ``robustness_suite``).
     raw : dict
         The file's content, for the decision record.
     """
@@ -207,7 +215,7 @@ def _requirement(path: Path, index: int, raw: Any, features: Sequence[str] | Non
         raise ConfigError(path, f"feature {feature!r} is not a sensitive feature of the data; expected one of "
                                 f"{list(features or [])}", key=f"{where}.feature")
     perturbation, strength = raw.get("perturbation"), raw.get("strength")
-    if check == "robustness_drop":
+    if check in ("robustness_drop", "robustness_flips"):
         from .robustness import PERTURBATIONS
 
         if perturbation not in PERTURBATIONS:
@@ -281,6 +289,10 @@ def load_policy(path: str | Path, *, features: Sequence[str] | None = None) -> P
             isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer()))
         if not ok:
             raise ConfigError(path, f"expected {kind.__name__}, got {value!r}", key=f"settings.{key}")
+    if settings.get("robustness_suite", "full") not in ("full", "policy"):
+        raise ConfigError(path, f"expected 'full' (every perturbation at its default strengths, plus those the "
+                                f"requirements name) or 'policy' (only those), got {settings['robustness_suite']!r}",
+                          key="settings.robustness_suite")
     if "attack_success" in {r.check for r in requirements} and "adversarial_budget" not in settings:
         raise ConfigError(path, "an attack_success requirement needs settings.adversarial_budget (the largest "
                                 "perturbation, in standard deviations of each feature)", key="settings")

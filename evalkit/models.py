@@ -28,10 +28,11 @@ SCORE_COLUMN = "score"
 _PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 _UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle")
 #: Types a skops file may contain beyond those skops itself trusts (scikit-learn estimators, numpy and
-#: builtin containers): what scikit-learn's histogram gradient boosting stores. Anything else must be
-#: named by the user (``--trust-type``); the refusal lists what was found.
+#: builtin containers): what scikit-learn's histogram gradient boosting and decision trees store. Anything
+#: else must be named by the user (``--trust-type``); the refusal lists what was found.
 TRUSTED_EXTRA_TYPES: frozenset[str] = frozenset({
     "functools.partial",
+    "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 })

@@ -249,6 +249,15 @@ class Robustness:
         r = row.iloc[0]
         return {k: float(r[k]) for k in ("drop", "drop_ci_low", "drop_ci_high", "n")}
 
+    def flips(self, perturbation: str, strength: float, feature: str = "overall", group: str = "all") -> dict[str, float]:
+        """The share of decisions one perturbation strength flips: ``flip_rate``, ``flip_ci_low``,
+        ``flip_ci_high``, ``n`` (NaN if it was not measured)."""
+        c = self.curves
+        row = c[(c.perturbation == perturbation) & np.isclose(c.strength, strength) & (c.feature == feature)
+                & (c.group == group)]
+        keys = ("flip_rate", "flip_ci_low", "flip_ci_high", "n")
+        return {k: math.nan for k in keys} if row.empty else {k: float(row.iloc[0][k]) for k in keys}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form for ``gate.json`` and MLflow."""
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -364,7 +373,8 @@ def _measure(y: np.ndarray, pred: np.ndarray, clean_pred: np.ndarray, groups: np
     """Counts (and flips) for the data and, with weights, for every replicate."""
     point = confusion_counts(y, pred, groups)
     flips = groups * (pred != clean_pred)[:, None].astype(np.float32)
-    out: dict[str, Any] = {"point": point, "n": groups.sum(axis=0), "flips": flips.sum(axis=0)}
+    out: dict[str, Any] = {"point": point, "n": groups.sum(axis=0, dtype=np.float64),
+                           "flips": flips.sum(axis=0, dtype=np.float64)}
     if weights is not None:
         out["reps"] = confusion_counts(y, pred, groups, weights)
         out["rep_flips"] = (weights @ flips).astype(np.float64)

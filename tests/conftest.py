@@ -60,3 +60,59 @@ def biased():
 def synthetic_dataset(tmp_path):
     """(manifest, predictions file) of a synthetic dataset written like a user's own."""
     return write_synthetic_dataset(tmp_path / "synthetic", make_biased_scores(1500, seed=3))
+
+
+@pytest.fixture(scope="session")
+def adult():
+    """(train, test) Adult datasets, loaded once."""
+    from evalkit import load_dataset
+
+    return load_dataset(ADULT_TRAIN), load_dataset(ADULT_TEST)
+
+
+@pytest.fixture(scope="session")
+def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
+    """Adult models saved with skops, each with one deliberate flaw, and a sound one:
+
+    - ``sound``: the demo logistic regression;
+    - ``overfitted``: an unpruned decision tree (training ROC AUC ~1.0, evaluation ~0.77);
+    - ``brittle``: a large gradient-boosted model, better than the sound one on clean data (AUC ~0.92)
+      but leaning on exact values (capital gain exactly 0): small noise flips ~12% of its decisions;
+    - ``biased``: a logistic regression trained on labels where 60% of the women with high income
+      were relabelled as low income, so its recall for women collapses.
+    """
+    import numpy as np
+    import skops.io as sio
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
+    from evalkit.demo import _columns, train_demo_model
+
+    train, _ = adult
+    X, y = train.features, train.y_true
+    numeric, categorical = _columns(X)
+
+    def encoder():
+        return make_column_transformer(
+            (OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1), categorical),
+            ("passthrough", numeric), verbose_feature_names_out=False)
+
+    rng = np.random.default_rng(0)
+    biased_y = np.where((X["sex"].to_numpy() == "Female") & (y == 1) & (rng.random(len(y)) < 0.6), 0, y)
+    models = {
+        "sound": train_demo_model("adult-logreg", train),
+        "overfitted": make_pipeline(encoder(), DecisionTreeClassifier(random_state=0)).fit(X, y),
+        "brittle": make_pipeline(encoder(), HistGradientBoostingClassifier(
+            categorical_features=list(range(len(categorical))), max_iter=300, learning_rate=0.1, max_leaf_nodes=63,
+            min_samples_leaf=5, early_stopping=False, random_state=0)).fit(X, y),
+        "biased": train_demo_model("adult-logreg", train).fit(X, biased_y),
+    }
+    folder = tmp_path_factory.mktemp("flawed")
+    paths = {}
+    for name, model in models.items():
+        paths[name] = folder / f"{name}.skops"
+        sio.dump(model, paths[name])
+    return paths
