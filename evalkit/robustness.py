@@ -423,6 +423,14 @@ def _rest(counts: Mapping[str, np.ndarray], members: np.ndarray, column: int) ->
     return {k: v[..., members].sum(axis=-1) - v[..., column] for k, v in counts.items()}
 
 
+def _losses(metric: str, clean: Mapping[str, np.ndarray], perturbed: Mapping[str, np.ndarray], members: np.ndarray,
+            column: int) -> tuple[np.ndarray, np.ndarray]:
+    """Loss of one group and of the rest of its feature (for the data or each replicate)."""
+    group = _loss(metric, clean, perturbed)[..., column]
+    rest = _loss(metric, _rest(clean, members, column), _rest(perturbed, members, column))
+    return group, rest
+
+
 def _hurt(name: str, strength: float, m: Mapping[str, Any], clean: Mapping[str, Any], index: pd.MultiIndex,
           metrics: Sequence[str], level: float, tolerance: float, min_group_size: int) -> list[dict[str, Any]]:
     if "reps" not in m:
@@ -437,18 +445,13 @@ def _hurt(name: str, strength: float, m: Mapping[str, Any], clean: Mapping[str, 
             if m["n"][col] < min_group_size or m["n"][members].sum() - m["n"][col] < min_group_size:
                 continue
             for metric in metrics:
-                def drop(counts_clean: Mapping[str, np.ndarray], counts: Mapping[str, np.ndarray],
-                         column: int | None) -> np.ndarray:
-                    if column is None:
-                        return _loss(metric, _rest(counts_clean, members, col), _rest(counts, members, col))
-                    return _loss(metric, counts_clean, counts)[..., column]
-                excess = drop(clean["point"], m["point"], col) - drop(clean["point"], m["point"], None)
-                reps = drop(clean["reps"], m["reps"], col) - drop(clean["reps"], m["reps"], None)
-                low, high = percentile_ci(reps, level)
+                group, rest = _losses(metric, clean["point"], m["point"], members, col)
+                rep_group, rep_rest = _losses(metric, clean["reps"], m["reps"], members, col)
+                excess = float(group - rest)
+                low, high = percentile_ci(rep_group - rep_rest, level)
                 if math.isfinite(excess) and excess > tolerance and float(low) > 0:
                     found.append({"perturbation": name, "strength": strength, "feature": feature,
-                                  "group": index[col][1], "metric": metric,
-                                  "drop": float(drop(clean["point"], m["point"], col)),
-                                  "drop_rest": float(drop(clean["point"], m["point"], None)),
-                                  "excess": float(excess), "excess_ci_low": float(low), "excess_ci_high": float(high)})
+                                  "group": index[col][1], "metric": metric, "drop": float(group),
+                                  "drop_rest": float(rest), "excess": excess, "excess_ci_low": float(low),
+                                  "excess_ci_high": float(high)})
     return found

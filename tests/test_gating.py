@@ -62,6 +62,17 @@ def test_gate_promote_block_promote_again_and_roll_back(mlflow_store, flawed_mod
     artifacts = {a.path for a in tracking.client().list_artifacts(run.run_id, "gate")}
     assert {"gate/gate.html", "gate/gate.json", "gate/corner_cases.csv", "gate/gates.yaml"} <= artifacts
 
+    # A pass counts only under the very policy file it was judged by, and only while that file is valid.
+    text = policy.read_text()
+    policy.write_text(text.replace("min: 0.85", "min: 0.8"))
+    with pytest.raises(PromotionError, match="passed the gate under another policy"):
+        promote(NAME, policy=policy)
+    policy.write_text(text.replace("check: metric, metric: roc_auc", "check: metric, metric: auc"))
+    with pytest.raises(ConfigError, match="'auc' is not one of"):
+        promote(NAME, policy=policy)
+    assert tracking.alias_version(NAME) is None
+    policy.write_text(text)
+
     first = promote(NAME, policy=policy)
     assert first.action == "promoted" and tracking.alias_version(NAME) == v1
     assert "628 corner cases" in first.detail and "max |difference| 0" in first.detail
@@ -131,17 +142,7 @@ def test_nothing_is_promoted_without_a_current_pass(mlflow_store, flawed_models,
     assert _gate(v1, unsure, tmp_path).decision == "inconclusive"
     with pytest.raises(PromotionError, match="latest gate decision is 'inconclusive'"):
         promote(NAME, policy=unsure)
-    # A pass under one policy does not count once the policy file changes, or if it is invalid.
-    assert _gate(v1, policy, tmp_path).decision == "pass"
-    text = policy.read_text()
-    policy.write_text(text.replace("min: 0.85", "min: 0.8"))
-    with pytest.raises(PromotionError, match="passed the gate under another policy"):
-        promote(NAME, policy=policy)
-    policy.write_text(text.replace("check: metric, metric: roc_auc", "check: metric, metric: auc"))
-    with pytest.raises(ConfigError, match="'auc' is not one of"):
-        promote(NAME, policy=policy)
-    policy.write_text(text)
-    # A gate run that errors (a cell over its time limit) turns an earlier pass into "error".
+    # A gate run that errors (a cell over its time limit) records "error", replacing any earlier decision.
     with pytest.raises(ReportError, match="time limit of 1 s"):
         _gate(v1, policy, tmp_path, timeout=1)
     assert tracking.version_tags(NAME, v1)[DECISION_TAG] == "error"
@@ -164,23 +165,36 @@ def test_invalid_policy_starts_nothing(mlflow_store, flawed_models, adult, tmp_p
     assert not (tmp_path / "reports").exists()
 
 
-def test_files_and_skops_models_can_be_gated_but_not_promoted(mlflow_store, flawed_models, tmp_path):
-    policy = _policy(tmp_path / "configs")
-    run = run_gate(str(flawed_models["sound"]), policy=policy, output_root=tmp_path / "reports", progress=False,
-                   track=False)
-    assert run.decision == "pass" and run.run_id is None
-    with pytest.raises(PromotionError, match="only registered models can be promoted"):
-        promote(str(flawed_models["sound"]), policy=policy)
-
-
 @pytest.mark.browser
-def test_gate_report_in_headless_chromium(mlflow_store, flawed_models, tmp_path):
+def test_cli_gate_of_a_skops_file_exits_3_on_fail_and_the_report_shows_why(mlflow_store, flawed_models, tmp_path,
+                                                                             capsys):
+    from evalkit.cli import main
     from tests.test_browser import open_report
 
     policy = _policy(tmp_path / "configs")
-    run = run_gate(str(flawed_models["brittle"]), policy=policy, output_root=tmp_path / "reports", progress=False,
-                   track=False)
-    state, requests, errors = open_report(run.html, tmp_path / "gate.png")
-    assert "Promotion gate:" in state["text"] and run.decision.upper() in state["text"]
+    code = main(["gate", "--model", str(flawed_models["biased"]), "--policy", str(policy), "--output-root",
+                 str(tmp_path / "reports"), "--no-tracking", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "gate decision: FAIL" in out
+    assert "the gate did not pass (fail): recall-every-sex; nothing may be promoted" in err
+    assert tracking.client().get_experiment_by_name("evalkit-gate") is None  # --no-tracking
+    html = tmp_path / "reports" / "biased" / "gate" / "gate.html"
+    state, requests, errors = open_report(html, tmp_path / "gate.png")
+    assert "Promotion gate: FAIL" in state["text"] and "sex=Female" in state["text"] and "Every verdict" in state["text"]
     assert state["broken"] == 0 and state["code"] == 0 and state["images"] >= 1
     assert errors == [] and [u for u in requests if not u.startswith(("file://", "data:"))] == []
+    assert main(["promote", "--model", str(flawed_models["biased"])]) == 1
+    assert "only registered models can be promoted" in capsys.readouterr().err
+
+
+def test_cli_promote_and_rollback_errors_exit_1(mlflow_store, flawed_models, adult, tmp_path, capsys):
+    from evalkit.cli import main
+
+    _register(flawed_models, adult, "sound", tmp_path)
+    assert main(["promote", "--model", "no-such-model"]) == 1
+    assert "no registered model named 'no-such-model'" in capsys.readouterr().err
+    assert main(["rollback", "--model", NAME]) == 1
+    assert f"no version of {NAME} holds the staging alias: nothing to roll back" in capsys.readouterr().err
+    assert main(["promote", "--model", NAME, "--policy", str(tmp_path / "missing.yaml")]) == 1
+    assert "policy file not found" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def datasets(draw):
     return y, s, sens, w, threshold
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # MetricFrame is slow
 @given(datasets())
 def test_vectorised_equals_metricframe(data):
     y, s, sens, w, threshold = data
