@@ -324,24 +324,8 @@ def _judge_all(policy: Policy, result: GateResult, paired_difference: Any, can_s
             evidence = [_missing("the model cannot score new inputs (a predictions file)")] if result.fitting is None \
                 else [Evidence(g["gap"], g["gap_ci_low"], g["gap_ci_high"], g["n_eval"])
                       for g in [result.fitting.gap(req.metric)]]
-        elif req.check == "robustness_drop":
-            rob = result.robustness
-            if rob is None:
-                evidence = [_missing("robustness was not measured (the model cannot score perturbed inputs)")]
-            elif req.perturbation in rob.errors:
-                evidence = [Evidence(math.inf, math.inf, math.inf, len(ev.data), "overall", rob.errors[req.perturbation])]
-            else:
-                d = rob.drop(req.perturbation, req.strength, req.metric)
-                evidence = [Evidence(d["drop"], d["drop_ci_low"], d["drop_ci_high"], d["n"])]
-        elif req.check == "robustness_flips":
-            rob = result.robustness
-            if rob is None:
-                evidence = [_missing("robustness was not measured (the model cannot score perturbed inputs)")]
-            elif req.perturbation in rob.errors:
-                evidence = [Evidence(math.inf, math.inf, math.inf, len(ev.data), "overall", rob.errors[req.perturbation])]
-            else:
-                f = rob.flips(req.perturbation, req.strength)
-                evidence = [Evidence(f["flip_rate"], f["flip_ci_low"], f["flip_ci_high"], f["n"])]
+        elif req.check in ("robustness_drop", "robustness_flips"):
+            evidence = [_robustness_evidence(req, result)]
         elif req.check == "attack_success":
             a = result.adversarial
             evidence = [_missing("no adversarial search (the model cannot score new inputs)")] if a is None else \
@@ -361,6 +345,22 @@ def _judge_all(policy: Policy, result: GateResult, paired_difference: Any, can_s
                 continue
         verdicts.extend(judge(req, e) for e in evidence)
     return verdicts
+
+
+def _robustness_evidence(req: Requirement, result: GateResult) -> Evidence:
+    """The drop of a metric, or the flip rate, at one perturbation strength; a perturbation the model
+    could not score at all counts as an infinite loss (the requirement fails, with the reason)."""
+    rob = result.robustness
+    if rob is None:
+        return _missing("robustness was not measured (the model cannot score perturbed inputs)")
+    if req.perturbation in rob.errors:
+        return Evidence(math.inf, math.inf, math.inf, len(result.evaluation.data), "overall",
+                        rob.errors[req.perturbation])
+    if req.check == "robustness_drop":
+        d = rob.drop(req.perturbation, req.strength, req.metric)
+        return Evidence(d["drop"], d["drop_ci_low"], d["drop_ci_high"], d["n"])
+    f = rob.flips(req.perturbation, req.strength)
+    return Evidence(f["flip_rate"], f["flip_ci_low"], f["flip_ci_high"], f["n"])
 
 
 def _missing(note: str) -> Evidence:

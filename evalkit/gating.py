@@ -30,11 +30,10 @@ from .models import ModelRef, check_model_file, resolve_model
 from .report import (
     DEFAULT_MANIFEST,
     execute_notebook,
-    extract_figures,
     fail_run,
     log,
     publish,
-    render_html,
+    render_outputs,
     staging_dir,
 )
 
@@ -186,13 +185,9 @@ def run_gate(
                                  {**dataclasses.asdict(staging_model), "path": str(staging_model.path)},
                                  "n_boot": -1 if n_boot is None else n_boot, "seed": -1 if seed is None else seed,
                                  "trusted_types": list(trusted_types), "run_id": run_id, "output_dir": str(staging)})
-        log("rendering gate.html")
-        html = render_html(nb_out, staging / "gate.html", title=f"evalkit gate: {ref.name}")
-        figures = extract_figures(nb_out, staging / "figures")
+        html, figures, record = render_outputs(nb_out, staging, "gate.html", "gate.json",
+                                               title=f"evalkit gate: {ref.name}")
         record_path = staging / "gate.json"
-        if not record_path.is_file():
-            raise ReportError(f"the notebook {GATE_NOTEBOOK} did not write gate.json", notebook=nb_out)
-        record = json.loads(record_path.read_text())
         if track:
             _log_gate(run_id, ref, record_path, [html, record_path, nb_out, staging / "corner_cases.csv",
                                                  policy_obj.path], figures)

@@ -66,6 +66,7 @@ _START = time.monotonic()
 
 
 def log(message: str) -> None:
+    """A progress line on stderr, with the seconds since evalkit was imported."""
     print(f"evalkit [{time.monotonic() - _START:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
@@ -95,6 +96,25 @@ def render_html(notebook: Path, html_path: Path, *, title: str) -> Path:
     )
     body, _ = exporter.from_notebook_node(nb)
     return atomic_write_text(html_path, body)
+
+
+def render_outputs(notebook: Path, staging: Path, html_name: str, json_name: str, *,
+                   title: str) -> tuple[Path, list[Path], dict[str, Any]]:
+    """Render an executed notebook to ``staging/<html_name>``, save its figures in ``staging/figures``
+    and read the JSON document it had to write.
+
+    Raises
+    ------
+    ReportError
+        If the notebook did not write ``json_name``.
+    """
+    log(f"rendering {html_name}")
+    html = render_html(notebook, staging / html_name, title=title)
+    figures = extract_figures(notebook, staging / "figures")
+    path = staging / json_name
+    if not path.is_file():
+        raise ReportError(f"the notebook {notebook.name} did not write {json_name}", notebook=notebook)
+    return html, figures, json.loads(path.read_text())
 
 
 def extract_figures(notebook: Path, out_dir: Path) -> list[Path]:
@@ -280,13 +300,9 @@ def run_report(
                 "data": str(manifest.manifest_path), "run_id": run_id, "output_dir": str(staging),
                 **_settings_parameters(settings, trusted_types),
             })
-        log("rendering report.html")
-        html = render_html(nb_out, staging / "report.html", title=f"evalkit report: {ref.name}")
-        figures = extract_figures(nb_out, staging / "figures")
+        html, figures, metrics = render_outputs(nb_out, staging, "report.html", "metrics.json",
+                                                title=f"evalkit report: {ref.name}")
         metrics_path = staging / "metrics.json"
-        if not metrics_path.is_file():
-            raise ReportError(f"the notebook {NOTEBOOK} did not write metrics.json", notebook=nb_out)
-        metrics = json.loads(metrics_path.read_text())
         if track:
             extra_files = [config.path] if config.path else []
             _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, *extra_files], figures)
@@ -406,7 +422,15 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
 
 
 def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int, progress: bool,
-             parameters: dict[str, Any]) -> None:
+                     parameters: dict[str, Any]) -> None:
+    """Execute ``template`` with papermill into ``out`` on the kernel ``km``, after checking ``parameters``.
+
+    Raises
+    ------
+    ReportError
+        On a failing cell, a cell over ``timeout`` seconds, or a dead kernel; the partial notebook is
+        kept as ``<out_dir>/failed.ipynb`` and named in the error.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -474,6 +498,7 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
 
 
 def fail_run(run_id: str, err: BaseException) -> None:
+    """Mark a run FAILED with the error as a tag and the partial notebook (if any) attached; never raises."""
     from . import tracking
 
     try:
