@@ -144,7 +144,8 @@ def fitting(result: GateResult, *, top: int = 12) -> HTML:
     flagged = len(fit.flagged())
     note = (f"<p>{flagged} group × metric combinations are flagged (gap above {fit.max_gap:g}: "
             f"<b>overfit</b> when the whole interval is above, <b>possible overfit</b> when only the estimate is; "
-            f"<b>underfit</b> when even the training value is below {fit.min_train}).</p>")
+            f"<b>underfit</b> when even the training value is below "
+            f"{', '.join(f'{k} {v:g}' for k, v in fit.min_train.items()) or 'no bound'}).</p>")
     return _html(note + _table(out, ("metric", "group", "flag")))
 
 
