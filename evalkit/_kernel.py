@@ -22,8 +22,9 @@ WARM_UP = (
 
 
 @contextmanager
-def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3") -> Iterator[Any]:
-    """Start a kernel in ``cwd``, ask it to import :data:`WARM_UP`, yield its manager, shut it down.
+def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: str = "") -> Iterator[Any]:
+    """Start a kernel in ``cwd``, ask it to import :data:`WARM_UP` (and the modules in ``extra``), yield its
+    manager, shut it down.
 
     The kernel process writes its own stdout and stderr (start-up notices, a traceback if it is
     stopped while booting) to ``log`` rather than the terminal; cell outputs still reach the notebook.
@@ -54,7 +55,7 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3") -> Iterat
         kc.load_connection_info(km.get_connection_info())
         kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)  # only to send
         # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
-        kc.execute(WARM_UP, silent=True, store_history=False)
+        kc.execute(WARM_UP + (f", {extra}" if extra else ""), silent=True, store_history=False)
         yield km
     finally:
         kc.stop_channels()

@@ -167,11 +167,13 @@ def run_gate(
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-gate-"))
     run_id, staging, ref = None, None, None
     try:
-        with warm_kernel(root / GATE_NOTEBOOK.parent, workdir / "kernel.log") as km:
+        adversarial = policy_obj.needs("attack_success") or "adversarial_budget" in policy_obj.settings
+        with warm_kernel(root / GATE_NOTEBOOK.parent, workdir / "kernel.log",
+                         extra="evalkit.checks, evalkit.gate_view" + (", art.attacks.evasion" if adversarial else "")) as km:
             log(f"checking model {model}")
             ref = resolve_model(model, download_dir=workdir / "model", trust=trust)
             check_model_file(ref)
-            staging_model = _staging_ref(ref, workdir / "staging") if track else None
+            staging_model = _staging_ref(ref, workdir / "staging")  # reading the registry, also untracked
             out_dir = output_root / ref.name / "gate"
             staging = staging_dir(output_root, f"{ref.name}-gate")
             if track:
