@@ -22,7 +22,7 @@ import pandas as pd
 from .data import Dataset
 from .fairness import group_columns
 from .metrics import LOWER_IS_BETTER
-from .paired import PAIRED_METRICS, group_matrix, metric_by_columns, percentile_ci, poisson_weights
+from .paired import PAIRED_METRICS, group_matrix, metric_by_columns, percentile_ci, replicates
 
 #: Default lower bounds on training metrics below which a model is called underfitted.
 DEFAULT_MIN_TRAIN: dict[str, float] = {"roc_auc": 0.7}
@@ -121,8 +121,6 @@ def fitting_diagnostics(
     col_tr = [index.get_loc(k) for k in keys]
     col_ev = [index_ev.get_loc(k) for k in keys]
     g_tr, g_ev = g_tr[:, col_tr], g_ev[:, col_ev]
-    w_tr = poisson_weights(len(y_train), n_boot, seed) if n_boot else None
-    w_ev = poisson_weights(len(y_eval), n_boot, seed + 1) if n_boot else None
     n_tr, n_ev = g_tr.sum(axis=0), g_ev.sum(axis=0)
     rows = []
     for metric in metrics:
@@ -131,8 +129,10 @@ def fitting_diagnostics(
         ev = metric_by_columns(metric, y_eval, score_eval, threshold, g_ev)
         gap = sign * (tr - ev)
         if n_boot:
-            rtr = metric_by_columns(metric, y_train, score_train, threshold, g_tr, w_tr)
-            rev = metric_by_columns(metric, y_eval, score_eval, threshold, g_ev, w_ev)
+            rtr = replicates(lambda w, m=metric: metric_by_columns(m, y_train, score_train, threshold, g_tr, w),
+                             len(y_train), n_boot, seed)
+            rev = replicates(lambda w, m=metric: metric_by_columns(m, y_eval, score_eval, threshold, g_ev, w),
+                             len(y_eval), n_boot, seed + 1)
             gap_low, gap_high = percentile_ci(sign * (rtr - rev), level)
             tr_low, tr_high = percentile_ci(rtr, level)
         else:

@@ -11,7 +11,8 @@ thousands of rows take well under a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,32 @@ COUNT_METRICS: tuple[str, ...] = ("accuracy", "recall", "fpr", "fnr", "precision
 PAIRED_METRICS: tuple[str, ...] = (*COUNT_METRICS, "roc_auc")
 
 
+#: Most bytes one block of replicate weights may take (float32); larger bootstraps go block by block.
+BLOCK_BYTES = 64 * 2**20
+
+
 def poisson_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """``(n_boot, n)`` float32 Poisson(1) weights from ``numpy.random.default_rng(seed)``."""
+    """``(n_boot, n)`` float32 Poisson(1) weights from ``numpy.random.default_rng(seed)`` (all at once: for
+    small data; :func:`replicates` walks the same weights block by block)."""
     return np.random.default_rng(seed).poisson(1.0, size=(n_boot, n)).astype(np.float32)
+
+
+def weight_blocks(n: int, n_boot: int, seed: int, max_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:
+    """The rows of :func:`poisson_weights` in blocks of at most ``max_bytes``: the same numbers (one
+    generator, drawn in order), with memory bounded whatever ``n`` and ``n_boot``."""
+    rng = np.random.default_rng(seed)
+    block = max(1, min(n_boot, max_bytes // max(4 * n, 1)))
+    for start in range(0, n_boot, block):
+        yield rng.poisson(1.0, size=(min(block, n_boot - start), n)).astype(np.float32)
+
+
+def replicates(fn: Callable[[np.ndarray], Any], n: int, n_boot: int, seed: int) -> Any:
+    """``fn(weights)`` over :func:`weight_blocks`, stacked along the replicate axis; ``fn`` returns an array
+    with replicates first, or a dict of them."""
+    parts = [fn(w) for w in weight_blocks(n, n_boot, seed)]
+    if parts and isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
 
 
 def count_metric(metric: str, tp: np.ndarray, fp: np.ndarray, tn: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -150,8 +174,8 @@ def paired_difference(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarr
     tb = threshold_a if threshold_b is None else threshold_b
     a = float(_metric_values(metric, y, score_a, threshold_a, None))
     b = float(_metric_values(metric, y, score_b, tb, None))
-    w = poisson_weights(y.size, n_boot, seed)
-    reps = _metric_values(metric, y, score_a, threshold_a, w) - _metric_values(metric, y, score_b, tb, w)
+    reps = replicates(lambda w: _metric_values(metric, y, score_a, threshold_a, w)
+                      - _metric_values(metric, y, score_b, tb, w), y.size, n_boot, seed)
     sign = -1.0 if lower_is_better else 1.0
     low, high = percentile_ci(sign * reps, level)
     diff = sign * (a - b)

@@ -35,7 +35,7 @@ from .data import Dataset, image_paths
 from .exceptions import ModelError
 from .fairness import group_columns
 from .metrics import LOWER_IS_BETTER
-from .paired import COUNT_METRICS, confusion_counts, count_metric, group_matrix, percentile_ci, poisson_weights
+from .paired import COUNT_METRICS, confusion_counts, count_metric, group_matrix, percentile_ci, replicates
 
 
 @dataclass(frozen=True)
@@ -339,9 +339,9 @@ def assess_robustness(
                                                                data.manifest.feature_columns or ())
     y = data.y_true.astype(bool)
     groups, index = group_matrix(group_columns(data.sensitive, intersections=False), len(data))
-    weights = poisson_weights(len(data), n_boot, seed) if n_boot else None
+    boot = (len(data), n_boot, seed) if n_boot else None
     clean_pred = scorer(clean_inputs) >= threshold
-    clean = _measure(y, clean_pred, clean_pred, groups, weights)
+    clean = _measure(y, clean_pred, clean_pred, groups, boot)
     rows = [_rows("clean", 0.0, clean, clean, index, metrics, level)]
     hurt, errors = [], {}
     for k, (name, strengths) in enumerate(suite.items()):
@@ -356,7 +356,7 @@ def assess_robustness(
                 reason = str(err).split(": ", 1)[-1].split("\n")[0]
                 errors[name] = f"the model could not score inputs perturbed by {name} (strength {strength:g}): {reason}"
                 break
-            measured = _measure(y, pred, clean_pred, groups, weights)
+            measured = _measure(y, pred, clean_pred, groups, boot)
             rows.append(_rows(name, strength, measured, clean, index, metrics, level))
             hurt.extend(_hurt(name, strength, measured, clean, index, metrics, level, tolerance, min_group_size))
     curves = pd.concat(rows, ignore_index=True)
@@ -369,16 +369,19 @@ def assess_robustness(
 
 
 def _measure(y: np.ndarray, pred: np.ndarray, clean_pred: np.ndarray, groups: np.ndarray,
-             weights: np.ndarray | None) -> dict[str, Any]:
-    """Counts (and flips) for the data and, with weights, for every replicate."""
+             boot: tuple[int, int, int] | None) -> dict[str, Any]:
+    """Counts (and flips) for the data and, with ``boot = (n, n_boot, seed)``, for every replicate (the
+    same replicate weights for every call with the same ``boot``: the resampling is paired)."""
     point = confusion_counts(y, pred, groups)
     flips = groups * (pred != clean_pred)[:, None].astype(np.float32)
     out: dict[str, Any] = {"point": point, "n": groups.sum(axis=0, dtype=np.float64),
                            "flips": flips.sum(axis=0, dtype=np.float64)}
-    if weights is not None:
-        out["reps"] = confusion_counts(y, pred, groups, weights)
-        out["rep_flips"] = (weights @ flips).astype(np.float64)
-        out["rep_n"] = (weights @ groups).astype(np.float64)
+    if boot is not None:
+        reps = replicates(lambda w: {**confusion_counts(y, pred, groups, w),
+                                     "flips": (w @ flips).astype(np.float64), "n": (w @ groups).astype(np.float64)},
+                          *boot)
+        out["rep_flips"], out["rep_n"] = reps.pop("flips"), reps.pop("n")
+        out["reps"] = reps
     return out
 
 

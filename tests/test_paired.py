@@ -105,3 +105,15 @@ def test_paired_difference_rejects_unknown_metric(data):
     y, s = data
     with pytest.raises(ValueError, match="metric must be one of"):
         paired_difference(y, s, s, "eer")
+
+
+def test_weight_blocks_are_the_same_draws_with_bounded_memory(data):
+    from evalkit.paired import replicates, weight_blocks
+
+    y, s = data
+    whole = poisson_weights(len(y), 37, seed=5)
+    blocks = list(weight_blocks(len(y), 37, seed=5, max_bytes=4 * len(y) * 10))  # 10 replicates a block
+    assert [len(b) for b in blocks] == [10, 10, 10, 7]
+    np.testing.assert_array_equal(np.vstack(blocks), whole)
+    auc = replicates(lambda w: weighted_auc(y, s, w), len(y), 37, 5)
+    np.testing.assert_allclose(auc, weighted_auc(y, s, whole), rtol=0, atol=1e-12)
