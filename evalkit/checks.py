@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -65,6 +66,7 @@ class GateResult:
     train_dataset: Dataset | None = None
     run_id: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
     decided_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def requirements(self) -> pd.DataFrame:
@@ -124,6 +126,7 @@ class GateResult:
             "verdicts": [{k: _num(v) if isinstance(v, float) else v for k, v in r.items()} for r in self.verdicts],
             "evidence": evidence,
             "run_id": self.run_id,
+            "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "versions": versions(),
             "git_commit": git_commit(),
         }
@@ -227,9 +230,6 @@ def run_checks(
         Bad input (policy, data, model) stops here with a message naming the file and key.
     """
     from .adversarial import adversarial_search
-    from .fitting import fitting_diagnostics, learning_curve
-    from .paired import paired_difference
-    from .robustness import PERTURBATIONS, assess_robustness, default_suite
     from .spoofing import spoof_dataset_rates
 
     data = data if isinstance(data, Dataset) else load_dataset(data)
@@ -242,76 +242,111 @@ def run_checks(
     min_group_size = int(s.get("min_group_size", 30))
     settings = {"threshold": threshold, "threshold_rule": s.get("threshold_rule", "fixed"), "n_boot": n_boot,
                 "ci_level": level, "seed": seed, "min_group_size": min_group_size}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        result.timings[name] = now - clock[0]
+        clock[0] = now
+
     _say(f"evaluating on {data.name} ({len(data)} rows)", progress)
     ev = evaluate(model, data, threshold=threshold, threshold_rule=settings["threshold_rule"], n_boot=n_boot,
                   ci_level=level, seed=seed, min_group_size=min_group_size, trusted_types=trusted_types,
                   run_id=run_id)
-    threshold = ev.threshold  # the rule's threshold is the operating point for every other check
-    ref = ev.model
+    settings["threshold"] = ev.threshold  # the rule's threshold is the operating point for every other check
     result = GateResult(decision="inconclusive", verdicts=[], policy=policy, evaluation=ev, run_id=run_id,
                         settings=settings)
-    checks = {r.check for r in policy.requirements}
+    lap("evaluate")
     # Fitting, robustness and adversarial checks score new inputs: not possible with a predictions file,
     # whose requirements then stay inconclusive.
+    ref = ev.model
     scorer = load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label) \
         if ref.kind != "predictions" else None
     if policy.train_data is not None and scorer is not None:
-        train = result.train_dataset = load_dataset(policy.train_data)
-        _say(f"fitting diagnostics against {train.name} ({len(train)} rows)", progress)
-        gaps = [r.bound for r in policy.needs("fitting_gap")]
-        fit_metrics = tuple(dict.fromkeys([*(r.metric for r in policy.needs("fitting_gap")), "roc_auc", "accuracy"]))
-        fit_metrics = tuple(m for m in fit_metrics if m in ("roc_auc", "accuracy", "recall", "fpr", "fnr", "precision",
-                                                            "f1", "selection_rate"))
-        result.fitting = fitting_diagnostics(
-            train.y_true, score(ref, train, trusted_types=trusted_types), train.sensitive, ev.y_true, ev.y_score,
-            data.sensitive, threshold=threshold, metrics=fit_metrics, max_gap=min(gaps) if gaps else 0.05,
-            n_boot=min(n_boot, 300), level=level, seed=seed, min_group_size=min_group_size)
-        try:
-            result.learning_curve = learning_curve(scorer.estimator, train, data, fractions=learning_curve_fractions,
-                                                   threshold=threshold, seed=seed,
-                                                   progress=(lambda m: _say(m, True)) if progress else None)
-        except ValueError as err:  # not refittable: the diagnostics stand without a curve
-            _say(f"no learning curve: {err}", progress)
+        _check_fitting(result, scorer, trusted_types, learning_curve_fractions, progress, lap)
     if scorer is not None:
-        full = s.get("robustness_suite", "full") == "full"
-        suite = {k: set(v) for k, v in default_suite(data).items()} if full else {}
-        for r in [*policy.needs("robustness_drop"), *policy.needs("robustness_flips")]:
-            if PERTURBATIONS[r.perturbation].modality != ("image" if data.manifest.image_features else "tabular"):
-                continue
-            suite.setdefault(r.perturbation, set()).add(float(r.strength))
-        _say(f"robustness: {', '.join(suite) or 'nothing asked'}", progress)
-        result.robustness = None if not suite else assess_robustness(
-            scorer, data, suite={k: sorted(v) for k, v in suite.items()}, threshold=threshold,
-            metrics=tuple(dict.fromkeys(["accuracy", "recall", "fpr", *(r.metric for r in policy.needs("robustness_drop"))])),
-            n_boot=min(n_boot, 300), level=level, seed=seed, min_group_size=min_group_size, progress=progress)
-    if scorer is not None and ("attack_success" in checks or "adversarial_budget" in s):
+        _check_robustness(result, scorer, progress)
+        lap("robustness")
+    if scorer is not None and (policy.needs("attack_success") or "adversarial_budget" in s):
         _say("adversarial search (HopSkipJump)", progress)
         result.adversarial = adversarial_search(
-            scorer, data, threshold=threshold, budget=float(s["adversarial_budget"]),
+            scorer, data, threshold=ev.threshold, budget=float(s["adversarial_budget"]),
             n_samples=int(s.get("adversarial_samples", 20)), max_iter=5, max_eval=100, level=level, seed=seed,
             progress=progress)
+        lap("adversarial")
     if policy.attack_data is not None:
         attack = result.attack_dataset = load_dataset(policy.attack_data)
         _say(f"presentation attacks: {attack.name} ({len(attack)} rows)", progress)
         result.spoofing = spoof_dataset_rates(attack, score(ref, attack, trusted_types=trusted_types),
-                                              threshold=threshold, level=level)
+                                              threshold=ev.threshold, level=level)
+        lap("spoofing")
     if staging is not None and policy.needs("non_inferiority"):
         staging_ref = staging if isinstance(staging, ModelRef) else (
             ModelRef(**{**staging, "path": Path(staging["path"])}) if isinstance(staging, Mapping)
             else resolve_model(staging))
         result.staging = staging_ref
         result.non_inferiority = {"staging_scores": score(staging_ref, data, trusted_types=trusted_types)}
+        lap("staging_scores")
     if policy.corner_cases is not None and ref.kind != "predictions":
         corner = result.corner_dataset = load_dataset(policy.corner_cases)
         result.corner_cases = pd.DataFrame({"id": corner.ids.to_numpy(),
                                             "score": score(ref, corner, trusted_types=trusted_types)})
-    result.verdicts = _judge_all(policy, result, paired_difference, scorer is not None)
+        lap("corner_cases")
+    result.verdicts = _judge_all(policy, result)
     result.decision = combine(result.verdicts)
+    lap("judge")
     _say(f"gate decision: {result.decision.upper()}", progress)
     return result
 
 
-def _judge_all(policy: Policy, result: GateResult, paired_difference: Any, can_score: bool) -> list[dict[str, Any]]:
+def _check_fitting(result: GateResult, scorer: Any, trusted_types: tuple[str, ...], fractions: tuple[float, ...],
+                   progress: bool, lap: Any) -> None:
+    from .fitting import fitting_diagnostics, learning_curve
+    from .paired import PAIRED_METRICS
+
+    policy, ev, s = result.policy, result.evaluation, result.settings
+    train = result.train_dataset = load_dataset(policy.train_data)
+    _say(f"fitting diagnostics against {train.name} ({len(train)} rows)", progress)
+    gaps = [r.bound for r in policy.needs("fitting_gap")]
+    metrics = tuple(m for m in dict.fromkeys([*(r.metric for r in policy.needs("fitting_gap")), "roc_auc", "accuracy"])
+                    if m in PAIRED_METRICS)
+    result.fitting = fitting_diagnostics(
+        train.y_true, score(ev.model, train, trusted_types=trusted_types), train.sensitive, ev.y_true, ev.y_score,
+        ev.data.sensitive, threshold=ev.threshold, metrics=metrics, max_gap=min(gaps) if gaps else 0.05,
+        n_boot=min(s["n_boot"], 300), level=s["ci_level"], seed=s["seed"], min_group_size=s["min_group_size"])
+    lap("fitting")
+    try:
+        result.learning_curve = learning_curve(scorer.estimator, train, ev.data, fractions=fractions,
+                                               threshold=ev.threshold, seed=s["seed"],
+                                               progress=(lambda m: _say(m, True)) if progress else None)
+    except ValueError as err:  # not refittable: the diagnostics stand without a curve
+        _say(f"no learning curve: {err}", progress)
+    lap("learning_curve")
+
+
+def _check_robustness(result: GateResult, scorer: Any, progress: bool) -> None:
+    """The default suite of the data's modality (unless ``robustness_suite: policy``) plus every
+    perturbation strength a requirement names."""
+    from .robustness import PERTURBATIONS, assess_robustness, default_suite
+
+    policy, data, s = result.policy, result.evaluation.data, result.settings
+    full = policy.settings.get("robustness_suite", "full") == "full"
+    suite = {k: set(v) for k, v in default_suite(data).items()} if full else {}
+    modality = "image" if data.manifest.image_features else "tabular"
+    for r in [*policy.needs("robustness_drop"), *policy.needs("robustness_flips")]:
+        if PERTURBATIONS[r.perturbation].modality == modality:
+            suite.setdefault(r.perturbation, set()).add(float(r.strength))
+    _say(f"robustness: {', '.join(suite) or 'nothing asked'}", progress)
+    if not suite:
+        return
+    metrics = tuple(dict.fromkeys(["accuracy", "recall", "fpr", *(r.metric for r in policy.needs("robustness_drop"))]))
+    result.robustness = assess_robustness(
+        scorer, data, suite={k: sorted(v) for k, v in suite.items()}, threshold=result.evaluation.threshold,
+        metrics=metrics, n_boot=min(s["n_boot"], 300), level=s["ci_level"], seed=s["seed"],
+        min_group_size=s["min_group_size"], progress=progress)
+
+
+def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
     ev = result.evaluation
     verdicts: list[dict[str, Any]] = []
     for req in policy.requirements:
@@ -337,7 +372,7 @@ def _judge_all(policy: Policy, result: GateResult, paired_difference: Any, can_s
             evidence = [Evidence(r.value, r.ci_low, r.ci_high, r.n, r.rate.split(":", 1)[1],
                                  f"{r.errors} of {r.n} attacks accepted") for r in apcer.itertuples()]
         elif req.check == "non_inferiority":
-            evidence = _non_inferiority(req, result, paired_difference)
+            evidence = _non_inferiority(req, result)
             if evidence is None:
                 verdicts.append({**judge(req, Evidence(0.0, 0.0, 0.0, len(ev.data))), "estimate": None,
                                  "ci_low": None, "ci_high": None, "decision": "pass",
@@ -367,7 +402,9 @@ def _missing(note: str) -> Evidence:
     return Evidence(math.nan, math.nan, math.nan, math.nan, "overall", note)
 
 
-def _non_inferiority(req: Requirement, result: GateResult, paired_difference: Any) -> list[Evidence] | None:
+def _non_inferiority(req: Requirement, result: GateResult) -> list[Evidence] | None:
+    from .paired import paired_difference
+
     ni = result.non_inferiority
     if ni is None or result.staging is None:
         return None

@@ -107,7 +107,9 @@ def verdicts(result: GateResult) -> HTML:
         "n": [_n(v) for v in frame["n"]],
         "would decide at": [_n(v) if v is not None and v == v else "" for v in frame["n_to_decide"]],
     })
-    return _html(_table(out, ("requirement", "subject", "decision")))
+    spent = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result.timings.items())
+    timing = f"<p style='font-size:12px;color:#555'>Time spent: {html.escape(spent)}.</p>" if spent else ""
+    return _html(_table(out, ("requirement", "subject", "decision")) + timing)
 
 
 def quality(result: GateResult, metrics: tuple[str, ...] = ("roc_auc", "accuracy", "recall", "fpr", "precision",
