@@ -27,7 +27,7 @@ STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report gate promote rollback explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev report gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -68,6 +68,10 @@ promote: $(RUNTIME_STAMP) ## Move the registry alias 'staging' to MODEL='s versi
 rollback: $(RUNTIME_STAMP) ## Return MODEL='s staging version to the lab; the alias goes back to the version it replaced
 	@test -n "$(MODEL)" || { echo "make rollback: set MODEL=, e.g. make rollback MODEL=adult-logreg" >&2; exit 2; }
 	$(PY) -m evalkit rollback --model "$(MODEL)" $(if $(REASON),--reason "$(REASON)")
+
+stage: $(RUNTIME_STAMP) ## Serve MODEL= with `mlflow models serve` on 127.0.0.1, check it over HTTP, measure latency (ARGS=--keep keeps it up)
+	@test -n "$(MODEL)" || { echo "make stage: set MODEL=, e.g. make stage MODEL=adult-logreg" >&2; exit 2; }
+	$(PY) -m evalkit stage --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(ARGS)
 
 explore: $(RUNTIME_STAMP) ## Serve the explorer for MODEL= (and DATA=) on 127.0.0.1 (a free port) and print its URL
 	$(PY) -m evalkit explore $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)")

@@ -36,7 +36,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -247,28 +246,16 @@ def _case(case: str, folder: Path) -> dict:
     return {"seconds": seconds, "peak_mb": (_peak_kb() - before) / 1024}
 
 
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _reset_peak() -> int:
-    """Reset the process's peak resident set size (Linux: write 5 to /proc/self/clear_refs) and return
-    the current resident size in KiB, so the peak afterwards measures the computation alone."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:  # not Linux or not permitted: fall back to the lifetime peak
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return _status_kb("VmRSS")
+    from evalkit.cost import reset_peak_rss
+
+    return reset_peak_rss()[0]
 
 
 def _peak_kb() -> int:
-    try:
-        return _status_kb("VmHWM")
-    except (OSError, RuntimeError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    from evalkit.cost import peak_rss_kb
+
+    return peak_rss_kb()
 
 
 def _measure(case: str, folder: Path) -> dict:

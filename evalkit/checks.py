@@ -67,6 +67,7 @@ class GateResult:
     run_id: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    served: dict[str, Any] | None = None
     decided_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def requirements(self) -> pd.DataFrame:
@@ -103,6 +104,9 @@ class GateResult:
                                        "unit": a.unit, "settings": a.settings, "by_group": _records(a.by_group)}
         if self.spoofing is not None:
             evidence["spoofing"] = _records(self.spoofing)
+        if self.served is not None:
+            evidence["served_replica"] = {k: v for k, v in self.served.items() if k != "load"} | {
+                "load": [{k: v for k, v in level.items() if k != "latencies_ms"} for level in self.served["load"]]}
         if self.non_inferiority is not None:
             evidence["non_inferiority"] = {k: _num(v) if isinstance(v, float) else v
                                            for k, v in self.non_inferiority.items() if k != "staging_scores"}
@@ -292,6 +296,10 @@ def run_checks(
         result.corner_cases = pd.DataFrame({"id": corner.ids.to_numpy(),
                                             "score": score(ref, corner, trusted_types=trusted_types)})
         lap("corner_cases")
+    if (policy.needs("latency") or policy.needs("memory")) and ref.kind == "registered" and ref.uri:
+        _say(f"served replica of {ref.uri} (latency and memory budgets)", progress)
+        result.served = served_replica(ref.uri, scorer, [d for d in (result.corner_dataset, data) if d is not None])
+        lap("served_replica")
     result.verdicts = _judge_all(policy, result)
     result.decision = combine(result.verdicts)
     lap("judge")
@@ -361,6 +369,8 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
                       for g in [result.fitting.gap(req.metric)]]
         elif req.check in ("robustness_drop", "robustness_flips"):
             evidence = [_robustness_evidence(req, result)]
+        elif req.check in ("latency", "memory"):
+            evidence = [budget_evidence(req, result.served)]
         elif req.check == "attack_success":
             a = result.adversarial
             evidence = [_missing("no adversarial search (the model cannot score new inputs)")] if a is None else \
@@ -396,6 +406,38 @@ def _robustness_evidence(req: Requirement, result: GateResult) -> Evidence:
         return Evidence(d["drop"], d["drop_ci_low"], d["drop_ci_high"], d["n"])
     f = rob.flips(req.perturbation, req.strength)
     return Evidence(f["flip_rate"], f["flip_ci_low"], f["flip_ci_high"], f["n"])
+
+
+def served_replica(model_uri: str, scorer: Any, sets: list[Dataset], *, sample_rows: int = 200) -> dict[str, Any]:
+    """Serve ``model_uri`` with MLflow's scoring server, check served = in-process scores on ``sets`` and run
+    the bounded load loop (see :mod:`evalkit.staging`); the server is always stopped. Returns the
+    :class:`~evalkit.staging.StageResult` as a dict."""
+    from .staging import StageResult, check_replica, serve
+
+    t = time.perf_counter()
+    with serve(model_uri) as server:
+        startup = time.perf_counter() - t
+        checks, load = check_replica(server, scorer, [(d.name, d) for d in sets], sample_rows=sample_rows)
+        return StageResult(model_uri=model_uri, url=server.url, checks=checks, load=load,
+                           server_rss_mb=server.rss_mb(), run_id=None, startup_seconds=startup).to_dict()
+
+
+def budget_evidence(req: Requirement, served: dict[str, Any] | None) -> Evidence:
+    """Latency or memory evidence from a served replica (a :class:`~evalkit.staging.StageResult` as a dict):
+    a latency percentile at the requirement's concurrency, with a bootstrap interval over the requests;
+    the server's resident memory after the load loop as a single reading."""
+    from .cost import percentile_interval
+
+    if served is None:
+        return _missing("needs a served replica: only a registered model can be served (mlflow models serve)")
+    if req.check == "memory":
+        rss = served.get("server_rss_mb")
+        return _missing("the server's memory could not be read") if rss is None else \
+            Evidence(rss, rss, rss, 1, "served replica", "resident memory of the scoring server after the load loop")
+    level = next(lv for lv in served["load"] if lv["concurrency"] == req.concurrency)
+    est, low, high = percentile_interval(np.array(level["latencies_ms"]), req.percentile)
+    return Evidence(est, low, high, level["requests"], f"served, concurrency {req.concurrency}",
+                    f"{level['requests']} HTTP requests, one row each")
 
 
 def _missing(note: str) -> Evidence:

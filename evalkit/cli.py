@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="feature or intersection (e.g. sex&race) to balance (default: the first sensitive feature)")
     r.add_argument("--balance-target", type=_shares, default=None, metavar="GROUP=SHARE,...",
                    help="target share of each group (default: equal shares)")
+    r.add_argument("--cost-repetitions", type=_count, default=100,
+                   help="timed single-row calls for the cost section (default 100; 0 skips it)")
     r.add_argument("--min-group-size", type=_positive_int, default=30,
                    help="groups smaller than this are flagged and not compared (default 30)")
     r.add_argument("--engine", choices=["vectorised", "fairlearn"], default="vectorised",
@@ -173,6 +175,19 @@ def _parser() -> argparse.ArgumentParser:
                                          "version it replaced")
     rb.add_argument("--model", required=True, help="registered model name")
     rb.add_argument("--reason", default="rolled back by hand", help="recorded on the model version")
+    st = sub.add_parser("stage", help="serve a registered model with MLflow's scoring server on 127.0.0.1, check "
+                                      "served = in-process scores over HTTP, measure latency and throughput")
+    st.add_argument("--model", required=True, help="registered model name (latest version) or models:/ URI")
+    st.add_argument("--data", default=None, help="evaluation manifest whose rows are sent (default adult_test)")
+    st.add_argument("--corner-cases", default=None, metavar="MANIFEST",
+                    help="corner-case manifest sent too (default data_manifests/adult_corner_cases.yaml)")
+    st.add_argument("--sample-rows", type=_positive_int, default=500, help="rows of each set compared (default 500)")
+    st.add_argument("--max-requests", type=_positive_int, default=200,
+                    help="requests per concurrency level in the load loop (default 200)")
+    st.add_argument("--max-seconds", type=float, default=10.0, help="time bound per load level (default 10 s)")
+    st.add_argument("--port", type=_positive_int, default=None, help="port (default: a free one)")
+    st.add_argument("--keep", action="store_true", help="keep serving after the check until Ctrl-C")
+    st.add_argument("--no-tracking", action="store_true", help="do not record an MLflow run")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     _data_parser(sub)
     e = sub.add_parser("explore", help="serve the explorer (score histogram, threshold, samples) on 127.0.0.1")
@@ -336,6 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .app import serve
 
             return serve(args.model, args.data, args.port)
+        if args.command == "stage":
+            from .staging import stage
+
+            result = stage(args.model, data=args.data, corner_cases=args.corner_cases, sample_rows=args.sample_rows,
+                           max_requests=args.max_requests, max_seconds=args.max_seconds, track=not args.no_tracking,
+                           keep=args.keep, port=args.port)
+            checked = ", ".join(f"{k} {v['rows']} rows" for k, v in result.checks.items())
+            print(f"{result.model_uri} served at {result.url}: served scores equal in-process scores ({checked})")
+            if result.run_id:
+                print(f"mlflow run: {result.run_id}")
+            return 0
         if args.command in ("gate", "promote", "rollback"):
             return _deployment_command(args)
         if args.command == "demo-models":
@@ -352,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics_config=args.metrics_config, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed,
             reference=dict(args.reference), tolerance=args.tolerance, fdr=args.fdr, target_fpr=args.target_fpr,
             balance=args.balance, balance_by=args.balance_by, balance_target=args.balance_target,
+            cost_repetitions=args.cost_repetitions,
             trusted_types=args.trust_type, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
             timeout=args.timeout, progress=not args.no_progress,
         )

@@ -17,6 +17,7 @@ import pandas as pd
 from ._io import atomic_write_json
 from ._version import __version__
 from .balance import Balance, balance_groups, balancing_weights, composition, downsample
+from .cost import ModelCost
 from .custom import MetricsConfig, function_metrics_by_group, load_metrics_config
 from .data import Dataset, load_dataset
 from .fairness import (
@@ -92,6 +93,8 @@ class Evaluation:
         Group counts and shares before and after balancing (see :func:`evalkit.balance.composition`).
     sample_weight : ndarray or None
         The weights every metric used (balancing weights, user weights, or None).
+    cost : ModelCost or None
+        What the model costs to run (see :func:`evalkit.cost.measure_cost`); set by the report notebook.
     """
 
     model: ModelRef
@@ -115,6 +118,7 @@ class Evaluation:
     composition_before: pd.DataFrame = field(default_factory=pd.DataFrame)
     composition: pd.DataFrame = field(default_factory=pd.DataFrame)
     sample_weight: np.ndarray | None = None
+    cost: ModelCost | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -233,6 +237,7 @@ class Evaluation:
             "small_groups": [{"feature": r.feature, "group": r.group, "n": int(r.n)}
                              for r in self.small_groups.itertuples()],
             "undefined": self.undefined(),
+            "cost": self.cost.to_dict() if self.cost is not None else None,
             "mlflow_run_id": self.run_id,
             "mlflow_tracking_uri": tracking.tracking_uri() if self.run_id else None,
             "created": self.created,

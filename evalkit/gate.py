@@ -32,6 +32,15 @@ A policy (``configs/gates.yaml``) lists requirements::
       - check: non_inferiority     # candidate minus the model now in staging, paired on the same data
         metric: roc_auc
         margin: 0.01
+      - check: latency             # served single-row latency in ms (p50, p95 or p99; concurrency 1 or 4)
+        percentile: 95
+        max: 50
+      - check: memory              # the scoring server's resident memory in MB
+        max: 1000
+
+Latency and memory budgets are judged on a served replica (:mod:`evalkit.staging`: the registered
+model behind ``mlflow models serve`` on 127.0.0.1): once in the gate, and again at promotion against
+``models:/<name>@staging``, where a replica over budget is rolled back.
 
 Each requirement is judged on its interval, never on the point estimate alone: with a lower bound
 ``min``, it **passes** when the interval lies at or above the bound, **fails** when it lies below,
@@ -63,7 +72,7 @@ from .paired import COUNT_METRICS, PAIRED_METRICS
 Decision = Literal["pass", "fail", "inconclusive"]
 #: The kinds of requirement a policy may state.
 CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "robustness_flips",
-                           "attack_success", "apcer", "non_inferiority")
+                           "attack_success", "apcer", "non_inferiority", "latency", "memory")
 _TOP_KEYS = {"policy", "description", "corner_cases", "train_data", "attack_data", "requirements", "settings"}
 _SETTINGS = {"n_boot": int, "ci_level": float, "seed": int, "min_group_size": int, "threshold": float,
              "threshold_rule": str, "adversarial_samples": int, "adversarial_budget": float,
@@ -77,6 +86,8 @@ _KEYS: dict[str, set[str]] = {
     "attack_success": {"max"},
     "apcer": {"max"},
     "non_inferiority": {"metric", "margin"},
+    "latency": {"percentile", "concurrency", "max"},
+    "memory": {"max"},
 }
 _COMMON = {"check", "name", "description"}
 
@@ -110,6 +121,8 @@ class Requirement:
     perturbation: str | None = None
     strength: float | None = None
     description: str = ""
+    percentile: int = 95
+    concurrency: int = 1
 
     def text(self) -> str:
         """The requirement in words, e.g. ``roc_auc ≥ 0.85 (overall)``."""
@@ -125,6 +138,11 @@ class Requirement:
             return f"{self.metric} drop under {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
         if self.check == "robustness_flips":
             return f"decisions flipped by {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
+        if self.check == "latency":
+            return (f"served single-row latency p{self.percentile} at concurrency {self.concurrency} {sign} "
+                    f"{self.bound:g} ms")
+        if self.check == "memory":
+            return f"scoring server's resident memory {sign} {self.bound:g} MB"
         if self.check == "attack_success":
             return f"adversarial attack success rate {sign} {self.bound:g}"
         if self.check == "apcer":
@@ -205,6 +223,12 @@ def _requirement(path: Path, index: int, raw: Any, features: Sequence[str] | Non
             allowed_bounds = sorted({"min", "max"} & _KEYS[check])
             raise ConfigError(path, f"state exactly one bound of {allowed_bounds}", key=where)
         direction, bound = given[0], _number(path, f"{where}.{given[0]}", raw[given[0]])
+    if check == "latency":
+        if raw.get("percentile", 95) not in (50, 95, 99):
+            raise ConfigError(path, f"percentile must be 50, 95 or 99, got {raw['percentile']!r}",
+                              key=f"{where}.percentile")
+        if raw.get("concurrency", 1) not in (1, 4):
+            raise ConfigError(path, f"concurrency must be 1 or 4, got {raw['concurrency']!r}", key=f"{where}.concurrency")
     scope = raw.get("scope", "overall")
     if scope not in ("overall", "groups"):
         raise ConfigError(path, f"scope must be 'overall' or 'groups', got {scope!r}", key=f"{where}.scope")
@@ -224,12 +248,13 @@ def _requirement(path: Path, index: int, raw: Any, features: Sequence[str] | Non
         strength = _number(path, f"{where}.strength", strength)
         if strength <= 0:
             raise ConfigError(path, f"strength must be > 0, got {strength:g}", key=f"{where}.strength")
+    percentile, concurrency = int(raw.get("percentile", 95)), int(raw.get("concurrency", 1))
     name = raw.get("name") or "-".join(str(p) for p in (check, metric, feature, perturbation) if p)
     if not isinstance(name, str):
         raise ConfigError(path, f"name must be text, got {name!r}", key=f"{where}.name")
     return Requirement(name=name, check=check, bound=bound, direction=direction, metric=metric, feature=feature,
                        scope=scope, perturbation=perturbation, strength=strength,
-                       description=str(raw.get("description", "")))
+                       description=str(raw.get("description", "")), percentile=percentile, concurrency=concurrency)
 
 
 def _manifest_key(path: Path, raw: Mapping[str, Any], key: str) -> Path | None:

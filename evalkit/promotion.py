@@ -17,6 +17,7 @@ removed if there was none) and the version is marked as returned to the lab, wit
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -31,9 +32,10 @@ import pandas as pd
 from ._io import sha256_file
 from .data import load_dataset
 from .exceptions import EvalkitError
-from .gate import load_policy
+from .gate import Policy, load_policy
 from .gating import DECISION_TAG, DEFAULT_POLICY
 from .report import log
+from .summary import fmt_ci
 
 #: MLflow experiment that records promotions and rollbacks.
 PROMOTION_EXPERIMENT = "evalkit-promotions"
@@ -89,27 +91,32 @@ def _resolve(spec: str) -> tuple[str, str]:
 
 
 def _record_run(name: str, version: str, action: str, params: dict[str, Any], *, failed: str | None = None,
-                files: list[Path] | None = None) -> str:
+                replica: dict[str, Any] | None = None) -> str:
     from . import tracking
+    from .staging import StageResult
 
     run_id = tracking.start_run(experiment=PROMOTION_EXPERIMENT, run_name=f"{action}-{name}-v{version}",
                                 params={"model": name, "version": version, "action": action, **params},
                                 tags={"evalkit.kind": action, "evalkit.model": name, **tracking.owner_tags()})
-    if files:
-        tracking.log_artifacts(run_id, [f for f in files if f.is_file()])
+    if replica is not None:
+        served = replica["served"]
+        tracking.log_metrics(run_id, StageResult(**{k: served[k] for k in (
+            "model_uri", "url", "checks", "load", "run_id", "startup_seconds")},
+            server_rss_mb=served["server_rss_mb"] if served["server_rss_mb"] is not None else math.nan).metrics())
+        tracking.client().log_dict(run_id, replica, "replica.json")
     if failed:
         tracking.client().set_tag(run_id, "evalkit.error", failed[:5000])
     tracking.end_run(run_id, "FAILED" if failed else "FINISHED")
     return run_id
 
 
-def check_gate(name: str, version: str, policy: str | Path) -> dict[str, str]:
+def check_gate(name: str, version: str, policy: str | Path) -> tuple[dict[str, str], Policy]:
     """Refuse promotion unless version ``version`` passed the gate under this very policy file.
 
     Returns
     -------
-    dict
-        The version's tags.
+    (dict, Policy)
+        The version's tags and the policy.
 
     Raises
     ------
@@ -133,7 +140,7 @@ def check_gate(name: str, version: str, policy: str | Path) -> dict[str, str]:
         raise PromotionError(f"{name} version {version} passed the gate under another policy (sha256 "
                              f"{tags.get('evalkit.gate.policy_sha256', '?')[:12]}…); {current.path} is now "
                              f"{current.sha256[:12]}…: run 'make gate MODEL={name}' again")
-    return tags
+    return tags, current
 
 
 def _gate_files(run_id: str, dst: Path) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -201,6 +208,38 @@ def served_check(name: str, record: dict[str, Any], expected: pd.DataFrame, *, a
     return {"rows": len(data), "max_abs_diff": float(np.nanmax(diff)) if len(diff) else 0.0, "uri": uri}
 
 
+def replica_check(name: str, record: dict[str, Any], model_file: Path, policy: Policy,
+                  alias: str = "staging") -> dict[str, Any]:
+    """Serve ``models:/<name>@<alias>`` with MLflow's scoring server, check its scores against the model
+    file in-process on the gate's corner cases and evaluation data, and judge the policy's latency and
+    memory budgets on it.
+
+    Returns
+    -------
+    dict
+        ``served`` (the replica's measurements) and ``verdicts``.
+
+    Raises
+    ------
+    PromotionError
+        If a served score differs, or a budget is not met with confidence (fail or inconclusive).
+    """
+    from .checks import budget_evidence, served_replica
+    from .gate import judge
+    from .models import load_scorer, resolve_model
+
+    data = [load_dataset(record[key]["manifest"]) for key in ("corner_cases", "data") if record.get(key)]
+    scorer = load_scorer(resolve_model(str(model_file)), positive_label=data[-1].manifest.positive_label)
+    log(f"serving models:/{name}@{alias} to check its latency and memory budgets")
+    served = served_replica(f"models:/{name}@{alias}", scorer, data)
+    verdicts = [judge(req, budget_evidence(req, served)) for req in [*policy.needs("latency"), *policy.needs("memory")]]
+    missed = [v for v in verdicts if v["decision"] != "pass"]
+    if missed:
+        raise PromotionError("the served replica misses its budget: " + "; ".join(
+            f"{v['text']}: {v['estimate']:.4g} {fmt_ci(v['ci_low'], v['ci_high'])} ({v['decision']})" for v in missed))
+    return {"served": served, "verdicts": verdicts}
+
+
 def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
     """Move the ``staging`` alias to ``model``'s version after checking its gate decision, then check the
     promoted model end to end; roll back on any failure.
@@ -226,7 +265,7 @@ def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
 
     policy = Path(policy) if policy is not None else tracking.project_root() / DEFAULT_POLICY
     name, version = _resolve(model)
-    tags = check_gate(name, version, policy)
+    tags, policy_obj = check_gate(name, version, policy)
     previous = tracking.alias_version(name)
     if previous == version:
         run_id = _record_run(name, version, "promote", {"previous": previous, "result": "unchanged"})
@@ -240,8 +279,11 @@ def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
             raise PromotionError(f"{name} version {version}: the model file differs from the one the gate judged")
         log(f"moving alias staging of {name}: {previous or 'none'} → {version}")
         tracking.set_alias(name, version)
+        replica: dict[str, Any] | None = None
         try:
             check = served_check(name, record, expected)
+            if policy_obj.needs("latency") or policy_obj.needs("memory"):
+                replica = replica_check(name, record, local / "model.skops", policy_obj)
         except Exception as err:
             reason = f"end-to-end check after promotion failed: {err}"
             _return_to_lab(name, version, previous, reason)
@@ -252,9 +294,12 @@ def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
         tracking.set_version_tags(name, version, {"evalkit.status": "staging", "evalkit.promoted_at": _now(),
                                                   "evalkit.previous_staging": previous or ""})
         detail = f"{check['rows']} corner cases scored through {check['uri']}, max |difference| {check['max_abs_diff']:.3g}"
+        if replica is not None:
+            detail += "; served replica within its budgets (" + ", ".join(
+                f"{v['requirement']} {v['estimate']:.4g}" for v in replica["verdicts"]) + ")"
         run_id = _record_run(name, version, "promote", {"previous": previous or "", "result": "promoted",
                                                         "gate_run": tags["evalkit.gate.run_id"],
-                                                        "served_check": detail})
+                                                        "served_check": detail[:500]}, replica=replica)
         log(f"{name} version {version} is in staging ({detail})")
         return PromotionResult(name, version, version, "promoted", run_id, detail)
     finally:

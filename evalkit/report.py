@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -206,6 +207,7 @@ def run_report(
     balance: str = "none",
     balance_by: str | None = None,
     balance_target: Mapping[str, float] | None = None,
+    cost_repetitions: int = 100,
     output_root: str | Path | None = None,
     experiment: str | None = None,
     track: bool = True,
@@ -234,6 +236,8 @@ def run_report(
     threshold_rule, cost_fp, cost_fn, metrics_config, n_boot, ci_level, seed, reference, tolerance, fdr, target_fpr,
     balance, balance_by, balance_target
         Passed to :func:`evalkit.evaluate` (see there); checked before anything runs.
+    cost_repetitions : int, default=100
+        Timed single-row calls for the report's cost section (:func:`evalkit.cost.measure_cost`); 0 skips it.
     output_root : path-like, optional
         Where ``<model>/`` is written (default ``reports/`` in the project).
     experiment : str, optional
@@ -267,12 +271,15 @@ def run_report(
                     threshold_rule=threshold_rule, n_boot=n_boot, ci_level=ci_level, seed=seed, tolerance=tolerance,
                     fdr=fdr, target_fpr=target_fpr, balance=balance)
     _check_settings(timeout, settings)
+    if isinstance(cost_repetitions, bool) or not isinstance(cost_repetitions, int) or cost_repetitions < 0:
+        raise ValueError(f"cost_repetitions must be a whole number >= 0, got {cost_repetitions!r}")
     config = load_metrics_config(metrics_config)  # a bad configuration stops here, naming file and key
     root = tracking.project_root()
     data = Path(data) if data is not None else root / DEFAULT_MANIFEST
     output_root = Path(output_root) if output_root is not None else root / "reports"
     experiment = experiment or tracking.DEFAULT_EXPERIMENT
-    settings.update(cost_fp=cost_fp, cost_fn=cost_fn, reference=dict(reference or {}), balance_by=balance_by,
+    settings.update(cost_fp=cost_fp, cost_fn=cost_fn, cost_repetitions=cost_repetitions,
+                    reference=dict(reference or {}), balance_by=balance_by,
                     balance_target=dict(balance_target) if balance_target else None,
                     metrics_config=str(config.path) if config.path else None)
     check_parameters(root / NOTEBOOK, _settings_parameters(settings, trusted_types))
@@ -431,15 +438,20 @@ def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeo
         On a failing cell, a cell over ``timeout`` seconds, or a dead kernel; the partial notebook is
         kept as ``<out_dir>/failed.ipynb`` and named in the error.
     """
+    import signal
+
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from ._engine import register
+
     log(f"executing {template.name} with papermill")
     check_parameters(template, parameters)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         pm.execute_notebook(
             str(template), str(out), parameters=parameters, cwd=str(template.parent), progress_bar=progress,
-            execution_timeout=timeout, kernel_name="python3", language="python", km=km,
+            execution_timeout=timeout, kernel_name="python3", language="python", km=km, engine_name=register(),
         )
     except PapermillExecutionError as err:
         failed = _keep_failed(out, out_dir)
@@ -459,6 +471,10 @@ def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeo
         failed = _keep_failed(out, out_dir)
         raise ReportError(f"the notebook kernel failed: {type(err).__name__}: {err} "
                           f"(partial notebook kept at {failed})", notebook=failed) from err
+    finally:
+        for sig, handler in handlers.items():  # asyncio leaves SIGTERM at the default when it lets go
+            if handler is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(sig, handler)
 
 
 def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:
@@ -491,10 +507,21 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
     if metrics.get("multiple_comparisons"):
         values["bh_surviving_differences"] = len(metrics["multiple_comparisons"]["surviving"])
     values["threshold"] = metrics["threshold"]
+    values.update(cost_metrics(metrics.get("cost")))
     count = tracking.log_metrics(run_id, values)
     tracking.log_artifacts(run_id, files)
     tracking.log_artifacts(run_id, figures, artifact_path="figures")
     log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
+
+
+def cost_metrics(cost: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """``cost/...`` MLflow values from the ``cost`` entry of ``metrics.json`` (empty when not measured)."""
+    if not cost or not cost.get("applicable"):
+        return {}
+    out = {"cost/file_mb": cost["file_bytes"] / 2**20, "cost/load_seconds": cost["load_seconds"],
+           "cost/rows_per_second": cost["rows_per_second"], "cost/peak_memory_mb": cost["peak_memory_mb"]}
+    out.update({f"cost/latency_{k}": v for k, v in cost["latency"].items()})
+    return out
 
 
 def fail_run(run_id: str, err: BaseException) -> None:

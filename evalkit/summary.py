@@ -530,3 +530,26 @@ def confidently_wrong(ev: Evaluation, feature: str | None = None, *, k: int = 5,
                          + samples_html(ev, picked, feature=feature, max_rows=k))
     more = f"<p>{len(sizes) - max_groups} smaller group(s) not shown.</p>" if len(sizes) > max_groups else ""
     return _html("".join(parts) + more)
+
+
+def cost_section(ev: Evaluation) -> HTML:
+    """What the model costs to run: file size, load time, memory while scoring, throughput and
+    single-row latency, with how and where it was measured."""
+    c = ev.cost
+    if c is None:
+        return _html("<p>Not measured (<code>cost_repetitions = 0</code>).</p>")
+    if not c.applicable:
+        return _html(f"<p>Not applicable: {html.escape(c.reason)}.</p>")
+    lat = c.latency
+    tiles = [("model file", f"{c.file_bytes / 2**20:.3g} MB"), ("load time", f"{c.load_seconds * 1000:.3g} ms"),
+             ("peak memory while scoring", f"{c.peak_memory_mb:.3g} MB"),
+             ("batch throughput", f"{c.rows_per_second:,.0f} rows/s"),
+             ("latency p50", f"{lat['p50_ms']:.3g} ms"), ("latency p95", f"{lat['p95_ms']:.3g} ms"),
+             ("latency p99", f"{lat['p99_ms']:.3g} ms")]
+    strip = "".join(f"<div class='evalkit-tile'><div class='v'>{html.escape(v)}</div>"
+                    f"<div class='k'>{html.escape(k)}</div></div>" for k, v in tiles)
+    how = (f"In-process on {c.cpus} CPU(s), {html.escape(c.machine)}. Load time: fastest of 3 loads of the "
+           f"model file. Throughput: fastest of 3 scorings of a batch of {c.batch_rows:,} rows. Latency: "
+           f"{c.repetitions} single-row calls after {c.warmup} warm-up calls. Memory: the most allocated at once while "
+           f"scoring one batch (tracemalloc: Python objects and numpy buffers). Timings depend on the machine: compare models measured on the same one.")
+    return _html(f"<div class='evalkit-strip'>{strip}</div><p style='font-size:12px;color:#555'>{how}</p>")

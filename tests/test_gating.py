@@ -198,3 +198,28 @@ def test_cli_promote_and_rollback_errors_exit_1(mlflow_store, flawed_models, adu
     assert f"no version of {NAME} holds the staging alias: nothing to roll back" in capsys.readouterr().err
     assert main(["promote", "--model", NAME, "--policy", str(tmp_path / "missing.yaml")]) == 1
     assert "policy file not found" in capsys.readouterr().err
+
+
+def test_latency_and_memory_budgets_are_judged_on_a_served_replica(mlflow_store, flawed_models, adult, tmp_path):
+    from evalkit.promotion import replica_check
+    from evalkit.gate import load_policy
+
+    budgets = REQUIREMENTS + ("  - {name: p95, check: latency, percentile: 95, max: 5000}\n"
+                              "  - {name: rss, check: memory, max: 100000}\n")
+    policy = _policy(tmp_path / "configs", requirements=budgets)
+    v1 = _register(flawed_models, adult, "sound", tmp_path)
+    run = _gate(v1, policy, tmp_path)
+    assert run.decision == "pass"
+    served = run.record["evidence"]["served_replica"]
+    assert served["model_uri"] == f"models:/{NAME}/{v1}" and "latencies_ms" not in served["load"][0]
+    p95 = [v for v in run.record["verdicts"] if v["requirement"] == "p95"][0]
+    assert p95["subject"] == "served, concurrency 1" and p95["ci_low"] <= p95["estimate"] <= p95["ci_high"]
+    promoted = promote(NAME, policy=policy)
+    assert "served replica within its budgets" in promoted.detail
+    runs = tracking.client().search_runs([tracking.experiment_id(PROMOTION_EXPERIMENT)])
+    assert runs[0].data.metrics["stage/c1_p95_ms"] > 0
+    # A budget the scoring server cannot meet (1 MB of resident memory) is refused on the replica.
+    tight = _policy(tmp_path / "tight", requirements="requirements:\n  - {name: rss, check: memory, max: 1}\n")
+    local = tracking.download_model(f"models:/{NAME}/{v1}", tmp_path / "m")
+    with pytest.raises(PromotionError, match=r"misses its budget: scoring server's resident memory ≤ 1 MB"):
+        replica_check(NAME, run.record, local / "model.skops", load_policy(tight))
