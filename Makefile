@@ -25,6 +25,9 @@ LAB_PORT ?= 8888
 MLFLOW_PORT ?= 5000
 STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
+# Two test processes (pytest-xdist), one test file each at a time: the suite is mostly notebooks, servers
+# and browsers waiting on each other, so two workers on two cores take about 7 minutes instead of 11.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help venv venv-dev report gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
@@ -89,13 +92,13 @@ chromium: ## Install Debian's Chromium for the browser tests if it is missing
 	@chromium --version
 
 test: $(DEV_STAMP) chromium data-check ## Verify the data, then run the whole test suite (unit, end-to-end, browser)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser ones
-	$(PY) -m pytest -m "not e2e and not browser and not faults"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not e2e and not browser and not faults"
 
 test-faults: $(DEV_STAMP) chromium ## Run only the fault suite (bad input, signals, full disk, concurrency, hostile files)
-	$(PY) -m pytest -m faults
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m faults
 
 bench: $(DEV_STAMP) ## Run the benchmarks and write bench/results.json
 	$(PY) bench/run.py --out bench/results.json

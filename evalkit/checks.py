@@ -298,7 +298,8 @@ def run_checks(
         lap("corner_cases")
     if (policy.needs("latency") or policy.needs("memory")) and ref.kind == "registered" and ref.uri:
         _say(f"served replica of {ref.uri} (latency and memory budgets)", progress)
-        result.served = served_replica(ref.uri, scorer, [d for d in (result.corner_dataset, data) if d is not None])
+        result.served = served_replica(ref.uri, scorer, [d for d in (result.corner_dataset, data) if d is not None],
+                                       max_requests=int(s.get("replica_requests", 200)))
         lap("served_replica")
     result.verdicts = _judge_all(policy, result)
     result.decision = combine(result.verdicts)
@@ -408,7 +409,8 @@ def _robustness_evidence(req: Requirement, result: GateResult) -> Evidence:
     return Evidence(f["flip_rate"], f["flip_ci_low"], f["flip_ci_high"], f["n"])
 
 
-def served_replica(model_uri: str, scorer: Any, sets: list[Dataset], *, sample_rows: int = 200) -> dict[str, Any]:
+def served_replica(model_uri: str, scorer: Any, sets: list[Dataset], *, sample_rows: int = 200,
+                   max_requests: int = 200) -> dict[str, Any]:
     """Serve ``model_uri`` with MLflow's scoring server, check served = in-process scores on ``sets`` and run
     the bounded load loop (see :mod:`evalkit.staging`); the server is always stopped. Returns the
     :class:`~evalkit.staging.StageResult` as a dict."""
@@ -417,7 +419,8 @@ def served_replica(model_uri: str, scorer: Any, sets: list[Dataset], *, sample_r
     t = time.perf_counter()
     with serve(model_uri) as server:
         startup = time.perf_counter() - t
-        checks, load = check_replica(server, scorer, [(d.name, d) for d in sets], sample_rows=sample_rows)
+        checks, load = check_replica(server, scorer, [(d.name, d) for d in sets], sample_rows=sample_rows,
+                                     max_requests=max_requests)
         return StageResult(model_uri=model_uri, url=server.url, checks=checks, load=load,
                            server_rss_mb=server.rss_mb(), run_id=None, startup_seconds=startup).to_dict()
 

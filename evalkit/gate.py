@@ -76,7 +76,7 @@ CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_dro
 _TOP_KEYS = {"policy", "description", "corner_cases", "train_data", "attack_data", "requirements", "settings"}
 _SETTINGS = {"n_boot": int, "ci_level": float, "seed": int, "min_group_size": int, "threshold": float,
              "threshold_rule": str, "adversarial_samples": int, "adversarial_budget": float,
-             "robustness_suite": str}
+             "robustness_suite": str, "replica_requests": int}
 _KEYS: dict[str, set[str]] = {
     "metric": {"metric", "scope", "feature", "min", "max"},
     "disparity": {"metric", "feature", "max"},
@@ -165,7 +165,8 @@ class Policy:
         Manifests named by the policy, resolved against its folder.
     settings : dict
         Evaluation settings (``n_boot``, ``ci_level``, ``seed``, ``min_group_size``, ``threshold``,
-        ``threshold_rule``, ``adversarial_samples``, ``adversarial_budget``, ``robustness_suite``).
+        ``threshold_rule``, ``adversarial_samples``, ``adversarial_budget``, ``robustness_suite``,
+        ``replica_requests``: requests per concurrency level on a served replica, default 200).
     raw : dict
         The file's content, for the decision record.
     """

@@ -267,3 +267,21 @@ def non_inferiority(result: GateResult) -> HTML:
                  f"{html.escape(str(ni['staging_version']))} {fmt(ni['staging'])}; difference "
                  f"<b>{fmt(ni['difference'])}</b> {html.escape(_ci(ni['ci_low'], ni['ci_high']))} (paired bootstrap on "
                  f"the same {len(result.evaluation.data):,} samples; positive means the candidate is better).</p>")
+
+
+def served(result: GateResult) -> HTML:
+    """The served replica behind the latency and memory budgets: score equality, latency and throughput
+    per concurrency level, resident memory."""
+    s = result.served
+    if s is None:
+        return _html("<p>No served replica: the policy sets no latency or memory budget, or the model is not "
+                     "registered (only a registered version can be served).</p>")
+    checks = "; ".join(f"{html.escape(k)}: {v['rows']:,} rows, max |difference| {v['max_abs_diff']:.3g}"
+                       for k, v in s["checks"].items())
+    rows = [{"concurrency": lv["concurrency"], "requests": f"{lv['requests']:,}", "errors": lv["errors"],
+             "p50 ms": fmt(lv["p50_ms"]), "p95 ms": fmt(lv["p95_ms"]), "p99 ms": fmt(lv["p99_ms"]),
+             "requests/s": fmt(lv["throughput_rps"])} for lv in s["load"]]
+    rss = "—" if s.get("server_rss_mb") is None else f"{s['server_rss_mb']:.4g} MB"
+    return _html(f"<p>{html.escape(s['model_uri'])} behind <code>mlflow models serve</code> on 127.0.0.1 "
+                 f"(ready in {s['startup_seconds']:.1f} s). Served scores equal in-process ones: {checks}. "
+                 f"Resident memory of the server: {rss}.</p>" + _table(pd.DataFrame(rows)))

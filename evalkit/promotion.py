@@ -231,7 +231,8 @@ def replica_check(name: str, record: dict[str, Any], model_file: Path, policy: P
     data = [load_dataset(record[key]["manifest"]) for key in ("corner_cases", "data") if record.get(key)]
     scorer = load_scorer(resolve_model(str(model_file)), positive_label=data[-1].manifest.positive_label)
     log(f"serving models:/{name}@{alias} to check its latency and memory budgets")
-    served = served_replica(f"models:/{name}@{alias}", scorer, data)
+    served = served_replica(f"models:/{name}@{alias}", scorer, data,
+                            max_requests=int(policy.settings.get("replica_requests", 200)))
     verdicts = [judge(req, budget_evidence(req, served)) for req in [*policy.needs("latency"), *policy.needs("memory")]]
     missed = [v for v in verdicts if v["decision"] != "pass"]
     if missed:

@@ -141,18 +141,37 @@ def _wait_ready(server: Server, timeout: float) -> None:
                        f"({server.log}) ends:\n{_log_tail(server.log)}")
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True
+
+
 def stop(server: Server, grace: float = 10.0) -> None:
-    """Stop the server's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    if server.process.poll() is not None:
+    """Stop the server's whole process group (the MLflow CLI and its uvicorn workers): SIGTERM, wait until
+    every process of the group has exited, SIGKILL whatever is left after ``grace`` seconds."""
+    if not _group_alive(server.pid):
+        server.process.poll()
         return
     try:
         os.killpg(server.pid, signal.SIGTERM)
-        server.process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        server.process.poll()  # reap the leader, or the group never empties
+        if not _group_alive(server.pid):
+            return
+        time.sleep(0.1)
+    try:
         os.killpg(server.pid, signal.SIGKILL)
-        server.process.wait(timeout=grace)
     except ProcessLookupError:
         pass
+    server.process.wait(timeout=grace)
 
 
 def _payload(frame: pd.DataFrame) -> bytes:

@@ -140,3 +140,23 @@ def test_the_image_policy_catches_spoofs_rotation_and_adversarial_pixels():
     assert [v["decision"] for v in spoofs if v["subject"] == "overlay"] == ["fail"]
     assert result.adversarial.unit == "share of the pixel range"
     assert set(result.robustness.suite) == {"noise", "blur", "brightness", "rotation", "jpeg"}
+
+
+def test_budgets_are_judged_on_the_served_measurements():
+    from evalkit.checks import budget_evidence
+    from evalkit.gate import Requirement, judge
+
+    served = {"url": "http://127.0.0.1:1", "server_rss_mb": 420.0,
+              "load": [{"concurrency": 1, "requests": 100, "latencies_ms": [10.0] * 80 + [30.0] * 20},
+                       {"concurrency": 4, "requests": 100, "latencies_ms": [40.0] * 100}]}
+    p95 = Requirement("p95", "latency", 20.0, "max", percentile=95, concurrency=1)
+    v = judge(p95, budget_evidence(p95, served))
+    assert v["decision"] == "fail" and v["estimate"] == 30.0 and v["subject"] == "served, concurrency 1"
+    p50 = Requirement("p50", "latency", 20.0, "max", percentile=50, concurrency=1)
+    assert judge(p50, budget_evidence(p50, served))["decision"] == "pass"
+    c4 = Requirement("c4", "latency", 50.0, "max", percentile=99, concurrency=4)
+    assert judge(c4, budget_evidence(c4, served))["estimate"] == 40.0
+    memory = Requirement("rss", "memory", 400.0, "max")
+    assert judge(memory, budget_evidence(memory, served))["decision"] == "fail"
+    unserved = judge(memory, budget_evidence(memory, None))
+    assert unserved["decision"] == "inconclusive" and "only a registered model can be served" in unserved["note"]

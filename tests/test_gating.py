@@ -201,12 +201,11 @@ def test_cli_promote_and_rollback_errors_exit_1(mlflow_store, flawed_models, adu
 
 
 def test_latency_and_memory_budgets_are_judged_on_a_served_replica(mlflow_store, flawed_models, adult, tmp_path):
-    from evalkit.promotion import replica_check
-    from evalkit.gate import load_policy
-
     budgets = REQUIREMENTS + ("  - {name: p95, check: latency, percentile: 95, max: 5000}\n"
                               "  - {name: rss, check: memory, max: 100000}\n")
     policy = _policy(tmp_path / "configs", requirements=budgets)
+    policy.write_text(policy.read_text().replace("robustness_suite: policy", "robustness_suite: policy, "
+                                                                           "replica_requests: 30"))
     v1 = _register(flawed_models, adult, "sound", tmp_path)
     run = _gate(v1, policy, tmp_path)
     assert run.decision == "pass"
@@ -218,8 +217,3 @@ def test_latency_and_memory_budgets_are_judged_on_a_served_replica(mlflow_store,
     assert "served replica within its budgets" in promoted.detail
     runs = tracking.client().search_runs([tracking.experiment_id(PROMOTION_EXPERIMENT)])
     assert runs[0].data.metrics["stage/c1_p95_ms"] > 0
-    # A budget the scoring server cannot meet (1 MB of resident memory) is refused on the replica.
-    tight = _policy(tmp_path / "tight", requirements="requirements:\n  - {name: rss, check: memory, max: 1}\n")
-    local = tracking.download_model(f"models:/{NAME}/{v1}", tmp_path / "m")
-    with pytest.raises(PromotionError, match=r"misses its budget: scoring server's resident memory ≤ 1 MB"):
-        replica_check(NAME, run.record, local / "model.skops", load_policy(tight))

@@ -29,10 +29,10 @@ def _gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def test_stage_serves_checks_records_and_stops(mlflow_store, flawed_models, adult, tmp_path, capsys):
-    version = _register(flawed_models, adult, tmp_path)
-    result = stage(NAME, sample_rows=150, max_requests=40, max_seconds=5, out_dir=tmp_path / "stage")
-    assert result.model_uri == f"models:/{NAME}/{version}" and result.url.startswith("http://127.0.0.1:")
+@pytest.mark.parametrize("demo", ["adult-logreg", "adult-hgb"])
+def test_each_demo_model_is_served_checked_recorded_and_stopped(use_shared_store, demo, tmp_path):
+    result = stage(demo, sample_rows=150, max_requests=40, max_seconds=5, out_dir=tmp_path / "stage")
+    assert result.model_uri == f"models:/{demo}/1" and result.url.startswith("http://127.0.0.1:")
     assert result.checks["corner_cases"]["rows"] == 150 and result.checks["evaluation"]["rows"] == 150
     assert all(c["max_abs_diff"] <= 1e-9 for c in result.checks.values())
     assert [level["concurrency"] for level in result.load] == [1, 4]
@@ -44,6 +44,7 @@ def test_stage_serves_checks_records_and_stops(mlflow_store, flawed_models, adul
     assert doc["checks"] == result.checks
     run = tracking.get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.info.experiment_id == tracking.experiment_id(STAGE_EXPERIMENT)
+    assert run.data.params["model_uri"] == result.model_uri
     assert run.data.metrics["stage/c1_p95_ms"] > 0 and run.data.metrics["stage/c4_requests"] <= 40
     assert {a.path for a in tracking.client().list_artifacts(result.run_id)} == {"stage.json", "server.log"}
     port = int(result.url.rsplit(":", 1)[1])
