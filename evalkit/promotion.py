@@ -35,6 +35,7 @@ from .exceptions import EvalkitError
 from .gate import Policy, load_policy
 from .gating import DECISION_TAG, DEFAULT_POLICY
 from .report import log
+from .staging import score_mismatch
 from .summary import fmt_ci
 
 #: MLflow experiment that records promotions and rollbacks.
@@ -199,13 +200,11 @@ def served_check(name: str, record: dict[str, Any], expected: pd.DataFrame, *, a
     values = np.asarray(out, dtype=np.float64)
     scores = values[:, -1] if values.ndim == 2 else values
     exp = expected.set_index("id")["score"].reindex(data.ids.to_numpy()).to_numpy(np.float64)
-    diff = np.abs(scores - exp)
-    bad = ~(diff <= TOLERANCE)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise PromotionError(f"{uri} scores {int(bad.sum())} of {len(data)} corner cases differently from the gate; "
-                             f"first: id {data.ids.iloc[first]}: served {scores[first]!r}, gate {exp[first]!r}")
-    return {"rows": len(data), "max_abs_diff": float(np.nanmax(diff)) if len(diff) else 0.0, "uri": uri}
+    mismatch, max_diff = score_mismatch(scores, exp, data.ids.tolist(), got_name="served", expected_name="gate",
+                                        tolerance=TOLERANCE)
+    if mismatch:
+        raise PromotionError(f"{uri} scores corner cases differently from the gate: {mismatch}")
+    return {"rows": len(data), "max_abs_diff": max_diff, "uri": uri}
 
 
 def replica_check(name: str, record: dict[str, Any], model_file: Path, policy: Policy,

@@ -205,13 +205,24 @@ def compare_served(url: str, frame: pd.DataFrame, ids: Sequence[str], expected: 
         Naming the first sample whose served score differs by more than :data:`TOLERANCE`.
     """
     served = np.concatenate([invoke(url, frame.iloc[i:i + batch]) for i in range(0, len(frame), batch)])
-    diff = np.abs(served - expected)
-    bad = ~(diff <= TOLERANCE)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise StagingError(f"{int(bad.sum())} of {len(frame)} {what} are scored differently by the server; first: "
-                           f"id {ids[first]}: served {served[first]!r}, in-process {expected[first]!r}")
-    return {"rows": len(frame), "max_abs_diff": float(diff.max()) if len(diff) else 0.0}
+    mismatch, max_diff = score_mismatch(served, expected, ids, got_name="served", expected_name="in-process")
+    if mismatch:
+        raise StagingError(f"{what} are scored differently by the server: {mismatch}")
+    return {"rows": len(frame), "max_abs_diff": max_diff}
+
+
+def score_mismatch(got: np.ndarray, expected: np.ndarray, ids: Sequence[Any], *, got_name: str = "got",
+                   expected_name: str = "expected", tolerance: float = TOLERANCE) -> tuple[str | None, float]:
+    """Compare two score vectors: ``(None, max |difference|)`` when all agree to ``tolerance``, else a
+    sentence naming how many differ and the first one (its id and both scores)."""
+    diff = np.abs(np.asarray(got, dtype=np.float64) - np.asarray(expected, dtype=np.float64))
+    bad = ~(diff <= tolerance)  # NaN counts as different
+    max_diff = float(np.nanmax(diff)) if diff.size and not np.isnan(diff).all() else 0.0
+    if not bad.any():
+        return None, max_diff
+    first = int(np.flatnonzero(bad)[0])
+    return (f"{int(bad.sum())} of {len(diff)} differ; first: id {ids[first]}: {got_name} {float(got[first])!r}, "
+            f"{expected_name} {float(expected[first])!r}"), max_diff
 
 
 def load_loop(url: str, frame: pd.DataFrame, *, concurrency: int, max_requests: int = 200,

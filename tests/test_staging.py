@@ -55,7 +55,7 @@ def test_a_differing_score_is_named_and_the_server_always_stops(mlflow_store, fl
     version = _register(flawed_models, adult, tmp_path)
     other = load_scorer(resolve_model(str(flawed_models["biased"])), positive_label=">50K")
     corner = __import__("evalkit").load_dataset(ROOT / "data_manifests" / "adult_corner_cases.yaml")
-    with pytest.raises(StagingError, match=r"scored differently by the server; first: id \S+: served .*, in-process"):
+    with pytest.raises(StagingError, match=r"scored differently by the server: \d+ of 50 differ; first: id \S+: served .*, in-process"):
         with serve(f"models:/{NAME}/{version}") as server:
             pid = server.pid
             # the bounds hold: a count bound, then a time bound
@@ -88,3 +88,15 @@ def test_a_port_already_taken_fails_the_run_cleanly(mlflow_store, flawed_models,
     (run,) = tracking.client().search_runs([tracking.experiment_id(STAGE_EXPERIMENT)])
     assert run.info.status == "FAILED" and "StagingError" in run.data.tags["evalkit.error"]
     assert "server.log" in {a.path for a in tracking.client().list_artifacts(run.info.run_id)}
+
+
+def test_score_mismatch_names_the_first_differing_sample():
+    import numpy as np
+
+    from evalkit.staging import score_mismatch
+
+    text, worst = score_mismatch(np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.25, np.nan]), ["a", "b", "c"],
+                                 got_name="served", expected_name="in-process")
+    assert text == "2 of 3 differ; first: id b: served 0.2, in-process 0.25"
+    assert worst == pytest.approx(0.05)
+    assert score_mismatch(np.array([0.5]), np.array([0.5 + 1e-12]), ["a"]) == (None, pytest.approx(1e-12))
