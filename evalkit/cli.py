@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
+from . import _signals
 from .exceptions import EvalkitError
 
 
@@ -334,16 +334,13 @@ def _deployment_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error, 3 gate not passed,
     130 interrupted, 143 terminated)."""
     args = _parser().parse_args(argv)
-    # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped.
-    signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped;
+    # both are remembered, so one swallowed inside a library still stops the pipeline before it publishes.
+    _signals.install()
     try:
         if args.command == "data":
             return _data_command(args)

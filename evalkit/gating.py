@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import _signals
 from ._io import atomic_write_json, atomic_write_text
 from ._kernel import warm_kernel
 from .data import load_dataset
@@ -193,6 +194,7 @@ def run_gate(
         if track:
             _log_gate(run_id, ref, record_path, [html, record_path, nb_out, staging / "corner_cases.csv",
                                                  policy_obj.path], figures)
+        _signals.check()
         publish(staging, out_dir, GATE_FILES)
         if track:
             tracking.end_run(run_id, "FINISHED")

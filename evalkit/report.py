@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _signals
 from ._io import atomic_write_bytes, atomic_write_text
 from ._kernel import warm_kernel
 from .balance import balance_groups
@@ -313,6 +313,7 @@ def run_report(
         if track:
             extra_files = [config.path] if config.path else []
             _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, *extra_files], figures)
+        _signals.check()
         publish(staging, out_dir)
         if track:
             tracking.end_run(run_id, "FINISHED")
@@ -438,21 +439,17 @@ def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeo
         On a failing cell, a cell over ``timeout`` seconds, or a dead kernel; the partial notebook is
         kept as ``<out_dir>/failed.ipynb`` and named in the error.
     """
-    import signal
-
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from ._engine import register
-
     log(f"executing {template.name} with papermill")
     check_parameters(template, parameters)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         pm.execute_notebook(
             str(template), str(out), parameters=parameters, cwd=str(template.parent), progress_bar=progress,
-            execution_timeout=timeout, kernel_name="python3", language="python", km=km, engine_name=register(),
+            execution_timeout=timeout, kernel_name="python3", language="python", km=km,
         )
+        _signals.check()  # an interrupt that a library caught still fails the run
     except PapermillExecutionError as err:
         failed = _keep_failed(out, out_dir)
         raise ReportError(
@@ -471,10 +468,7 @@ def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeo
         failed = _keep_failed(out, out_dir)
         raise ReportError(f"the notebook kernel failed: {type(err).__name__}: {err} "
                           f"(partial notebook kept at {failed})", notebook=failed) from err
-    finally:
-        for sig, handler in handlers.items():  # asyncio leaves SIGTERM at the default when it lets go
-            if handler is not None and threading.current_thread() is threading.main_thread():
-                signal.signal(sig, handler)
+
 
 
 def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:

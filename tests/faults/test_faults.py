@@ -53,7 +53,7 @@ def good_report(synthetic_dataset, mlflow_store, tmp_path):
 
 @pytest.mark.parametrize(("sig", "code", "delay"), [(signal.SIGINT, 130, 3.0), (signal.SIGTERM, 143, 1.0)])
 def test_interrupt_mid_run(good_report, sig, code, delay):
-    """Early (kernel start-up) or late (mid-cell: nbclient's own handlers would swallow the signal)."""
+    """Early or late in the notebook: a signal swallowed inside a library must still fail the run."""
     manifest, preds, out, before = good_report
     proc = _cli(str(preds), manifest, out)
     _wait_for(proc, "executing")
