@@ -24,7 +24,7 @@ PAIRED_METRICS: tuple[str, ...] = (*COUNT_METRICS, "roc_auc")
 
 
 #: Most bytes one block of replicate weights may take (float32); larger bootstraps go block by block.
-BLOCK_BYTES = 64 * 2**20
+BLOCK_BYTES = 16 * 2**20
 
 
 def poisson_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
