@@ -2,7 +2,10 @@
 
 The few entry points notebooks use; everything else lives in the submodules
 (:mod:`evalkit.metrics`, :mod:`evalkit.fairness`, :mod:`evalkit.thresholds`, :mod:`evalkit.uncertainty`,
-:mod:`evalkit.multiclass`, :mod:`evalkit.ranking`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...).
+:mod:`evalkit.multiclass`, :mod:`evalkit.ranking`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...); before
+deployment: :mod:`evalkit.checks` (the promotion gate's evidence, judged by :mod:`evalkit.gate`),
+:mod:`evalkit.fitting`, :mod:`evalkit.robustness`, :mod:`evalkit.adversarial`, :mod:`evalkit.spoofing`,
+:mod:`evalkit.cost`, :mod:`evalkit.staging` and :mod:`evalkit.promotion`.
 """
 
 from ._version import __version__
