@@ -284,12 +284,12 @@ def run_checks(
         result.spoofing = spoof_dataset_rates(attack, score(ref, attack, trusted_types=trusted_types),
                                               threshold=ev.threshold, level=level)
         lap("spoofing")
-    if staging is not None and policy.needs("non_inferiority"):
-        staging_ref = staging if isinstance(staging, ModelRef) else (
+    if staging is not None:  # recorded whatever the policy asks; scored only for a comparison
+        result.staging = staging if isinstance(staging, ModelRef) else (
             ModelRef(**{**staging, "path": Path(staging["path"])}) if isinstance(staging, Mapping)
             else resolve_model(staging))
-        result.staging = staging_ref
-        result.non_inferiority = {"staging_scores": score(staging_ref, data, trusted_types=trusted_types)}
+    if result.staging is not None and policy.needs("non_inferiority"):
+        result.non_inferiority = {"staging_scores": score(result.staging, data, trusted_types=trusted_types)}
         lap("staging_scores")
     if policy.corner_cases is not None and ref.kind != "predictions":
         corner = result.corner_dataset = load_dataset(policy.corner_cases)
