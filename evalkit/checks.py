@@ -281,7 +281,7 @@ def run_checks(
     if policy.attack_data is not None:
         attack = result.attack_dataset = load_dataset(policy.attack_data)
         _say(f"presentation attacks: {attack.name} ({len(attack)} rows)", progress)
-        result.spoofing = spoof_dataset_rates(attack, score(ref, attack, trusted_types=trusted_types),
+        result.spoofing = spoof_dataset_rates(attack, score(ref, attack, trusted_types=trusted_types, scorer=scorer),
                                               threshold=ev.threshold, level=level)
         lap("spoofing")
     if staging is not None:  # recorded whatever the policy asks; scored only for a comparison
@@ -294,7 +294,7 @@ def run_checks(
     if policy.corner_cases is not None and ref.kind != "predictions":
         corner = result.corner_dataset = load_dataset(policy.corner_cases)
         result.corner_cases = pd.DataFrame({"id": corner.ids.to_numpy(),
-                                            "score": score(ref, corner, trusted_types=trusted_types)})
+                                            "score": score(ref, corner, trusted_types=trusted_types, scorer=scorer)})
         lap("corner_cases")
     if (policy.needs("latency") or policy.needs("memory")) and ref.kind == "registered" and ref.uri:
         _say(f"served replica of {ref.uri} (latency and memory budgets)", progress)
@@ -320,7 +320,8 @@ def _check_fitting(result: GateResult, scorer: Any, trusted_types: tuple[str, ..
     metrics = tuple(m for m in dict.fromkeys([*(r.metric for r in policy.needs("fitting_gap")), "roc_auc", "accuracy"])
                     if m in PAIRED_METRICS)
     result.fitting = fitting_diagnostics(
-        train.y_true, score(ev.model, train, trusted_types=trusted_types), train.sensitive, ev.y_true, ev.y_score,
+        train.y_true, score(ev.model, train, trusted_types=trusted_types, scorer=scorer), train.sensitive, ev.y_true,
+        ev.y_score,
         ev.data.sensitive, threshold=ev.threshold, metrics=metrics, max_gap=min(gaps) if gaps else 0.05,
         n_boot=min(s["n_boot"], 300), level=s["ci_level"], seed=s["seed"], min_group_size=s["min_group_size"])
     lap("fitting")
@@ -429,7 +430,7 @@ def budget_evidence(req: Requirement, served: dict[str, Any] | None) -> Evidence
     """Latency or memory evidence from a served replica (a :class:`~evalkit.staging.StageResult` as a dict):
     a latency percentile at the requirement's concurrency, with a bootstrap interval over the requests;
     the server's resident memory after the load loop as a single reading."""
-    from .cost import percentile_interval
+    from .cost import latency_percentile
 
     if served is None:
         return _missing("needs a served replica: only a registered model can be served (mlflow models serve)")
@@ -438,7 +439,7 @@ def budget_evidence(req: Requirement, served: dict[str, Any] | None) -> Evidence
         return _missing("the server's memory could not be read") if rss is None else \
             Evidence(rss, rss, rss, 1, "served replica", "resident memory of the scoring server after the load loop")
     level = next(lv for lv in served["load"] if lv["concurrency"] == req.concurrency)
-    est, low, high = percentile_interval(np.array(level["latencies_ms"]), req.percentile)
+    est, low, high = latency_percentile(np.array(level["latencies_ms"]), req.percentile)
     return Evidence(est, low, high, level["requests"], f"served, concurrency {req.concurrency}",
                     f"{level['requests']} HTTP requests, one row each")
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset
-from .models import ModelRef, load_estimator, load_scorer
+from .models import ModelRef, load_estimator, load_scorer, model_frame
 
 #: Single-row latency percentiles reported, in percent.
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
@@ -66,13 +66,13 @@ def latency_summary(seconds: np.ndarray) -> dict[str, float]:
     return out
 
 
-def percentile_interval(samples_ms: np.ndarray, percentile: float, *, level: float = 0.95, n_boot: int = 1000,
+def latency_percentile(samples_ms: np.ndarray, percentile: float, *, level: float = 0.95, n_boot: int = 1000,
                         seed: int = 0) -> tuple[float, float, float]:
     """A latency percentile and its bootstrap percentile interval: ``(estimate, low, high)``.
 
     Examples
     --------
-    >>> est, low, high = percentile_interval(np.arange(1, 101, dtype=float), 50)
+    >>> est, low, high = latency_percentile(np.arange(1, 101, dtype=float), 50)
     >>> est, low <= est <= high
     (50.5, True)
     """
@@ -130,10 +130,18 @@ class ModelCost:
                 if k != "latency_samples_ms"}
 
     def metrics(self) -> dict[str, float | None]:
-        """Flat ``cost/...`` values for MLflow (see :func:`evalkit.report.cost_metrics`)."""
-        from .report import cost_metrics
-
+        """Flat ``cost/...`` values for MLflow (see :func:`cost_metrics`)."""
         return cost_metrics(self.to_dict())
+
+
+def cost_metrics(cost: dict[str, Any] | None) -> dict[str, float | None]:
+    """``cost/...`` MLflow values from the ``cost`` entry of ``metrics.json`` (empty when not measured)."""
+    if not cost or not cost.get("applicable"):
+        return {}
+    out = {"cost/file_mb": cost["file_bytes"] / 2**20, "cost/load_seconds": cost["load_seconds"],
+           "cost/rows_per_second": cost["rows_per_second"], "cost/peak_memory_mb": cost["peak_memory_mb"]}
+    out.update({f"cost/latency_{k}": v for k, v in cost["latency"].items()})
+    return out
 
 
 def measure_cost(ref: ModelRef, data: Dataset, *, repetitions: int = 200, warmup: int = 20,
@@ -177,8 +185,7 @@ def measure_cost(ref: ModelRef, data: Dataset, *, repetitions: int = 200, warmup
         load_estimator(ref, trusted_types=trusted_types)
         loads.append(time.perf_counter() - t)
     scorer = load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label)
-    has_names = getattr(scorer.estimator, "feature_names_in_", None) is not None
-    frame = data.frame if has_names else data.features
+    frame = model_frame(scorer, data)
     rows = min(len(frame), batch_rows or 100_000)
     batch = frame.iloc[:rows]
     scorer(batch.iloc[:10])  # first-call effects (imports, caches) are not the model's steady cost

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .bootstrap import percentile_interval
 from .data import Dataset
 from .fairness import group_columns
 from .metrics import LOWER_IS_BETTER
-from .paired import PAIRED_METRICS, group_matrix, metric_by_columns, percentile_ci, replicates
+from .paired import PAIRED_METRICS, group_matrix, metric_by_columns, replicates
 
 #: Default lower bounds on training metrics below which a model is called underfitted.
 DEFAULT_MIN_TRAIN: dict[str, float] = {"roc_auc": 0.7}
@@ -133,8 +134,8 @@ def fitting_diagnostics(
                              len(y_train), n_boot, seed)
             rev = replicates(lambda w, m=metric: metric_by_columns(m, y_eval, score_eval, threshold, g_ev, w),
                              len(y_eval), n_boot, seed + 1)
-            gap_low, gap_high = percentile_ci(sign * (rtr - rev), level)
-            tr_low, tr_high = percentile_ci(rtr, level)
+            gap_low, gap_high = percentile_interval(sign * (rtr - rev), level)
+            tr_low, tr_high = percentile_interval(rtr, level)
         else:
             gap_low, gap_high, tr_low, tr_high = gap, gap, tr, tr
         for j, (feature, group) in enumerate(keys):

@@ -11,7 +11,6 @@ failure marks the run FAILED and, for a registered model, sets the version's gat
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from . import _signals
-from ._io import atomic_write_json, atomic_write_text
+from ._io import atomic_write_json, atomic_write_text, sha256_file
 from ._kernel import warm_kernel
 from .data import load_dataset
 from .exceptions import ReportError
@@ -81,7 +80,7 @@ def write_outputs(result: Any, output_dir: str | Path | None) -> dict[str, Any]:
     out = Path(output_dir)
     corner = result.corner_cases if result.corner_cases is not None else pd.DataFrame({"id": [], "score": []})
     atomic_write_text(out / "corner_cases.csv", corner.to_csv(index=False, float_format="%.17g"))
-    record["corner_cases_sha256"] = hashlib.sha256((out / "corner_cases.csv").read_bytes()).hexdigest()
+    record["corner_cases_sha256"] = sha256_file(out / "corner_cases.csv")
     atomic_write_json(out / "gate.json", record)
     return record
 

@@ -271,10 +271,19 @@ def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
     return scorer
 
 
-def _score_estimator(ref: ModelRef, data: Dataset, trusted_types: tuple[str, ...]) -> np.ndarray:
-    scorer = load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label)
-    frame = data.frame if getattr(scorer.estimator, "feature_names_in_", None) is not None else data.features
-    return scorer(frame, data.name)
+def model_frame(scorer: Callable[..., np.ndarray], data: Dataset) -> pd.DataFrame:
+    """The columns of ``data`` a loaded model reads: those it was fitted on when it knows their names,
+    else the manifest's feature columns."""
+    names = getattr(scorer.estimator, "feature_names_in_", None)  # type: ignore[attr-defined]
+    return data.frame[list(names)] if names is not None else data.features
+
+
+def _score_estimator(ref: ModelRef, data: Dataset, trusted_types: tuple[str, ...],
+                     scorer: Callable[..., np.ndarray] | None) -> np.ndarray:
+    scorer = scorer or load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label)
+    names = getattr(scorer.estimator, "feature_names_in_", None)  # type: ignore[attr-defined]
+    # the whole frame when the model names its columns, so a missing one is reported by the scorer
+    return scorer(data.frame if names is not None else data.features, data.name)
 
 
 def _score_predictions(ref: ModelRef, data: Dataset) -> np.ndarray:
@@ -311,7 +320,8 @@ def _score_predictions(ref: ModelRef, data: Dataset) -> np.ndarray:
     return aligned.to_numpy()
 
 
-def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = ()) -> np.ndarray:
+def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = (),
+          scorer: Callable[..., np.ndarray] | None = None) -> np.ndarray:
     """Scores of ``ref`` for every sample of ``data``, in the dataset's row order.
 
     Parameters
@@ -322,6 +332,8 @@ def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = ()) 
         From :func:`evalkit.load_dataset`.
     trusted_types : tuple of str, optional
         Extra types a skops file may contain (see :func:`load_estimator`).
+    scorer : callable, optional
+        ``ref`` already loaded by :func:`load_scorer` (it is not loaded again).
 
     Returns
     -------
@@ -337,7 +349,7 @@ def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = ()) 
     if ref.kind == "predictions":
         scores = _score_predictions(ref, data)
     else:
-        scores = _score_estimator(ref, data, tuple(trusted_types))
+        scores = _score_estimator(ref, data, tuple(trusted_types), scorer)
     bad = ~np.isfinite(scores)
     if bad.any():
         raise ModelError(ref.spec, f"produced {int(bad.sum())} NaN or infinite scores, e.g. for ids "

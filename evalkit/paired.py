@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .bootstrap import percentile_interval
+
 #: Metrics computed from confusion counts (the ones a paired comparison can resample cheaply).
 COUNT_METRICS: tuple[str, ...] = ("accuracy", "recall", "fpr", "fnr", "precision", "f1", "selection_rate")
 #: Every metric :func:`paired_difference` supports.
@@ -122,21 +124,6 @@ def weighted_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray | None = 
     return auc if weights is not None else auc[:1].reshape(())
 
 
-def percentile_ci(replicates: np.ndarray, level: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over replicates, NaN where fewer than half of them are defined."""
-    alpha = (1 - level) / 2
-    defined = np.isfinite(replicates).sum(axis=axis)
-    enough = defined >= replicates.shape[axis] / 2
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-            low = np.nanquantile(replicates, alpha, axis=axis)
-            high = np.nanquantile(replicates, 1 - alpha, axis=axis)
-    return np.where(enough, low, np.nan), np.where(enough, high, np.nan)
-
-
 def _metric_values(metric: str, y: np.ndarray, score: np.ndarray, threshold: float,
                    weights: np.ndarray | None) -> np.ndarray:
     if metric == "roc_auc":
@@ -177,7 +164,7 @@ def paired_difference(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarr
     reps = replicates(lambda w: _metric_values(metric, y, score_a, threshold_a, w)
                       - _metric_values(metric, y, score_b, tb, w), y.size, n_boot, seed)
     sign = -1.0 if lower_is_better else 1.0
-    low, high = percentile_ci(sign * reps, level)
+    low, high = percentile_interval(sign * reps, level)
     diff = sign * (a - b)
     return {"a": a, "b": b, "difference": diff, "ci_low": float(low), "ci_high": float(high), "n": float(y.size)
             } if math.isfinite(diff) else {"a": a, "b": b, "difference": diff, "ci_low": math.nan,

@@ -17,7 +17,6 @@ removed if there was none) and the version is marked as returned to the lab, wit
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -37,6 +36,7 @@ from .gating import DECISION_TAG, DEFAULT_POLICY
 from .report import log
 from .staging import score_mismatch
 from .summary import fmt_ci
+from .tracking import STAGING_ALIAS
 
 #: MLflow experiment that records promotions and rollbacks.
 PROMOTION_EXPERIMENT = "evalkit-promotions"
@@ -94,16 +94,13 @@ def _resolve(spec: str) -> tuple[str, str]:
 def _record_run(name: str, version: str, action: str, params: dict[str, Any], *, failed: str | None = None,
                 replica: dict[str, Any] | None = None) -> str:
     from . import tracking
-    from .staging import StageResult
+    from .staging import stage_metrics
 
     run_id = tracking.start_run(experiment=PROMOTION_EXPERIMENT, run_name=f"{action}-{name}-v{version}",
                                 params={"model": name, "version": version, "action": action, **params},
                                 tags={"evalkit.kind": action, "evalkit.model": name, **tracking.owner_tags()})
     if replica is not None:
-        served = replica["served"]
-        tracking.log_metrics(run_id, StageResult(**{k: served[k] for k in (
-            "model_uri", "url", "checks", "load", "run_id", "startup_seconds")},
-            server_rss_mb=served["server_rss_mb"] if served["server_rss_mb"] is not None else math.nan).metrics())
+        tracking.log_metrics(run_id, stage_metrics(replica["served"]))
         tracking.client().log_dict(run_id, replica, "replica.json")
     if failed:
         tracking.client().set_tag(run_id, "evalkit.error", failed[:5000])
@@ -159,7 +156,8 @@ def _gate_files(run_id: str, dst: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return record, corner
 
 
-def served_check(name: str, record: dict[str, Any], expected: pd.DataFrame, *, alias: str = "staging") -> dict[str, Any]:
+def served_check(name: str, record: dict[str, Any], expected: pd.DataFrame, *,
+                 alias: str = STAGING_ALIAS) -> dict[str, Any]:
     """Load ``models:/<name>@<alias>`` through MLflow's pyfunc loader, score the gate's corner cases and
     compare with the scores the gate recorded.
 
@@ -208,7 +206,7 @@ def served_check(name: str, record: dict[str, Any], expected: pd.DataFrame, *, a
 
 
 def replica_check(name: str, record: dict[str, Any], model_file: Path, policy: Policy,
-                  alias: str = "staging") -> dict[str, Any]:
+                  alias: str = STAGING_ALIAS) -> dict[str, Any]:
     """Serve ``models:/<name>@<alias>`` with MLflow's scoring server, check its scores against the model
     file in-process on the gate's corner cases and evaluation data, and judge the policy's latency and
     memory budgets on it.

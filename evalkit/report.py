@@ -26,6 +26,7 @@ from . import _signals
 from ._io import atomic_write_bytes, atomic_write_text
 from ._kernel import warm_kernel
 from .balance import balance_groups
+from .cost import cost_metrics
 from .custom import load_metrics_config
 from .data import load_dataset
 from .evaluation import check_settings
@@ -470,7 +471,6 @@ def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeo
                           f"(partial notebook kept at {failed})", notebook=failed) from err
 
 
-
 def _keep_failed(notebook: Path, out_dir: Path) -> Path | None:
     """Copy a partially executed notebook to ``<out_dir>/failed.ipynb`` (the last report stays)."""
     if not notebook.is_file():
@@ -506,16 +506,6 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
     tracking.log_artifacts(run_id, files)
     tracking.log_artifacts(run_id, figures, artifact_path="figures")
     log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
-
-
-def cost_metrics(cost: Mapping[str, Any] | None) -> dict[str, float | None]:
-    """``cost/...`` MLflow values from the ``cost`` entry of ``metrics.json`` (empty when not measured)."""
-    if not cost or not cost.get("applicable"):
-        return {}
-    out = {"cost/file_mb": cost["file_bytes"] / 2**20, "cost/load_seconds": cost["load_seconds"],
-           "cost/rows_per_second": cost["rows_per_second"], "cost/peak_memory_mb": cost["peak_memory_mb"]}
-    out.update({f"cost/latency_{k}": v for k, v in cost["latency"].items()})
-    return out
 
 
 def fail_run(run_id: str, err: BaseException) -> None:

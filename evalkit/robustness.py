@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .bootstrap import percentile_interval
 from .data import Dataset, image_paths
 from .exceptions import ModelError
 from .fairness import group_columns
 from .metrics import LOWER_IS_BETTER
-from .paired import COUNT_METRICS, confusion_counts, count_metric, group_matrix, percentile_ci, replicates
+from .paired import COUNT_METRICS, confusion_counts, count_metric, group_matrix, replicates
 
 
 @dataclass(frozen=True)
@@ -402,15 +403,15 @@ def _rows(name: str, strength: float, m: Mapping[str, Any], clean: Mapping[str, 
     with np.errstate(invalid="ignore", divide="ignore"):
         flip = np.where(n > 0, m["flips"] / np.where(n > 0, n, 1), np.nan)
         if "reps" in m:
-            flip_low, flip_high = percentile_ci(m["rep_flips"] / m["rep_n"], level)
+            flip_low, flip_high = percentile_interval(m["rep_flips"] / m["rep_n"], level)
         else:
             flip_low = flip_high = np.full(len(index), np.nan)
     for metric in metrics:
         value = _metric(metric, m["point"])
         drop = _loss(metric, clean["point"], m["point"])
         if "reps" in m:
-            low, high = percentile_ci(_metric(metric, m["reps"]), level)
-            drop_low, drop_high = percentile_ci(_loss(metric, clean["reps"], m["reps"]), level)
+            low, high = percentile_interval(_metric(metric, m["reps"]), level)
+            drop_low, drop_high = percentile_interval(_loss(metric, clean["reps"], m["reps"]), level)
         else:
             low = high = drop_low = drop_high = np.full(len(index), np.nan)
         parts.append(pd.DataFrame({
@@ -451,7 +452,7 @@ def _hurt(name: str, strength: float, m: Mapping[str, Any], clean: Mapping[str, 
                 group, rest = _losses(metric, clean["point"], m["point"], members, col)
                 rep_group, rep_rest = _losses(metric, clean["reps"], m["reps"], members, col)
                 excess = float(group - rest)
-                low, high = percentile_ci(rep_group - rep_rest, level)
+                low, high = percentile_interval(rep_group - rep_rest, level)
                 if math.isfinite(excess) and excess > tolerance and float(low) > 0:
                     found.append({"perturbation": name, "strength": strength, "feature": feature,
                                   "group": index[col][1], "metric": metric, "drop": float(group),

@@ -35,7 +35,7 @@ import pandas as pd
 from .cost import latency_summary
 from .data import Dataset, load_dataset
 from .exceptions import EvalkitError
-from .models import load_scorer, resolve_model
+from .models import load_scorer, model_frame, resolve_model
 
 #: How closely served scores must equal in-process scores.
 TOLERANCE = 1e-9
@@ -295,17 +295,22 @@ class StageResult:
                 "run_id": self.run_id, "startup_seconds": self.startup_seconds}
 
     def metrics(self) -> dict[str, float]:
-        """Flat ``stage/...`` values for MLflow."""
-        out: dict[str, float] = {"stage/startup_seconds": self.startup_seconds}
-        if math.isfinite(self.server_rss_mb):
-            out["stage/server_rss_mb"] = self.server_rss_mb
-        for name, c in self.checks.items():
-            out[f"stage/{name}_max_abs_diff"] = c["max_abs_diff"]
-        for level in self.load:
-            c = level["concurrency"]
-            out.update({f"stage/c{c}_{k}": level[k] for k in ("p50_ms", "p95_ms", "p99_ms", "throughput_rps",
-                                                            "requests", "errors")})
-        return out
+        """Flat ``stage/...`` values for MLflow (see :func:`stage_metrics`)."""
+        return stage_metrics(self.to_dict())
+
+
+def stage_metrics(doc: dict[str, Any]) -> dict[str, float]:
+    """Flat ``stage/...`` MLflow values from a :class:`StageResult` document (``stage.json``)."""
+    out: dict[str, float] = {"stage/startup_seconds": doc["startup_seconds"]}
+    if doc.get("server_rss_mb") is not None:
+        out["stage/server_rss_mb"] = doc["server_rss_mb"]
+    for name, c in doc["checks"].items():
+        out[f"stage/{name}_max_abs_diff"] = c["max_abs_diff"]
+    for level in doc["load"]:
+        c = level["concurrency"]
+        out.update({f"stage/c{c}_{k}": level[k] for k in ("p50_ms", "p95_ms", "p99_ms", "throughput_rps",
+                                                        "requests", "errors")})
+    return out
 
 
 def check_replica(server: Server, model: Any, sets: Sequence[tuple[str, Dataset]], *, sample_rows: int = 500,
@@ -323,8 +328,7 @@ def check_replica(server: Server, model: Any, sets: Sequence[tuple[str, Dataset]
         if scorer is None:
             scorer = load_scorer(model, positive_label=data.manifest.positive_label)
         rows = np.sort(np.random.default_rng(seed).permutation(len(data))[:sample_rows])
-        columns = list(getattr(scorer.estimator, "feature_names_in_", data.features.columns))
-        frame = data.frame.iloc[rows][columns].reset_index(drop=True)
+        frame = model_frame(scorer, data).iloc[rows].reset_index(drop=True)
         expected = scorer(frame)
         checks[name] = compare_served(server.url, frame, data.ids.iloc[rows].tolist(), expected, what=f"{name} rows")
         frames.append(frame)

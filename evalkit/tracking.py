@@ -281,7 +281,7 @@ def resolve_registered(spec: str, uri: str) -> tuple[str, str]:
             return name, str(max(int(v.version) for v in versions))
         return name, str(c.get_model_version(name, version).version)
     except MlflowException as err:
-        raise ModelError(spec, f"{err.message}. {_unknown_model_message(body.split('/')[0].split('@')[0])}") from err
+        raise ModelError(spec, f"{err.message}. {_unknown_model_message(registered_name(uri))}") from err
 
 
 def _unknown_model_message(name: str) -> str:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evalkit.cost import latency_summary, measure_cost, percentile_interval
+from evalkit.cost import latency_percentile, latency_summary, measure_cost
 from evalkit.models import resolve_model
 
 
@@ -42,9 +42,9 @@ def test_bad_settings(adult, flawed_models, kwargs, message):
         measure_cost(resolve_model(str(flawed_models["sound"])), adult[1], **kwargs)
 
 
-def test_latency_summary_and_percentile_interval_by_hand():
+def test_latency_summary_and_latency_percentile_by_hand():
     s = latency_summary(np.array([0.001, 0.002, 0.003, 0.004]))
     assert s["p50_ms"] == pytest.approx(2.5) and s["max_ms"] == pytest.approx(4.0) and s["mean_ms"] == pytest.approx(2.5)
-    est, low, high = percentile_interval(np.full(50, 7.0), 95)
+    est, low, high = latency_percentile(np.full(50, 7.0), 95)
     assert (est, low, high) == (7.0, 7.0, 7.0)
-    assert all(math.isnan(v) for v in percentile_interval(np.array([]), 95))
+    assert all(math.isnan(v) for v in latency_percentile(np.array([]), 95))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
+from evalkit.bootstrap import percentile_interval
 from evalkit.paired import (
     COUNT_METRICS,
     confusion_counts,
@@ -13,7 +14,6 @@ from evalkit.paired import (
     group_matrix,
     metric_by_columns,
     paired_difference,
-    percentile_ci,
     poisson_weights,
     weighted_auc,
 )
@@ -96,7 +96,7 @@ def test_a_better_model_is_detected_and_sign_follows_lower_is_better(data):
 
 def test_percentile_ci_needs_half_the_replicates():
     reps = np.array([[1.0, np.nan], [2.0, np.nan], [3.0, 1.0], [4.0, np.nan]])
-    low, high = percentile_ci(reps, 0.5)
+    low, high = percentile_interval(reps, 0.5)
     assert low[0] == pytest.approx(1.75) and high[0] == pytest.approx(3.25)
     assert np.isnan(low[1]) and np.isnan(high[1])
 
