@@ -56,3 +56,12 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented, strict JSON (NaN is refused) atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def atomic_write_parquet(path: str | Path, frame: Any) -> Path:
+    """Write a pandas DataFrame as Parquet (pyarrow, no index) atomically (see :func:`atomic_write_bytes`)."""
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, engine="pyarrow")
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -14,7 +14,7 @@ from typing import Any, get_args
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_json
+from ._io import atomic_write_json, atomic_write_parquet
 from ._version import __version__
 from .balance import Balance, balance_groups, balancing_weights, composition, downsample
 from .cost import ModelCost
@@ -48,6 +48,8 @@ from .uncertainty import Uncertainty, check_uncertainty_settings, estimate_uncer
 #: multiple comparisons, threshold rules, per-group thresholds and custom metrics; the plain values
 #: of version 1 (``overall``, ``by_group``) are unchanged.
 SCHEMA_VERSION = 2
+#: The per-sample scores file a report writes beside ``metrics.json`` (see :meth:`Evaluation.scores_frame`).
+SCORES_FILE = "scores.parquet"
 
 
 @dataclass
@@ -269,10 +271,29 @@ class Evaluation:
                           for (f, mt, g), r in surviving.iterrows()],
         }
 
+    def scores_frame(self) -> pd.DataFrame:
+        """One row per evaluated sample: ``id``, ``dataset``, ``y_true``, ``score``, ``weight`` and the
+        sensitive features; what :mod:`evalkit.compare` pairs two models' runs on (``scores.parquet``)."""
+        frame = self.data.frame
+        out = pd.DataFrame({
+            "id": self.data.ids.astype(str).to_numpy(),
+            "dataset": (frame["dataset"].astype(str).to_numpy() if "dataset" in frame.columns
+                        else np.full(len(frame), self.data.name, dtype=object)),
+            "y_true": self.y_true.astype(np.int8),
+            "score": np.asarray(self.y_score, dtype=np.float64),
+            "weight": (np.ones(len(frame)) if self.sample_weight is None
+                       else np.asarray(self.sample_weight, dtype=np.float64)),
+        })
+        for feature in self.data.manifest.sensitive_features:
+            out[f"group:{feature}"] = self.data.frame[feature].astype(str).to_numpy()
+        return out
+
     def save(self, output_dir: str | Path | None) -> Path | None:
-        """Write ``metrics.json`` into ``output_dir`` atomically (nothing when ``output_dir`` is None)."""
+        """Write ``metrics.json`` and ``scores.parquet`` (:meth:`scores_frame`) into ``output_dir``
+        atomically (nothing when ``output_dir`` is None); returns the path of ``metrics.json``."""
         if output_dir is None:
             return None
+        atomic_write_parquet(Path(output_dir) / SCORES_FILE, self.scores_frame())
         return atomic_write_json(Path(output_dir) / "metrics.json", self.to_dict())
 
 

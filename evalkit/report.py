@@ -29,7 +29,7 @@ from .balance import balance_groups
 from .cost import cost_metrics
 from .custom import load_metrics_config
 from .data import load_dataset
-from .evaluation import check_settings
+from .evaluation import SCORES_FILE, check_settings
 from .exceptions import ReportError
 from .fairness import Engine, check_reference
 from .manifest import Manifest
@@ -141,8 +141,8 @@ def extract_figures(notebook: Path, out_dir: Path) -> list[Path]:
     return saved
 
 
-def publish(staging: Path, out_dir: Path, names: Sequence[str] = ("metrics.json", "evaluate_model.ipynb",
-                                                                  "report.html")) -> None:
+def publish(staging: Path, out_dir: Path, names: Sequence[str] = ("metrics.json", "scores.parquet",
+                                                                  "evaluate_model.ipynb", "report.html")) -> None:
     """Move the staged files into ``out_dir`` by renames on the same file system; the last of ``names``
     (the HTML) goes last so it marks completeness. A lock on ``out_dir`` keeps two runs of one model apart."""
     import fcntl
@@ -313,7 +313,7 @@ def run_report(
         metrics_path = staging / "metrics.json"
         if track:
             extra_files = [config.path] if config.path else []
-            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, *extra_files], figures)
+            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, staging / SCORES_FILE, *extra_files], figures)
         _signals.check()
         publish(staging, out_dir)
         if track:

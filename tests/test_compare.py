@@ -1,0 +1,162 @@
+"""Comparison statistics on constructed cases where the answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import recall_score, roc_auc_score
+
+from evalkit import evaluate
+from evalkit.compare import Candidate, ComparisonError, check_same_data, compare
+from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+
+
+def _candidate(folder, frame, name, *, data_name="synthetic", **kwargs):
+    """A real evaluation of ``frame``'s scores, as its report would record it."""
+    manifest, preds = write_synthetic_dataset(folder / name, frame, name=data_name)
+    ev = evaluate(str(preds), manifest, n_boot=kwargs.pop("n_boot", 50), **kwargs)
+    return Candidate.from_evaluation(ev, name)
+
+
+@pytest.fixture(scope="module")
+def biased_and_fixed(tmp_path_factory):
+    """The baseline is biased against group B's positives; the candidate is the same model without the
+    bias: identical scores everywhere except for B's positives."""
+    folder = tmp_path_factory.mktemp("compare")
+    biased = make_biased_scores(3000, seed=5)
+    fixed = make_biased_scores(3000, seed=5, positive_shift={})
+    assert (biased["score"] != fixed["score"]).sum() == ((biased["group"] == "B") & (biased["y"] == 1)).sum()
+    return _candidate(folder, biased, "biased"), _candidate(folder, fixed, "fixed")
+
+
+def test_identical_models_show_no_difference(biased_and_fixed, tmp_path):
+    a, _ = biased_and_fixed
+    twin = Candidate("twin", a.metrics, a.scores.copy())
+    cmp = compare([a, twin], n_boot=200)
+    assert cmp.same_data and cmp.baseline == "biased"
+    assert (cmp.deltas["difference"].abs().max(), cmp.deltas["ci_low"].min(), cmp.deltas["ci_high"].max()) == (0, 0, 0)
+    assert not cmp.deltas["significant"].any() and cmp.significant().empty
+    assert (cmp.tests["flips"] == 0).all() and (cmp.tests["mcnemar_p"] == 1).all()
+    defined = cmp.tests["delong_p"].notna()
+    assert (cmp.tests.loc[defined, "delong_p"] == 1).all()
+    v = cmp.verdicts().iloc[0]
+    assert (v["difference"], v["better"], v["worse"], v["flip_rate"], v["significant"]) == (0, 0, 0, 0, False)
+
+
+def test_a_model_better_only_on_one_group_is_detected_there(biased_and_fixed):
+    biased, fixed = biased_and_fixed
+    cmp = compare([biased, fixed], n_boot=300, seed=1)
+    d = cmp.deltas.set_index(["feature", "group", "metric"])
+    # group B: recall and AUC up, significantly, after Benjamini-Hochberg
+    for metric in ("recall", "roc_auc", "fnr"):
+        row = d.loc[("group", "B", metric)]
+        assert row["significant"] and row["better"], metric
+        assert row["ci_low"] > 0 if metric != "fnr" else row["ci_high"] < 0
+    # groups A and C: the scores are identical, so every difference is exactly zero and not significant
+    for group in ("A", "C"):
+        rows = d.xs(("group", group), level=("feature", "group"))
+        assert (rows["difference"] == 0).all() and not rows["significant"].any()
+    # every significant difference is in a group holding samples whose scores changed (B's positives)
+    sig = cmp.significant("fixed")
+    s = cmp.samples
+    changed = s["score:fixed"] != s["score:biased"]
+    for f, g in zip(sig["feature"], sig["group"], strict=True):
+        if f != "overall":
+            members = np.logical_and.reduce([s[f"group:{part}"] == value
+                                             for part, value in zip(f.split("&"), g.split("&"), strict=True)])
+            assert (members & changed).any(), (f, g)
+    assert {("group", "B"), ("group&band", "B&young"), ("group&band", "B&old")} <= set(zip(sig["feature"], sig["group"]))
+    assert set(sig["better"]) == {True}
+    t = cmp.tests.set_index(["feature", "group"])
+    assert t.loc[("group", "A"), "flips"] == 0 and t.loc[("group", "B"), "flips"] > 0
+    assert t.loc[("group", "B"), "mcnemar_p"] < 0.001 and t.loc[("group", "B"), "delong_p"] < 0.001
+    assert t.loc[("group", "A"), "mcnemar_p"] == 1 and t.loc[("group", "A"), "delong_p"] == 1
+    v = cmp.verdicts().iloc[0]
+    assert v["candidate"] == "fixed" and v["worse"] == 0 and v["better"] == len(sig) and v["worse_groups"] == []
+    assert list(cmp.leaderboard.index) == ["fixed", "biased"] and list(cmp.leaderboard["rank"]) == [1, 2]
+
+
+def test_deltas_equal_scikit_learn_on_the_same_samples(biased_and_fixed):
+    biased, fixed = biased_and_fixed
+    cmp = compare([fixed, biased], baseline="biased", n_boot=20, metrics=("roc_auc", "recall"))
+    s = cmp.samples
+    y = s["y_true"].to_numpy()
+    d = cmp.deltas.set_index(["feature", "group", "metric"])
+    expected = roc_auc_score(y, s["score:fixed"]) - roc_auc_score(y, s["score:biased"])
+    assert d.loc[("overall", "all", "roc_auc"), "difference"] == pytest.approx(expected, abs=1e-12)
+    young = (s["group:band"] == "young").to_numpy()
+    for name, t in (("fixed", fixed.threshold), ("biased", biased.threshold)):
+        col = "value" if name == "fixed" else "baseline"
+        assert d.loc[("band", "young", "recall"), col] == pytest.approx(
+            recall_score(y[young], s[f"score:{name}"][young] >= t), abs=1e-12)
+    # the paired bootstrap interval of the AUC difference agrees with DeLong's (both ~ normal here)
+    cmp2 = compare([fixed, biased], baseline="biased", n_boot=1000, metrics=("roc_auc",), intersections=False)
+    boot = cmp2.deltas.set_index(["feature", "group"]).loc[("overall", "all")]
+    dl = cmp2.tests.set_index(["feature", "group"]).loc[("overall", "all")]
+    assert boot["ci_high"] - boot["ci_low"] == pytest.approx(dl["delong_ci_high"] - dl["delong_ci_low"], rel=0.2)
+
+
+def test_weighted_candidates_use_their_weights(tmp_path):
+    frame = make_biased_scores(1500, seed=2)
+    a = _candidate(tmp_path, frame, "a", balance="weights", balance_by="group")
+    b_frame = frame.assign(score=np.clip(frame["score"] + 0.05, 0, 1))
+    b = _candidate(tmp_path, b_frame, "b", balance="weights", balance_by="group")
+    cmp = compare([a, b], n_boot=20, metrics=("recall",), intersections=False)
+    s = cmp.samples
+    assert cmp.settings["weighted"] and s["weight"].nunique() == 3
+    y, w = s["y_true"].to_numpy(), s["weight"].to_numpy()
+    expected = (recall_score(y, s["score:b"] >= b.threshold, sample_weight=w)
+                - recall_score(y, s["score:a"] >= a.threshold, sample_weight=w))
+    assert cmp.deltas.set_index(["feature", "metric"]).loc[("overall", "recall"), "difference"] == pytest.approx(
+        expected, abs=1e-12)
+
+
+def test_different_data_is_refused_unless_allowed(biased_and_fixed, tmp_path):
+    biased, _ = biased_and_fixed
+    other = _candidate(tmp_path, make_biased_scores(3000, seed=5).head(2000), "subset")
+    with pytest.raises(ComparisonError, match=r"cannot compare biased and subset: they were evaluated on different "
+                                              r"datasets \(name or sha256\).*sha256 [0-9a-f]{12}.*--allow-different-data"):
+        compare([biased, other])
+    assert check_same_data([biased, other], allow_different_data=True) is False
+    cmp = compare([biased, other], allow_different_data=True, n_boot=20, metrics=("accuracy",))
+    assert not cmp.same_data and len(cmp.samples) == 2000
+    assert (cmp.deltas["difference"] == 0).all()  # the same model on the rows they share
+    balanced = Candidate("balanced", biased.metrics, biased.scores.iloc[::2].reset_index(drop=True))
+    with pytest.raises(ComparisonError, match="the same datasets but different rows"):
+        compare([biased, balanced])
+    relabelled = Candidate("relabelled", biased.metrics, biased.scores.assign(y_true=1 - biased.scores["y_true"]))
+    with pytest.raises(ComparisonError, match="different labels or weights"):
+        compare([biased, relabelled])
+    with pytest.raises(ComparisonError, match="shared samples have different labels"):
+        compare([biased, relabelled], allow_different_data=True)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"baseline": "nope"}, "baseline must be one of the candidates"),
+    ({"metrics": ("eer",)}, "metrics must be a non-empty subset"),
+    ({"n_boot": 5}, "n_boot must be a whole number >= 10"),
+    ({"ci_level": 1.0}, "ci_level must lie strictly between 0 and 1"),
+    ({"rank_by": "tp"}, "rank_by must be one of"),
+    ({"min_group_size": 0}, "min_group_size must be a whole number"),
+])
+def test_bad_settings_name_the_parameter(biased_and_fixed, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        compare(list(biased_and_fixed), **kwargs)
+    with pytest.raises(ValueError, match="names must be distinct"):
+        compare([biased_and_fixed[0], biased_and_fixed[0]])
+    with pytest.raises(ValueError, match="at least two"):
+        compare([biased_and_fixed[0]])
+
+
+def test_comparison_json_is_strict(biased_and_fixed):
+    import json
+
+    doc = compare(list(biased_and_fixed), n_boot=20).to_dict()
+    text = json.dumps(doc, allow_nan=False)
+    assert doc["baseline"] == "biased" and doc["n"] == 3000 and doc["same_data"] is True
+    assert {c["name"] for c in doc["candidates"]} == {"biased", "fixed"} and "NaN" not in text
+    assert doc["verdicts"][0]["candidate"] == "fixed" and math.isfinite(doc["verdicts"][0]["difference"])
+    assert pd.DataFrame(doc["deltas"]).shape[0] == len(compare(list(biased_and_fixed), n_boot=20).deltas)

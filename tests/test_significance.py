@@ -1,0 +1,103 @@
+"""McNemar, DeLong and flip rates against references and hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, norm
+from sklearn.metrics import roc_auc_score
+
+from evalkit.significance import delong, flip_rate, mcnemar
+
+
+def _delong_by_hand(y, a, b):
+    """DeLong's variance from its definition, O(m·n): psi(x, y) = 1 if x > y, 1/2 if equal."""
+    y = np.asarray(y).astype(bool)
+
+    def components(s):
+        pos, neg = s[y], s[~y]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        return psi.mean(), psi.mean(axis=1), psi.mean(axis=0)
+
+    auc_a, v10_a, v01_a = components(np.asarray(a, float))
+    auc_b, v10_b, v01_b = components(np.asarray(b, float))
+    m, n = v10_a.size, v01_a.size
+    s10 = np.cov(np.vstack([v10_a, v10_b]))
+    s01 = np.cov(np.vstack([v01_a, v01_b]))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    return auc_a, auc_b, math.sqrt(var)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_delong_equals_its_definition_and_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 400)
+    a = np.round(y * 0.8 + rng.normal(size=400), 1)  # rounded: many ties
+    b = np.round(y * 0.5 + 0.5 * a + rng.normal(size=400), 1)
+    r = delong(y, a, b)
+    auc_a, auc_b, se = _delong_by_hand(y, a, b)
+    assert r["auc_a"] == pytest.approx(roc_auc_score(y, a), abs=1e-12) == pytest.approx(auc_a, abs=1e-12)
+    assert r["auc_b"] == pytest.approx(roc_auc_score(y, b), abs=1e-12) == pytest.approx(auc_b, abs=1e-12)
+    assert r["se"] == pytest.approx(se, rel=1e-10)
+    z = (auc_a - auc_b) / se
+    assert r["z"] == pytest.approx(z, rel=1e-10)
+    assert r["p_value"] == pytest.approx(2 * norm.sf(abs(z)), rel=1e-10)
+    half = norm.ppf(0.975) * se
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((auc_a - auc_b - half, auc_a - auc_b + half), abs=1e-12)
+
+
+def test_delong_hand_computed_case():
+    # positives {0.9, 0.6}, negatives {0.7, 0.2}; a: 3 of 4 pairs right; b ranks every pair right
+    y = [1, 1, 0, 0]
+    r = delong(y, [0.9, 0.6, 0.7, 0.2], [0.9, 0.8, 0.7, 0.2])
+    assert (r["auc_a"], r["auc_b"], r["difference"]) == (0.75, 1.0, -0.25)
+    # V10 a = [1, .5], b = [1, 1]: var(diff) over positives = var([0, -.5]) = .125; negatives V01 a = [.5, 1],
+    # b = [1, 1]: var([-.5, 0]) = .125 -> var = .125/2 + .125/2 = .125
+    assert r["se"] == pytest.approx(math.sqrt(0.125), abs=1e-15)
+
+
+def test_delong_identical_scores_and_missing_class():
+    y = np.array([0, 1, 0, 1, 1])
+    s = np.array([0.1, 0.9, 0.3, 0.2, 0.8])
+    r = delong(y, s, s.copy())
+    assert (r["difference"], r["se"], r["z"], r["p_value"], r["ci_low"], r["ci_high"]) == (0, 0, 0, 1, 0, 0)
+    assert math.isnan(delong([1, 1], [0.2, 0.3], [0.1, 0.1])["p_value"])
+    with pytest.raises(ValueError, match="same length"):
+        delong([0, 1], [0.1], [0.2, 0.3])
+    with pytest.raises(ValueError, match="0/1 labels"):
+        delong([0, 2], [0.1, 0.2], [0.2, 0.3])
+
+
+def test_mcnemar_exact_against_scipy_and_by_hand():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    a = np.where(rng.random(300) < 0.85, y, 1 - y)
+    b = np.where(rng.random(300) < 0.75, y, 1 - y)
+    r = mcnemar(y, a, b)
+    right_a, right_b = a == y, b == y
+    nb, nc = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    assert (r["b"], r["c"]) == (nb, nc)
+    assert r["p_value"] == pytest.approx(binomtest(nb, nb + nc, 0.5).pvalue, rel=1e-12)
+    assert r["statistic"] == pytest.approx((abs(nb - nc) - 1) ** 2 / (nb + nc), rel=1e-12)
+    assert r["accuracy_difference"] == pytest.approx(right_a.mean() - right_b.mean(), abs=1e-15)
+    # hand-computed: b = 3, c = 0 -> p = 2 * 0.5^3 = 0.25
+    y3 = [1, 1, 1, 0]
+    assert mcnemar(y3, [1, 1, 1, 0], [0, 0, 0, 0])["p_value"] == pytest.approx(0.25, abs=1e-15)
+
+
+def test_identical_predictions_are_not_different():
+    y = [1, 0, 1, 0]
+    assert mcnemar(y, [1, 1, 0, 0], [1, 1, 0, 0]) == {"b": 0.0, "c": 0.0, "n": 4.0, "accuracy_difference": 0.0,
+                                                      "statistic": 0.0, "p_value": 1.0}
+    f = flip_rate([1, 1, 0, 0], [1, 1, 0, 0])
+    assert (f["flips"], f["rate"], f["ci_low"]) == (0.0, 0.0, 0.0)
+    assert f["ci_high"] == pytest.approx(1 - 0.025 ** (1 / 4), rel=1e-9)  # exact upper bound with 0 of 4
+
+
+def test_flip_rate_interval_is_clopper_pearson():
+    f = flip_rate(np.r_[np.ones(7), np.zeros(93)], np.zeros(100))
+    ci = binomtest(7, 100).proportion_ci(method="exact")
+    assert (f["flips"], f["rate"]) == (7.0, 0.07)
+    assert (f["ci_low"], f["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-12)
