@@ -19,6 +19,9 @@ METRICS ?=
 N_BOOT ?=
 BALANCE ?=
 POLICY ?=
+MODELS ?=
+BASELINE ?=
+JOBS ?=
 REASON ?=
 ARGS ?=
 LAB_PORT ?= 8888
@@ -30,7 +33,7 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +43,8 @@ help: ## List the targets
 	@echo "       make explore MODEL=adult-logreg [DATA=...]   (the explorer in a browser, on 127.0.0.1)"
 	@echo "       make gate MODEL=adult-logreg [POLICY=configs/gates.yaml] [DATA=...]; make promote MODEL=adult-logreg;"
 	@echo "       make rollback MODEL=adult-logreg [REASON='...']"
+	@echo "       make report-all [MODELS='a b'] [DATA=...] [JOBS=2] [ARGS='--n-boot 200'];"
+	@echo "       make compare MODELS='adult-logreg adult-hgb' [BASELINE=adult-logreg] [ARGS=--allow-different-data]"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +64,14 @@ report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into r
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
 	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)") \
 	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(BALANCE),--balance "$(BALANCE)") $(ARGS)
+
+report-all: $(RUNTIME_STAMP) ## Evaluate every registered model on DATA= (default adult_test), one per core at a time
+	$(PY) -m evalkit report-all $(if $(MODELS),--models $(MODELS)) $(if $(DATA),--data "$(DATA)") $(if $(JOBS),--jobs "$(JOBS)") \
+	  $(if $(ARGS),--report-args "$(ARGS)")
+
+compare: $(RUNTIME_STAMP) ## Compare the latest reports of MODELS="a b" on the same samples: reports/compare/a-vs-b/ + MLflow
+	@test -n "$(MODELS)" || { echo 'make compare: set MODELS=, e.g. make compare MODELS="adult-logreg adult-hgb" (run make report-all first)' >&2; exit 2; }
+	$(PY) -m evalkit compare --models $(MODELS) $(if $(BASELINE),--baseline "$(BASELINE)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(ARGS)
 
 gate: $(RUNTIME_STAMP) ## Judge MODEL= against POLICY= (default configs/gates.yaml): reports/<model>/gate/ + MLflow; exit 3 unless pass
 	@test -n "$(MODEL)" || { echo "make gate: set MODEL=, e.g. make gate MODEL=adult-logreg" >&2; exit 2; }

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import _signals
 from .exceptions import EvalkitError
@@ -188,6 +189,36 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--port", type=_positive_int, default=None, help="port (default: a free one)")
     st.add_argument("--keep", action="store_true", help="keep serving after the check until Ctrl-C")
     st.add_argument("--no-tracking", action="store_true", help="do not record an MLflow run")
+    ra = sub.add_parser("report-all", help="evaluate every registered model (or --models) on the same data, "
+                                           "several at a time, each with its own report and MLflow run")
+    ra.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                    help="models to evaluate (default: every registered model; the demo models on a fresh store)")
+    ra.add_argument("--data", default=None, help="data manifest for every model (default: data_manifests/adult_test.yaml)")
+    ra.add_argument("--jobs", type=_positive_int, default=None,
+                    help="reports at once (default and maximum: one per CPU core)")
+    ra.add_argument("--output-root", default=None, help="folder for <model>/ and report-all/ (default: reports/)")
+    ra.add_argument("--report-args", default="", metavar="'OPTIONS'",
+                    help="further `evalkit report` options for every model, e.g. '--n-boot 200 --seed 1'")
+    c = sub.add_parser("compare", help="compare the latest reports of two or more models (or report run ids) on "
+                                       "the same samples; write reports/compare/<names>/comparison.html")
+    c.add_argument("--models", nargs="+", required=True, metavar="MODEL",
+                   help="model names (their latest finished report run) or report run ids; the first is the baseline")
+    c.add_argument("--baseline", default=None, help="the model the others are compared with (default: the first)")
+    c.add_argument("--allow-different-data", action="store_true",
+                   help="compare runs evaluated on different data on the samples they share (refused otherwise)")
+    c.add_argument("--rank-by", default="roc_auc", help="leaderboard order (default roc_auc)")
+    c.add_argument("--n-boot", type=_count, default=1000, help="paired bootstrap resamples (default 1000)")
+    c.add_argument("--ci-level", type=_fraction, default=0.95, help="confidence level (default 0.95)")
+    c.add_argument("--seed", type=_count, default=0, help="bootstrap seed (default 0)")
+    c.add_argument("--fdr", type=_fraction, default=0.05, help="false discovery rate (default 0.05)")
+    c.add_argument("--min-group-size", type=_positive_int, default=30,
+                   help="smaller groups are listed but never significant (default 30)")
+    c.add_argument("--report-experiment", default=None, help="MLflow experiment of the report runs (default evalkit)")
+    c.add_argument("--experiment", default=None, help="MLflow experiment of the comparison (default evalkit-compare)")
+    c.add_argument("--output-root", default=None, help="folder for compare/<names>/ (default: reports/)")
+    c.add_argument("--name", default=None, help="folder name of the comparison (default: the names joined by -vs-)")
+    c.add_argument("--timeout", type=_positive_int, default=900, help="seconds a notebook cell may run (default 900)")
+    c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     _data_parser(sub)
     e = sub.add_parser("explore", help="serve the explorer (score histogram, threshold, samples) on 127.0.0.1")
@@ -334,6 +365,35 @@ def _deployment_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comparison_command(args: argparse.Namespace) -> int:
+    if args.command == "report-all":
+        import shlex
+
+        from .batch import report_all
+
+        items = report_all(args.models, data=args.data, jobs=args.jobs, report_args=shlex.split(args.report_args),
+                           output_root=args.output_root)
+        for item in items:
+            print(f"{item.model}: {item.status}" + (f" {item.html}" if item.html else "")
+                  + (f" (mlflow run {item.run_id})" if item.run_id else "") + (f": {item.error}" if item.error else ""))
+        failed = [i.model for i in items if i.status != "done"]
+        if failed:
+            print(f"evalkit: error: {len(failed)} of {len(items)} reports did not finish: {', '.join(failed)} "
+                  f"(logs in {Path(items[0].log).parent})", file=sys.stderr)
+            return 1
+        return 0
+    from .comparing import run_compare
+
+    run = run_compare(args.models, baseline=args.baseline, allow_different_data=args.allow_different_data,
+                      rank_by=args.rank_by, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed, fdr=args.fdr,
+                      min_group_size=args.min_group_size, report_experiment=args.report_experiment,
+                      experiment=args.experiment, output_root=args.output_root, name=args.name, timeout=args.timeout,
+                      progress=not args.no_progress)
+    print(run.html)
+    print(f"mlflow run: {run.run_id}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error, 3 gate not passed,
     130 interrupted, 143 terminated)."""
@@ -361,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command in ("gate", "promote", "rollback"):
             return _deployment_command(args)
+        if args.command in ("report-all", "compare"):
+            return _comparison_command(args)
         if args.command == "demo-models":
             from .demo import register_demo_models
 

@@ -39,9 +39,13 @@ from .paired import COUNT_METRICS, PAIRED_METRICS, confusion_counts, count_metri
 from .significance import delong, flip_rate, mcnemar
 from .uncertainty import benjamini_hochberg
 
+#: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
+COMPARE_METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "recall", "fpr", "precision", "f1", "selection_rate")
+#: Metrics with no better direction: their differences are reported, never called better or worse.
+NEUTRAL_METRICS: frozenset[str] = frozenset({"selection_rate"})
+
 #: Headline metrics of the leaderboard (each with its interval from the candidate's report).
-LEADERBOARD_METRICS: tuple[str, ...] = ("roc_auc", "average_precision", "eer", "accuracy", "recall", "fpr",
-                                        "precision", "f1")
+LEADERBOARD_METRICS: tuple[str, ...] = ("roc_auc", "average_precision", "eer", "accuracy", "recall", "fpr", "f1")
 #: Disparities shown on the leaderboard (largest difference between groups, over features).
 LEADERBOARD_DISPARITIES: tuple[str, ...] = ("recall", "fpr", "selection_rate")
 #: Cost figures shown on the leaderboard: MLflow keys of :func:`evalkit.cost.cost_metrics`.
@@ -160,7 +164,8 @@ class Comparison:
     deltas : DataFrame
         One row per candidate × feature × group × metric: ``n``, ``baseline``, ``value``,
         ``difference`` (candidate − baseline), ``ci_low``, ``ci_high``, ``p_value``, ``p_adjusted``,
-        ``significant``, ``better`` (the difference in the metric's good direction) and ``small``.
+        ``significant``, ``better`` (True/False: the difference is in the metric's good/bad direction; None for
+        :data:`NEUTRAL_METRICS`) and ``small``.
     tests : DataFrame
         One row per candidate × feature × group: McNemar (``mcnemar_b``, ``mcnemar_c``, ``mcnemar_p``),
         DeLong (``delong_difference``, ``delong_ci_low``, ``delong_ci_high``, ``delong_p``) and flips
@@ -195,7 +200,8 @@ class Comparison:
         return d.reindex(d["difference"].abs().sort_values(ascending=False, kind="stable").index)
 
     def verdicts(self) -> pd.DataFrame:
-        """One row per challenger: how many surviving differences are better and worse, the overall
+        """One row per challenger: how many surviving differences are better and worse (selection rate is
+        neither), the overall
         differences in ``rank_by`` and error rate, and the groups it is significantly worse for."""
         rank_by = self.settings.get("rank_by", "roc_auc")
         rows = []
@@ -205,7 +211,7 @@ class Comparison:
             sig = self.significant(c.name)
             overall = self.deltas[(self.deltas["candidate"] == c.name) & (self.deltas["feature"] == "overall")]
             main = overall[overall["metric"] == rank_by]
-            worse = sig[~sig["better"].astype(bool) & (sig["feature"] != "overall")]
+            worse = sig[(sig["better"] == False) & (sig["feature"] != "overall")]  # noqa: E712 (None: neutral)
             flips = self.tests[(self.tests["candidate"] == c.name) & (self.tests["feature"] == "overall")]
             rows.append({
                 "candidate": c.name,
@@ -214,8 +220,8 @@ class Comparison:
                 "ci_low": float(main["ci_low"].iloc[0]) if len(main) else math.nan,
                 "ci_high": float(main["ci_high"].iloc[0]) if len(main) else math.nan,
                 "significant": bool(main["significant"].iloc[0]) if len(main) else False,
-                "better": int(sig["better"].astype(bool).sum()),
-                "worse": int((~sig["better"].astype(bool)).sum()),
+                "better": int((sig["better"] == True).sum()),  # noqa: E712
+                "worse": int((sig["better"] == False).sum()),  # noqa: E712
                 "worse_groups": [f"{r.feature}={r.group} ({r.metric})" for r in worse.itertuples()],
                 "flip_rate": float(flips["flip_rate"].iloc[0]) if len(flips) else math.nan,
                 "mcnemar_p": float(flips["mcnemar_p"].iloc[0]) if len(flips) else math.nan,
@@ -335,6 +341,16 @@ def _replicate_metrics(y: np.ndarray, score: np.ndarray, threshold: float, group
     return out
 
 
+def _nan_std(replicates: np.ndarray) -> np.ndarray:
+    """Standard deviation over replicates (axis 0) of the defined values; NaN with fewer than two."""
+    defined = np.isfinite(replicates)
+    count = defined.sum(axis=0)
+    values = np.where(defined, replicates, 0.0)
+    mean = values.sum(axis=0) / np.maximum(count, 1)
+    var = (np.where(defined, replicates - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count - 1, 1)
+    return np.where(count > 1, np.sqrt(var), np.nan)
+
+
 def _p_value(difference: float, se: float) -> float:
     """Two-sided normal p-value of a difference with bootstrap standard error ``se``."""
     if not (math.isfinite(difference) and math.isfinite(se)):
@@ -344,11 +360,42 @@ def _p_value(difference: float, se: float) -> float:
     return float(math.erfc(abs(difference) / se / math.sqrt(2)))
 
 
+def check_compare_settings(names: Sequence[str], *, baseline: str | None = None,
+                           metrics: Sequence[str] = PAIRED_METRICS, rank_by: str = "roc_auc", n_boot: int = 1000,
+                           ci_level: float = 0.95, fdr: float = 0.05, min_group_size: int = 30) -> None:
+    """Check :func:`compare`'s settings for candidates called ``names``, before anything is loaded or run.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and what it expected.
+    """
+    names = list(names)
+    if len(names) < 2:
+        raise ValueError(f"candidates: need at least two to compare, got {names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"candidates: names must be distinct, got {names}")
+    if baseline is not None and baseline not in names:
+        raise ValueError(f"baseline must be one of the candidates {names}, got {baseline!r}")
+    unknown = [m for m in metrics if m not in PAIRED_METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics must be a non-empty subset of {list(PAIRED_METRICS)}, got {list(metrics)}")
+    if rank_by not in LEADERBOARD_METRICS:
+        raise ValueError(f"rank_by must be one of {list(LEADERBOARD_METRICS)}, got {rank_by!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
+        raise ValueError(f"n_boot must be a whole number >= 10, got {n_boot!r}")
+    for pname, value in (("ci_level", ci_level), ("fdr", fdr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ValueError(f"{pname} must lie strictly between 0 and 1, got {value!r}")
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
+        raise ValueError(f"min_group_size must be a whole number >= 1, got {min_group_size!r}")
+
+
 def compare(
     candidates: Sequence[Candidate],
     *,
     baseline: str | None = None,
-    metrics: Sequence[str] = PAIRED_METRICS,
+    metrics: Sequence[str] = COMPARE_METRICS,
     rank_by: str = "roc_auc",
     n_boot: int = 1000,
     ci_level: float = 0.95,
@@ -367,8 +414,8 @@ def compare(
         Two or more, with distinct names.
     baseline : str, optional
         The candidate the others are compared with (default the first).
-    metrics : sequence of str, default=:data:`evalkit.paired.PAIRED_METRICS`
-        Metrics for the per-group deltas.
+    metrics : sequence of str, default=:data:`COMPARE_METRICS`
+        Metrics for the per-group deltas (any of :data:`evalkit.paired.PAIRED_METRICS`).
     rank_by : str, default="roc_auc"
         Leaderboard order (one of :data:`LEADERBOARD_METRICS`).
     n_boot : int, default=1000
@@ -401,25 +448,9 @@ def compare(
     import sys
 
     names = [c.name for c in candidates]
-    if len(candidates) < 2:
-        raise ValueError(f"candidates: need at least two to compare, got {names}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"candidates: names must be distinct, got {names}")
+    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=n_boot,
+                           ci_level=ci_level, fdr=fdr, min_group_size=min_group_size)
     baseline = names[0] if baseline is None else baseline
-    if baseline not in names:
-        raise ValueError(f"baseline must be one of the candidates {names}, got {baseline!r}")
-    unknown = [m for m in metrics if m not in PAIRED_METRICS]
-    if unknown or not metrics:
-        raise ValueError(f"metrics must be a non-empty subset of {list(PAIRED_METRICS)}, got {list(metrics)}")
-    if rank_by not in LEADERBOARD_METRICS:
-        raise ValueError(f"rank_by must be one of {list(LEADERBOARD_METRICS)}, got {rank_by!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
-        raise ValueError(f"n_boot must be a whole number >= 10, got {n_boot!r}")
-    for pname, value in (("ci_level", ci_level), ("fdr", fdr)):
-        if not 0 < value < 1:
-            raise ValueError(f"{pname} must lie strictly between 0 and 1, got {value!r}")
-    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
-        raise ValueError(f"min_group_size must be a whole number >= 1, got {min_group_size!r}")
 
     ordered = [next(c for c in candidates if c.name == baseline), *[c for c in candidates if c.name != baseline]]
     same = check_same_data(ordered, allow_different_data=allow_different_data)
@@ -452,8 +483,7 @@ def compare(
             base_rep = np.concatenate(reps[baseline][m])
             diff_rep = np.concatenate(reps[name][m]) - base_rep
             low, high = percentile_interval(diff_rep, ci_level)
-            with np.errstate(invalid="ignore"):
-                se = np.nanstd(diff_rep, axis=0, ddof=1) if diff_rep.shape[0] > 1 else np.full(len(index), np.nan)
+            se = _nan_std(diff_rep)
             for k, (feature, group) in enumerate(index):
                 b, v = float(point[baseline][m][0, k]), float(point[name][m][0, k])
                 d = v - b
@@ -467,7 +497,8 @@ def compare(
     deltas.loc[tested, "p_adjusted"] = benjamini_hochberg(deltas.loc[tested, "p_value"].to_numpy())
     deltas["significant"] = tested & (deltas["p_adjusted"] <= fdr) & (deltas["difference"] != 0)
     lower = deltas["metric"].isin(LOWER_IS_BETTER)
-    deltas["better"] = np.where(lower, deltas["difference"] < 0, deltas["difference"] > 0)
+    better = pd.Series(np.where(lower, deltas["difference"] < 0, deltas["difference"] > 0), dtype=object)
+    deltas["better"] = better.where(~deltas["metric"].isin(NEUTRAL_METRICS), None)
 
     tests = _tests(y, scores, thresholds, groups, index, baseline, ci_level)
     settings = {"rank_by": rank_by, "n_boot": n_boot, "ci_level": ci_level, "seed": seed, "fdr": fdr,

@@ -402,3 +402,82 @@ def learning_curve(curve: Any, metric: str = "roc_auc", *, ax: Axes | None = Non
     ax.set(xlabel="training rows", ylabel=metric, title=f"Learning curve ({metric})")
     ax.legend(fontsize=8)
     return ax
+
+
+def compare_curves(cmp: Any) -> Figure:
+    """ROC and DET curves of every candidate of a :class:`~evalkit.compare.Comparison`, overlaid on the
+    same samples, each with its operating point; the legend gives each AUC and EER with its DeLong
+    difference to the baseline."""
+    import matplotlib.pyplot as plt
+    from scipy.stats import norm
+    from sklearn.metrics import det_curve, roc_curve
+
+    fig, (ax_roc, ax_det) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    s = cmp.samples
+    y, w = s["y_true"].to_numpy(), s["weight"].to_numpy()
+    w = None if (w == 1).all() else w
+    tests = cmp.tests[cmp.tests["feature"] == "overall"].set_index("candidate")
+    eps = 1e-4
+    for i, c in enumerate(cmp.candidates):
+        score = s[f"score:{c.name}"].to_numpy()
+        color = f"C{i}"
+        fpr, tpr, _ = roc_curve(y, score, sample_weight=w)
+        auc = float(np.trapezoid(tpr, fpr))
+        extra = "" if c.name == cmp.baseline else (
+            f", Δ {tests.loc[c.name, 'delong_difference']:+.3f}" if c.name in tests.index else "")
+        name = f"{c.name}{' (baseline)' if c.name == cmp.baseline else ''}"
+        ax_roc.plot(fpr, tpr, color=color, lw=2 if c.name == cmp.baseline else 1.4, label=f"{name} AUC {auc:.3f}{extra}")
+        pred = score >= c.threshold
+        neg, pos = y == 0, y == 1
+        ax_roc.plot([pred[neg].mean()], [pred[pos].mean()], "o", color=color, ms=6)
+        dfpr, dfnr, _ = det_curve(y, score, sample_weight=w)
+        ax_det.plot(norm.ppf(np.clip(dfpr, eps, 1 - eps)), norm.ppf(np.clip(dfnr, eps, 1 - eps)), color=color,
+                    lw=2 if c.name == cmp.baseline else 1.4, label=name)
+        ax_det.plot(norm.ppf(np.clip([pred[neg].mean()], eps, 1 - eps)),
+                    norm.ppf(np.clip([1 - pred[pos].mean()], eps, 1 - eps)), "o", color=color, ms=6)
+    ax_roc.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
+               title="ROC, same samples (dots: each model's threshold)")
+    ax_roc.legend(fontsize=7.5, loc="lower right")
+    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
+    labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
+    ax_det.set_xticks(norm.ppf(ticks), labels)
+    ax_det.set_yticks(norm.ppf(ticks), labels)
+    lim = norm.ppf([0.0005, 0.99])
+    ax_det.plot(lim, lim, ls=":", color="grey", lw=1)
+    ax_det.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate", title="DET")
+    ax_det.legend(fontsize=7.5, loc="upper right")
+    return fig
+
+
+def group_deltas(cmp: Any, metric: str = "recall", *, intersections: bool = False) -> Figure:
+    """Each challenger's difference to the baseline on ``metric``, overall and per group, with its paired
+    bootstrap interval; significant differences (Benjamini-Hochberg) are filled, green when better and red
+    when worse; small groups are grey."""
+    import matplotlib.pyplot as plt
+
+    d = cmp.deltas[cmp.deltas["metric"] == metric]
+    if not intersections:
+        d = d[~d["feature"].str.contains("&", regex=False)]
+    challengers = [c for c in cmp.names if c != cmp.baseline]
+    keys = list(dict.fromkeys(zip(d["feature"], d["group"], strict=True)))
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.3 * max(len(keys), 2)), layout="constrained")
+    ypos = {k: len(keys) - 1 - i for i, k in enumerate(keys)}
+    offset = np.linspace(-0.25, 0.25, len(challengers)) if len(challengers) > 1 else [0.0]
+    for j, name in enumerate(challengers):
+        rows = d[d["candidate"] == name]
+        yy = np.array([ypos[(f, g)] for f, g in zip(rows["feature"], rows["group"], strict=True)]) + offset[j]
+        diff = rows["difference"].to_numpy(float)
+        err = np.vstack([diff - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - diff])
+        ax.errorbar(diff, yy, xerr=np.where(np.isnan(err), 0, np.abs(err)), fmt="none", ecolor=f"C{j + 1}", elinewidth=1,
+                    capsize=2)
+        sig, better, small = (rows[c].to_numpy(bool) for c in ("significant", "better", "small"))
+        face = np.where(small, "#bbb", np.where(sig, np.where(better, "#1b7a3a", "#a61b1b"), "white"))
+        ax.scatter(diff, yy, facecolors=face, edgecolors=f"C{j + 1}", zorder=3, s=22)
+        ax.scatter([], [], facecolors="white", edgecolors=f"C{j + 1}", s=22, label=f"{name} − {cmp.baseline}")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(list(ypos.values()), [f"{f}: {g}" if f != "overall" else "overall" for f, g in ypos], fontsize=7)
+    ax.set(xlabel=f"{metric}: candidate − baseline (filled: significant; green better, red worse)",
+           title=f"{metric}: difference to {cmp.baseline} by group")
+    ax.legend(fontsize=7, loc="best")
+    return fig

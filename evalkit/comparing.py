@@ -1,0 +1,291 @@
+"""The comparison pipeline behind ``make compare MODELS="a b c"``: find each model's latest finished report
+run in MLflow → check they were evaluated on the same data → start a run of ``evalkit-compare`` linked to
+them → execute ``notebooks/compare_models.ipynb`` with papermill (which calls :func:`evalkit.compare.compare`)
+→ render ``comparison.html`` → attach it to the run → publish into ``reports/compare/<names>/``.
+
+As for reports, everything is staged and moved into place only when every step has succeeded; a failure
+marks the comparison run FAILED and leaves the previous comparison as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import _signals
+from ._kernel import warm_kernel
+from .compare import Candidate, ComparisonError, align, check_compare_settings, check_same_data
+from .evaluation import SCORES_FILE
+from .models import safe_name
+from .report import execute_notebook, fail_run, log, publish, render_outputs, staging_dir
+
+#: The comparison notebook, relative to the project root.
+COMPARE_NOTEBOOK = Path("notebooks") / "compare_models.ipynb"
+#: MLflow experiment of comparison runs.
+COMPARE_EXPERIMENT = "evalkit-compare"
+#: Files a comparison publishes (the HTML last: it marks a complete comparison).
+COMPARE_FILES = ("comparison.json", "compare_models.ipynb", "comparison.html")
+#: Tag on a comparison run listing the compared report runs (comma-separated ids, baseline first).
+COMPARED_TAG = "evalkit.compared_runs"
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    """Where a finished comparison went.
+
+    Attributes
+    ----------
+    output_dir : Path
+        ``reports/compare/<names>/``.
+    html : Path
+    record : dict
+        ``comparison.json``.
+    run_id : str or None
+    """
+
+    output_dir: Path
+    html: Path
+    record: dict[str, Any]
+    run_id: str | None
+
+
+def find_report_run(spec: str, *, experiment: str | None = None) -> Any:
+    """The report run ``spec`` names: a run id, or a model name (its latest FINISHED report run).
+
+    Raises
+    ------
+    ComparisonError
+        If there is no such run, it is not a finished report, or the model has no finished report.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from . import tracking
+
+    experiment = experiment or tracking.DEFAULT_EXPERIMENT
+    c = tracking.client()
+    if _RUN_ID.fullmatch(spec):
+        try:
+            run = c.get_run(spec)
+        except MlflowException as err:
+            raise ComparisonError(f"no MLflow run {spec} at {tracking.tracking_uri()}") from err
+        if run.data.tags.get("evalkit.kind") != "report" or run.info.status != "FINISHED":
+            raise ComparisonError(f"run {spec} is not a finished evalkit report (kind "
+                                  f"{run.data.tags.get('evalkit.kind', 'none')}, status {run.info.status})")
+        return run
+    exp = c.get_experiment_by_name(experiment)
+    runs = [] if exp is None else c.search_runs(
+        [exp.experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
+        filter_string=f"tags.`evalkit.kind` = 'report' and tags.`evalkit.model` = '{spec.replace(chr(39), '')}' "
+                      "and attributes.status = 'FINISHED'")
+    if not runs:
+        known = [] if exp is None else sorted({r.data.tags.get("evalkit.model", "") for r in c.search_runs(
+            [exp.experiment_id], filter_string="tags.`evalkit.kind` = 'report' and attributes.status = 'FINISHED'",
+            max_results=500)} - {""})
+        raise ComparisonError(
+            f"no finished report of model '{spec}' in experiment '{experiment}' at {tracking.tracking_uri()}: "
+            f"run `make report MODEL={spec}` (or `make report-all`) first. Models with reports: "
+            f"{', '.join(known) or 'none'}")
+    return runs[0]
+
+
+def load_candidate(spec: str, *, experiment: str | None = None, name: str | None = None) -> Candidate:
+    """Download a report run's ``metrics.json`` and ``scores.parquet`` (see :func:`find_report_run`).
+
+    Raises
+    ------
+    ComparisonError
+        If the run has no ``scores.parquet`` (a report made before evalkit kept per-sample scores).
+    """
+    import json
+
+    import mlflow
+
+    run = find_report_run(spec, experiment=experiment)
+    run_id, model = run.info.run_id, run.data.tags.get("evalkit.model", spec)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per small file is noise
+    with tempfile.TemporaryDirectory(prefix="evalkit-candidate-") as tmp:
+        files = {}
+        for artifact in ("metrics.json", SCORES_FILE):
+            try:
+                files[artifact] = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact,
+                                                                           dst_path=tmp))
+            except Exception as err:  # MlflowException or OSError, depending on the store
+                raise ComparisonError(
+                    f"report run {run_id} of {model} has no {artifact}"
+                    + (" (made before evalkit kept per-sample scores)" if artifact == SCORES_FILE else "")
+                    + f": run `make report MODEL={model}` again") from err
+        metrics = json.loads(files["metrics.json"].read_text())
+        scores = pd.read_parquet(files[SCORES_FILE])
+    return Candidate(name=name or model, metrics=metrics, scores=scores, run_id=run_id)
+
+
+def load_candidates(specs: Sequence[str], *, experiment: str | None = None) -> list[Candidate]:
+    """:func:`load_candidate` for each spec; a model compared twice (two run ids) is called
+    ``name@<run id prefix>``."""
+    runs = [find_report_run(s, experiment=experiment) for s in specs]
+    models = [r.data.tags.get("evalkit.model", s) for r, s in zip(runs, specs, strict=True)]
+    names = [m if models.count(m) == 1 else f"{m}@{r.info.run_id[:8]}" for m, r in zip(models, runs, strict=True)]
+    ids = [r.info.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ComparisonError(f"the same report run is named twice: {list(specs)}")
+    return [load_candidate(i, experiment=experiment, name=n) for i, n in zip(ids, names, strict=True)]
+
+
+def run_compare(
+    models: Sequence[str],
+    *,
+    baseline: str | None = None,
+    allow_different_data: bool = False,
+    rank_by: str = "roc_auc",
+    n_boot: int = 1000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    fdr: float = 0.05,
+    min_group_size: int = 30,
+    report_experiment: str | None = None,
+    experiment: str | None = None,
+    output_root: str | Path | None = None,
+    name: str | None = None,
+    timeout: int = 900,
+    progress: bool = True,
+) -> CompareRun:
+    """Compare the latest reports of ``models`` (names or run ids) and publish the comparison.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Two or more registered model names (their latest finished report run) or report run ids.
+    baseline : str, optional
+        The candidate the others are compared with (a name as it appears in the comparison; default the first).
+    allow_different_data : bool, default=False
+        Compare runs evaluated on different data on the samples they share, instead of refusing.
+    rank_by, n_boot, ci_level, seed, fdr, min_group_size
+        See :func:`evalkit.compare.compare`; checked before anything runs.
+    report_experiment : str, optional
+        Where the report runs are (default ``evalkit``).
+    experiment : str, optional
+        Where the comparison run goes (default ``evalkit-compare``).
+    output_root : path-like, optional
+        Where ``compare/<name>/`` is written (default ``reports/``).
+    name : str, optional
+        The comparison's folder name (default the candidate names joined by ``-vs-``).
+    timeout : int, default=900
+        Seconds any one notebook cell may run.
+    progress : bool, default=True
+
+    Returns
+    -------
+    CompareRun
+
+    Raises
+    ------
+    EvalkitError
+        Bad settings, a model without a finished report, or runs evaluated on different data stop before
+        the comparison run starts. A later failure marks the comparison run FAILED.
+    """
+    from . import tracking
+
+    if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
+        raise ValueError(f"models must be a list of model names or run ids, got {models!r}")
+    check_compare_settings(list(models), rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, fdr=fdr,
+                           min_group_size=min_group_size)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    root = tracking.project_root()
+    output_root = Path(output_root) if output_root is not None else root / "reports"
+    experiment = experiment or COMPARE_EXPERIMENT
+    tracking.check_reachable()
+    log(f"finding the reports of {', '.join(models)}")
+    candidates = load_candidates(models, experiment=report_experiment)
+    names = [c.name for c in candidates]
+    check_compare_settings(names, baseline=baseline, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, fdr=fdr,
+                           min_group_size=min_group_size)
+    ordered = sorted(candidates, key=lambda c: c.name != (baseline or names[0]))
+    same = check_same_data(ordered, allow_different_data=allow_different_data)  # refused here, before any run
+    align(ordered, same_data=same)  # no shared sample, or shared samples labelled differently: refused here too
+    folder = safe_name(name or "-vs-".join(c.name for c in ordered))[:120]
+    out_dir = output_root / "compare" / folder
+    workdir = Path(tempfile.mkdtemp(prefix="evalkit-compare-"))
+    run_id, staging = None, None
+    try:
+        with warm_kernel(root / COMPARE_NOTEBOOK.parent, workdir / "kernel.log",
+                         extra="evalkit.compare, evalkit.compare_view, evalkit.comparing") as km:
+            staging = staging_dir(output_root / "compare", folder)
+            run_id = _start_compare_run(ordered, experiment, same, rank_by=rank_by, n_boot=n_boot,
+                                        ci_level=ci_level, seed=seed, fdr=fdr, min_group_size=min_group_size,
+                                        allow_different_data=allow_different_data)
+            nb_out = staging / "compare_models.ipynb"
+            execute_notebook(root / COMPARE_NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress,
+                             parameters={"models": [c.run_id for c in ordered], "baseline": ordered[0].name,
+                                         "allow_different_data": allow_different_data, "rank_by": rank_by,
+                                         "n_boot": n_boot, "ci_level": float(ci_level), "seed": seed,
+                                         "fdr": float(fdr), "min_group_size": min_group_size,
+                                         "report_experiment": report_experiment or tracking.DEFAULT_EXPERIMENT,
+                                         "run_id": run_id, "output_dir": str(staging)})
+        html, figures, record = render_outputs(nb_out, staging, "comparison.html", "comparison.json",
+                                               title=f"evalkit comparison: {' vs '.join(names)}")
+        _log_compare(run_id, record, [html, staging / "comparison.json", nb_out], figures)
+        _signals.check()
+        publish(staging, out_dir, COMPARE_FILES)
+        tracking.end_run(run_id, "FINISHED")
+        log(f"comparison written to {out_dir / 'comparison.html'}")
+        return CompareRun(output_dir=out_dir, html=out_dir / "comparison.html", record=record, run_id=run_id)
+    except BaseException as err:
+        if run_id is not None:
+            fail_run(run_id, err)
+        if isinstance(err, OSError):
+            from .exceptions import ReportError
+
+            raise ReportError(f"cannot write the comparison: {err.filename or output_root}: "
+                              f"{err.strerror or err}") from err
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _start_compare_run(candidates: Sequence[Candidate], experiment: str, same_data: bool, **settings: Any) -> str:
+    from . import tracking
+    from .report import _version_params
+
+    ids = [c.run_id or "" for c in candidates]
+    run_id = tracking.start_run(
+        experiment=experiment, run_name="compare-" + "-vs-".join(c.name for c in candidates),
+        params={"models": ",".join(c.name for c in candidates), "baseline": candidates[0].name,
+                "compared_runs": ",".join(ids), "same_data": same_data,
+                "datasets": ",".join(f"{n}:{s}" for n, s in candidates[0].data_key), **settings, **_version_params()},
+        tags={"evalkit.kind": "comparison", COMPARED_TAG: ",".join(ids), "evalkit.baseline": candidates[0].name,
+              **{f"evalkit.compared.{safe_name(c.name)}": c.run_id or "" for c in candidates},
+              "mlflow.note.content": "Compares " + ", ".join(f"{c.name} (run {c.run_id})" for c in candidates)
+              + f"; baseline {candidates[0].name}.", **tracking.owner_tags()})
+    log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
+    return run_id
+
+
+def _log_compare(run_id: str, record: dict[str, Any], files: list[Path], figures: list[Path]) -> None:
+    """Per challenger: the overall differences with intervals, surviving differences and the flip rate."""
+    from . import tracking
+
+    values: dict[str, float | None] = {}
+    for d in record["deltas"]:
+        if d["feature"] == "overall":
+            for field in ("difference", "ci_low", "ci_high"):
+                values[tracking.metric_key("delta", d["candidate"], d["metric"], field)] = d[field]
+    for v in record["verdicts"]:
+        values[tracking.metric_key("significantly_better", v["candidate"])] = v["better"]
+        values[tracking.metric_key("significantly_worse", v["candidate"])] = v["worse"]
+        values[tracking.metric_key("flip_rate", v["candidate"])] = v["flip_rate"]
+    count = tracking.log_metrics(run_id, values)
+    tracking.log_artifacts(run_id, files)
+    tracking.log_artifacts(run_id, figures, artifact_path="figures")
+    log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
