@@ -38,7 +38,10 @@ class BatchItem:
     status : str
         ``done``, ``failed`` or ``interrupted``.
     exit_code : int or None
+    started : float
+        When it started (seconds since the epoch).
     seconds : float
+        How long it ran.
     run_id : str or None
         Its MLflow run (from the report's output).
     html : str or None
@@ -51,6 +54,7 @@ class BatchItem:
     model: str
     status: str = "pending"
     exit_code: int | None = None
+    started: float = 0.0
     seconds: float = 0.0
     run_id: str | None = None
     html: str | None = None
@@ -156,7 +160,8 @@ def report_all(
     jobs = jobs or default_jobs(len(names))
     logs = output_root / BATCH_DIR
     logs.mkdir(parents=True, exist_ok=True)
-    items = [BatchItem(model=m, log=str(logs / f"{safe_name(m)}.log")) for m in names]
+    items = [BatchItem(model=m, log=str(logs / f"{safe_name(Path(m).stem if Path(m).is_file() else m)}.log"))
+             for m in names]
     log(f"evaluating {len(items)} model(s), {jobs} at a time: {', '.join(names)}")
     pending, running = list(items), {}
     try:
@@ -167,7 +172,7 @@ def report_all(
                     proc = subprocess.Popen(_command(item.model, data, output_root, report_args), stdout=fh,
                                             stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
                 running[proc] = (item, time.monotonic())
-                item.status = "running"
+                item.status, item.started = "running", round(time.time(), 3)
                 log(f"started {item.model} (pid {proc.pid}; log {item.log})")
             for proc in [p for p in running if p.poll() is not None]:
                 item, started = running.pop(proc)
