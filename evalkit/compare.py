@@ -34,8 +34,15 @@ from .cost import cost_metrics
 from .exceptions import EvalkitError
 from .fairness import group_columns
 from .metrics import LOWER_IS_BETTER
-from .paired import COUNT_METRICS, PAIRED_METRICS, confusion_counts, count_metric, group_matrix, weight_blocks, \
-    weighted_auc
+from .paired import (
+    COUNT_METRICS,
+    PAIRED_METRICS,
+    confusion_counts,
+    count_metric,
+    group_matrix,
+    weight_blocks,
+    weighted_auc,
+)
 from .significance import delong, flip_rate, mcnemar
 from .uncertainty import benjamini_hochberg
 

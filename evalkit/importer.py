@@ -11,8 +11,6 @@ manifest with its sha256, size and an inferred schema to ``data_manifests/<name>
 
 from __future__ import annotations
 
-import gzip
-import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_bytes, atomic_write_text, sha256_file
+from ._io import sha256_file
 
 
 @dataclass(frozen=True)
@@ -128,10 +126,7 @@ def import_file(
         Naming the file and column: a missing file, unknown column names, a bad sample size, an
         existing manifest of that name, or a sample that fails the manifest checks.
     """
-    import yaml
-
-    from .manifest import Source
-    from .schema import infer_schema
+    from .manifest import Source, write_dataset
     from .tracking import project_root
 
     path = Path(path)
@@ -158,34 +153,20 @@ def import_file(
         id_column = "row_id"
         frame.insert(0, id_column, [f"{name}-{r:08d}" for r in frame["_row"]])
     frame = frame.drop(columns=["_row"])
-    data_dir.mkdir(parents=True, exist_ok=True)
-    manifest_dir.mkdir(parents=True, exist_ok=True)
     data_path = data_dir / f"{name}.csv.gz"
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        gz.write(frame.to_csv(index=False).encode())
-    atomic_write_bytes(data_path, buf.getvalue())
-    import os
-
-    doc = {
+    write_dataset(frame, data_path, manifest_path, fields={
         "name": name,
         "source": source,
         "description": f"imported from {path.name} by evalkit data import: {len(frame):,} of {rows_read:,} rows"
                        + (f", stratified by {', '.join(stratify_by)}" if stratify_by else "")
                        + (f", seed {seed}" if sample else ""),
-        "path": os.path.relpath(data_path, manifest_dir),
-        "sha256": sha256_file(data_path),
-        "size_bytes": data_path.stat().st_size,
-        "format": "csv",
         "id_column": id_column,
         "label_column": label_column,
         "positive_label": str(positive_label),
         "label_values": sorted(frame[label_column].unique().tolist()),
         "sensitive_features": list(sensitive_features),
         "license": license,
-        "schema": infer_schema(frame),
-    }
-    atomic_write_text(manifest_path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
+    })
     try:
         from .data import load_dataset
 
@@ -194,7 +175,7 @@ def import_file(
         manifest_path.unlink(missing_ok=True)
         data_path.unlink(missing_ok=True)
         raise
-    log(f"wrote {len(frame):,} rows to {data_path} (sha256 {doc['sha256'][:12]}…) and {manifest_path}")
+    log(f"wrote {len(frame):,} rows to {data_path} (sha256 {sha256_file(data_path)[:12]}…) and {manifest_path}")
     for stratum, count in strata.items():
         log(f"  {stratum}: {count:,}")
     return ImportResult(data_path, manifest_path, rows_read, len(frame), strata)

@@ -313,3 +313,47 @@ def _nearby(path: Path) -> str:
         return ""
     found = sorted(p.name for p in folder.glob("*.yaml"))
     return f"; manifests in {folder}: {found}" if found else ""
+
+
+def write_dataset(frame: Any, data_path: str | Path, manifest_path: str | Path, *, fields: dict[str, Any],
+                  max_categories: int = 30) -> Path:
+    """Write ``frame`` to ``data_path`` (CSV; gzip with mtime 0 for ``.gz``, so the same rows give the same
+    sha256) and a manifest describing it to ``manifest_path``, both atomically.
+
+    ``fields`` are the manifest's keys in order (``name``, ``source``, ``description``, ``id_column`` ...);
+    ``path`` (relative to the manifest), ``sha256``, ``size_bytes``, ``format`` and an inferred ``schema``
+    are added here. The one writer behind ``evalkit data import``, generated corner cases and
+    :mod:`evalkit.mlflow_plugin`.
+
+    Returns
+    -------
+    Path
+        The manifest.
+    """
+    import gzip
+    import io
+    import os
+
+    import pandas as pd
+
+    from ._io import atomic_write_bytes, atomic_write_text, sha256_file
+    from .schema import infer_schema
+
+    data_path, manifest_path = Path(data_path), Path(manifest_path)
+    data_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    text = frame.to_csv(index=False).encode()
+    if data_path.name.endswith(".gz"):
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+            gz.write(text)
+        text = buf.getvalue()
+    atomic_write_bytes(data_path, text)
+    as_written = pd.read_csv(data_path, dtype=str, keep_default_na=False)
+    doc = {k: v for k, v in fields.items() if k not in ("schema",)}
+    doc = {**{k: doc.pop(k) for k in ("name", "source", "description") if k in doc},
+           "path": os.path.relpath(data_path, manifest_path.parent), "sha256": sha256_file(data_path),
+           "size_bytes": data_path.stat().st_size, "format": "csv", **doc,
+           "schema": infer_schema(as_written, max_categories=max_categories)}
+    atomic_write_text(manifest_path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
+    return manifest_path

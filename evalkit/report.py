@@ -216,6 +216,7 @@ def run_report(
     progress: bool = True,
     trust: bool = False,
     trusted_types: Sequence[str] = (),
+    attach_to: str | None = None,
 ) -> ReportResult:
     """Evaluate ``model`` on ``data`` and publish the report, metrics and MLflow run.
 
@@ -253,6 +254,10 @@ def run_report(
         Accept a pickle/joblib model file (it can run code when loaded).
     trusted_types : sequence of str, optional
         Extra types a skops model may contain.
+    attach_to : str, optional
+        An existing, open MLflow run to log into instead of starting one (how :mod:`evalkit.mlflow_plugin`
+        reports into the run of ``mlflow.models.evaluate``). Its parameters get an ``evalkit.`` prefix, and
+        the run is left open either way: its owner ends it.
 
     Returns
     -------
@@ -297,11 +302,14 @@ def run_report(
             out_dir = output_root / ref.name
             staging = staging_dir(output_root, ref.name)
             if track:
-                stale = tracking.fail_stale_runs(experiment)
-                if stale:
-                    log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
-                run_id = _start_run(ref, manifest, experiment, **{
-                    k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in settings.items()})
+                plain = {k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in settings.items()}
+                if attach_to is not None:
+                    run_id = _attach_run(attach_to, ref, manifest, **plain)
+                else:
+                    stale = tracking.fail_stale_runs(experiment)
+                    if stale:
+                        log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
+                    run_id = _start_run(ref, manifest, experiment, **plain)
             nb_out = staging / "evaluate_model.ipynb"
             execute_notebook(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
                 "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
@@ -316,7 +324,7 @@ def run_report(
             _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, staging / SCORES_FILE, *extra_files], figures)
         _signals.check()
         publish(staging, out_dir)
-        if track:
+        if track and attach_to is None:
             tracking.end_run(run_id, "FINISHED")
         log(f"report written to {out_dir / 'report.html'}")
         return ReportResult(output_dir=out_dir, html=out_dir / "report.html", metrics=metrics, run_id=run_id)
@@ -325,11 +333,11 @@ def run_report(
         failure = ReportError(f"cannot write the report: {where}: {err.strerror or err}",
                               notebook=getattr(err, "notebook", None))  # kept by _execute, if any
         if run_id is not None:
-            fail_run(run_id, failure)
+            fail_run(run_id, failure, end=attach_to is None)
         raise failure from err
     except BaseException as err:
         if run_id is not None:
-            fail_run(run_id, err)
+            fail_run(run_id, err, end=attach_to is None)
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -355,22 +363,34 @@ def staging_dir(output_root: Path, name: str) -> Path:
     return staging
 
 
+def _run_fields(ref: ModelRef, manifest: Manifest, settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The parameters and tags of a report run."""
+    params = {"model": ref.name, "model_spec": ref.spec, "model_kind": ref.kind, "model_uri": ref.uri or "",
+              "model_version": ref.version or "", "model_sha256": ref.sha256, "dataset": manifest.name,
+              "dataset_sha256": manifest.sha256, **settings, **_version_params()}
+    return params, {"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name}
+
+
 def _start_run(ref: ModelRef, manifest: Manifest, experiment: str, **settings: Any) -> str:
     from . import tracking
 
-    run_id = tracking.start_run(
-        experiment=experiment,
-        run_name=f"report-{ref.name}",
-        params={
-            "model": ref.name, "model_spec": ref.spec, "model_kind": ref.kind,
-            "model_uri": ref.uri or "", "model_version": ref.version or "",
-            "model_sha256": ref.sha256, "dataset": manifest.name, "dataset_sha256": manifest.sha256,
-            **settings, **_version_params(),
-        },
-        tags={"evalkit.kind": "report", "evalkit.model": ref.name, "evalkit.dataset": manifest.name,
-              **tracking.owner_tags()},
-    )
+    params, tags = _run_fields(ref, manifest, settings)
+    run_id = tracking.start_run(experiment=experiment, run_name=f"report-{ref.name}", params=params,
+                                tags={**tags, **tracking.owner_tags()})
     log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
+    return run_id
+
+
+def _attach_run(run_id: str, ref: ModelRef, manifest: Manifest, **settings: Any) -> str:
+    """Record a report's parameters (``evalkit.``-prefixed: the run has its owner's) and tags on an open run."""
+    from mlflow.entities import Param, RunTag
+
+    from . import tracking
+
+    params, tags = _run_fields(ref, manifest, settings)
+    tracking.client().log_batch(run_id, params=[Param(f"evalkit.{k}", str(v)[:6000]) for k, v in params.items()],
+                                tags=[RunTag(k, v) for k, v in tags.items()])
+    log(f"reporting into the open MLflow run {run_id} at {tracking.tracking_uri()}")
     return run_id
 
 
@@ -508,8 +528,9 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
     log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
 
 
-def fail_run(run_id: str, err: BaseException) -> None:
-    """Mark a run FAILED with the error as a tag and the partial notebook (if any) attached; never raises."""
+def fail_run(run_id: str, err: BaseException, *, end: bool = True) -> None:
+    """Mark a run FAILED (unless ``end`` is False: a run someone else owns) with the error as a tag and the
+    partial notebook (if any) attached; never raises."""
     from . import tracking
 
     try:
@@ -517,7 +538,8 @@ def fail_run(run_id: str, err: BaseException) -> None:
         if notebook is not None and Path(notebook).is_file():
             tracking.log_artifacts(run_id, [Path(notebook)])
         tracking.client().set_tag(run_id, "evalkit.error", f"{type(err).__name__}: {err}"[:5000])
-        tracking.end_run(run_id, "FAILED")
-        log(f"MLflow run {run_id} marked FAILED")
+        if end:
+            tracking.end_run(run_id, "FAILED")
+            log(f"MLflow run {run_id} marked FAILED")
     except Exception as log_err:  # never hide the original error behind a logging one
         log(f"could not mark MLflow run {run_id} FAILED: {log_err}")

@@ -29,7 +29,7 @@ def _check_pair(y_true: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike,
         raise ValueError(f"y_true, {names[0]} and {names[1]} must be 1-d arrays of the same length, got shapes "
                          f"{y.shape}, {x1.shape} and {x2.shape}")
     values = set(np.unique(y).tolist())
-    if not values <= {0, 1, False, True}:
+    if not values <= {0, 1}:
         raise ValueError(f"y_true must hold 0/1 labels, got values {sorted(values)[:5]}")
     return y.astype(bool), x1, x2
 

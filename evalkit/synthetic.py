@@ -8,7 +8,6 @@ predictions file and a manifest, exactly as a user's own data would be laid out.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_text, sha256_file
+from ._io import atomic_write_text
 
 
 def make_biased_scores(
@@ -91,41 +90,18 @@ def write_synthetic_dataset(folder: str | Path, frame: pd.DataFrame | None = Non
         ``<manifest_dir>/<name>.yaml`` (default: beside the data in ``<folder>/<name>.csv``) and
         ``<folder>/<name>_scores.csv``.
     """
-    import os
-
-    import yaml
-
-    from .schema import infer_schema
+    from .manifest import write_dataset
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     mdir = Path(manifest_dir) if manifest_dir is not None else folder
-    mdir.mkdir(parents=True, exist_ok=True)
     frame = make_biased_scores() if frame is None else frame
-    data_path = folder / f"{name}.csv"
-    data = frame.drop(columns=["score", "y"])
-    atomic_write_text(data_path, data.to_csv(index=False))
+    folder.mkdir(parents=True, exist_ok=True)
     preds = folder / f"{name}_scores.csv"
     atomic_write_text(preds, frame[["id", "score"]].to_csv(index=False))
-    manifest = mdir / f"{name}.yaml"
-    schema = yaml.safe_dump({"schema": infer_schema(pd.read_csv(data_path, dtype=str, keep_default_na=False))},
-                            default_flow_style=None, sort_keys=False, width=120).strip()
-    atomic_write_text(manifest, "\n".join([
-        f"name: {name}",
-        "source: corner_case",
-        f"description: {json.dumps(description)}",
-        f"path: {json.dumps(os.path.relpath(data_path, mdir))}",
-        f"sha256: {sha256_file(data_path)}",
-        "format: csv",
-        "id_column: id",
-        "label_column: label",
-        'positive_label: "pos"',
-        'label_values: ["pos", "neg"]',
-        "sensitive_features: [group, band]",
-        "license: CC0-1.0 (generated)",
-        f"size_bytes: {data_path.stat().st_size}",
-        schema,
-    ]) + "\n")
+    manifest = write_dataset(frame.drop(columns=["score", "y"]), folder / f"{name}.csv", mdir / f"{name}.yaml", fields={
+        "name": name, "source": "corner_case", "description": description, "id_column": "id",
+        "label_column": "label", "positive_label": "pos", "label_values": ["pos", "neg"],
+        "sensitive_features": ["group", "band"], "license": "CC0-1.0 (generated)"})
     return manifest, preds
 
 
@@ -344,32 +320,17 @@ def write_like_dataset(frame: pd.DataFrame, like: Any, *, name: str, folder: str
                        manifest_dir: str | Path, description: str) -> Path:
     """Write corner cases made by :func:`make_corner_cases_like` with a manifest modelled on the
     original's (same label, id, sensitive and feature columns; source ``corner_case``; schema inferred)."""
-    import os
+    from .manifest import write_dataset
 
-    import yaml
-
-    from .schema import infer_schema
-
-    folder, mdir = Path(folder), Path(manifest_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    mdir.mkdir(parents=True, exist_ok=True)
     m = like.manifest
-    data_path = folder / f"{name}.csv"
-    atomic_write_text(data_path, frame.to_csv(index=False))
-    doc = {
-        "name": name, "source": "corner_case", "description": description,
-        "path": os.path.relpath(data_path, mdir), "sha256": sha256_file(data_path),
-        "size_bytes": data_path.stat().st_size, "format": "csv", "id_column": m.id_column,
+    return write_dataset(frame, Path(folder) / f"{name}.csv", Path(manifest_dir) / f"{name}.yaml", max_categories=45,
+                         fields={
+        "name": name, "source": "corner_case", "description": description, "id_column": m.id_column,
         "label_column": m.label_column, "positive_label": str(m.positive_label),
         "label_values": list(m.label_values) if m.label_values else sorted(frame[m.label_column].unique()),
         "sensitive_features": list(m.sensitive_features),
         **({"feature_columns": list(m.feature_columns)} if m.feature_columns else {}),
-        "license": f"derived from {m.name} ({m.license})",
-        "schema": infer_schema(pd.read_csv(data_path, dtype=str, keep_default_na=False), max_categories=45),
-    }
-    manifest = mdir / f"{name}.yaml"
-    atomic_write_text(manifest, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
-    return manifest
+        "license": f"derived from {m.name} ({m.license})"})
 
 
 def make_spoof_scores(

@@ -68,7 +68,7 @@ def test_a_model_better_only_on_one_group_is_detected_there(biased_and_fixed):
             members = np.logical_and.reduce([s[f"group:{part}"] == value
                                              for part, value in zip(f.split("&"), g.split("&"), strict=True)])
             assert (members & changed).any(), (f, g)
-    assert {("group", "B"), ("group&band", "B&young"), ("group&band", "B&old")} <= set(zip(sig["feature"], sig["group"]))
+    assert {("group", "B"), ("group&band", "B&young"), ("group&band", "B&old")} <= set(zip(sig["feature"], sig["group"], strict=True))
     assert set(sig.loc[sig["metric"] != "selection_rate", "better"]) == {True}
     assert set(sig.loc[sig["metric"] == "selection_rate", "better"]) <= {None}  # no good direction
     t = cmp.tests.set_index(["feature", "group"])

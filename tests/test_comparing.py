@@ -18,8 +18,8 @@ import pytest
 
 from evalkit import tracking
 from evalkit.batch import report_all
-from evalkit.comparing import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 from evalkit.compare import ComparisonError
+from evalkit.comparing import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 
 from .conftest import ADULT_TEST, ROOT, _store_uri
 from .test_browser import CHROMIUM_ARGS, chromium_path
@@ -177,8 +177,8 @@ def test_html_reports_display_in_the_mlflow_artifact_viewer(mlflow_server, compa
         try:
             for experiment, run_id, name, heading in pages:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                outside = []
-                page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
+                outside: list[str] = []
+                page.on("request", lambda r, seen=outside: seen.append(r.url) if not r.url.startswith(
                     (mlflow_server, "blob:", "data:")) else None)
                 page.goto(f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/{name}")
                 page.wait_for_selector("iframe.mlflow-html-iframe", timeout=60_000)
