@@ -19,6 +19,8 @@ speedup and a note. Timings are measured here and reported, never asserted by th
 5. paired_auc_bootstrap_1000 at 1e5 and 1e6 rows: the gate's non-inferiority interval (difference of two
    models' ROC AUC over 1,000 paired resamples), against scikit-learn's roc_auc_score with weights per
    resample. gate_checks_adult: the whole gate on Adult in-process, with the time of each part.
+7. compare_two_models at 1e5, 1e6, 1e7 rows: evalkit.compare.compare of two models (the statistics of
+   `make compare`), against the per-sample paired bootstrap of the count metrics (up to 1e6 rows).
 6. bootstrap: 1,000 Poisson resamples of every metric for every group of the 3 features, their 3
    pairwise intersections and the 3-way intersection (7 groupings, 71 groups + overall), at 1e6 rows;
    against MetricFrame(n_boot=10) on 1e5 rows and the 40 groups (its own bootstrap; 1,000 resamples
@@ -231,6 +233,27 @@ def _case(case: str, folder: Path) -> dict:
                 for b in range(20):
                     roc_auc_score(y, s, sample_weight=w[b]) - roc_auc_score(y, other, sample_weight=w[b])
         repeat = 1
+    elif case in ("compare", "compare_per_sample"):
+        from evalkit.compare import COMPARE_METRICS, Candidate, _Groups, _sample_replicates, compare
+
+        other = np.clip(s + np.random.default_rng(1).normal(0, 0.05, len(s)), 0, 1)
+        frame = pd.DataFrame({"id": np.arange(len(y)), "dataset": "bench", "y_true": y, "weight": 1.0,
+                              **{f"group:{k}": v for k, v in sens.items()}})
+        doc = {"threshold": 0.5, "n": len(y), "datasets": [{"name": "bench", "sha256": "0" * 64}], "overall": {}}
+        a = Candidate("a", doc, frame.assign(score=s))
+        b = Candidate("b", doc, frame.assign(score=other))
+        if case == "compare":
+            def run():
+                compare([a, b], n_boot=1000, seed=0)
+        else:  # the per-sample paired bootstrap of the count metrics, 20 resamples; the caller scales to 1,000
+            counted = [m for m in COMPARE_METRICS if m != "roc_auc"]
+            samples = frame.assign(**{"score:a": s, "score:b": other})
+            groups = _Groups.of(samples, True)
+
+            def run():
+                _sample_replicates(y.astype(bool), {"a": s, "b": other}, {"a": 0.5, "b": 0.5}, groups,
+                                   np.ones(len(y)), counted, 20, 0, False)
+        repeat = 1
     elif case == "metricframe_bootstrap":
         from fairlearn.metrics import MetricFrame
 
@@ -319,6 +342,19 @@ def bench_scale(sizes: list[int], tmp: Path) -> list[dict]:
                                         "non-inferiority); baseline timed on 20 resamples and scaled by 50"))
             print(f"  paired AUC {rows:>10,} rows: evalkit {pa['seconds']:.3f}s, sklearn {scaled:.1f}s (scaled)",
                   flush=True)
+        cmp = _measure("compare", folder)
+        record = dict(note="two models on the same samples, 3 features + pairwise intersections (49 groups + overall), "
+                           "7 metrics: paired Poisson bootstrap on cells (1,000 resamples), DeLong for AUC, McNemar "
+                           "and flip rates per group")
+        if rows <= 1_000_000:
+            per = _measure("compare_per_sample", folder)
+            scaled = per["seconds"] * 1000 / 20
+            record.update(baseline="per-sample paired bootstrap of the 6 count metrics (evalkit.paired weights)",
+                          baseline_seconds=scaled, baseline_rows=rows, speedup=scaled / cmp["seconds"],
+                          baseline_peak_mb=per["peak_mb"])
+            record["note"] += "; baseline timed on 20 resamples and scaled by 50"
+        records.append(_record("compare_two_models", rows, 50, cmp["seconds"], cmp["peak_mb"], **record))
+        print(f"  compare    {rows:>10,} rows: evalkit {cmp['seconds']:.3f}s", flush=True)
     if boot_record is not None and base_boot is not None:
         mfb, mfb_rows = base_boot
         per_ours = boot_record["seconds"] / (boot_record["rows"] * 1000)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .bootstrap import percentile_interval
+from .bootstrap import combine_codes, percentile_interval
 from .cost import cost_metrics
 from .exceptions import EvalkitError
 from .fairness import group_columns
@@ -39,11 +39,10 @@ from .paired import (
     PAIRED_METRICS,
     confusion_counts,
     count_metric,
-    group_matrix,
     weight_blocks,
     weighted_auc,
 )
-from .significance import delong, flip_rate, mcnemar
+from .significance import delong_sorted, flip_rate, mcnemar
 from .uncertainty import benjamini_hochberg
 
 #: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
@@ -325,10 +324,136 @@ def leaderboard(candidates: Sequence[Candidate], *, rank_by: str = "roc_auc") ->
     return frame.sort_values(["rank"], kind="stable")
 
 
-def _groupings(samples: pd.DataFrame, intersections: bool) -> dict[str, pd.Series]:
-    sensitive = samples[[c for c in samples.columns if c.startswith("group:")]]
-    sensitive = sensitive.rename(columns=lambda c: c[len("group:"):])
-    return group_columns(sensitive, intersections=intersections) if sensitive.shape[1] else {}
+@dataclass(frozen=True)
+class _Groups:
+    """Every group compared, overall first, held as one code per sample and grouping (no rows × groups matrix,
+    which at 10⁷ rows and 50 groups would take 2 GB)."""
+
+    codes: dict[str, np.ndarray]
+    index: pd.MultiIndex
+    columns: list[tuple[str | None, int]]
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, samples: pd.DataFrame, intersections: bool) -> _Groups:
+        sensitive = samples[[c for c in samples.columns if c.startswith("group:")]]
+        sensitive = sensitive.rename(columns=lambda c: c[len("group:"):])
+        groupings = group_columns(sensitive, intersections=intersections) if sensitive.shape[1] else {}
+        codes, keys, columns, counts = {}, [("overall", "all")], [(None, 0)], [len(samples)]
+        for feature, values in groupings.items():
+            code, uniques = pd.factorize(values, sort=True)
+            codes[feature] = code.astype(np.int64)
+            per = np.bincount(codes[feature], minlength=len(uniques))
+            for k, group in enumerate(uniques):
+                keys.append((feature, str(group)))
+                columns.append((feature, k))
+                counts.append(int(per[k]))
+        return cls(codes, pd.MultiIndex.from_tuples(keys, names=["feature", "group"]), columns, np.array(counts))
+
+    def mask(self, k: int) -> np.ndarray | slice:
+        """The samples of group column ``k`` (a slice of everything for overall)."""
+        feature, code = self.columns[k]
+        return slice(None) if feature is None else self.codes[feature] == code
+
+    def member(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(rows, groups)`` 0/1 float matrix of the given samples (all when None)."""
+        n = int(self.counts[0]) if rows is None else rows.size
+        out = np.zeros((n, len(self.columns)), dtype=np.float32)
+        out[:, 0] = 1
+        for k, (feature, code) in enumerate(self.columns[1:], start=1):
+            values = self.codes[feature] if rows is None else self.codes[feature][rows]
+            out[:, k] = values == code
+        return out
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Samples reduced to cells: equal group memberships, label, every model's decision and weight."""
+
+    rows: np.ndarray  # a representative sample of each cell
+    counts: np.ndarray  # samples per cell
+    y: np.ndarray
+    preds: dict[str, np.ndarray]
+    weight: np.ndarray
+
+
+#: Most distinct sample weights for which cells are used (balancing weights take one value per group).
+_MAX_WEIGHT_VALUES = 256
+
+
+def _cells(samples: pd.DataFrame, y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
+           sample_weight: np.ndarray) -> _Cells | None:
+    """The cells of the count metrics' paired bootstrap, or None when weights take too many values."""
+    weight_codes, weight_values = pd.factorize(sample_weight, sort=True)
+    if len(weight_values) > _MAX_WEIGHT_VALUES:
+        return None
+    codes = {c: pd.factorize(samples[c], sort=True)[0] for c in samples.columns if c.startswith("group:")}
+    codes.update({"y": y.astype(np.int64), "weight": weight_codes.astype(np.int64)})
+    preds = {name: scores[name] >= thresholds[name] for name in scores}
+    codes.update({f"pred:{name}": p.astype(np.int64) for name, p in preds.items()})
+    key, n_cells, _ = combine_codes(codes)
+    _, rows, counts = np.unique(key, return_index=True, return_counts=True)
+    return _Cells(rows=rows, counts=counts.astype(np.float64), y=y[rows], preds={n: p[rows] for n, p in preds.items()},
+                  weight=sample_weight[rows])
+
+
+def _cell_replicates(cells: _Cells, groups: _Groups, metrics: Sequence[str], n_boot: int, seed: int,
+                     progress: bool) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """Count metrics per group column: on the data ``(k,)`` and per Poisson replicate ``(B, k)``.
+
+    A sample's Poisson(1) weights summed over a cell of ``c`` samples are Poisson(``c``), so drawing one count
+    per cell resamples every sample of it at once, the same draw for every model (they share the cells)."""
+    import sys
+
+    member = groups.member(cells.rows).astype(np.float64)  # (cells, k)
+    masks = {}
+    for name, pred in cells.preds.items():
+        y, p = cells.y.astype(bool), pred.astype(bool)
+        masks[name] = {"tp": y & p, "fp": ~y & p, "tn": ~y & ~p, "fn": y & ~p}
+
+    def metrics_of(weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        out = {}
+        for name, m in masks.items():
+            c = {key: (weights * mask) @ member for key, mask in m.items()}
+            out[name] = {metric: count_metric(metric, c["tp"], c["fp"], c["tn"], c["fn"]) for metric in metrics}
+        return out
+
+    point = {name: {m: v[0] for m, v in values.items()}
+             for name, values in metrics_of((cells.counts * cells.weight)[None, :]).items()}
+    rng = np.random.default_rng(seed)
+    block = max(1, min(n_boot, (16 * 2**20) // max(8 * cells.counts.size, 1)))
+    parts: list[dict[str, dict[str, np.ndarray]]] = []
+    for start in range(0, n_boot, block):
+        draws = rng.poisson(cells.counts, size=(min(block, n_boot - start), cells.counts.size))
+        parts.append(metrics_of(draws * cells.weight))
+        if progress:
+            print(f"evalkit compare: {start + draws.shape[0]}/{n_boot} paired resamples", file=sys.stderr, flush=True)
+    reps = {name: {m: np.concatenate([p[name][m] for p in parts]) for m in metrics} for name in masks}
+    return point, reps
+
+
+def _sample_replicates(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
+                       groups: _Groups, sample_weight: np.ndarray, metrics: Sequence[str], n_boot: int, seed: int,
+                       progress: bool) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """Metrics per group column from per-sample Poisson weights (any sample weights; O(rows) per resample, and a
+    rows × groups matrix)."""
+    import sys
+
+    groups = groups.member()
+
+    point = {name: {m: v[0] for m, v in _replicate_metrics(y, s, thresholds[name], groups, sample_weight[None, :],
+                                                            metrics).items()} for name, s in scores.items()}
+    parts: dict[str, dict[str, list[np.ndarray]]] = {name: {m: [] for m in metrics} for name in scores}
+    done = 0
+    for block in weight_blocks(len(y), n_boot, seed):
+        w = block.astype(np.float64) * sample_weight[None, :]
+        for name, s in scores.items():
+            for m, values in _replicate_metrics(y, s, thresholds[name], groups, w, metrics).items():
+                parts[name][m].append(values)
+        done += block.shape[0]
+        if progress:
+            print(f"evalkit compare: {done}/{n_boot} paired resamples", file=sys.stderr, flush=True)
+    return point, {name: {m: np.concatenate(v) for m, v in per.items()} for name, per in parts.items()}
 
 
 def _replicate_metrics(y: np.ndarray, score: np.ndarray, threshold: float, groups: np.ndarray,
@@ -452,7 +577,6 @@ def compare(
     ComparisonError
         When the candidates cannot be compared.
     """
-    import sys
 
     names = [c.name for c in candidates]
     check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=n_boot,
@@ -464,40 +588,53 @@ def compare(
     samples = align(ordered, same_data=same)
     y = samples["y_true"].to_numpy().astype(bool)
     sample_weight = samples["weight"].to_numpy(dtype=np.float64)
-    groups, index = group_matrix(_groupings(samples, intersections), len(samples))
+    groups = _Groups.of(samples, intersections)
+    index = groups.index
     scores = {c.name: samples[f"score:{c.name}"].to_numpy(dtype=np.float64) for c in ordered}
     thresholds = {c.name: c.threshold for c in ordered}
 
-    point = {name: _replicate_metrics(y, scores[name], thresholds[name], groups, sample_weight[None, :], metrics)
-             for name in names}
-    reps: dict[str, dict[str, list[np.ndarray]]] = {name: {m: [] for m in metrics} for name in names}
-    done = 0
-    for block in weight_blocks(len(samples), n_boot, seed):
-        w = block.astype(np.float64) * sample_weight[None, :]
+    weighted = bool(np.any(sample_weight != 1.0))
+    tests = _tests(y, scores, thresholds, groups, index, baseline, ci_level)
+    counted = [m for m in metrics if m in COUNT_METRICS]
+    # DeLong counts samples; a weighted AUC needs the (per-sample) paired bootstrap
+    boot_metrics = counted + (["roc_auc"] if "roc_auc" in metrics and weighted else [])
+    cells = _cells(samples, y, scores, thresholds, sample_weight) if counted else None
+    point: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
+    reps: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
+    if cells is not None:  # count metrics from Poisson counts of cells: exact in distribution, O(cells) per resample
+        point, reps = _cell_replicates(cells, groups, counted, n_boot, seed, progress)
+    per_sample = [m for m in boot_metrics if cells is None or m not in counted]
+    if per_sample:
+        more_point, more_reps = _sample_replicates(y, scores, thresholds, groups, sample_weight, per_sample, n_boot,
+                                                   seed, progress)
         for name in names:
-            for m, values in _replicate_metrics(y, scores[name], thresholds[name], groups, w, metrics).items():
-                reps[name][m].append(values)
-        done += block.shape[0]
-        if progress:
-            print(f"evalkit compare: {done}/{n_boot} paired resamples", file=sys.stderr, flush=True)
+            point[name].update(more_point[name])
+            reps[name].update(more_reps[name])
 
-    counts = groups.sum(axis=0)
+    counts = groups.counts
     rows = []
     for name in names:
         if name == baseline:
             continue
-        for m in metrics:
-            base_rep = np.concatenate(reps[baseline][m])
-            diff_rep = np.concatenate(reps[name][m]) - base_rep
+        for m in boot_metrics:
+            diff_rep = reps[name][m] - reps[baseline][m]
             low, high = percentile_interval(diff_rep, ci_level)
             se = _nan_std(diff_rep)
             for k, (feature, group) in enumerate(index):
-                b, v = float(point[baseline][m][0, k]), float(point[name][m][0, k])
-                d = v - b
+                b, v = float(point[baseline][m][k]), float(point[name][m][k])
                 rows.append({"candidate": name, "feature": feature, "group": group, "metric": m, "n": int(counts[k]),
-                             "baseline": b, "value": v, "difference": d, "ci_low": float(low[k]),
-                             "ci_high": float(high[k]), "p_value": _p_value(d, float(se[k])),
-                             "small": bool(counts[k] < min_group_size)})
+                             "baseline": b, "value": v, "difference": v - b, "ci_low": float(low[k]),
+                             "ci_high": float(high[k]), "p_value": _p_value(v - b, float(se[k])),
+                             "small": bool(counts[k] < min_group_size), "method": "paired Poisson bootstrap"})
+        if "roc_auc" in metrics and not weighted:
+            t = tests[tests["candidate"] == name].reset_index(drop=True)
+            for k, (feature, group) in enumerate(index):
+                r = t.iloc[k]
+                rows.append({"candidate": name, "feature": feature, "group": group, "metric": "roc_auc",
+                             "n": int(counts[k]), "baseline": r["auc_baseline"], "value": r["auc_candidate"],
+                             "difference": r["delong_difference"], "ci_low": r["delong_ci_low"],
+                             "ci_high": r["delong_ci_high"], "p_value": r["delong_p"],
+                             "small": bool(counts[k] < min_group_size), "method": "DeLong"})
     deltas = pd.DataFrame(rows)
     tested = ~deltas["small"] & deltas["p_value"].notna()
     deltas["p_adjusted"] = np.nan
@@ -507,31 +644,44 @@ def compare(
     better = pd.Series(np.where(lower, deltas["difference"] < 0, deltas["difference"] > 0), dtype=object)
     deltas["better"] = better.where(~deltas["metric"].isin(NEUTRAL_METRICS), None)
 
-    tests = _tests(y, scores, thresholds, groups, index, baseline, ci_level)
+    order = {m: i for i, m in enumerate(metrics)}
+    deltas = deltas.sort_values(["candidate", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c.map(
+        {n: i for i, n in enumerate(names)}), kind="stable").reset_index(drop=True)
     settings = {"rank_by": rank_by, "n_boot": n_boot, "ci_level": ci_level, "seed": seed, "fdr": fdr,
                 "min_group_size": min_group_size, "intersections": intersections, "metrics": list(metrics),
-                "weighted": bool(np.any(sample_weight != 1.0))}
+                "weighted": weighted, "methods": {m: ("DeLong" if m == "roc_auc" and not weighted else
+                                                      "paired Poisson bootstrap") for m in metrics}}
     return Comparison(candidates=list(ordered), baseline=baseline, samples=samples, same_data=same,
                       leaderboard=leaderboard(ordered, rank_by=rank_by), deltas=deltas, tests=tests,
                       settings=settings)
 
 
-def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], groups: np.ndarray,
+def _sub_order(order: np.ndarray, mask: np.ndarray | slice) -> np.ndarray:
+    """The permutation sorting a subset, from the one sorting all samples: O(rows), no new sort."""
+    if isinstance(mask, slice):
+        return order
+    return (np.cumsum(mask) - 1)[order[mask[order]]]
+
+
+def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], groups: _Groups,
            index: pd.MultiIndex, baseline: str, level: float) -> pd.DataFrame:
     """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column."""
     rows = []
     base_pred = scores[baseline] >= thresholds[baseline]
+    orders = {name: np.argsort(score, kind="stable") for name, score in scores.items()}  # one sort per model
     for name, score in scores.items():
         if name == baseline:
             continue
         pred = score >= thresholds[name]
         for k, (feature, group) in enumerate(index):
-            rows_k = groups[:, k] > 0
+            rows_k = groups.mask(k)
             mc = mcnemar(y[rows_k], pred[rows_k], base_pred[rows_k])
-            dl = delong(y[rows_k], score[rows_k], scores[baseline][rows_k], level=level)
+            order_a, order_b = _sub_order(orders[name], rows_k), _sub_order(orders[baseline], rows_k)
+            dl = delong_sorted(y[rows_k], score[rows_k], scores[baseline][rows_k], order_a, order_b, level=level)
             fl = flip_rate(pred[rows_k], base_pred[rows_k], level=level)
-            rows.append({"candidate": name, "feature": feature, "group": group, "n": int(rows_k.sum()),
+            rows.append({"candidate": name, "feature": feature, "group": group, "n": int(groups.counts[k]),
                          "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
+                         "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
                          "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
                          "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
                          "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"],

@@ -65,10 +65,12 @@ def header(cmp: Comparison) -> HTML:
             ("Baseline", html.escape(cmp.baseline)),
             ("Data", html.escape(data) + "; " + same),
             ("Statistics", html.escape(
-                f"paired Poisson bootstrap, {s['n_boot']} resamples, {s['ci_level']:.0%} intervals, seed {s['seed']}; "
-                f"Benjamini-Hochberg at FDR {s['fdr']:g} over every group and metric with n ≥ {s['min_group_size']}; "
-                "McNemar's exact test for error rates, DeLong's test for ROC AUC"
-                + (" (unweighted; the bootstrap uses the balancing weights)" if s.get("weighted") else ""))),
+                f"metrics at the threshold: paired Poisson bootstrap on the same samples, {s['n_boot']} resamples, "
+                f"seed {s['seed']}; ROC AUC: "
+                + ("paired bootstrap (weighted samples)" if s.get("weighted") else "DeLong's test")
+                + f"; {s['ci_level']:.0%} intervals; Benjamini-Hochberg at FDR {s['fdr']:g} over every group and metric "
+                f"with n ≥ {s['min_group_size']}; McNemar's exact test for error rates"
+                + (" (McNemar and DeLong count samples, not weights)" if s.get("weighted") else ""))),
             ("evalkit", html.escape(f"{versions()['evalkit']}, git {git_commit()}"))]
     table = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return _html(f"<div class='evalkit-box'><h3>Comparison: {html.escape(' vs '.join(cmp.names))}</h3>"
@@ -117,7 +119,7 @@ def summary(cmp: Comparison, *, top: int = 10) -> HTML:
     rank_by = label(cmp.settings["rank_by"])
     sig = cmp.significant()
     sig = sig[sig["feature"] != "overall"]
-    sig = pd.concat([sig[sig["better"] == False], sig[sig["better"] != False]])  # noqa: E712: worse first
+    sig = pd.concat([sig[sig["better"] == False], sig[sig["better"] != False]])  # noqa: E712 (worse first)
     small = cmp.deltas[cmp.deltas["small"]][["feature", "group", "n"]].drop_duplicates()
     small_text = (f"<p class='evalkit-warn'>⚠ {len(small)} group(s) have fewer than {cmp.settings['min_group_size']} "
                   "samples: listed in the full table, never counted as significant: "

@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 
 def _check_pair(y_true: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike,
@@ -70,15 +69,23 @@ def mcnemar(y_true: npt.ArrayLike, pred_a: npt.ArrayLike, pred_b: npt.ArrayLike)
             "statistic": float(stat), "p_value": float(min(1.0, p))}
 
 
-def _structural_components(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """AUC and DeLong's placement values ``V10`` (one per positive) and ``V01`` (one per negative)."""
-    pos, neg = score[y], score[~y]
+def _midranks(sorted_values: np.ndarray) -> np.ndarray:
+    """1-based ranks of already sorted values, ties sharing their mean rank (as :func:`scipy.stats.rankdata`)."""
+    n = sorted_values.size
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], n]
+    return np.repeat((starts + ends + 1) / 2.0, ends - starts)
+
+
+def _structural_components(y_sorted: np.ndarray, s_sorted: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC and DeLong's placement values ``V10`` (one per positive) and ``V01`` (one per negative), from labels
+    and scores sorted by score: O(n) midranks instead of three sorts."""
+    combined = _midranks(s_sorted)
+    pos, neg = s_sorted[y_sorted], s_sorted[~y_sorted]
     m, n = pos.size, neg.size
-    combined = rankdata(np.concatenate([pos, neg]))  # midranks: ties count one half
-    rank_pos, rank_neg = rankdata(pos), rankdata(neg)
-    v10 = (combined[:m] - rank_pos) / n  # share of negatives below each positive
-    v01 = 1.0 - (combined[m:] - rank_neg) / m  # share of positives above each negative
-    auc = (combined[:m].sum() - m * (m + 1) / 2) / (m * n)
+    v10 = (combined[y_sorted] - _midranks(pos)) / n  # share of negatives below each positive
+    v01 = 1.0 - (combined[~y_sorted] - _midranks(neg)) / m  # share of positives above each negative
+    auc = (combined[y_sorted].sum() - m * (m + 1) / 2) / (m * n)
     return float(auc), v10, v01
 
 
@@ -107,18 +114,29 @@ def delong(y_true: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.ArrayLike
     >>> r["difference"], r["p_value"]
     (0.0, 1.0)
     """
-    from scipy.stats import norm
-
     y, a, b = _check_pair(y_true, score_a, score_b, ("score_a", "score_b"))
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    m, n = int(y.sum()), int((~y).sum())
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return delong_sorted(y, a, b, np.argsort(a, kind="stable"), np.argsort(b, kind="stable"), level=level)
+
+
+def delong_sorted(y: np.ndarray, a: np.ndarray, b: np.ndarray, order_a: np.ndarray, order_b: np.ndarray, *,
+                  level: float = 0.95) -> dict[str, float]:
+    """:func:`delong` given permutations that sort ``a`` and ``b`` (unchecked): for many subsets of one dataset,
+    sort once and pass ``order[mask[order]]``-style subsets instead of sorting each subset again."""
+    from scipy.stats import norm
+
+    m, n = int(y.sum()), int(y.size - y.sum())
     if m == 0 or n == 0:
         nan = math.nan
         return {"auc_a": nan, "auc_b": nan, "difference": nan, "se": nan, "z": nan, "p_value": nan,
                 "ci_low": nan, "ci_high": nan, "n_pos": float(m), "n_neg": float(n)}
-    auc_a, v10_a, v01_a = _structural_components(y, a.astype(np.float64))
-    auc_b, v10_b, v01_b = _structural_components(y, b.astype(np.float64))
+    auc_a, v10_a, v01_a = _structural_components(y[order_a], a[order_a])
+    auc_b, v10_b, v01_b = _structural_components(y[order_b], b[order_b])
+    # the placement values come in each model's score order: put them back in sample order to pair them
+    v10_a, v01_a = _unsort(v10_a, y, order_a), _unsort(v01_a, ~y, order_a)
+    v10_b, v01_b = _unsort(v10_b, y, order_b), _unsort(v01_b, ~y, order_b)
     s10 = np.cov(np.vstack([v10_a, v10_b])) if m > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack([v01_a, v01_b])) if n > 1 else np.zeros((2, 2))
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
@@ -132,6 +150,14 @@ def delong(y_true: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.ArrayLike
     half = float(norm.ppf(0.5 + level / 2)) * se
     return {"auc_a": auc_a, "auc_b": auc_b, "difference": diff, "se": se, "z": float(z), "p_value": p,
             "ci_low": diff - half, "ci_high": diff + half, "n_pos": float(m), "n_neg": float(n)}
+
+
+def _unsort(values: np.ndarray, member: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Values computed for the members of a class in ``order`` (score order), put back in sample order."""
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)  # each sample's place in score order
+    place_in_class = np.cumsum(member[order]) - 1  # for each place in score order: the class members before it
+    return values[place_in_class[rank[member]]]
 
 
 def flip_rate(pred_a: npt.ArrayLike, pred_b: npt.ArrayLike, *, level: float = 0.95) -> dict[str, float]:

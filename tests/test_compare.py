@@ -11,6 +11,8 @@ from sklearn.metrics import recall_score, roc_auc_score
 
 from evalkit import evaluate
 from evalkit.compare import Candidate, ComparisonError, check_same_data, compare
+from evalkit.paired import paired_difference
+from evalkit.significance import delong
 from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
 
 
@@ -94,11 +96,21 @@ def test_deltas_equal_scikit_learn_on_the_same_samples(biased_and_fixed):
         col = "value" if name == "fixed" else "baseline"
         assert d.loc[("band", "young", "recall"), col] == pytest.approx(
             recall_score(y[young], s[f"score:{name}"][young] >= t), abs=1e-12)
-    # the paired bootstrap interval of the AUC difference agrees with DeLong's (both ~ normal here)
-    cmp2 = compare([fixed, biased], baseline="biased", n_boot=1000, metrics=("roc_auc",), intersections=False)
-    boot = cmp2.deltas.set_index(["feature", "group"]).loc[("overall", "all")]
-    dl = cmp2.tests.set_index(["feature", "group"]).loc[("overall", "all")]
-    assert boot["ci_high"] - boot["ci_low"] == pytest.approx(dl["delong_ci_high"] - dl["delong_ci_low"], rel=0.2)
+    # ROC AUC differences are DeLong's; count metrics come from the cell bootstrap, whose interval agrees with
+    # the per-sample paired bootstrap of evalkit.paired (the same distribution, other draws)
+    cmp2 = compare([fixed, biased], baseline="biased", n_boot=2000, metrics=("roc_auc", "recall"), intersections=False)
+    d2 = cmp2.deltas.set_index(["feature", "group", "metric"])
+    dl = delong(y, s["score:fixed"], s["score:biased"])
+    auc = d2.loc[("overall", "all", "roc_auc")]
+    assert (auc["method"], auc["ci_low"], auc["ci_high"], auc["p_value"]) == ("DeLong", dl["ci_low"], dl["ci_high"],
+                                                                              dl["p_value"])
+    b = s["group:group"] == "B"
+    ref = paired_difference(y[b], s["score:fixed"][b].to_numpy(), s["score:biased"][b].to_numpy(), "recall",
+                            threshold_a=fixed.threshold, threshold_b=biased.threshold, n_boot=2000, seed=3)
+    rec = d2.loc[("group", "B", "recall")]
+    assert rec["method"] == "paired Poisson bootstrap" and rec["difference"] == pytest.approx(ref["difference"], abs=1e-12)
+    assert rec["ci_high"] - rec["ci_low"] == pytest.approx(ref["ci_high"] - ref["ci_low"], rel=0.1)
+    assert rec["ci_low"] == pytest.approx(ref["ci_low"], abs=0.015) and rec["ci_high"] == pytest.approx(ref["ci_high"], abs=0.015)
 
 
 def test_weighted_candidates_use_their_weights(tmp_path):
@@ -114,6 +126,19 @@ def test_weighted_candidates_use_their_weights(tmp_path):
                 - recall_score(y, s["score:a"] >= a.threshold, sample_weight=w))
     assert cmp.deltas.set_index(["feature", "metric"]).loc[("overall", "recall"), "difference"] == pytest.approx(
         expected, abs=1e-12)
+    auc = compare([a, b], n_boot=20, metrics=("roc_auc",), intersections=False).deltas.iloc[0]
+    assert auc["method"] == "paired Poisson bootstrap"  # DeLong counts samples: weighted AUC is bootstrapped
+    assert auc["difference"] == pytest.approx(roc_auc_score(y, s["score:b"], sample_weight=w)
+                                              - roc_auc_score(y, s["score:a"], sample_weight=w), abs=1e-12)
+    # weights with more distinct values than cells allow: the per-sample bootstrap gives the same estimates
+    rng = np.random.default_rng(0)
+    w2 = rng.uniform(0.5, 2.0, len(a.scores))
+    a2 = Candidate("a", a.metrics, a.scores.assign(weight=w2))
+    b2 = Candidate("b", b.metrics, b.scores.assign(weight=w2))
+    many = compare([a2, b2], n_boot=20, metrics=("recall",), intersections=False).deltas.iloc[0]
+    assert many["difference"] == pytest.approx(
+        recall_score(y, s["score:b"] >= b.threshold, sample_weight=w2)
+        - recall_score(y, s["score:a"] >= a.threshold, sample_weight=w2), abs=1e-12)
 
 
 def test_different_data_is_refused_unless_allowed(biased_and_fixed, tmp_path):
