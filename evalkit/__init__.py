@@ -5,7 +5,10 @@ The few entry points notebooks use; everything else lives in the submodules
 :mod:`evalkit.multiclass`, :mod:`evalkit.ranking`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...); before
 deployment: :mod:`evalkit.checks` (the promotion gate's evidence, judged by :mod:`evalkit.gate`),
 :mod:`evalkit.fitting`, :mod:`evalkit.robustness`, :mod:`evalkit.adversarial`, :mod:`evalkit.spoofing`,
-:mod:`evalkit.cost`, :mod:`evalkit.staging` and :mod:`evalkit.promotion`.
+:mod:`evalkit.cost`, :mod:`evalkit.staging` and :mod:`evalkit.promotion`; choosing between models:
+:mod:`evalkit.compare` (paired statistics of :mod:`evalkit.significance` on reports' per-sample scores),
+:mod:`evalkit.comparing` (``make compare``), :mod:`evalkit.batch` (``make report-all``) and
+:mod:`evalkit.mlflow_plugin` (``mlflow.models.evaluate(..., evaluators=["evalkit"])``).
 """
 
 from ._version import __version__
