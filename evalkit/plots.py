@@ -94,16 +94,22 @@ def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
     draw(ev.y_true, ev.y_score, w, **{**_OVERALL, "label": f"overall EER {_with_ci(ev, 'eer')}"})
     for label, mask in _groups(ev, feature, metric="eer"):
         draw(ev.y_true[mask], ev.y_score[mask], None if w is None else w[mask], lw=1.2, label=label)
+    _det_axes(ax, f"DET{' by ' + feature if feature else ''}")
+    return ax
+
+
+def _det_axes(ax: Axes, title: str, fontsize: float = 7) -> None:
+    """Normal-deviate axes with percentage ticks, the diagonal (where the EER lies), labels and legend."""
+    from scipy.stats import norm
+
     ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
     labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
     ax.set_xticks(norm.ppf(ticks), labels)
     ax.set_yticks(norm.ppf(ticks), labels)
     lim = norm.ppf([0.0005, 0.99])
     ax.plot(lim, lim, ls=":", color="grey", lw=1)
-    ax.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate",
-           title=f"DET{' by ' + feature if feature else ''}")
-    ax.legend(fontsize=7, loc="upper right")
-    return ax
+    ax.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate", title=title)
+    ax.legend(fontsize=fontsize, loc="upper right")
 
 
 def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
@@ -439,14 +445,7 @@ def compare_curves(cmp: Any) -> Figure:
     ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
                title="ROC, same samples (dots: each model's threshold)")
     ax_roc.legend(fontsize=7.5, loc="lower right")
-    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
-    labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
-    ax_det.set_xticks(norm.ppf(ticks), labels)
-    ax_det.set_yticks(norm.ppf(ticks), labels)
-    lim = norm.ppf([0.0005, 0.99])
-    ax_det.plot(lim, lim, ls=":", color="grey", lw=1)
-    ax_det.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate", title="DET")
-    ax_det.legend(fontsize=7.5, loc="upper right")
+    _det_axes(ax_det, "DET", fontsize=7.5)
     return fig
 
 

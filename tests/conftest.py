@@ -116,3 +116,16 @@ def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
         paths[name] = folder / f"{name}.skops"
         sio.dump(model, paths[name])
     return paths
+
+
+def stop_process_group(proc) -> None:
+    """Stop a server started with ``start_new_session=True``: SIGTERM to its group, SIGKILL after 20 s."""
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from evalkit.batch import report_all
 from evalkit.compare import ComparisonError
 from evalkit.comparing import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 
-from .conftest import ADULT_TEST, ROOT, _store_uri
+from .conftest import ADULT_TEST, ROOT, _store_uri, stop_process_group
 from .test_browser import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.e2e]
@@ -154,12 +153,7 @@ def mlflow_server(store):
                 time.sleep(0.5)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
         log.close()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -12,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, stop_process_group
 
 pytestmark = pytest.mark.e2e
 
@@ -56,12 +55,7 @@ def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float
             return body
         pytest.fail(f"{url} did not answer within {timeout}s")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
 
 
 def test_make_mlflow_ui(tmp_path):
