@@ -308,13 +308,49 @@ def bootstrap(
     cells, n_cells, group_of_cell = combine_codes(groupings)
     hist = histogram(y_true, y_score, cells, n_cells, threshold=threshold, sample_weight=sample_weight,
                      max_bins=max_bins)
-    metrics = list(METRIC_NAMES) + list(extra or {})
+    sizes = {name: int(codes.max()) + 1 if codes.size else 0 for name, codes in groupings.items()}
+    return bootstrap_histogram(hist, group_of_cell, sizes, n_boot=n_boot, seed=seed, extra=extra,
+                               batch_bytes=batch_bytes, progress=progress)
+
+
+def group_onehots(group_of_cell: Mapping[str, np.ndarray], sizes: Mapping[str, int], n_cells: int
+                  ) -> dict[str, np.ndarray]:
+    """``overall`` and one ``(groups, cells)`` 0/1 matrix per grouping: which cells make up each group."""
     onehots = {"overall": np.ones((1, n_cells))}
     for name, g in group_of_cell.items():
-        size = int(groupings[name].max()) + 1 if groupings[name].size else 0
-        m = np.zeros((size, n_cells))
+        m = np.zeros((sizes[name], n_cells))
         m[g, np.arange(n_cells)] = 1.0
         onehots[name] = m
+    return onehots
+
+
+def bootstrap_histogram(
+    hist: Histogram,
+    group_of_cell: Mapping[str, np.ndarray],
+    sizes: Mapping[str, int],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    extra: Mapping[str, CountMetric] | None = None,
+    batch_bytes: int = 256 * 2**20,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replicates:
+    """:func:`bootstrap` from an already built histogram (how :mod:`evalkit.scale` bootstraps data it never
+    holds in memory).
+
+    Parameters
+    ----------
+    hist : Histogram
+    group_of_cell : dict of str to ndarray of int
+        Per grouping, the group code of every cell.
+    sizes : dict of str to int
+        Per grouping, the number of groups.
+    n_boot, seed, extra, batch_bytes, progress
+        As for :func:`bootstrap`.
+    """
+    n_cells = hist.counts.shape[0]
+    metrics = list(METRIC_NAMES) + list(extra or {})
+    onehots = group_onehots(group_of_cell, sizes, n_cells)
 
     # Descending, bins-last layout (cells, 2, bins): contiguous cumulative sums, no reversal per resample.
     counts_d = np.ascontiguousarray(np.moveaxis(hist.counts[:, ::-1, :], -1, -2))

@@ -265,7 +265,7 @@ def run_checks(
     # whose requirements then stay inconclusive.
     ref = ev.model
     scorer = load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label) \
-        if ref.kind != "predictions" else None
+        if ref.kind not in ("predictions", "column") else None
     if policy.train_data is not None and scorer is not None:
         _check_fitting(result, scorer, trusted_types, learning_curve_fractions, progress, lap)
     if scorer is not None:
@@ -291,7 +291,7 @@ def run_checks(
     if result.staging is not None and policy.needs("non_inferiority"):
         result.non_inferiority = {"staging_scores": score(result.staging, data, trusted_types=trusted_types)}
         lap("staging_scores")
-    if policy.corner_cases is not None and ref.kind != "predictions":
+    if policy.corner_cases is not None and ref.kind not in ("predictions", "column"):
         corner = result.corner_dataset = load_dataset(policy.corner_cases)
         result.corner_cases = pd.DataFrame({"id": corner.ids.to_numpy(),
                                             "score": score(ref, corner, trusted_types=trusted_types, scorer=scorer)})

@@ -176,8 +176,8 @@ def measure_cost(ref: ModelRef, data: Dataset, *, repetitions: int = 200, warmup
         raise ValueError(f"batch_rows must be a positive whole number, got {batch_rows!r}")
     machine = f"{platform.machine()} {platform.system()}, Python {platform.python_version()}"
     cpus = os.cpu_count() or 1
-    if ref.kind == "predictions":
-        return ModelCost(applicable=False, reason="a predictions file has no model to time", cpus=cpus,
+    if ref.kind in ("predictions", "column"):
+        return ModelCost(applicable=False, reason="precomputed scores have no model to time", cpus=cpus,
                          machine=machine)
     loads = []
     for _ in range(3):

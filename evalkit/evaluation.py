@@ -97,6 +97,11 @@ class Evaluation:
         The weights every metric used (balancing weights, user weights, or None).
     cost : ModelCost or None
         What the model costs to run (see :func:`evalkit.cost.measure_cost`); set by the report notebook.
+    scale : dict or None
+        For the out-of-core engines (``stream``, ``dask``; see :mod:`evalkit.scale`): rows, chunks, workers,
+        seconds, scheduler and binning; ``data`` then holds the manifest but no rows and ``y_score`` is empty.
+    tables : ScaleTables or None
+        The merged histograms behind an out-of-core evaluation (its curves are drawn from them).
     """
 
     model: ModelRef
@@ -121,8 +126,15 @@ class Evaluation:
     composition: pd.DataFrame = field(default_factory=pd.DataFrame)
     sample_weight: np.ndarray | None = None
     cost: ModelCost | None = None
+    scale: dict[str, Any] | None = None
+    tables: Any = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def n(self) -> int:
+        """Rows evaluated (also for the out-of-core engines, which hold none)."""
+        return int(self.scale["rows"]) if self.scale is not None else len(self.data)
 
     @property
     def metric_names(self) -> list[str]:
@@ -216,10 +228,11 @@ class Evaluation:
             "threshold": self.threshold,
             "threshold_rule": op.rule if op else "fixed",
             "threshold_description": op.description if op else f"fixed at {self.threshold:g}",
-            "n": len(self.data),
+            "n": self.n,
             "sensitive_features": list(m.sensitive_features),
             "min_group_size": self.min_group_size,
             "engine": self.engine,
+            "engine_details": self.scale,
             "metrics": names,
             "custom_metrics": [{"name": c.name, "kind": c.kind, "description": c.description,
                                 "greater_is_better": c.greater_is_better} for c in self.config.metrics],
@@ -250,7 +263,7 @@ class Evaluation:
     def _datasets(self) -> list[dict[str, Any]]:
         counts = self.data.frame["dataset"].value_counts() if "members" in self.data.manifest.extra else None
         return [{"name": m.name, "source": m.source, "sha256": m.sha256, "manifest": m.manifest_path.name,
-                 "n": int(counts.get(m.name, 0)) if counts is not None else len(self.data)}
+                 "n": int(counts.get(m.name, 0)) if counts is not None else self.n}
                 for m in self.data.members]
 
     def _comparisons(self) -> dict[str, Any] | None:
@@ -369,6 +382,8 @@ def evaluate(
     trusted_types: Sequence[str] = (),
     run_id: str | None = None,
     progress: bool = False,
+    scheduler: str | None = None,
+    chunk_rows: int = 1_000_000,
 ) -> Evaluation:
     """Evaluate a model on a dataset: overall and per-group metrics with confidence intervals,
     disparities, and the operating point.
@@ -393,8 +408,10 @@ def evaluate(
         Groups smaller than this are flagged and left out of disparities.
     intersections : bool, default=True
         Also evaluate pairwise intersections of the sensitive features.
-    engine : {"vectorised", "fairlearn"}, default="vectorised"
-        See :func:`evalkit.fairness.metrics_by_group`.
+    engine : {"vectorised", "fairlearn", "stream", "dask"}, default="vectorised"
+        In memory: see :func:`evalkit.fairness.metrics_by_group`. Out of core (data of any size, read in
+        chunks; see :mod:`evalkit.scale`): ``"stream"`` in this process, ``"dask"`` on a ``dask.distributed``
+        cluster (``scheduler``, default a local one); fixed threshold, built-in metrics, no balancing.
     score_range : (low, high) or None, default=(0.0, 1.0)
         Scores must lie in this closed range (probabilities by default); ``None`` or an empty
         sequence accepts any finite score.
@@ -431,6 +448,10 @@ def evaluate(
         MLflow run id to record in the result.
     progress : bool, default=False
         Print bootstrap progress.
+    scheduler : str, optional
+        For ``engine="dask"``: the scheduler address (default: a ``LocalCluster`` on 127.0.0.1 for the run).
+    chunk_rows : int, default=1,000,000
+        For the out-of-core engines: rows per chunk.
 
     Returns
     -------
@@ -449,6 +470,18 @@ def evaluate(
     if isinstance(model, Mapping):
         model = ModelRef(**{**model, "path": Path(model["path"])})
     ref = model if isinstance(model, ModelRef) else resolve_model(model)
+    if engine in ("stream", "dask"):
+        from .scale import evaluate_at_scale
+
+        if config.metrics or sample_weight is not None or not intersections:
+            raise ValueError(f"engine {engine!r} (out of core) computes the built-in metrics, unweighted, with "
+                             "intersections: no metrics_config, sample_weight or intersections=False")
+        return evaluate_at_scale(ref, data if not isinstance(data, Dataset) else data.manifest.manifest_path,
+                                 engine=engine, scheduler=scheduler, chunk_rows=chunk_rows, threshold=threshold,
+                                 min_group_size=min_group_size, n_boot=n_boot, ci_level=ci_level, seed=seed,
+                                 reference=reference, tolerance=tolerance, fdr=fdr,
+                                 score_range=_as_range(score_range), trusted_types=tuple(trusted_types),
+                                 run_id=run_id, progress=progress)
     ds = data if isinstance(data, Dataset) else load_dataset(data)
     check_reference(ds.sensitive, reference, intersections=intersections)
     balance_groups(ds.sensitive, balance, balance_by, balance_target)  # fail before scoring
@@ -569,9 +602,20 @@ def check_settings(*, threshold: float, min_group_size: int, engine: str, score_
     ------
     ValueError
     """
+    from .scale import ENGINES as SCALE_ENGINES
+
     _check_threshold(threshold)
-    if engine not in get_args(Engine):
-        raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
+    engines = [*get_args(Engine), *SCALE_ENGINES]
+    if engine not in engines:
+        raise ValueError(f"engine must be one of {engines}, got {engine!r}")
+    if engine in SCALE_ENGINES:
+        if threshold_rule != "fixed" or balance != "none" or target_fpr is not None:
+            raise ValueError(f"engine {engine!r} (out of core) evaluates at a fixed threshold without balancing: "
+                             f"threshold_rule must be 'fixed', balance 'none' and target_fpr unset (got "
+                             f"{threshold_rule!r}, {balance!r}, {target_fpr!r})")
+        if not score_range:
+            raise ValueError(f"engine {engine!r} needs a finite score range (the score grid spans it); "
+                             "score_range 'any' works only in memory")
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
         raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
     if score_range:

@@ -22,7 +22,9 @@ from ._io import sha256_file
 from .data import Dataset
 from .exceptions import ModelError
 
-ModelKind = Literal["registered", "skops", "predictions", "pickle"]
+ModelKind = Literal["registered", "skops", "predictions", "pickle", "column"]
+#: ``MODEL=column:<name>``: the scores are a column of the evaluation data (batch-scored data).
+COLUMN_PREFIX = "column:"
 #: Column of a predictions file that holds the model score.
 SCORE_COLUMN = "score"
 _PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -48,10 +50,10 @@ class ModelRef:
         The model as the user gave it.
     name : str
         A short name, safe for folder names (``reports/<name>/``).
-    kind : {"registered", "skops", "predictions"}
-        How scores are obtained.
+    kind : {"registered", "skops", "predictions", "column"}
+        How scores are obtained (``column``: read from a column of the data, ``MODEL=column:<name>``).
     path : Path
-        The local ``.skops`` or predictions file.
+        The local ``.skops`` or predictions file (for ``column``: the column name).
     sha256 : str
         Checksum of :attr:`path`.
     uri : str or None
@@ -135,6 +137,9 @@ def resolve_model(spec: str, *, download_dir: str | Path | None = None, trust: b
     if not isinstance(spec, str) or not spec.strip():
         raise ModelError(str(spec), "expected a model name, models:/ URI, .skops file or predictions file")
     spec = spec.strip()
+    if spec.startswith(COLUMN_PREFIX) and spec[len(COLUMN_PREFIX):]:
+        column = spec[len(COLUMN_PREFIX):]
+        return ModelRef(spec=spec, name=safe_name(column), kind="column", path=Path(column), sha256="")
     path = Path(spec)
     if path.is_file():
         return _local_ref(spec, path, trust)
@@ -175,7 +180,7 @@ def check_model_file(ref: ModelRef) -> None:
     """
     import zipfile
 
-    if ref.kind in ("predictions", "pickle"):
+    if ref.kind in ("predictions", "pickle", "column"):
         return
     try:
         with zipfile.ZipFile(ref.path) as archive:
@@ -245,8 +250,8 @@ def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
     ModelError
         For a predictions file (it cannot score new inputs) or a model without ``predict_proba``.
     """
-    if ref.kind == "predictions":
-        raise ModelError(ref.spec, "a predictions file cannot score new or perturbed inputs; give the model "
+    if ref.kind in ("predictions", "column"):
+        raise ModelError(ref.spec, "precomputed scores cannot score new or perturbed inputs; give the model "
                                    "itself (.skops file or registered model)")
     model = load_estimator(ref, trusted_types=trusted_types)
     if not hasattr(model, "predict_proba"):
@@ -348,6 +353,12 @@ def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = (),
     """
     if ref.kind == "predictions":
         scores = _score_predictions(ref, data)
+    elif ref.kind == "column":
+        column = str(ref.path)
+        if column not in data.frame.columns:
+            raise ModelError(ref.spec, f"dataset '{data.name}' has no column '{column}'; columns are "
+                                       f"{list(data.frame.columns)}")
+        scores = pd.to_numeric(data.frame[column], errors="coerce").to_numpy(dtype=np.float64)
     else:
         scores = _score_estimator(ref, data, tuple(trusted_types), scorer)
     bad = ~np.isfinite(scores)

@@ -230,11 +230,21 @@ def estimate_uncertainty(
     """
     reps = bootstrap(y_true, y_score, groupings, threshold=threshold, n_boot=n_boot, seed=seed,
                      sample_weight=sample_weight, extra=extra, progress=progress)
+    return uncertainty_from_replicates(reps, by_group=by_group, overall=overall, disparities=disparities,
+                                       reference=reference, min_group_size=min_group_size, level=level,
+                                       tolerance=tolerance, fdr=fdr)
+
+
+def uncertainty_from_replicates(reps: Replicates, *, by_group: pd.DataFrame, overall: Mapping[str, float],
+                                disparities: pd.DataFrame, reference: pd.DataFrame, min_group_size: int,
+                                level: float = 0.95, tolerance: float = 0.05, fdr: float = 0.05) -> Uncertainty:
+    """:func:`estimate_uncertainty`'s tables from replicates already drawn (see
+    :func:`evalkit.bootstrap.bootstrap_histogram`)."""
     groups_ci, overall_ci = group_interval_frames(reps, by_group, overall, level)
     return Uncertainty(
         level=level,
-        n_boot=n_boot,
-        seed=seed,
+        n_boot=reps.n_boot,
+        seed=reps.seed,
         exact_bins=reps.exact,
         overall=overall_ci,
         by_group=groups_ci,
