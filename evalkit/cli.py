@@ -137,8 +137,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="timed single-row calls for the cost section (default 100; 0 skips it)")
     r.add_argument("--min-group-size", type=_positive_int, default=30,
                    help="groups smaller than this are flagged and not compared (default 30)")
-    r.add_argument("--engine", choices=["vectorised", "fairlearn"], default="vectorised",
-                   help="per-group engine: vectorised (default) or fairlearn's MetricFrame (same numbers, slower)")
+    r.add_argument("--engine", choices=["vectorised", "fairlearn", "stream", "dask"], default="vectorised",
+                   help="vectorised (default) or fairlearn's MetricFrame (same numbers, slower), in memory; or out of "
+                        "core, for data of any size read in chunks: stream (this process) or dask (a cluster)")
+    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler for --engine dask (default: a LocalCluster on 127.0.0.1 for the run)")
+    r.add_argument("--chunk-rows", type=_positive_int, default=1_000_000,
+                   help="rows per chunk for --engine stream|dask (default 1000000)")
     r.add_argument("--output-root", default=None, help="folder for <model>/ (default: reports/)")
     r.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit)")
     r.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
@@ -439,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             balance=args.balance, balance_by=args.balance_by, balance_target=args.balance_target,
             cost_repetitions=args.cost_repetitions,
             trusted_types=args.trust_type, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
-            timeout=args.timeout, progress=not args.no_progress,
+            timeout=args.timeout, progress=not args.no_progress, scheduler=args.scheduler, chunk_rows=args.chunk_rows,
         )
         print(result.html)
         if result.run_id:

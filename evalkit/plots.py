@@ -61,6 +61,17 @@ def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
     from sklearn.metrics import roc_curve
 
     ax = _axes(ax)
+    if ev.tables is not None:  # out of core: curves from the merged histograms
+        for k, (label, counts) in enumerate(_histogram_groups(ev, feature, "roc_auc")):
+            fpr, tpr = _histogram_roc(counts)
+            ax.plot(fpr, tpr, **(_OVERALL | {"label": label} if k == 0 else {"lw": 1.2, "label": label}))
+        ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
+                label=f"threshold {ev.threshold:.3g}")
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+        ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
+               title=f"ROC{' by ' + feature if feature else ''}")
+        ax.legend(fontsize=7, loc="lower right")
+        return ax
     y, s = ev.y_true, ev.y_score
     w = ev.sample_weight
     fpr, tpr, _ = roc_curve(y, s, sample_weight=w)
@@ -90,6 +101,13 @@ def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
         fpr, fnr, _ = det_curve(y, s, sample_weight=w)
         ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(fnr, eps, 1 - eps)), **kw)
 
+    if ev.tables is not None:  # out of core: curves from the merged histograms
+        for k, (label, counts) in enumerate(_histogram_groups(ev, feature, "eer")):
+            fpr, tpr = _histogram_roc(counts)
+            ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(1 - tpr, eps, 1 - eps)),
+                    **(_OVERALL | {"label": label} if k == 0 else {"lw": 1.2, "label": label}))
+        _det_axes(ax, f"DET{' by ' + feature if feature else ''}")
+        return ax
     w = ev.sample_weight
     draw(ev.y_true, ev.y_score, w, **{**_OVERALL, "label": f"overall EER {_with_ci(ev, 'eer')}"})
     for label, mask in _groups(ev, feature, metric="eer"):
@@ -110,6 +128,59 @@ def _det_axes(ax: Axes, title: str, fontsize: float = 7) -> None:
     ax.plot(lim, lim, ls=":", color="grey", lw=1)
     ax.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate", title=title)
     ax.legend(fontsize=fontsize, loc="upper right")
+
+
+def _histogram_counts(ev: Evaluation, feature: str | None = None, group: str | None = None) -> np.ndarray:
+    """``(bins, 2)`` counts of negatives and positives per fine score bin, overall or for one group."""
+    t = ev.tables
+    if feature is None:
+        return t.histogram.counts.sum(axis=0)
+    codes, names = t.groupings[feature]
+    return t.histogram.counts[codes == names.index(group)].sum(axis=0)
+
+
+def _histogram_groups(ev: Evaluation, feature: str | None, metric: str) -> list[tuple[str, np.ndarray]]:
+    """(legend label, counts) for overall and the groups of ``feature`` worth a curve, largest first."""
+    out = [(f"overall {_SHORT.get(metric, metric)} {_with_ci(ev, metric)}", _histogram_counts(ev))]
+    if feature is None:
+        return out
+    table = ev.by_group.loc[feature].sort_values("n", ascending=False)
+    for group, row in table.iterrows():
+        if row["n"] < ev.min_group_size or row["tp"] + row["fn"] == 0 or row["tn"] + row["fp"] == 0:
+            continue
+        out.append((f"{group} (n={int(row['n']):,}) {_SHORT.get(metric, metric)} {_with_ci(ev, metric, feature, group)}",
+                    _histogram_counts(ev, feature, str(group))))
+        if len(out) > _MAX_GROUPS:
+            break
+    return out
+
+
+def _histogram_roc(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FPR and TPR at every bin edge, from the most to the least accepting-nothing threshold."""
+    neg, pos = counts[::-1, 0].cumsum(), counts[::-1, 1].cumsum()
+    return np.r_[0.0, neg / max(neg[-1], 1)], np.r_[0.0, pos / max(pos[-1], 1)]
+
+
+def _score_histogram_from_tables(ev: Evaluation, feature: str | None, group: str | None, *, bins: int, log: bool,
+                                 legend: bool, ax: Axes) -> Axes:
+    counts = _histogram_counts(ev, feature, group)
+    fine = ev.tables.histogram.edges
+    low, high = ev.scale["score_range"]
+    edges = np.linspace(low, high, bins + 1)
+    which = np.clip(np.searchsorted(edges, fine, side="right") - 1, 0, bins - 1)
+    neg = np.bincount(which, weights=counts[:, 0], minlength=bins)
+    pos = np.bincount(which, weights=counts[:, 1], minlength=bins)
+    ax.stairs(neg, edges, fill=True, color="#4c72b0", alpha=0.9, label="true negative class")
+    ax.stairs(neg + pos, edges, baseline=neg, fill=True, color="#dd8452", alpha=0.9, label="true positive class")
+    if log:
+        ax.set_yscale("log")
+    ax.axvline(ev.threshold, color="black", ls="--", lw=1.2, label=f"threshold {ev.threshold:.4g}")
+    n = int(counts.sum())
+    title = f"{feature} = {group} (n={n:,})" if feature else f"Scores by true label (n={n:,})"
+    ax.set(xlabel="Model score", ylabel="Samples" + (" (log)" if log else ""), title=title)
+    if legend:
+        ax.legend(fontsize=7)
+    return ax
 
 
 def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
@@ -171,6 +242,8 @@ def score_histogram(
         Draw the legend (grids draw it once).
     """
     ax = _axes(ax)
+    if ev.tables is not None:  # out of core: the merged fine histogram, regrouped into display bins
+        return _score_histogram_from_tables(ev, feature, group, bins=bins, log=log, legend=legend, ax=ax)
     mask = np.ones(len(ev.y_true), dtype=bool)
     if feature is not None:
         mask = ev.group_values(feature) == group

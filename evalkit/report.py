@@ -34,9 +34,13 @@ from .exceptions import ReportError
 from .fairness import Engine, check_reference
 from .manifest import Manifest
 from .models import ModelRef, check_model_file, resolve_model
+from .scale import CHUNK_ROWS
+from .scale import ENGINES as SCALE_ENGINES
 
 #: The report notebook, relative to the project root.
 NOTEBOOK = Path("notebooks") / "evaluate_model.ipynb"
+#: The report notebook of the out-of-core engines (``stream``, ``dask``).
+SCALE_NOTEBOOK = Path("notebooks") / "evaluate_at_scale.ipynb"
 #: The default evaluation set, relative to the project root.
 DEFAULT_MANIFEST = Path("data_manifests") / "adult_test.yaml"
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -175,6 +179,21 @@ def _check_settings(timeout: int, settings: Mapping[str, Any]) -> None:
 
 def _validate(model: str, data: str | Path, download_dir: Path, trust: bool,
               settings: Mapping[str, Any]) -> tuple[Manifest, ModelRef]:
+    if settings["engine"] in SCALE_ENGINES:
+        # Out of core: the data are never loaded whole. The sha256 is streamed and the values are checked
+        # chunk by chunk, in the notebook; here the manifest, the file and the model.
+        from .manifest import load_manifest
+        from .scale import spec_for
+
+        manifest = load_manifest(data)
+        if not manifest.data_path.is_file():
+            from .exceptions import DataError
+
+            raise DataError(manifest.data_path, f"data file not found (named by {manifest.manifest_path})")
+        ref = resolve_model(model, download_dir=download_dir, trust=trust)
+        spec_for(ref, manifest, threshold=settings["threshold"], score_range=tuple(settings["score_range"]))
+        check_model_file(ref)
+        return manifest, ref
     dataset = load_dataset(data)  # a dataset or a suite: sha256, schema, columns and values checked up front
     manifest = dataset.manifest
     check_reference(dataset.sensitive, settings["reference"])
@@ -217,6 +236,8 @@ def run_report(
     trust: bool = False,
     trusted_types: Sequence[str] = (),
     attach_to: str | None = None,
+    scheduler: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ReportResult:
     """Evaluate ``model`` on ``data`` and publish the report, metrics and MLflow run.
 
@@ -254,6 +275,10 @@ def run_report(
         Accept a pickle/joblib model file (it can run code when loaded).
     trusted_types : sequence of str, optional
         Extra types a skops model may contain.
+    scheduler, chunk_rows
+        For ``engine="dask"`` and ``"stream"`` (out of core; see :mod:`evalkit.scale`): the Dask scheduler
+        address (default a local cluster) and the rows per chunk. These engines run
+        ``notebooks/evaluate_at_scale.ipynb``: the data are read in chunks and never held in memory.
     attach_to : str, optional
         An existing, open MLflow run to log into instead of starting one (how :mod:`evalkit.mlflow_plugin`
         reports into the run of ``mlflow.models.evaluate``). Its parameters get an ``evalkit.`` prefix, and
@@ -277,6 +302,14 @@ def run_report(
                     threshold_rule=threshold_rule, n_boot=n_boot, ci_level=ci_level, seed=seed, tolerance=tolerance,
                     fdr=fdr, target_fpr=target_fpr, balance=balance)
     _check_settings(timeout, settings)
+    scale = engine in SCALE_ENGINES
+    if scale:
+        from .scale import check_scale_settings
+
+        check_scale_settings(engine=engine, chunk_rows=chunk_rows, score_range=score_range, scheduler=scheduler)
+        if metrics_config is not None or balance_by is not None or balance_target:
+            raise ValueError(f"engine {engine!r} (out of core) computes the built-in metrics without balancing: "
+                             "no metrics_config, balance_by or balance_target")
     if isinstance(cost_repetitions, bool) or not isinstance(cost_repetitions, int) or cost_repetitions < 0:
         raise ValueError(f"cost_repetitions must be a whole number >= 0, got {cost_repetitions!r}")
     config = load_metrics_config(metrics_config)  # a bad configuration stops here, naming file and key
@@ -288,7 +321,12 @@ def run_report(
                     reference=dict(reference or {}), balance_by=balance_by,
                     balance_target=dict(balance_target) if balance_target else None,
                     metrics_config=str(config.path) if config.path else None)
-    check_parameters(root / NOTEBOOK, _settings_parameters(settings, trusted_types))
+    if scale:
+        settings.update(scheduler=scheduler or "", chunk_rows=chunk_rows)  # recorded as run parameters
+    notebook = root / (SCALE_NOTEBOOK if scale else NOTEBOOK)
+    nb_parameters = (_scale_parameters(settings, trusted_types, scheduler, chunk_rows) if scale
+                     else _settings_parameters(settings, trusted_types))
+    check_parameters(notebook, nb_parameters)
     if track:
         tracking.check_reachable()
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-report-"))
@@ -296,7 +334,7 @@ def run_report(
     try:
         # The kernel boots and imports on the second core while this process checks the input,
         # talks to MLflow and imports papermill.
-        with warm_kernel(root / NOTEBOOK.parent, workdir / "kernel.log") as km:
+        with warm_kernel(notebook.parent, workdir / "kernel.log") as km:
             log(f"checking data {data} and model {model}")
             manifest, ref = _validate(model, data, workdir / "model", trust, settings)
             out_dir = output_root / ref.name
@@ -311,19 +349,19 @@ def run_report(
                         log(f"marked {len(stale)} stale RUNNING run(s) FAILED: {', '.join(stale)}")
                     run_id = _start_run(ref, manifest, experiment, **plain)
             nb_out = staging / "evaluate_model.ipynb"
-            execute_notebook(root / NOTEBOOK, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
-                "model": {**dataclasses.asdict(ref), "path": str(ref.path)},
-                "data": str(manifest.manifest_path), "run_id": run_id, "output_dir": str(staging),
-                **_settings_parameters(settings, trusted_types),
+            execute_notebook(notebook, nb_out, out_dir, km=km, timeout=timeout, progress=progress, parameters={
+                "model": ref.spec if scale else {**dataclasses.asdict(ref), "path": str(ref.path)},
+                "data": str(manifest.manifest_path), "run_id": run_id, "output_dir": str(staging), **nb_parameters,
             })
         html, figures, metrics = render_outputs(nb_out, staging, "report.html", "metrics.json",
                                                 title=f"evalkit report: {ref.name}")
         metrics_path = staging / "metrics.json"
+        scores = [] if scale else [staging / SCORES_FILE]  # out of core: no per-sample scores are kept
         if track:
             extra_files = [config.path] if config.path else []
-            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, staging / SCORES_FILE, *extra_files], figures)
+            _log_to_mlflow(run_id, metrics, [html, nb_out, metrics_path, *scores, *extra_files], figures)
         _signals.check()
-        publish(staging, out_dir)
+        publish(staging, out_dir, ("metrics.json", *(s.name for s in scores), "evaluate_model.ipynb", "report.html"))
         if track and attach_to is None:
             tracking.end_run(run_id, "FINISHED")
         log(f"report written to {out_dir / 'report.html'}")
@@ -353,6 +391,17 @@ def _settings_parameters(settings: Mapping[str, Any], trusted_types: Sequence[st
                ci_level=float(settings["ci_level"]), tolerance=float(settings["tolerance"]),
                fdr=float(settings["fdr"]))
     return out
+
+
+def _scale_parameters(settings: Mapping[str, Any], trusted_types: Sequence[str], scheduler: str | None,
+                      chunk_rows: int) -> dict[str, Any]:
+    """The out-of-core notebook's parameters (it declares fewer: no threshold rules, balancing or custom metrics)."""
+    return {"engine": settings["engine"], "scheduler": scheduler or "", "chunk_rows": int(chunk_rows),
+            "threshold": float(settings["threshold"]), "min_group_size": int(settings["min_group_size"]),
+            "score_range": [float(v) for v in settings["score_range"]], "n_boot": int(settings["n_boot"]),
+            "ci_level": float(settings["ci_level"]), "seed": int(settings["seed"]),
+            "reference": dict(settings["reference"]), "tolerance": float(settings["tolerance"]),
+            "fdr": float(settings["fdr"]), "trusted_types": list(trusted_types)}
 
 
 def staging_dir(output_root: Path, name: str) -> Path:
@@ -521,6 +570,9 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
     if metrics.get("multiple_comparisons"):
         values["bh_surviving_differences"] = len(metrics["multiple_comparisons"]["surviving"])
     values["threshold"] = metrics["threshold"]
+    details = metrics.get("engine_details") or {}
+    values.update({f"engine/{k}": details.get(k) for k in ("rows", "seconds", "rows_per_second", "auc_binning_bound")
+                   if isinstance(details.get(k), (int, float))})
     values.update(cost_metrics(metrics.get("cost")))
     count = tracking.log_metrics(run_id, values)
     tracking.log_artifacts(run_id, files)

@@ -582,7 +582,8 @@ def evaluate_at_scale(
         "scheduler": acc.scheduler, "seconds": round(acc.seconds, 3),
         "rows_per_second": rows / acc.seconds if acc.seconds > 0 else None,
         "fine_bins": int(spec.edges.size), "coarse_bins": COARSE_BINS if n_boot else None,
-        "auc_binning_bound": t.auc_binning_bound["overall"], "scores": "column" if spec.score_column else "model",
+        "auc_binning_bound": t.auc_binning_bound["overall"], "score_range": list(spec.score_range),
+        "scores": f"column '{spec.score_column}' of the data" if spec.score_column else "the model, chunk by chunk",
         "data_sha256_verified": True,
     }
     frame = pd.DataFrame(columns=[manifest.id_column, manifest.label_column, *manifest.sensitive_features])

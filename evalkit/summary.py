@@ -110,10 +110,11 @@ def header(ev: Evaluation) -> HTML:
 
     m = ev.data.manifest
     model = ev.model.name + (f" (version {ev.model.version}, {ev.model.uri})" if ev.model.version else
+                             " (scores in a column of the data)" if ev.model.kind == "column" else
                              f" ({ev.model.kind} file)")
     items = [
         ("Model", model),
-        ("Model sha256", ev.model.sha256[:16] + "…"),
+        ("Model sha256", ev.model.sha256[:16] + "…" if ev.model.sha256 else "—"),
         ("Dataset", _dataset_text(ev)),
         ("Balancing", _balance_text(ev)),
         ("Dataset sha256", m.sha256),
@@ -121,6 +122,7 @@ def header(ev: Evaluation) -> HTML:
         ("Uncertainty", _uncertainty_text(ev)),
         ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"),
         ("Per-group metrics", f"{ev.engine} engine; groups under {ev.min_group_size} samples flagged"),
+        *([("Out of core", _scale_text(ev))] if ev.scale else []),
         ("evalkit", f"{versions()['evalkit']}, git {git_commit()}"),
         ("Date (UTC)", ev.created),
         ("MLflow run", ev.run_id or "not tracked"),
@@ -130,10 +132,20 @@ def header(ev: Evaluation) -> HTML:
                  f"<table class='evalkit-kv'>{rows}</table></div>")
 
 
+def _scale_text(ev: Evaluation) -> str:
+    d = ev.scale
+    rate = f"{d['rows_per_second']:,.0f} rows/s" if d.get("rows_per_second") else "—"
+    where = d["scheduler"] or "this process"
+    return (f"{d['rows']:,} rows read in {d['chunks']} chunk(s) of up to {d['chunk_rows']:,} by the {d['engine']} engine "
+            f"on {d['workers']} worker(s) ({where}) in {d['seconds']:.1f} s, {rate}; scores from {d['scores']}; "
+            f"counts at the threshold exact, threshold-free metrics from {d['fine_bins']:,} score bins "
+            f"(ROC AUC within ±{d['auc_binning_bound']:.1e})")
+
+
 def _dataset_text(ev: Evaluation) -> str:
     m = ev.data.manifest
     if "members" not in m.extra:
-        return f"{m.name} ({m.source}, {len(ev.data):,} rows, licence {m.license})"
+        return f"{m.name} ({m.source}, {ev.n:,} rows, licence {m.license})"
     counts = ev.data.frame["dataset"].value_counts()
     members = ", ".join(f"{x.name} ({x.source}, {int(counts.get(x.name, 0)):,} rows)" for x in ev.data.members)
     return f"suite {m.name}: {members}; licences {m.license}"
@@ -167,7 +179,8 @@ def _uncertainty_text(ev: Evaluation) -> str:
     u = ev.uncertainty
     if u is None:
         return "no confidence intervals (n_boot=0)"
-    bins = "exact" if u.exact_bins else "binned scores, shifted to the exact values"
+    bins = ("exact" if u.exact_bins else "256 merged score bins, shifted to the fine-histogram values" if ev.scale
+            else "binned scores, shifted to the exact values")
     return (f"{u.level:.0%} percentile intervals from {u.n_boot:,} Poisson bootstrap resamples (seed {u.seed}, "
             f"{bins}); differences to reference groups tested against tolerance {u.tolerance:g} with "
             f"Benjamini-Hochberg at FDR {u.fdr:g}")
