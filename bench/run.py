@@ -19,6 +19,8 @@ speedup and a note. Timings are measured here and reported, never asserted by th
 5. paired_auc_bootstrap_1000 at 1e5 and 1e6 rows: the gate's non-inferiority interval (difference of two
    models' ROC AUC over 1,000 paired resamples), against scikit-learn's roc_auc_score with weights per
    resample. gate_checks_adult: the whole gate on Adult in-process, with the time of each part.
+8. out_of_core_stream / out_of_core_dask at 1e6, 1e7, 1e8 rows (--scale-sizes): the whole out-of-core
+   evaluation of a Parquet file generated on the fly, rows per second and the peak memory of the process tree.
 7. compare_two_models at 1e5, 1e6, 1e7 rows: evalkit.compare.compare of two models (the statistics of
    `make compare`), against the per-sample paired bootstrap of the count metrics (up to 1e6 rows).
 6. bootstrap: 1,000 Poisson resamples of every metric for every group of the 3 features, their 3
@@ -38,6 +40,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,6 +163,8 @@ def _load(folder: Path):
 
 def _case(case: str, folder: Path) -> dict:
     """Run one measurement in this process and return {seconds, peak_mb}."""
+    if case in ("scale_stream", "scale_dask"):
+        return _scale_case(case.split("_")[1], folder)
     y, s, codes, sens = _load(folder)
     import pandas as pd
 
@@ -269,6 +274,70 @@ def _case(case: str, folder: Path) -> dict:
     return {"seconds": seconds, "peak_mb": (_peak_kb() - before) / 1024}
 
 
+def _scale_case(engine: str, folder: Path) -> dict:
+    """evaluate(engine=...) on the Parquet file in ``folder``, with the peak resident memory of this process and
+    every process it starts (Dask's scheduler and workers), sampled every 50 ms."""
+    import threading
+
+    import psutil
+
+    from evalkit import evaluate
+
+    me = psutil.Process()
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], total)
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    before = me.memory_info().rss
+    thread.start()
+    t = time.perf_counter()
+    ev = evaluate("column:score", folder / "large.yaml", engine=engine, n_boot=1000)
+    seconds = time.perf_counter() - t
+    stop.set()
+    thread.join()
+    d = ev.scale
+    return {"seconds": seconds, "peak_mb": peak[0] / 2**20, "rss_before_mb": before / 2**20, "rows": d["rows"],
+            "read_seconds": d["seconds"], "rows_per_second": d["rows"] / seconds, "workers": d["workers"],
+            "chunks": d["chunks"], "auc_binning_bound": d["auc_binning_bound"]}
+
+
+def bench_out_of_core(sizes: list[int], tmp: Path) -> list[dict]:
+    """The scale table: rows per second and peak memory of the out-of-core engines at each size."""
+    from evalkit.synthetic import write_large_dataset
+
+    records = []
+    for rows in sizes:
+        folder = tmp / f"large-{rows}"
+        t = time.perf_counter()
+        write_large_dataset(folder, rows, seed=0, row_group_rows=1_000_000)
+        made = time.perf_counter() - t
+        size_mb = (folder / "large.parquet").stat().st_size / 2**20
+        for engine in ("stream", "dask"):
+            m = _measure(f"scale_{engine}", folder)
+            records.append(_record(
+                f"out_of_core_{engine}", rows, 40, m["seconds"], m["peak_mb"], rows_per_second=m["rows_per_second"],
+                read_seconds=m["read_seconds"], workers=m["workers"], chunks=m["chunks"],
+                auc_binning_bound=m["auc_binning_bound"], file_mb=size_mb, generated_seconds=made,
+                target_peak_mb=2048.0, target_met=m["peak_mb"] < 2048.0,
+                note=f"evaluate(engine='{engine}') of a {size_mb:,.0f} MB Parquet file generated on the fly (3 sensitive "
+                     "features, 40 cells + pairwise intersections, every metric, 1,000 bootstrap resamples); peak_mb is "
+                     "the peak resident memory of the whole process tree (client, scheduler, workers), not its growth"))
+            print(f"  {engine:<7}{rows:>13,} rows: {m['seconds']:.1f}s, {m['rows_per_second']:,.0f} rows/s, "
+                  f"peak {m['peak_mb']:,.0f} MB", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return records
+
+
 def _reset_peak() -> int:
     from evalkit.cost import reset_peak_rss
 
@@ -370,6 +439,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated row counts")
+    parser.add_argument("--scale-sizes", default="1000000,10000000,100000000",
+                        help="comma-separated row counts for the out-of-core table")
     parser.add_argument("--skip-report", action="store_true")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -385,6 +456,8 @@ def main() -> None:
             records += bench_report(Path(tmp) / "store")
         print("per-group metrics and bootstrap at scale ...", flush=True)
         records += bench_scale([int(v) for v in args.sizes.split(",")], Path(tmp))
+        print("out of core (stream and dask engines) ...", flush=True)
+        records += bench_out_of_core([int(v) for v in args.scale_sizes.split(",")], Path(tmp))
     doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "records": records}
     from evalkit._io import atomic_write_json

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_text
+from ._io import atomic_write_text, sha256_file
 
 
 def make_biased_scores(
@@ -382,3 +382,55 @@ def make_spoof_scores(
         "group": group, "attack": rng.choice(list(species), size=n_attacks),
     })
     return pd.concat([genuine, attacks], ignore_index=True)
+
+
+def write_large_dataset(folder: str | Path, rows: int, *, seed: int = 0, row_group_rows: int = 1_000_000,
+                        name: str = "large") -> Path:
+    """Write ``rows`` synthetic samples as Parquet, one row group at a time (memory bounded by a row group),
+    with a manifest; the scores are the column ``score`` (``MODEL=column:score``).
+
+    Columns: ``id``, ``label`` (``pos``/``neg``), ``sex`` (2 groups), ``age_band`` (4), ``region`` (5), and
+    ``score`` in [0, 1], with group ``region=r4``'s positives scored lower (a known bias). Group and label
+    columns are dictionary-encoded. For the out-of-core engines' tests and benchmarks.
+
+    Returns
+    -------
+    Path
+        ``<folder>/<name>.yaml``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.parquet"
+    levels = {"sex": ["f", "m"], "age_band": ["a1", "a2", "a3", "a4"], "region": ["r0", "r1", "r2", "r3", "r4"]}
+    rng = np.random.default_rng(seed)
+    writer = None
+    try:
+        for start in range(0, rows, row_group_rows):
+            n = min(row_group_rows, rows - start)
+            y = rng.random(n) < 0.3
+            codes = {k: rng.integers(0, len(v), n).astype(np.int8) for k, v in levels.items()}
+            logit = rng.normal(np.where(y, 1.5, -1.5), 1.0) - np.where(y & (codes["region"] == 4), 1.2, 0.0)
+            columns = {"id": pa.array(np.arange(start, start + n, dtype=np.int64)),
+                       "label": pa.DictionaryArray.from_arrays(pa.array(y.astype(np.int8)), pa.array(["neg", "pos"]))}
+            columns.update({k: pa.DictionaryArray.from_arrays(pa.array(codes[k]), pa.array(v)) for k, v in levels.items()})
+            columns["score"] = pa.array(np.round(1 / (1 + np.exp(-logit)), 6))
+            table = pa.table(columns)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    manifest = folder / f"{name}.yaml"
+    atomic_write_text(manifest, yaml.safe_dump({
+        "name": name, "source": "corner_case",
+        "description": f"{rows:,} synthetic rows (evalkit.synthetic.write_large_dataset, seed {seed}); scores in "
+                       "column 'score', region r4's positives scored lower",
+        "path": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size, "format": "parquet",
+        "id_column": "id", "label_column": "label", "positive_label": "pos", "label_values": ["pos", "neg"],
+        "sensitive_features": list(levels), "license": "CC0-1.0 (generated)"}, sort_keys=False))
+    return manifest
