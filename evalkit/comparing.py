@@ -119,10 +119,12 @@ def load_candidate(spec: str, *, experiment: str | None = None, name: str | None
                 files[artifact] = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact,
                                                                            dst_path=tmp))
             except Exception as err:  # MlflowException or OSError, depending on the store
+                out_of_core = run.data.params.get("engine") in ("stream", "dask")
                 raise ComparisonError(
                     f"report run {run_id} of {model} has no {artifact}"
-                    + (" (made before evalkit kept per-sample scores)" if artifact == SCORES_FILE else "")
-                    + f": run `make report MODEL={model}` again") from err
+                    + ((" (evaluated out of core: no per-sample scores are kept)" if out_of_core
+                        else " (made before evalkit kept per-sample scores)") if artifact == SCORES_FILE else "")
+                    + f": run `make report MODEL={model}` again" + (" in memory" if out_of_core else "")) from err
         metrics = json.loads(files["metrics.json"].read_text())
         scores = pd.read_parquet(files[SCORES_FILE])
     return Candidate(name=name or model, metrics=metrics, scores=scores, run_id=run_id)
