@@ -40,6 +40,7 @@ output_root : str, optional
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -116,6 +117,8 @@ class EvalkitEvaluator(ModelEvaluator):
         """Score the data, run the evalkit report into ``run_id`` and return its metrics and report."""
         from mlflow.models.evaluation.artifacts import JsonEvaluationArtifact, TextEvaluationArtifact
 
+        import mlflow
+
         from . import tracking
         from .report import run_report
 
@@ -140,6 +143,9 @@ class EvalkitEvaluator(ModelEvaluator):
             raise ValueError(f"evaluator_config['id_column'] = {config['id_column']!r} has repeated values")
         name = config.get("model_name", "mlflow-model")
         folder = Path(tempfile.mkdtemp(prefix="evalkit-mlflow-"))
+        # evalkit logs into the store that holds the evaluation's run: MLflow's current tracking URI
+        old_uri = os.environ.get("MLFLOW_TRACKING_URI")
+        os.environ["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
         try:
             manifest, preds = _write_inputs(folder, name, ids, labels.astype(str), str(positive), sensitive, scores,
                                             getattr(dataset, "name", None) or "mlflow_dataset")
@@ -147,11 +153,15 @@ class EvalkitEvaluator(ModelEvaluator):
             result = run_report(str(preds), manifest, output_root=output_root, attach_to=run_id, progress=False,
                                 score_range=None, **{k: config[k] for k in REPORT_KEYS if k in config})
             html = result.html.read_text()
+            run = tracking.get_run(run_id)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        metrics = {k: v for k, v in tracking.get_run(run_id).data.metrics.items()
-                   if isinstance(v, float) and math.isfinite(v)}
-        base = tracking.get_run(run_id).info.artifact_uri.rstrip("/")
+            if old_uri is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = old_uri
+        metrics = {k: v for k, v in run.data.metrics.items() if isinstance(v, float) and math.isfinite(v)}
+        base = run.info.artifact_uri.rstrip("/")
         return EvaluationResult(metrics=metrics, run_id=run_id, artifacts={
             "evalkit_report": TextEvaluationArtifact(uri=f"{base}/report.html", content=html),
             "evalkit_metrics": JsonEvaluationArtifact(uri=f"{base}/metrics.json", content=result.metrics)})

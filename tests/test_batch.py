@@ -40,40 +40,35 @@ def _store_db() -> Path:
     return Path(tracking.tracking_uri().removeprefix("sqlite:///"))
 
 
-def test_concurrent_reports_share_one_store(mlflow_store, three_models, tmp_path):
-    manifest, models = three_models
-    items = report_all(models, data=manifest, jobs=2, report_args=FAST, output_root=tmp_path / "reports")
-    assert [i.status for i in items] == ["done"] * 3 and len({i.run_id for i in items}) == 3
-    c = tracking.client()
-    for item in items:
-        run = c.get_run(item.run_id)
-        assert run.info.status == "FINISHED"
-        doc = json.loads((Path(item.html).parent / "metrics.json").read_text())
-        assert doc["mlflow_run_id"] == item.run_id and doc["model"] == run.data.tags["evalkit.model"]
-        assert len(run.data.metrics) > 100  # every metric of its own report, none lost to a locked database
-    with sqlite3.connect(_store_db()) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    first, second = items[0], items[1]  # two at a time: the second started before the first ended
-    assert second.started < first.started + first.seconds and first.started < second.started + second.seconds
-    assert sorted(p.name for p in (tmp_path / "reports" / "report-all").iterdir()) == [
-        "model1.log", "model2.log", "summary.json", "synthetic_scores.log"]
-
-
-def test_a_failing_model_does_not_stop_the_others(mlflow_store, three_models, tmp_path):
+def test_concurrent_reports_share_one_store_and_a_failure_stops_no_other(mlflow_store, three_models, tmp_path):
+    """Three good models and a bad one (scores for one id only), two at a time, through the CLI."""
     manifest, models = three_models
     bad = tmp_path / "bad.csv"
-    bad.write_text("id,score\ns000000,0.5\n")  # scores for one id only
-    proc = subprocess.run([sys.executable, "-m", "evalkit", "report-all", "--models", models[0], str(bad),
+    bad.write_text("id,score\ns000000,0.5\n")
+    proc = subprocess.run([sys.executable, "-m", "evalkit", "report-all", "--models", *models, str(bad),
                            "--data", str(manifest), "--jobs", "2", "--report-args", " ".join(FAST),
                            "--output-root", str(tmp_path / "reports")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1
-    assert "1 of 2 reports did not finish: " in proc.stderr and str(bad) in proc.stderr
+    assert "1 of 4 reports did not finish: " in proc.stderr and str(bad) in proc.stderr
     summary = json.loads((tmp_path / "reports" / "report-all" / "summary.json").read_text())
-    status = {Path(r["model"]).name: (r["status"], r["error"]) for r in summary["reports"]}
-    assert status["synthetic_scores.csv"] == ("done", "")
-    assert status["bad.csv"][0] == "failed" and "no score for 1499 of 1500 ids" in status["bad.csv"][1]
-    assert (tmp_path / "reports" / "synthetic_scores" / "report.html").is_file()
-    assert not (tmp_path / "reports" / "bad").exists() or not (tmp_path / "reports" / "bad" / "report.html").exists()
+    items = {Path(r["model"]).stem: r for r in summary["reports"]}
+    assert items["bad"]["status"] == "failed" and "no score for 1499 of 1500 ids" in items["bad"]["error"]
+    assert not (tmp_path / "reports" / "bad" / "report.html").exists()
+    good = [items[Path(m).stem] for m in models]
+    assert [r["status"] for r in good] == ["done"] * 3 and len({r["run_id"] for r in good}) == 3
+    first, second = good[0], good[1]  # two at a time: the second started before the first ended
+    assert second["started"] < first["started"] + first["seconds"] and first["started"] < second["started"] + second["seconds"]
+    c = tracking.client()
+    for item in good:
+        run = c.get_run(item["run_id"])
+        assert run.info.status == "FINISHED"
+        doc = json.loads((Path(item["html"]).parent / "metrics.json").read_text())
+        assert doc["mlflow_run_id"] == item["run_id"] and doc["model"] == run.data.tags["evalkit.model"]
+        assert len(run.data.metrics) > 100  # every metric of its own report, none lost to a locked database
+    with sqlite3.connect(_store_db()) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert sorted(p.name for p in (tmp_path / "reports" / "report-all").iterdir()) == [
+        "bad.log", "model1.log", "model2.log", "summary.json", "synthetic_scores.log"]
 
 
 def test_interrupt_stops_every_report_and_fails_their_runs(mlflow_store, three_models, tmp_path):

@@ -176,7 +176,11 @@ def test_html_reports_display_in_the_mlflow_artifact_viewer(mlflow_server, compa
                     (mlflow_server, "blob:", "data:")) else None)
                 page.goto(f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/{name}")
                 page.wait_for_selector("iframe.mlflow-html-iframe", timeout=60_000)
-                frame = next(f for f in page.frames if f.url.startswith("blob:"))
+                deadline = time.monotonic() + 60  # the iframe's blob document arrives after the element
+                while not (frames := [f for f in page.frames if f.url.startswith("blob:")]):
+                    assert time.monotonic() < deadline, [f.url for f in page.frames]
+                    page.wait_for_timeout(200)
+                frame = frames[0]
                 frame.wait_for_load_state("load")
                 state = frame.evaluate("""() => ({
                     text: document.body.innerText,

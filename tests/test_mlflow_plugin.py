@@ -21,8 +21,8 @@ def evaluated(shared_store, adult, tmp_path_factory):
     """``mlflow.models.evaluate`` of adult-logreg on 4,000 Adult test rows with evaluators=["evalkit"]."""
     import mlflow
 
-    os_uri = shared_store
-    mlflow.set_tracking_uri(os_uri)
+    mlflow.set_tracking_uri(shared_store)  # both: another test module in this process may have set others
+    mlflow.set_registry_uri(shared_store)
     test = adult[1]
     data = test.frame[[*test.features.columns, "income"]].head(4000).reset_index(drop=True)
     if "age_band" not in data.columns:
@@ -69,6 +69,8 @@ def test_bad_evaluator_config_names_the_key(use_shared_store, adult):
     import mlflow
 
     data = adult[1].frame[[*adult[1].features.columns, "income"]].head(200)
+    mlflow.set_tracking_uri(use_shared_store)
+    mlflow.set_registry_uri(use_shared_store)
     mlflow.set_experiment("plugin-test")
     for config, message in [({}, "'sensitive_features' is required"),
                             ({"sensitive_features": ["gender"]}, r"column\(s\) \['gender'\] not in the evaluation data"),

@@ -147,7 +147,8 @@ def _broken_copy(scored_csv, tmp_path, row: int, column: str, value: str):
 ])
 def test_bad_values_name_the_row_in_a_late_chunk(scored_csv, tmp_path, column, value, message):
     broken = _broken_copy(scored_csv, tmp_path, 15_000, column, value)
-    for engine in ("stream", "dask"):
+    # one case also through Dask: a worker's error reaches the caller with its message (a cluster costs ~3 s)
+    for engine in ("stream", "dask") if column == "label" else ("stream",):
         with pytest.raises(DataError, match=message):
             evaluate("column:score", broken, engine=engine, chunk_rows=1000, n_boot=0)
 
