@@ -46,7 +46,10 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
             issued.append(kc)
             return kc
 
-    km = _Manager(kernel_name=kernel_name)
+    # Unix sockets in the run's private folder, not TCP ports: a port is picked by binding and releasing it,
+    # and two reports starting kernels at once (make report-all) can pick the same one; the kernel then dies
+    # before it answers ("Kernel died before replying to kernel_info").
+    km = _Manager(kernel_name=kernel_name, transport="ipc", ip=str(log.parent / "kernel"))
     with open(log, "ab") as sink:
         run_sync(km.start_kernel)(cwd=str(cwd), stdout=sink, stderr=sink)
     warm_context = zmq.Context()

@@ -191,15 +191,25 @@ def report_all(
 
 
 def _stop(running: dict[subprocess.Popen, Any]) -> None:
-    """Pass an interrupt on to every running report (each marks its run FAILED) and wait for them."""
+    """Pass an interrupt on to every running report (each marks its run FAILED and stops its kernel) and wait
+    for them; one that has not ended after a minute is killed with its kernel, and its run marked FAILED."""
+    from . import tracking
+
     for proc, (item, _) in running.items():
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
+            proc.send_signal(signal.SIGINT)  # the report, not its group: it shuts its own kernel down
             item.status = "interrupted"
     deadline = time.monotonic() + 60
+    killed = False
     for proc in running:
         try:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            killed = True
+    if killed:
+        try:
+            tracking.fail_stale_runs()  # their processes are gone: no run stays RUNNING
+        except Exception as err:  # never hide the interrupt behind a tracking error
+            log(f"could not mark the killed reports' runs FAILED: {err}")

@@ -177,7 +177,7 @@ def measure_cost(ref: ModelRef, data: Dataset, *, repetitions: int = 200, warmup
     machine = f"{platform.machine()} {platform.system()}, Python {platform.python_version()}"
     cpus = os.cpu_count() or 1
     if ref.kind in ("predictions", "column"):
-        return ModelCost(applicable=False, reason="precomputed scores have no model to time", cpus=cpus,
+        return ModelCost(applicable=False, reason="a predictions file or score column has no model to time", cpus=cpus,
                          machine=machine)
     loads = []
     for _ in range(3):

@@ -236,7 +236,7 @@ def test_model_that_does_not_match_features(case):
         ({"threshold": "0.5"}, r"threshold must be a finite number, got '0\.5'"),
         ({"min_group_size": 0}, r"min_group_size must be a positive integer, got 0"),
         ({"timeout": 0}, r"timeout must be a positive number of seconds, got 0"),
-        ({"engine": "spark"}, r"engine must be one of \['vectorised', 'fairlearn'\], got 'spark'"),
+        ({"engine": "spark"}, r"engine must be one of \['vectorised', 'fairlearn', 'stream', 'dask'\], got 'spark'"),
         ({"score_range": (1, 0)}, r"score_range must be two finite numbers with low < high, got \(1, 0\)"),
         ({"threshold_rule": "fpr"}, r"threshold_rule must be one of 'fixed', 'eer', 'cost', 'fpr=<target>'"),
         ({"threshold_rule": "recall=2"}, r"threshold_rule 'recall=2': the target must be a number in \(0, 1\)"),
