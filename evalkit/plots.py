@@ -56,29 +56,31 @@ def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True,
     return out[:_MAX_GROUPS]
 
 
-def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
-    """ROC curves, overall and per group of ``feature``, with the operating point at the threshold."""
+def _roc_curves(ev: Evaluation, feature: str | None, metric: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(legend label, FPR, TPR) overall and for the groups of ``feature`` worth a curve: from the samples, or
+    for an out-of-core evaluation from its merged histograms."""
+    if ev.tables is not None:
+        return [(label, *_histogram_roc(counts)) for label, counts in _histogram_groups(ev, feature, metric)]
     from sklearn.metrics import roc_curve
 
-    ax = _axes(ax)
-    if ev.tables is not None:  # out of core: curves from the merged histograms
-        for k, (label, counts) in enumerate(_histogram_groups(ev, feature, "roc_auc")):
-            fpr, tpr = _histogram_roc(counts)
-            ax.plot(fpr, tpr, **(_OVERALL | {"label": label} if k == 0 else {"lw": 1.2, "label": label}))
-        ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
-                label=f"threshold {ev.threshold:.3g}")
-        ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
-        ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
-               title=f"ROC{' by ' + feature if feature else ''}")
-        ax.legend(fontsize=7, loc="lower right")
-        return ax
-    y, s = ev.y_true, ev.y_score
-    w = ev.sample_weight
+    y, s, w = ev.y_true, ev.y_score, ev.sample_weight
     fpr, tpr, _ = roc_curve(y, s, sample_weight=w)
-    ax.plot(fpr, tpr, **{**_OVERALL, "label": f"overall AUC {_with_ci(ev, 'roc_auc')}"})
-    for label, mask in _groups(ev, feature, metric="roc_auc"):
+    curves = [(f"overall {_SHORT.get(metric, metric)} {_with_ci(ev, metric)}", fpr, tpr)]
+    for label, mask in _groups(ev, feature, metric=metric):
         f, t, _ = roc_curve(y[mask], s[mask], sample_weight=None if w is None else w[mask])
-        ax.plot(f, t, lw=1.2, label=label)
+        curves.append((label, f, t))
+    return curves
+
+
+def _curve_style(k: int, label: str) -> dict[str, Any]:
+    return _OVERALL | {"label": label} if k == 0 else {"lw": 1.2, "label": label}
+
+
+def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
+    """ROC curves, overall and per group of ``feature``, with the operating point at the threshold."""
+    ax = _axes(ax)
+    for k, (label, fpr, tpr) in enumerate(_roc_curves(ev, feature, "roc_auc")):
+        ax.plot(fpr, tpr, **_curve_style(k, label))
     ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
             label=f"threshold {ev.threshold:.3g}")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
@@ -92,26 +94,11 @@ def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
     """DET curves (FNR against FPR on normal-deviate axes), overall and per group, with the EER and
     its confidence interval in the legend."""
     from scipy.stats import norm
-    from sklearn.metrics import det_curve
 
     ax = _axes(ax)
     eps = 1e-4
-
-    def draw(y, s, w, **kw):
-        fpr, fnr, _ = det_curve(y, s, sample_weight=w)
-        ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(fnr, eps, 1 - eps)), **kw)
-
-    if ev.tables is not None:  # out of core: curves from the merged histograms
-        for k, (label, counts) in enumerate(_histogram_groups(ev, feature, "eer")):
-            fpr, tpr = _histogram_roc(counts)
-            ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(1 - tpr, eps, 1 - eps)),
-                    **(_OVERALL | {"label": label} if k == 0 else {"lw": 1.2, "label": label}))
-        _det_axes(ax, f"DET{' by ' + feature if feature else ''}")
-        return ax
-    w = ev.sample_weight
-    draw(ev.y_true, ev.y_score, w, **{**_OVERALL, "label": f"overall EER {_with_ci(ev, 'eer')}"})
-    for label, mask in _groups(ev, feature, metric="eer"):
-        draw(ev.y_true[mask], ev.y_score[mask], None if w is None else w[mask], lw=1.2, label=label)
+    for k, (label, fpr, tpr) in enumerate(_roc_curves(ev, feature, "eer")):
+        ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(1 - tpr, eps, 1 - eps)), **_curve_style(k, label))
     _det_axes(ax, f"DET{' by ' + feature if feature else ''}")
     return ax
 
