@@ -284,7 +284,7 @@ def align(candidates: Sequence[Candidate], *, same_data: bool) -> pd.DataFrame:
         for c in candidates:
             out[f"score:{c.name}"] = c.scores["score"].to_numpy(dtype=np.float64)
         return out
-    out = base[["dataset", "id", "y_true", "weight", *groups]].rename(columns={"y_true": "y_true", "weight": "weight"})
+    out = base[["dataset", "id", "y_true", "weight", *groups]].copy()
     out[f"score:{candidates[0].name}"] = base["score"].to_numpy(dtype=np.float64)
     for c in candidates[1:]:
         right = c.scores[["dataset", "id", "y_true", "score"]].rename(
