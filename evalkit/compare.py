@@ -37,13 +37,12 @@ from .metrics import LOWER_IS_BETTER
 from .paired import (
     COUNT_METRICS,
     PAIRED_METRICS,
-    confusion_counts,
-    count_metric,
+    count_metrics_by_columns,
+    metrics_by_columns,
     weight_blocks,
-    weighted_auc,
 )
 from .significance import delong_sorted, flip_rate, mcnemar
-from .uncertainty import benjamini_hochberg
+from .uncertainty import benjamini_hochberg, tolerance_p_value
 
 #: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
 COMPARE_METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "recall", "fpr", "precision", "f1", "selection_rate")
@@ -406,17 +405,10 @@ def _cell_replicates(cells: _Cells, groups: _Groups, metrics: Sequence[str], n_b
     import sys
 
     member = groups.member(cells.rows).astype(np.float64)  # (cells, k)
-    masks = {}
-    for name, pred in cells.preds.items():
-        y, p = cells.y.astype(bool), pred.astype(bool)
-        masks[name] = {"tp": y & p, "fp": ~y & p, "tn": ~y & ~p, "fn": y & ~p}
 
     def metrics_of(weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-        out = {}
-        for name, m in masks.items():
-            c = {key: (weights * mask) @ member for key, mask in m.items()}
-            out[name] = {metric: count_metric(metric, c["tp"], c["fp"], c["tn"], c["fn"]) for metric in metrics}
-        return out
+        return {name: count_metrics_by_columns(metrics, cells.y, pred, member, weights)
+                for name, pred in cells.preds.items()}
 
     point = {name: {m: v[0] for m, v in values.items()}
              for name, values in metrics_of((cells.counts * cells.weight)[None, :]).items()}
@@ -428,7 +420,7 @@ def _cell_replicates(cells: _Cells, groups: _Groups, metrics: Sequence[str], n_b
         parts.append(metrics_of(draws * cells.weight))
         if progress:
             print(f"evalkit compare: {start + draws.shape[0]}/{n_boot} paired resamples", file=sys.stderr, flush=True)
-    reps = {name: {m: np.concatenate([p[name][m] for p in parts]) for m in metrics} for name in masks}
+    reps = {name: {m: np.concatenate([p[name][m] for p in parts]) for m in metrics} for name in cells.preds}
     return point, reps
 
 
@@ -441,36 +433,19 @@ def _sample_replicates(y: np.ndarray, scores: Mapping[str, np.ndarray], threshol
 
     groups = groups.member()
 
-    point = {name: {m: v[0] for m, v in _replicate_metrics(y, s, thresholds[name], groups, sample_weight[None, :],
-                                                            metrics).items()} for name, s in scores.items()}
+    point = {name: {m: v[0] for m, v in metrics_by_columns(metrics, y, s, thresholds[name], groups,
+                                                            sample_weight[None, :]).items()} for name, s in scores.items()}
     parts: dict[str, dict[str, list[np.ndarray]]] = {name: {m: [] for m in metrics} for name in scores}
     done = 0
     for block in weight_blocks(len(y), n_boot, seed):
         w = block.astype(np.float64) * sample_weight[None, :]
         for name, s in scores.items():
-            for m, values in _replicate_metrics(y, s, thresholds[name], groups, w, metrics).items():
+            for m, values in metrics_by_columns(metrics, y, s, thresholds[name], groups, w).items():
                 parts[name][m].append(values)
         done += block.shape[0]
         if progress:
             print(f"evalkit compare: {done}/{n_boot} paired resamples", file=sys.stderr, flush=True)
     return point, {name: {m: np.concatenate(v) for m, v in per.items()} for name, per in parts.items()}
-
-
-def _replicate_metrics(y: np.ndarray, score: np.ndarray, threshold: float, groups: np.ndarray,
-                       weights: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
-    """Every metric for every group column, for each row of ``weights`` ``(B, n)``: ``(B, k)`` arrays."""
-    out: dict[str, np.ndarray] = {}
-    counted = [m for m in metrics if m in COUNT_METRICS]
-    if counted:
-        c = confusion_counts(y, score >= threshold, groups, weights)
-        out.update({m: count_metric(m, c["tp"], c["fp"], c["tn"], c["fn"]) for m in counted})
-    if "roc_auc" in metrics:
-        cols = []
-        for k in range(groups.shape[1]):
-            rows = groups[:, k] > 0
-            cols.append(weighted_auc(y[rows], score[rows], weights[:, rows]))
-        out["roc_auc"] = np.stack(cols, axis=-1)
-    return out
 
 
 def _nan_std(replicates: np.ndarray) -> np.ndarray:
@@ -484,12 +459,10 @@ def _nan_std(replicates: np.ndarray) -> np.ndarray:
 
 
 def _p_value(difference: float, se: float) -> float:
-    """Two-sided normal p-value of a difference with bootstrap standard error ``se``."""
-    if not (math.isfinite(difference) and math.isfinite(se)):
-        return math.nan
-    if se <= 0:
-        return 1.0 if difference == 0 else 0.0
-    return float(math.erfc(abs(difference) / se / math.sqrt(2)))
+    """Two-sided normal p-value of a difference with bootstrap standard error ``se`` (the reference-group
+    test's one-sided tail with no tolerance, doubled)."""
+    p = 2 * tolerance_p_value(difference, se, 0.0)
+    return p if math.isnan(p) else min(1.0, p)
 
 
 def check_compare_settings(names: Sequence[str], *, baseline: str | None = None,

@@ -11,7 +11,7 @@ thousands of rows take well under a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -175,12 +175,28 @@ def metric_by_columns(metric: str, y: np.ndarray, score: np.ndarray, threshold: 
                       weights: np.ndarray | None = None) -> np.ndarray:
     """One metric of :data:`PAIRED_METRICS` for every column of ``groups`` (see :func:`group_matrix`):
     shape ``(k,)`` for the data, ``(B, k)`` for the replicates of ``weights``."""
+    return metrics_by_columns([metric], y, score, threshold, groups, weights)[metric]
+
+
+def metrics_by_columns(metrics: Sequence[str], y: np.ndarray, score: np.ndarray, threshold: float,
+                       groups: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`metric_by_columns` for several metrics, the confusion counts computed once."""
     y = y.astype(bool)
-    if metric != "roc_auc":
-        c = confusion_counts(y, score >= threshold, groups, weights)
-        return count_metric(metric, c["tp"], c["fp"], c["tn"], c["fn"])
-    cols = []
-    for k in range(groups.shape[1]):
-        rows = groups[:, k] > 0
-        cols.append(weighted_auc(y[rows], score[rows], None if weights is None else weights[:, rows]))
-    return np.stack(cols, axis=-1)
+    out = count_metrics_by_columns([m for m in metrics if m != "roc_auc"], y, score >= threshold, groups, weights)
+    if "roc_auc" in metrics:
+        cols = []
+        for k in range(groups.shape[1]):
+            rows = groups[:, k] > 0
+            cols.append(weighted_auc(y[rows], score[rows], None if weights is None else weights[:, rows]))
+        out["roc_auc"] = np.stack(cols, axis=-1)
+    return out
+
+
+def count_metrics_by_columns(metrics: Sequence[str], y: np.ndarray, pred: np.ndarray, groups: np.ndarray,
+                             weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Metrics of :data:`COUNT_METRICS` from 0/1 decisions, for every column of ``groups``: ``(k,)`` for the
+    data, ``(B, k)`` for the rows of ``weights`` (per-sample weights, or draws per cell)."""
+    if not metrics:
+        return {}
+    c = confusion_counts(y, pred, groups, weights)
+    return {m: count_metric(m, c["tp"], c["fp"], c["tn"], c["fn"]) for m in metrics}
