@@ -234,12 +234,25 @@ def combine_codes(groupings: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int,
     """
     names = list(groupings)
     key = np.zeros(len(next(iter(groupings.values()))), dtype=np.int64)
+    size = 1
     for name in names:
         codes = groupings[name]
-        key = key * (int(codes.max()) + 1 if codes.size else 1) + codes
-        key = np.unique(key, return_inverse=True)[1].astype(np.int64)  # keep the key small
-    first = np.unique(key, return_index=True)[1]
-    return key, int(first.size), {name: groupings[name][first] for name in names}
+        width = int(codes.max()) + 1 if codes.size else 1
+        key, size = _dense(key * width + codes, size * width)  # keep the key small
+    first = np.full(size, key.size, dtype=np.int64)
+    np.minimum.at(first, key, np.arange(key.size))
+    return key, size, {name: groupings[name][first] for name in names}
+
+
+def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """Renumber keys in ``range(size)`` as ``0..k-1`` in ascending order (``np.unique``'s inverse), by counting
+    when ``size`` is small (no sort), else by sorting."""
+    if size <= 1 << 24:
+        present = np.bincount(key, minlength=size) > 0
+        lookup = np.cumsum(present) - 1
+        return lookup[key].astype(np.int64), int(present.sum())
+    uniques, inverse = np.unique(key, return_inverse=True)
+    return inverse.astype(np.int64), int(uniques.size)
 
 
 @dataclass

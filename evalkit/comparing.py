@@ -9,7 +9,6 @@ marks the comparison run FAILED and leaves the previous comparison as it was.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -103,21 +102,23 @@ def load_candidate(spec: str, *, experiment: str | None = None, name: str | None
     Raises
     ------
     ComparisonError
-        If the run has no ``scores.parquet`` (a report made before evalkit kept per-sample scores).
+        If the run has no ``scores.parquet`` (a report made before evalkit kept per-sample scores, or one
+        evaluated out of core).
     """
+    return _load_run(find_report_run(spec, experiment=experiment), name)
+
+
+def _load_run(run: Any, name: str | None) -> Candidate:
     import json
 
-    import mlflow
+    from . import tracking
 
-    run = find_report_run(spec, experiment=experiment)
-    run_id, model = run.info.run_id, run.data.tags.get("evalkit.model", spec)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per small file is noise
+    run_id, model = run.info.run_id, run.data.tags.get("evalkit.model", run.info.run_id)
     with tempfile.TemporaryDirectory(prefix="evalkit-candidate-") as tmp:
         files = {}
         for artifact in ("metrics.json", SCORES_FILE):
             try:
-                files[artifact] = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact,
-                                                                           dst_path=tmp))
+                files[artifact] = tracking.download_artifacts(Path(tmp), run_id=run_id, artifact_path=artifact)
             except Exception as err:  # MlflowException or OSError, depending on the store
                 out_of_core = run.data.params.get("engine") in ("stream", "dask")
                 raise ComparisonError(
@@ -136,10 +137,9 @@ def load_candidates(specs: Sequence[str], *, experiment: str | None = None) -> l
     runs = [find_report_run(s, experiment=experiment) for s in specs]
     models = [r.data.tags.get("evalkit.model", s) for r, s in zip(runs, specs, strict=True)]
     names = [m if models.count(m) == 1 else f"{m}@{r.info.run_id[:8]}" for m, r in zip(models, runs, strict=True)]
-    ids = [r.info.run_id for r in runs]
-    if len(set(ids)) != len(ids):
+    if len({r.info.run_id for r in runs}) != len(runs):
         raise ComparisonError(f"the same report run is named twice: {list(specs)}")
-    return [load_candidate(i, experiment=experiment, name=n) for i, n in zip(ids, names, strict=True)]
+    return [_load_run(run, name) for run, name in zip(runs, names, strict=True)]
 
 
 def run_compare(

@@ -17,7 +17,6 @@ removed if there was none) and the version is marked as returned to the lab, wit
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -142,13 +141,9 @@ def check_gate(name: str, version: str, policy: str | Path) -> tuple[dict[str, s
 
 
 def _gate_files(run_id: str, dst: Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    import mlflow
-
     from . import tracking
 
-    tracking.client()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a few small files
-    local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="gate", dst_path=str(dst)))
+    local = tracking.download_artifacts(dst, run_id=run_id, artifact_path="gate")
     record = json.loads((local / "gate.json").read_text())
     corner = pd.read_csv(local / "corner_cases.csv", dtype={"id": str})
     if record.get("corner_cases_sha256") and sha256_file(local / "corner_cases.csv") != record["corner_cases_sha256"]:

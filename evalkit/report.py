@@ -432,13 +432,10 @@ def _start_run(ref: ModelRef, manifest: Manifest, experiment: str, **settings: A
 
 def _attach_run(run_id: str, ref: ModelRef, manifest: Manifest, **settings: Any) -> str:
     """Record a report's parameters (``evalkit.``-prefixed: the run has its owner's) and tags on an open run."""
-    from mlflow.entities import Param, RunTag
-
     from . import tracking
 
     params, tags = _run_fields(ref, manifest, settings)
-    tracking.client().log_batch(run_id, params=[Param(f"evalkit.{k}", str(v)[:6000]) for k, v in params.items()],
-                                tags=[RunTag(k, v) for k, v in tags.items()])
+    tracking.log_params(run_id, {f"evalkit.{k}": v for k, v in params.items()}, tags)
     log(f"reporting into the open MLflow run {run_id} at {tracking.tracking_uri()}")
     return run_id
 

@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .bootstrap import Histogram, bootstrap_histogram, group_onehots, histogram_metrics
+from .bootstrap import Histogram, bootstrap_histogram, combine_codes, group_onehots, histogram_metrics
 from .exceptions import DataError
 from .fairness import DISPARITY_METRICS, INTERSECTION_SEP, disparities, reference_disparities, small_groups
 from .manifest import Manifest
@@ -103,7 +103,7 @@ class ScaleSpec:
     threshold: float
     score_range: tuple[float, float]
 
-    def columns(self, available: Sequence[str]) -> list[str] | None:
+    def columns(self) -> list[str] | None:
         """The columns to read (None: all, when a model needs its features)."""
         if self.score_column is not None:  # ids are not needed: errors name the row
             return [self.label_column, *self.sensitive, self.score_column]
@@ -210,12 +210,12 @@ def read_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS) -> Iter
     path = Path(spec.path)
     if task.kind == "row_groups":
         pf = pq.ParquetFile(path)
-        columns = spec.columns(pf.schema_arrow.names)
+        columns = spec.columns()
         for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=list(task.row_groups), columns=columns):
             yield batch.to_pandas()
         return
     names = _header(path)
-    columns = spec.columns(names)
+    columns = spec.columns()
     text_columns = {c: pa.string() for c in (spec.id_column, spec.label_column, *spec.sensitive)}
     # As the in-memory loader reads CSV: only an empty field is missing ("NA", "None" are values).
     convert = pacsv.ConvertOptions(column_types=text_columns, include_columns=columns, null_values=[""],
@@ -239,11 +239,7 @@ def _line_range(path: Path, start: int, end: int) -> bytes:
     """The whole lines that begin in ``[start, end)``: a task owns the line its range starts in only if the
     range starts at a line start; the line its range ends in is finished."""
     with open(path, "rb") as fh:
-        if start > 0:
-            fh.seek(start - 1)
-            if fh.read(1) != b"\n":  # mid-line: that line belongs to the previous task
-                fh.readline()
-        begin = fh.tell()
+        begin = _line_start(fh, start)
         if begin >= end:
             return b""
         data = fh.read(end - begin)
@@ -302,34 +298,20 @@ def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Pa
         raise DataError(Path(spec.path), f"score {float(score[row])!r} at row {first_row + row:,} is missing or outside "
                                          f"the score range [{low:g}, {high:g}]")
     bins = bin_index(score, spec.edges)
-    key = np.zeros(len(frame), dtype=np.int64)
-    values = []
+    codes, values = {}, {}
     for col in spec.sensitive:
-        codes, uniques = pd.factorize(frame[col])
-        if (codes < 0).any():
+        codes[col], uniques = pd.factorize(frame[col])
+        if (codes[col] < 0).any():
             raise DataError(Path(spec.path), f"missing value in sensitive column '{col}' at row "
-                                             f"{first_row + int(np.flatnonzero(codes < 0)[0]):,}")
-        key = key * len(uniques) + codes
-        values.append([str(u).strip() for u in uniques])
+                                             f"{first_row + int(np.flatnonzero(codes[col] < 0)[0]):,}")
+        values[col] = [str(u).strip() for u in uniques]
+    cells, n_cells, group_of_cell = combine_codes(codes)
     k = spec.edges.size
-    combos = math.prod(len(v) for v in values)
-    if combos * k * 2 <= 1 << 25:  # few cells: count directly, no sort
-        present = np.bincount(key, minlength=combos)
-        cells = np.flatnonzero(present)
-        lookup = np.zeros(combos, dtype=np.int64)
-        lookup[cells] = np.arange(cells.size)
-        inverse = lookup[key]
-    else:
-        cells, inverse = np.unique(key, return_inverse=True)
-    counts = np.bincount((inverse * k + bins) * 2 + y, minlength=cells.size * k * 2).reshape(cells.size, k, 2)
+    counts = np.bincount((cells * k + bins) * 2 + y, minlength=n_cells * k * 2).reshape(n_cells, k, 2)
     out: dict[tuple[str, ...], np.ndarray] = {}
-    for i, cell in enumerate(cells):
-        parts, rest = [], int(cell)
-        for vals in reversed(values):
-            parts.append(vals[rest % len(vals)])
-            rest //= len(vals)
-        name = tuple(reversed(parts))
-        out[name] = out[name] + counts[i] if name in out else counts[i].astype(np.int64)
+    for i in range(n_cells):
+        name = tuple(values[col][group_of_cell[col][i]] for col in spec.sensitive)
+        out[name] = out[name] + counts[i] if name in out else counts[i].astype(np.int64)  # values equal once trimmed
     return Partial(rows=len(frame), cells=out)
 
 
@@ -349,20 +331,30 @@ def run_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS) -> Parti
     return total
 
 
+def _line_start(fh: Any, start: int) -> int:
+    """Move ``fh`` to the first line that begins at or after ``start`` (a line under way at ``start`` belongs to
+    the range before) and return that offset."""
+    if start > 0:
+        fh.seek(start - 1)
+        if fh.read(1) != b"\n":
+            fh.readline()
+    else:
+        fh.seek(0)
+    return fh.tell()
+
+
 def _rows_before(path: Path, start: int) -> int:
-    """Data rows (after the header) that begin before the first whole line at or after ``start``."""
+    """Data rows (after the header) before the first line of the range that starts at ``start``."""
     with open(path, "rb") as fh:
+        begin = _line_start(fh, start)
+        fh.seek(0)
         newlines, done = 0, 0
-        while done < start:
-            block = fh.read(min(1 << 20, start - done))
+        while done < begin:
+            block = fh.read(min(1 << 20, begin - done))
             if not block:
                 break
             newlines += block.count(b"\n")
             done += len(block)
-        if start > 0:
-            fh.seek(start - 1)
-            if fh.read(1) != b"\n":
-                newlines += 1  # the line under way belongs to the previous task
     return newlines - 1
 
 

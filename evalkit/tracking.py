@@ -161,12 +161,17 @@ def metric_key(*parts: str) -> str:
 
 def start_run(*, experiment: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
     """Create a RUNNING run with ``params`` and ``tags``; return its id."""
-    from mlflow.entities import Param
-
-    c = client()
-    run = c.create_run(experiment_id(experiment), run_name=run_name, tags=dict(tags))
-    c.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    run = client().create_run(experiment_id(experiment), run_name=run_name, tags=dict(tags))
+    log_params(run.info.run_id, params)
     return run.info.run_id
+
+
+def log_params(run_id: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> None:
+    """Record parameters (as text, at most 6,000 characters each) and tags on a run."""
+    from mlflow.entities import Param, RunTag
+
+    client().log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                       tags=[RunTag(k, v) for k, v in (tags or {}).items()])
 
 
 def owner_tags() -> dict[str, str]:
@@ -294,11 +299,20 @@ def _unknown_model_message(name: str) -> str:
 
 def download_model(uri: str, dst: Path) -> Path:
     """Download a registered model's files into ``dst``; return the local folder."""
+    return download_artifacts(dst, artifact_uri=uri)
+
+
+def download_artifacts(dst: Path, *, run_id: str | None = None, artifact_path: str | None = None,
+                       artifact_uri: str | None = None) -> Path:
+    """Download a run's artifact (file or folder) or any artifact URI into ``dst``; return the local path.
+
+    A few small files each time: MLflow's per-file progress bar is turned off."""
     import mlflow
 
     client()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a few small files
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
+                                                    artifact_uri=artifact_uri, dst_path=str(dst)))
 
 
 #: The registry alias of the model in staging (see :mod:`evalkit.promotion`).
