@@ -148,28 +148,6 @@ def _histogram_roc(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.r_[0.0, neg / max(neg[-1], 1)], np.r_[0.0, pos / max(pos[-1], 1)]
 
 
-def _score_histogram_from_tables(ev: Evaluation, feature: str | None, group: str | None, *, bins: int, log: bool,
-                                 legend: bool, ax: Axes) -> Axes:
-    counts = _histogram_counts(ev, feature, group)
-    fine = ev.tables.histogram.edges
-    low, high = ev.scale["score_range"]
-    edges = np.linspace(low, high, bins + 1)
-    which = np.clip(np.searchsorted(edges, fine, side="right") - 1, 0, bins - 1)
-    neg = np.bincount(which, weights=counts[:, 0], minlength=bins)
-    pos = np.bincount(which, weights=counts[:, 1], minlength=bins)
-    ax.stairs(neg, edges, fill=True, color="#4c72b0", alpha=0.9, label="true negative class")
-    ax.stairs(neg + pos, edges, baseline=neg, fill=True, color="#dd8452", alpha=0.9, label="true positive class")
-    if log:
-        ax.set_yscale("log")
-    ax.axvline(ev.threshold, color="black", ls="--", lw=1.2, label=f"threshold {ev.threshold:.4g}")
-    n = int(counts.sum())
-    title = f"{feature} = {group} (n={n:,})" if feature else f"Scores by true label (n={n:,})"
-    ax.set(xlabel="Model score", ylabel="Samples" + (" (log)" if log else ""), title=title)
-    if legend:
-        ax.legend(fontsize=7)
-    return ax
-
-
 def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
     """Precision-recall curves, overall and per group, with the prevalence as the chance line."""
     from sklearn.metrics import precision_recall_curve
@@ -229,26 +207,36 @@ def score_histogram(
         Draw the legend (grids draw it once).
     """
     ax = _axes(ax)
-    if ev.tables is not None:  # out of core: the merged fine histogram, regrouped into display bins
-        return _score_histogram_from_tables(ev, feature, group, bins=bins, log=log, legend=legend, ax=ax)
-    mask = np.ones(len(ev.y_true), dtype=bool)
-    if feature is not None:
-        mask = ev.group_values(feature) == group
-    y, s = ev.y_true[mask], ev.y_score[mask]
-    edges = np.linspace(min(ev.y_score.min(), 0.0), max(ev.y_score.max(), 1.0), bins + 1)
-    neg, _ = np.histogram(s[y == 0], bins=edges)
-    pos, _ = np.histogram(s[y == 1], bins=edges)
+    edges, neg, pos = _score_counts(ev, feature, group, bins)
     # Two filled step artists instead of one rectangle per bin: same picture, far cheaper to draw.
     ax.stairs(neg, edges, fill=True, color="#4c72b0", alpha=0.9, label="true negative class")
     ax.stairs(neg + pos, edges, baseline=neg, fill=True, color="#dd8452", alpha=0.9, label="true positive class")
     if log:
         ax.set_yscale("log")
     ax.axvline(ev.threshold, color="black", ls="--", lw=1.2, label=f"threshold {ev.threshold:.4g}")
-    title = f"{feature} = {group} (n={mask.sum():,})" if feature else "Scores by true label"
+    n = f" (n={int(neg.sum() + pos.sum()):,})"
+    title = f"{feature} = {group}{n}" if feature else "Scores by true label" + (n if ev.tables is not None else "")
     ax.set(xlabel="Model score", ylabel="Samples" + (" (log)" if log else ""), title=title)
     if legend:
         ax.legend(fontsize=7)
     return ax
+
+
+def _score_counts(ev: Evaluation, feature: str | None, group: str | None, bins: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Display bin edges and the negatives and positives in each: from the samples, or out of core from the
+    merged fine histogram regrouped into the display bins."""
+    if ev.tables is not None:
+        counts = _histogram_counts(ev, feature, group)
+        low, high = ev.scale["score_range"]
+        edges = np.linspace(low, high, bins + 1)
+        which = np.clip(np.searchsorted(edges, ev.tables.histogram.edges, side="right") - 1, 0, bins - 1)
+        return (edges, np.bincount(which, weights=counts[:, 0], minlength=bins),
+                np.bincount(which, weights=counts[:, 1], minlength=bins))
+    mask = np.ones(len(ev.y_true), dtype=bool) if feature is None else ev.group_values(feature) == group
+    y, s = ev.y_true[mask], ev.y_score[mask]
+    edges = np.linspace(min(ev.y_score.min(), 0.0), max(ev.y_score.max(), 1.0), bins + 1)
+    return edges, np.histogram(s[y == 0], bins=edges)[0], np.histogram(s[y == 1], bins=edges)[0]
 
 
 def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = None) -> Axes:
