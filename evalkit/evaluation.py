@@ -302,11 +302,13 @@ class Evaluation:
         return out
 
     def save(self, output_dir: str | Path | None) -> Path | None:
-        """Write ``metrics.json`` and ``scores.parquet`` (:meth:`scores_frame`) into ``output_dir``
-        atomically (nothing when ``output_dir`` is None); returns the path of ``metrics.json``."""
+        """Write ``metrics.json`` and ``scores.parquet`` (:meth:`scores_frame`; not for an out-of-core evaluation,
+        which holds no rows) into ``output_dir`` atomically (nothing when ``output_dir`` is None); returns the
+        path of ``metrics.json``."""
         if output_dir is None:
             return None
-        atomic_write_parquet(Path(output_dir) / SCORES_FILE, self.scores_frame())
+        if self.scale is None:
+            atomic_write_parquet(Path(output_dir) / SCORES_FILE, self.scores_frame())
         return atomic_write_json(Path(output_dir) / "metrics.json", self.to_dict())
 
 
