@@ -1,37 +1,43 @@
 """evalkit: is a model good enough, and fair enough, to leave the lab?
 
-The few entry points notebooks use; everything else lives in the submodules
-(:mod:`evalkit.metrics`, :mod:`evalkit.fairness`, :mod:`evalkit.thresholds`, :mod:`evalkit.uncertainty`,
-:mod:`evalkit.multiclass`, :mod:`evalkit.ranking`, :mod:`evalkit.plots`, :mod:`evalkit.summary`, ...); before
-deployment: :mod:`evalkit.checks` (the promotion gate's evidence, judged by :mod:`evalkit.gate`),
-:mod:`evalkit.fitting`, :mod:`evalkit.robustness`, :mod:`evalkit.adversarial`, :mod:`evalkit.spoofing`,
-:mod:`evalkit.cost`, :mod:`evalkit.staging` and :mod:`evalkit.promotion`; choosing between models:
-:mod:`evalkit.compare` (paired statistics of :mod:`evalkit.significance` on reports' per-sample scores),
-:mod:`evalkit.comparing` (``make compare``), :mod:`evalkit.batch` (``make report-all``) and
-:mod:`evalkit.mlflow_plugin` (``mlflow.models.evaluate(..., evaluators=["evalkit"])``).
+The few entry points notebooks use are re-exported here; everything else lives in subpackages, each
+owning one concern (see ``ARCHITECTURE.md``): :mod:`evalkit.data` (manifests, loading, balancing,
+generators), :mod:`evalkit.models` (resolving ``MODEL=``, scoring, cost), :mod:`evalkit.metrics`,
+:mod:`evalkit.stats` (bootstrap, intervals, significance), :mod:`evalkit.evaluation` (:func:`evaluate`),
+:mod:`evalkit.diagnostics` (fitting, robustness, adversarial, spoofing), :mod:`evalkit.views` (the
+report's HTML and plots), :mod:`evalkit.explorer`, :mod:`evalkit.runner` (the run skeleton and
+``make report``), :mod:`evalkit.serve` (the staging replica), :mod:`evalkit.gate` (the promotion gate)
+and :mod:`evalkit.compare` (choosing between models); :mod:`evalkit.tracking` is the MLflow store and
+:mod:`evalkit.settings` holds every setting and default once.
 """
 
+from . import _moved
 from ._version import __version__
-from .custom import load_metrics_config
-from .data import Dataset, load_dataset
+from .data import Dataset, Manifest, load_dataset, load_manifest
 from .evaluation import Evaluation, evaluate
 from .exceptions import ConfigError, DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
 from .explorer import explore
-from .manifest import Manifest, load_manifest
+from .metrics import load_metrics_config
 from .models import ModelRef, resolve_model
 from .notebook import setup_notebook
+from .settings import EvaluationSettings, Resampling, RunOptions
+
+_moved.install()
 
 __all__ = [
     "ConfigError",
     "DataError",
     "Dataset",
     "Evaluation",
+    "EvaluationSettings",
     "EvalkitError",
     "Manifest",
     "ManifestError",
     "ModelError",
     "ModelRef",
     "ReportError",
+    "Resampling",
+    "RunOptions",
     "TrackingError",
     "__version__",
     "evaluate",

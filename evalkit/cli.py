@@ -6,98 +6,41 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
-from . import _signals
+from . import signals
 from .exceptions import EvalkitError
+from .settings import (
+    CI_LEVEL,
+    FDR,
+    GATE_TIMEOUT,
+    MIN_GROUP_SIZE,
+    N_BOOT,
+    REPORT_TIMEOUT,
+    EvaluationSettings,
+    RunOptions,
+    add_arguments,
+    count,
+    finite_number,
+    fraction,
+    from_arguments,
+    group_numbers,
+    non_negative,
+    positive_int,
+)
 
 
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _score_range(text: str) -> list[float]:
-    if text.strip().lower() in ("any", "none", ""):
-        return []
-    parts = text.split(",")
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0,1) or 'any', got {text!r}") from None
-    if not low < high or float("inf") in (abs(low), abs(high)):
-        raise argparse.ArgumentTypeError(f"expected two finite numbers with LOW < HIGH, got {text!r}")
-    return [low, high]
-
-
-def _whole(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {'a positive number' if minimum == 1 else f'{minimum} or more'}, "
-                                         f"got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _whole(text, 1)
-
-
-def _count(text: str) -> int:
-    return _whole(text, 0)
-
-
-def _fraction(text: str) -> float:
-    value = _threshold(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = _threshold(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
-
-
-def _reference(text: str) -> tuple[str, str]:
-    feature, sep, group = text.partition("=")
-    if not sep or not feature or not group:
-        raise argparse.ArgumentTypeError(f"expected FEATURE=GROUP (e.g. sex=Male), got {text!r}")
-    return feature, group
-
-
-def _group_numbers(text: str, *, signed: bool) -> dict[str, float]:
-    """``GROUP=NUMBER,...`` as a dict; without ``signed`` the numbers must be non-negative shares."""
-    out = {}
-    for part in text.split(","):
-        group, sep, raw = part.partition("=")
-        try:
-            value, parsed = float(raw), True
-        except ValueError:
-            value, parsed = float("nan"), False
-        if not sep or not group or not (parsed if signed else value >= 0):
-            raise argparse.ArgumentTypeError(
-                f"expected GROUP=NUMBER,... got {text!r}" if signed else
-                f"expected GROUP=SHARE,... with non-negative shares (e.g. Female=0.5,Male=0.5), got {text!r}")
-        out[group] = value
-    return out
+_positive_int, _count, _fraction, _non_negative = positive_int, count, fraction, non_negative
+_threshold = finite_number
 
 
 def _shares(text: str) -> dict[str, float]:
-    return _group_numbers(text, signed=False)
+    return group_numbers(text, signed=False)
 
 
 def _signed_shares(text: str) -> dict[str, float]:
-    return _group_numbers(text, signed=True)
+    return group_numbers(text, signed=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,55 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--model", required=True,
                    help="registered model name, models:/ URI, .skops file, or predictions file (.csv/.parquet)")
     r.add_argument("--data", default=None, help="data manifest (default: data_manifests/adult_test.yaml)")
-    r.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold (default 0.5)")
-    r.add_argument("--threshold-rule", default="fixed", metavar="RULE",
-                   help="how the threshold is chosen: fixed (default, uses --threshold), eer, fpr=TARGET, "
-                        "recall=TARGET, or cost (uses --cost-fp/--cost-fn)")
-    r.add_argument("--cost-fp", type=_non_negative, default=None, help="cost of one false positive (default 1)")
-    r.add_argument("--cost-fn", type=_non_negative, default=None, help="cost of one false negative (default 1)")
-    r.add_argument("--metrics-config", default=None, metavar="FILE",
-                   help="YAML file of custom metrics (functions and cost metrics); see README")
-    r.add_argument("--n-boot", type=_count, default=1000,
-                   help="bootstrap resamples for confidence intervals (default 1000; 0 for none)")
-    r.add_argument("--ci-level", type=_fraction, default=0.95, help="confidence level (default 0.95)")
-    r.add_argument("--seed", type=_count, default=0, help="bootstrap seed (default 0)")
-    r.add_argument("--reference", type=_reference, action="append", default=[], metavar="FEATURE=GROUP",
-                   help="reference group of a feature (default: its largest group; repeatable)")
-    r.add_argument("--tolerance", type=_non_negative, default=0.05,
-                   help="differences to the reference group up to this are not of interest (default 0.05)")
-    r.add_argument("--fdr", type=_fraction, default=0.05,
-                   help="false discovery rate of the Benjamini-Hochberg correction (default 0.05)")
-    r.add_argument("--target-fpr", type=_fraction, default=None,
-                   help="FPR for the per-group threshold analysis (default: the overall FPR at the threshold)")
-    r.add_argument("--balance", choices=["none", "downsample", "weights"], default="none",
-                   help="demographic balancing: none (default), downsample (stratified, seeded) or weights")
-    r.add_argument("--balance-by", default=None, metavar="FEATURE",
-                   help="feature or intersection (e.g. sex&race) to balance (default: the first sensitive feature)")
-    r.add_argument("--balance-target", type=_shares, default=None, metavar="GROUP=SHARE,...",
-                   help="target share of each group (default: equal shares)")
-    r.add_argument("--cost-repetitions", type=_count, default=100,
-                   help="timed single-row calls for the cost section (default 100; 0 skips it)")
-    r.add_argument("--min-group-size", type=_positive_int, default=30,
-                   help="groups smaller than this are flagged and not compared (default 30)")
-    r.add_argument("--engine", choices=["vectorised", "fairlearn", "stream", "dask"], default="vectorised",
-                   help="vectorised (default) or fairlearn's MetricFrame (same numbers, slower), in memory; or out of "
-                        "core, for data of any size read in chunks: stream (this process) or dask (a cluster)")
-    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask scheduler for --engine dask (default: a LocalCluster on 127.0.0.1 for the run)")
-    r.add_argument("--chunk-rows", type=_positive_int, default=1_000_000,
-                   help="rows per chunk for --engine stream|dask (default 1000000)")
-    r.add_argument("--output-root", default=None, help="folder for <model>/ (default: reports/)")
-    r.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit)")
-    r.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    r.add_argument("--timeout", type=_positive_int, default=900,
-                   help="seconds a notebook cell may run before the report fails (default 900)")
-    r.add_argument("--score-range", type=_score_range, default=[0.0, 1.0], metavar="LOW,HIGH",
-                   help="scores must lie in [LOW, HIGH] (default 0,1); 'any' accepts any finite score")
-    r.add_argument("--trust", action="store_true",
-                   help="accept a pickle/joblib model file (loading it can run arbitrary code)")
-    r.add_argument("--trust-type", action="append", default=[], metavar="TYPE",
-                   help="a type a skops model may contain beyond the trusted ones (repeatable)")
-    r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_arguments(r, EvaluationSettings)  # every evaluation setting, with its help and default, from its field
+    _run_arguments(r, timeout=REPORT_TIMEOUT)
     g = sub.add_parser("gate", help="judge a model against a promotion policy; write reports/<model>/gate/ and "
                                     "tag the model version (exit 0 pass, 3 fail or inconclusive)")
     g.add_argument("--model", required=True, help="registered model name or models:/ URI (or a .skops file, which "
@@ -164,14 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--policy", default=None, metavar="FILE", help="promotion policy (default: configs/gates.yaml)")
     g.add_argument("--n-boot", type=_count, default=None, help="bootstrap resamples (default: the policy's)")
     g.add_argument("--seed", type=_count, default=None, help="seed (default: the policy's)")
-    g.add_argument("--output-root", default=None, help="folder for <model>/gate/ (default: reports/)")
-    g.add_argument("--experiment", default=None, help="MLflow experiment (default: evalkit-gate)")
-    g.add_argument("--no-tracking", action="store_true", help="do not log to MLflow or tag the model version")
-    g.add_argument("--timeout", type=_positive_int, default=1800, help="seconds a notebook cell may run (default 1800)")
-    g.add_argument("--trust", action="store_true", help="accept a pickle/joblib model file")
+    _run_arguments(g, timeout=GATE_TIMEOUT)
     g.add_argument("--trust-type", action="append", default=[], metavar="TYPE",
                    help="a type a skops model may contain beyond the trusted ones (repeatable)")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     pr = sub.add_parser("promote", help="move the registry alias 'staging' to a model version that passed the gate, "
                                         "then check it end to end (rolls back on failure)")
     pr.add_argument("--model", required=True, help="registered model name (latest version) or models:/<name>/<version>")
@@ -212,17 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-different-data", action="store_true",
                    help="compare runs evaluated on different data on the samples they share (refused otherwise)")
     c.add_argument("--rank-by", default="roc_auc", help="leaderboard order (default roc_auc)")
-    c.add_argument("--n-boot", type=_count, default=1000, help="paired bootstrap resamples (default 1000)")
-    c.add_argument("--ci-level", type=_fraction, default=0.95, help="confidence level (default 0.95)")
+    c.add_argument("--n-boot", type=_count, default=N_BOOT, help=f"paired bootstrap resamples (default {N_BOOT})")
+    c.add_argument("--ci-level", type=_fraction, default=CI_LEVEL, help=f"confidence level (default {CI_LEVEL})")
     c.add_argument("--seed", type=_count, default=0, help="bootstrap seed (default 0)")
-    c.add_argument("--fdr", type=_fraction, default=0.05, help="false discovery rate (default 0.05)")
-    c.add_argument("--min-group-size", type=_positive_int, default=30,
-                   help="smaller groups are listed but never significant (default 30)")
+    c.add_argument("--fdr", type=_fraction, default=FDR, help=f"false discovery rate (default {FDR})")
+    c.add_argument("--min-group-size", type=_positive_int, default=MIN_GROUP_SIZE,
+                   help=f"smaller groups are listed but never significant (default {MIN_GROUP_SIZE})")
     c.add_argument("--report-experiment", default=None, help="MLflow experiment of the report runs (default evalkit)")
     c.add_argument("--experiment", default=None, help="MLflow experiment of the comparison (default evalkit-compare)")
     c.add_argument("--output-root", default=None, help="folder for compare/<names>/ (default: reports/)")
     c.add_argument("--name", default=None, help="folder name of the comparison (default: the names joined by -vs-)")
-    c.add_argument("--timeout", type=_positive_int, default=900, help="seconds a notebook cell may run (default 900)")
+    c.add_argument("--timeout", type=_positive_int, default=REPORT_TIMEOUT,
+                   help=f"seconds a notebook cell may run (default {REPORT_TIMEOUT})")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     _data_parser(sub)
@@ -231,6 +123,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="data or suite manifest (default data_manifests/adult_test.yaml)")
     e.add_argument("--port", type=_positive_int, default=None, help="port (default: a free one)")
     return p
+
+
+def _run_arguments(parser: argparse.ArgumentParser, *, timeout: int) -> None:
+    """The :class:`~evalkit.settings.RunOptions` flags, generated from its fields, and the switches that turn
+    its booleans off."""
+    add_arguments(parser, RunOptions, defaults={"timeout": timeout}, only=("output_root", "experiment", "timeout"))
+    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--trust", action="store_true",
+                        help="accept a pickle/joblib model file (loading it can run arbitrary code)")
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~evalkit.settings.RunOptions` the command line set."""
+    return {**from_arguments(args, RunOptions), "track": not args.no_tracking, "progress": not args.no_progress,
+            "trust": args.trust}
 
 
 def _columns(text: str) -> list[str]:
@@ -290,18 +198,18 @@ def _data_command(args: argparse.Namespace) -> int:
     from .tracking import project_root
 
     if args.data_command == "check":
-        from .data_check import check_manifests
+        from .data import check_manifests
 
         return 0 if check_manifests([Path(p) for p in args.paths] or [project_root() / "data_manifests"]) else 1
     if args.data_command == "import":
-        from .importer import import_file
+        from .data import import_file
 
         import_file(args.file, name=args.name, source=args.source, label_column=args.label_column,
                     positive_label=args.positive_label, sensitive_features=args.sensitive, id_column=args.id_column,
                     sample=args.sample, stratify_by=args.stratify_by, seed=args.seed, license=args.license,
                     data_dir=args.data_dir, manifest_dir=args.manifest_dir, chunksize=args.chunksize)
         return 0
-    from .synthetic import make_corner_cases, make_corner_cases_like, write_like_dataset, write_synthetic_dataset
+    from .data import make_corner_cases, make_corner_cases_like, write_like_dataset, write_synthetic_dataset
 
     root = project_root()
     data_dir = Path(args.data_dir) if args.data_dir else root / "data" / args.name
@@ -343,12 +251,10 @@ def _data_command(args: argparse.Namespace) -> int:
 
 def _deployment_command(args: argparse.Namespace) -> int:
     if args.command == "gate":
-        from .gating import run_gate
+        from .gate import run_gate
 
         run = run_gate(args.model, args.data, policy=args.policy, n_boot=args.n_boot, seed=args.seed,
-                       output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
-                       timeout=args.timeout, progress=not args.no_progress, trust=args.trust,
-                       trusted_types=tuple(args.trust_type))
+                       trusted_types=tuple(args.trust_type), **_run_options(args))
         print(run.html)
         if run.run_id:
             print(f"mlflow run: {run.run_id}")
@@ -359,7 +265,7 @@ def _deployment_command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 3
         return 0
-    from .promotion import promote, rollback
+    from .gate import promote, rollback
 
     if args.command == "promote":
         result = promote(args.model, policy=args.policy)
@@ -374,7 +280,7 @@ def _comparison_command(args: argparse.Namespace) -> int:
     if args.command == "report-all":
         import shlex
 
-        from .batch import report_all
+        from .runner import report_all
 
         items = report_all(args.models, data=args.data, jobs=args.jobs, report_args=shlex.split(args.report_args),
                            output_root=args.output_root)
@@ -387,7 +293,7 @@ def _comparison_command(args: argparse.Namespace) -> int:
                   f"(logs in {Path(items[0].log).parent})", file=sys.stderr)
             return 1
         return 0
-    from .comparing import run_compare
+    from .compare import run_compare
 
     run = run_compare(args.models, baseline=args.baseline, allow_different_data=args.allow_different_data,
                       rank_by=args.rank_by, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed, fdr=args.fdr,
@@ -405,16 +311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped;
     # both are remembered, so one swallowed inside a library still stops the pipeline before it publishes.
-    _signals.install()
+    signals.install()
     try:
         if args.command == "data":
             return _data_command(args)
         if args.command == "explore":
-            from .app import serve
+            from .explorer import serve
 
             return serve(args.model, args.data, args.port)
         if args.command == "stage":
-            from .staging import stage
+            from .serve import stage
 
             result = stage(args.model, data=args.data, corner_cases=args.corner_cases, sample_rows=args.sample_rows,
                            max_requests=args.max_requests, max_seconds=args.max_seconds, track=not args.no_tracking,
@@ -429,23 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("report-all", "compare"):
             return _comparison_command(args)
         if args.command == "demo-models":
-            from .demo import register_demo_models
+            from .models import register_demo_models
 
             register_demo_models()
             return 0
-        from .report import run_report
+        from .runner import run_report
 
-        result = run_report(
-            args.model, args.data, threshold=args.threshold, min_group_size=args.min_group_size,
-            engine=args.engine, score_range=args.score_range, trust=args.trust,
-            threshold_rule=args.threshold_rule, cost_fp=args.cost_fp, cost_fn=args.cost_fn,
-            metrics_config=args.metrics_config, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed,
-            reference=dict(args.reference), tolerance=args.tolerance, fdr=args.fdr, target_fpr=args.target_fpr,
-            balance=args.balance, balance_by=args.balance_by, balance_target=args.balance_target,
-            cost_repetitions=args.cost_repetitions,
-            trusted_types=args.trust_type, output_root=args.output_root, experiment=args.experiment, track=not args.no_tracking,
-            timeout=args.timeout, progress=not args.no_progress, scheduler=args.scheduler, chunk_rows=args.chunk_rows,
-        )
+        result = run_report(args.model, args.data, settings=EvaluationSettings(**from_arguments(args, EvaluationSettings)),
+                            options=RunOptions(**_run_options(args)))
         print(result.html)
         if result.run_id:
             print(f"mlflow run: {result.run_id}")

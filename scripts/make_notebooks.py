@@ -30,56 +30,44 @@ output_dir = None  # where comparison.json is written (set by `make compare`)
 
 def compare_cells():
     yield new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
-    yield new_code_cell("import evalkit\nfrom evalkit import compare, compare_view, comparing, plots\n\n"
+    yield new_code_cell("import evalkit\nfrom evalkit import compare, views\n\n"
                         "evalkit.setup_notebook()")
     yield new_code_cell(
-        "candidates = comparing.load_candidates(models, experiment=report_experiment)\n"
+        "candidates = compare.load_candidates(models, experiment=report_experiment)\n"
         "cmp = compare.compare(candidates, baseline=baseline or None, allow_different_data=allow_different_data,\n"
         "                      rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,\n"
         "                      min_group_size=min_group_size)\n"
-        "compare_view.save(cmp, output_dir, run_id=run_id);")
-    yield new_code_cell("compare_view.header(cmp)")
-    yield new_code_cell("compare_view.summary(cmp)")
+        "compare.save(cmp, output_dir, run_id=run_id);")
+    yield new_code_cell("compare.header(cmp)")
+    yield new_code_cell("compare.summary(cmp)")
     yield new_markdown_cell(
         "## ROC and DET curves on the same samples\n"
         "Every model's curve on the samples they were all evaluated on; the dot is each model's operating "
         "point at its own threshold. The legend gives each AUC and its difference to the baseline.")
-    yield new_code_cell("plots.compare_curves(cmp);", metadata={"tags": ["figure-compare-curves"]})
+    yield new_code_cell("views.compare_curves(cmp);", metadata={"tags": ["figure-compare-curves"]})
     yield new_markdown_cell(
         "## Differences to the baseline, by group\n"
         "Candidate − baseline on the same samples, overall and in every group, with paired bootstrap "
         "intervals. Filled points survive the Benjamini-Hochberg correction: green where the candidate is "
         "better, red where it is worse (for FPR, lower is better). Grey points are small groups.")
     for metric in ("recall", "fpr", "roc_auc"):
-        yield new_code_cell(f'plots.group_deltas(cmp, "{metric}");', metadata={"tags": [f"figure-deltas-{metric}"]})
+        yield new_code_cell(f'views.group_deltas(cmp, "{metric}");', metadata={"tags": [f"figure-deltas-{metric}"]})
     yield new_markdown_cell(
         "## Decision flips and significance tests, by group\n"
         "How many samples get a different decision from the candidate than from the baseline (with an exact "
         "interval), McNemar's exact test of equal error rates (only the samples on which one model is right "
         "and the other wrong count), and DeLong's test of equal ROC AUC.")
-    yield new_code_cell("compare_view.tests_table(cmp)")
+    yield new_code_cell("compare.tests_table(cmp)")
     yield new_markdown_cell("## Every per-group difference\nSignificant differences first, largest first; "
                             "then the rest, for every metric, group and pairwise intersection.")
-    yield new_code_cell("compare_view.deltas_table(cmp)")
+    yield new_code_cell("compare.deltas_table(cmp)")
 
 
 SCALE_PARAMETERS = '''\
 # Parameters (papermill replaces this cell: `make report MODEL=... DATA=... ENGINE=stream|dask`).
 model = "adult-logreg"  # a .skops file or registered model (scored chunk by chunk), or column:<name> of the data
 data: str = "../data_manifests/adult_test.yaml"  # data manifest (Parquet or CSV of any size)
-engine: str = "stream"  # "stream": chunks in this process; "dask": a dask.distributed cluster
-scheduler: str = ""  # Dask scheduler address (default: a LocalCluster on 127.0.0.1 for the run)
-chunk_rows: int = 1000000  # rows per chunk
-threshold: float = 0.5  # decision threshold (a score at or above it is positive)
-min_group_size: int = 30  # smaller groups are flagged and not compared
-score_range: list = [0.0, 1.0]  # scores must lie in [low, high] (the score grid spans it)
-n_boot: int = 1000  # bootstrap resamples for confidence intervals (0: none)
-ci_level: float = 0.95  # confidence level
-seed: int = 0  # bootstrap seed
-reference: dict = {}  # reference group per feature (default: the largest group)
-tolerance: float = 0.05  # differences to the reference group up to this are not of interest
-fdr: float = 0.05  # false discovery rate of the Benjamini-Hochberg correction
-trusted_types: list = []  # extra types a skops model may contain
+settings: dict = {"engine": "stream"}  # any field of evalkit.EvaluationSettings; engine "stream" or "dask"
 run_id = None  # MLflow run (set by the report pipeline)
 output_dir = None  # where metrics.json goes (set by the report pipeline)
 '''
@@ -87,51 +75,48 @@ output_dir = None  # where metrics.json goes (set by the report pipeline)
 
 def scale_cells():
     yield new_code_cell(SCALE_PARAMETERS, metadata={"tags": ["parameters"]})
-    yield new_code_cell("import evalkit\nfrom evalkit import plots, summary\n\nevalkit.setup_notebook()")
+    yield new_code_cell("import evalkit\nfrom evalkit import views\n\nevalkit.setup_notebook()")
     yield new_code_cell(
-        "ev = evalkit.evaluate(model, data, engine=engine, scheduler=scheduler or None, chunk_rows=chunk_rows,\n"
-        "                      threshold=threshold, min_group_size=min_group_size, score_range=score_range,\n"
-        "                      n_boot=n_boot, ci_level=ci_level, seed=seed, reference=reference, tolerance=tolerance,\n"
-        "                      fdr=fdr, trusted_types=trusted_types, run_id=run_id)\n"
+        "ev = evalkit.evaluate(model, data, settings=settings, run_id=run_id)\n"
         "ev.save(output_dir)\n"
-        "summary.header(ev)")
-    yield new_code_cell("summary.summary(ev)")
+        "views.header(ev)")
+    yield new_code_cell("views.summary(ev)")
     yield new_markdown_cell(
         "## Ranking quality by group\n"
         "ROC and DET curves, overall and for every group with at least `min_group_size` samples and both classes, "
         "drawn from the merged score histograms (scores within one fine bin count as tied).")
-    yield new_code_cell("plots.by_feature(ev, plots.roc);", metadata={"tags": ["figure-roc"]})
-    yield new_code_cell("plots.by_feature(ev, plots.det);", metadata={"tags": ["figure-det"]})
+    yield new_code_cell("views.by_feature(ev, views.roc);", metadata={"tags": ["figure-roc"]})
+    yield new_code_cell("views.by_feature(ev, views.det);", metadata={"tags": ["figure-det"]})
     yield new_markdown_cell(
         "## Metrics at the threshold, by group\n"
         "Bars are groups (largest first, size below each) with their confidence interval; the dashed line is the "
         "overall value. Hatched grey bars are groups below the minimum size.")
-    yield new_code_cell("plots.metric_bars(ev);", metadata={"tags": ["figure-group-bars"]})
+    yield new_code_cell("views.metric_bars(ev);", metadata={"tags": ["figure-group-bars"]})
     yield new_markdown_cell(
         "## Differences to the reference group\n"
         "Each group against its feature's reference group, with confidence intervals; red points survive the "
         "Benjamini-Hochberg correction.")
-    yield new_code_cell("plots.reference_grid(ev);", metadata={"tags": ["figure-reference-differences"]})
-    yield new_code_cell("summary.reference_table(ev)")
+    yield new_code_cell("views.reference_grid(ev);", metadata={"tags": ["figure-reference-differences"]})
+    yield new_code_cell("views.reference_table(ev)")
     yield new_markdown_cell(
         "## Score distribution\n"
         "Samples binned by model score and stacked by true label; the dashed line is the threshold.")
-    yield new_code_cell("plots.score_histogram(ev);", metadata={"tags": ["figure-score-histogram"]})
-    yield new_code_cell("plots.score_histograms(ev);", metadata={"tags": ["figure-score-histogram-by-group"]})
+    yield new_code_cell("views.score_histogram(ev);", metadata={"tags": ["figure-score-histogram"]})
+    yield new_code_cell("views.score_histograms(ev);", metadata={"tags": ["figure-score-histogram-by-group"]})
     yield new_markdown_cell(
         "## Not in an out-of-core report\n"
         "Calibration, per-group thresholds for a target FPR, the most confidently wrong samples and the model's "
         "cost need the rows in memory: run `make report` without `ENGINE=stream|dask` on a sample of the data "
         "(`evalkit data import --sample`) for them.")
     yield new_markdown_cell("## All metrics\nOverall, then every group of every feature and intersection.")
-    yield new_code_cell("summary.overall_table(ev)")
-    yield new_code_cell("summary.group_tables(ev)")
+    yield new_code_cell("views.overall_table(ev)")
+    yield new_code_cell("views.group_tables(ev)")
     yield new_markdown_cell("## Every disparity")
-    yield new_code_cell("summary.all_disparities(ev)")
-    yield new_code_cell("summary.reference_table(ev, metrics=None, intersections=True)")
+    yield new_code_cell("views.all_disparities(ev)")
+    yield new_code_cell("views.reference_table(ev, metrics=None, intersections=True)")
     yield new_markdown_cell("## Small groups and undefined values")
-    yield new_code_cell("summary.small_groups_table(ev)")
-    yield new_code_cell("summary.undefined_table(ev)")
+    yield new_code_cell("views.small_groups_table(ev)")
+    yield new_code_cell("views.undefined_table(ev)")
 
 
 def _write(name: str, cells) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+from evalkit.data import make_biased_scores, write_synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT_TEST = ROOT / "data_manifests" / "adult_test.yaml"
@@ -33,7 +33,7 @@ def shared_store(tmp_path_factory) -> str:
     uri = _store_uri(tmp_path_factory.mktemp("store"))
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    from evalkit.demo import register_demo_models
+    from evalkit.models import register_demo_models
 
     register_demo_models(out_dir=tmp_path_factory.mktemp("models"))
     yield uri
@@ -89,7 +89,8 @@ def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
     from sklearn.preprocessing import OrdinalEncoder
     from sklearn.tree import DecisionTreeClassifier
 
-    from evalkit.demo import _columns, train_demo_model
+    from evalkit.models._demo import _columns
+    from evalkit.models import train_demo_model
 
     train, _ = adult
     X, y = train.features, train.y_true

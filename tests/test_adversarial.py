@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from evalkit import load_dataset
-from evalkit.adversarial import adversarial_search
+from evalkit.diagnostics import adversarial_search
 from evalkit.models import load_scorer, resolve_model
-from evalkit.synthetic import write_synthetic_dataset
+from evalkit.data import write_synthetic_dataset
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.balance import balancing_weights, composition, downsample
+from evalkit.data import balancing_weights, composition, downsample
 
 groups_strategy = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=2, max_size=300).filter(
     lambda g: len(set(g)) >= 2)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from evalkit import tracking
-from evalkit.batch import default_jobs, report_all
-from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+from evalkit.runner import default_jobs, report_all
+from evalkit.data import make_biased_scores, write_synthetic_dataset
 
 from .conftest import ROOT
 

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from evalkit.bootstrap import bootstrap, combine_codes, group_interval_frames, histogram, histogram_metrics
-from evalkit.fairness import group_columns, metrics_by_group
+from evalkit.stats import bootstrap, combine_codes, group_interval_frames, histogram, histogram_metrics
+from evalkit.data import group_columns
+from evalkit.metrics import metrics_by_group
 from evalkit.metrics import METRIC_NAMES, binary_metrics
 
 
@@ -123,7 +124,7 @@ def test_histogram_puts_the_threshold_on_a_bin_edge():
 
 
 def test_an_interval_without_enough_defined_replicates_stays_undefined():
-    from evalkit.bootstrap import shifted_interval
+    from evalkit.stats import shifted_interval
 
     mostly_undefined = np.array([[np.nan]] * 8 + [[0.1], [0.2]])
     low, high = shifted_interval(mostly_undefined, np.array([0.15]), np.array([0.15]), 0.95)

@@ -27,8 +27,8 @@ def page_report(synthetic_report_dir):
 
 @pytest.fixture(scope="module")
 def synthetic_report_dir(tmp_path_factory):
-    from evalkit.report import run_report
-    from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+    from evalkit.runner import run_report
+    from evalkit.data import make_biased_scores, write_synthetic_dataset
 
     folder = tmp_path_factory.mktemp("browser")
     manifest, preds = write_synthetic_dataset(folder / "data", make_biased_scores(3000, seed=11))

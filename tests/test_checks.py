@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from evalkit.checks import run_checks
+from evalkit.gate import run_checks
 from tests.conftest import ADULT_TEST, ROOT
 
 TRAIN = "../data_manifests/adult_train.yaml"
@@ -143,7 +143,7 @@ def test_the_image_policy_catches_spoofs_rotation_and_adversarial_pixels():
 
 
 def test_budgets_are_judged_on_the_served_measurements():
-    from evalkit.checks import budget_evidence
+    from evalkit.gate import budget_evidence
     from evalkit.gate import Requirement, judge
 
     served = {"url": "http://127.0.0.1:1", "server_rss_mb": 420.0,

@@ -11,9 +11,9 @@ from sklearn.metrics import recall_score, roc_auc_score
 
 from evalkit import evaluate
 from evalkit.compare import Candidate, ComparisonError, check_same_data, compare
-from evalkit.paired import paired_difference
-from evalkit.significance import delong
-from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+from evalkit.stats import paired_difference
+from evalkit.stats import delong
+from evalkit.data import make_biased_scores, write_synthetic_dataset
 
 
 def _candidate(folder, frame, name, *, data_name="synthetic", **kwargs):

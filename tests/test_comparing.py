@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from evalkit import tracking
-from evalkit.batch import report_all
+from evalkit.runner import report_all
 from evalkit.compare import ComparisonError
-from evalkit.comparing import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
+from evalkit.compare import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 
 from .conftest import ADULT_TEST, ROOT, _store_uri, stop_process_group
 from .test_browser import CHROMIUM_ARGS, chromium_path

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evalkit.cost import latency_percentile, latency_summary, measure_cost
+from evalkit.models import latency_percentile, latency_summary, measure_cost
 from evalkit.models import resolve_model
 
 

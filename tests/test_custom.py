@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from evalkit import evaluate
-from evalkit.custom import load_metrics_config
+from evalkit.metrics import load_metrics_config
 from evalkit.exceptions import ConfigError
 
 from .conftest import ROOT

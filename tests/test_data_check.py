@@ -8,7 +8,7 @@ import pytest
 
 from evalkit import DataError, load_dataset
 from evalkit.data import image_paths
-from evalkit.synthetic import make_corner_cases
+from evalkit.data import make_corner_cases
 
 from .conftest import ROOT
 

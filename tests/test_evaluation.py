@@ -79,7 +79,7 @@ def test_model_ref_as_dict(synthetic_dataset):
 
 
 def test_composition_section_escapes_feature_names(synthetic_dataset):
-    from evalkit import summary
+    from evalkit import views as summary
 
     manifest, preds = synthetic_dataset
     ev = evaluate(str(preds), manifest, n_boot=0)

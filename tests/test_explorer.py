@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from evalkit import evaluate
-from evalkit.explorer import Explorer, metrics_table_html
-from evalkit.histogram import outcome
+from evalkit.explorer import Explorer
+from evalkit.views import metrics_table_html
+from evalkit.metrics import outcome
 
 from .conftest import ROOT
 

@@ -6,13 +6,8 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_negative_rate, selection_rate
 from sklearn import metrics as skm
 
-from evalkit.fairness import (
-    DISPARITY_METRICS,
-    disparities,
-    group_columns,
-    metrics_by_group,
-    small_groups,
-)
+from evalkit.metrics import DISPARITY_METRICS, disparities, metrics_by_group, small_groups
+from evalkit.data import group_columns
 from evalkit.metrics import FMR_TARGETS, METRIC_NAMES
 
 

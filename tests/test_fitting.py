@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from evalkit.fitting import fitting_diagnostics, learning_curve
+from evalkit.diagnostics import fitting_diagnostics, learning_curve
 from evalkit.models import load_estimator, load_scorer, resolve_model
 
 

@@ -7,7 +7,15 @@ import math
 import pytest
 
 from evalkit.exceptions import ConfigError
-from evalkit.gate import Evidence, Requirement, combine, judge, load_policy, requirement_table, sample_size_to_decide
+from evalkit.gate import (
+    Evidence,
+    Requirement,
+    combine,
+    judge,
+    load_policy,
+    requirement_table,
+    sample_size_to_decide,
+)
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "configs" / "gates.yaml"

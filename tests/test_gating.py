@@ -9,11 +9,11 @@ import shutil
 import pytest
 
 from evalkit import tracking
-from evalkit.demo import register_model
+from evalkit.models import register_model
 from evalkit.exceptions import ConfigError, ReportError
-from evalkit.gating import DECISION_TAG, run_gate
+from evalkit.gate import DECISION_TAG, run_gate
 from evalkit.models import load_estimator, resolve_model
-from evalkit.promotion import PROMOTION_EXPERIMENT, PromotionError, promote, rollback
+from evalkit.gate import PROMOTION_EXPERIMENT, PromotionError, promote, rollback
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -6,15 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.fairness import metrics_by_group
-from evalkit.histogram import (
-    ThresholdIndex,
-    bin_counts,
-    most_confidently_wrong,
-    outcome,
-    select,
-    thumbnails_html,
-)
+from evalkit.metrics import metrics_by_group
+from evalkit.metrics import ThresholdIndex, bin_counts, most_confidently_wrong, outcome, select
+from evalkit.views import thumbnails_html
 from evalkit.metrics import binary_metrics
 
 scores = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=300)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evalkit import load_dataset
-from evalkit.importer import import_file, sample_rows
+from evalkit.data import import_file, sample_rows
 
 from .conftest import ROOT
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import recall_score, roc_auc_score
 
 from evalkit import tracking
-from evalkit.mlflow_plugin import positive_scores
+from evalkit.runner.mlflow_plugin import positive_scores
 
 pytestmark = [pytest.mark.e2e]
 

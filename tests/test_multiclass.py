@@ -6,7 +6,7 @@ import pytest
 from fairlearn.metrics import MetricFrame
 from sklearn import metrics as skm
 
-from evalkit.multiclass import group_confusion_matrices, multiclass_by_group, multiclass_metrics
+from evalkit.metrics import group_confusion_matrices, multiclass_by_group, multiclass_metrics
 
 LABELS = ["cat", "dog", "eel", "fox"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from evalkit.bootstrap import percentile_interval
-from evalkit.paired import (
+from evalkit.stats import percentile_interval
+from evalkit.stats import (
     COUNT_METRICS,
     confusion_counts,
     count_metric,
@@ -108,7 +108,7 @@ def test_paired_difference_rejects_unknown_metric(data):
 
 
 def test_weight_blocks_are_the_same_draws_with_bounded_memory(data):
-    from evalkit.paired import replicates, weight_blocks
+    from evalkit.stats import replicates, weight_blocks
 
     y, s = data
     whole = poisson_weights(len(y), 37, seed=5)

@@ -7,8 +7,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalkit.bootstrap import bootstrap
-from evalkit.fairness import group_columns, metrics_by_group
+from evalkit.stats import bootstrap
+from evalkit.data import group_columns
+from evalkit.metrics import metrics_by_group
 from evalkit.metrics import METRIC_NAMES
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from evalkit.ranking import per_query, ranking_by_group, ranking_metrics
+from evalkit.metrics import per_query, ranking_by_group, ranking_metrics
 
 
 def _data(n=4000, queries=250, seed=0):

@@ -16,7 +16,7 @@ from sklearn import metrics as skm
 
 from evalkit import DataError, EvalkitError, ManifestError, ModelError, ReportError, load_dataset
 from evalkit.models import resolve_model, score
-from evalkit.report import NOTEBOOK, check_parameters, run_report
+from evalkit.runner import NOTEBOOK, check_parameters, run_report
 
 from .conftest import ADULT_TEST, ROOT
 

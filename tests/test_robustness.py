@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, recall_score
 
 from evalkit import load_dataset
 from evalkit.models import load_scorer, resolve_model
-from evalkit.robustness import (
+from evalkit.diagnostics import (
     PERTURBATIONS,
     assess_robustness,
     default_suite,
@@ -126,7 +126,7 @@ def test_a_perturbation_that_hurts_one_group_is_named(tmp_path):
     """Synthetic ground truth: group A is decided by x1, group B by x2 with the same margin, but x2 is
     spread 100x wider in group A, so noise scaled to x2's overall spread swamps B's decisions. Noise
     must name B, never A."""
-    from evalkit.synthetic import write_synthetic_dataset
+    from evalkit.data import write_synthetic_dataset
 
     rng = np.random.default_rng(0)
     n = 4000

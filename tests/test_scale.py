@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from evalkit import DataError, ModelError, evaluate
-from evalkit.manifest import write_dataset
-from evalkit.scale import bin_index, fine_edges
-from evalkit.synthetic import make_biased_scores, write_large_dataset, write_synthetic_dataset
+from evalkit.data import write_dataset
+from evalkit.evaluation import bin_index, fine_edges
+from evalkit.data import make_biased_scores, write_large_dataset, write_synthetic_dataset
 
 from .conftest import ROOT
 
@@ -107,7 +107,7 @@ def test_a_model_is_scored_chunk_by_chunk(adult, tmp_path):
     """A real model on the Adult test data: the same counts as scoring it in memory."""
     import skops.io as sio
 
-    from evalkit.demo import train_demo_model
+    from evalkit.models import train_demo_model
 
     train, test = adult
     path = tmp_path / "logreg.skops"

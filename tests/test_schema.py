@@ -5,7 +5,7 @@ import pytest
 
 from evalkit import DataError, ManifestError, load_dataset
 from evalkit._io import sha256_file
-from evalkit.schema import check_frame, infer_schema, parse_schema
+from evalkit.data import check_frame, infer_schema, parse_schema
 
 from .conftest import ADULT_TEST, ADULT_TRAIN
 

@@ -1,4 +1,4 @@
-"""Remembered signals (evalkit/_signals.py): a swallowed interrupt still stops the pipeline."""
+"""Remembered signals (evalkit/signals.py): a swallowed interrupt still stops the pipeline."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import signal
 
 import pytest
 
-from evalkit import _signals
+from evalkit import signals
 
 
 def test_a_swallowed_interrupt_is_raised_again_before_publishing():
     try:
-        _signals.check()  # nothing received yet: no-op
+        signals.check()  # nothing received yet: no-op
         try:
-            _signals.handler(signal.SIGTERM, None)
+            signals.handler(signal.SIGTERM, None)
         except KeyboardInterrupt:
             pass  # what a library that catches and drops it would do
         with pytest.raises(KeyboardInterrupt, match="terminated by signal SIGTERM"):
-            _signals.check()
+            signals.check()
     finally:
-        _signals._received.clear()
+        signals._received.clear()

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binomtest, norm
 from sklearn.metrics import roc_auc_score
 
-from evalkit.significance import delong, flip_rate, mcnemar
+from evalkit.stats import delong, flip_rate, mcnemar
 
 
 def _delong_by_hand(y, a, b):

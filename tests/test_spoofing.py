@@ -9,8 +9,9 @@ from scipy.stats import binomtest
 
 from evalkit import load_dataset
 from evalkit.models import resolve_model, score
-from evalkit.spoofing import attack_rates, attack_species, clopper_pearson, spoof_dataset_rates, worst_apcer
-from evalkit.synthetic import make_spoof_scores
+from evalkit.diagnostics import attack_rates, attack_species, spoof_dataset_rates, worst_apcer
+from evalkit.stats import clopper_pearson
+from evalkit.data import make_spoof_scores
 from tests.conftest import ROOT
 
 

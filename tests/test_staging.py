@@ -11,9 +11,9 @@ import psutil
 import pytest
 
 from evalkit import tracking
-from evalkit.demo import register_model
+from evalkit.models import register_model
 from evalkit.models import load_estimator, load_scorer, resolve_model
-from evalkit.staging import STAGE_EXPERIMENT, StagingError, check_replica, load_loop, serve, stage
+from evalkit.serve import STAGE_EXPERIMENT, StagingError, check_replica, load_loop, serve, stage
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def test_a_port_already_taken_fails_the_run_cleanly(mlflow_store, flawed_models,
 def test_score_mismatch_names_the_first_differing_sample():
     import numpy as np
 
-    from evalkit.staging import score_mismatch
+    from evalkit.serve import score_mismatch
 
     text, worst = score_mismatch(np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.25, np.nan]), ["a", "b", "c"],
                                  got_name="served", expected_name="in-process")

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from evalkit import ManifestError, evaluate, load_dataset
-from evalkit.suite import load_suite_members
+from evalkit.data import load_suite_members
 
 from .conftest import ROOT
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from evalkit import load_dataset
-from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+from evalkit.data import make_biased_scores, write_synthetic_dataset
 
 
 def test_reproducible_and_shaped():
@@ -32,8 +32,8 @@ def test_written_dataset_loads(tmp_path):
 
 
 def test_multiclass_generator_injects_the_bias():
-    from evalkit.multiclass import multiclass_by_group
-    from evalkit.synthetic import make_multiclass_scores
+    from evalkit.metrics import multiclass_by_group
+    from evalkit.data import make_multiclass_scores
 
     frame, scores = make_multiclass_scores(4000, seed=2)
     table = multiclass_by_group(frame["label"], scores, frame["group"], labels=["cat", "dog", "eel", "fox"])
@@ -42,8 +42,8 @@ def test_multiclass_generator_injects_the_bias():
 
 
 def test_ranking_generator_injects_the_bias():
-    from evalkit.ranking import ranking_by_group
-    from evalkit.synthetic import make_ranking_scores
+    from evalkit.metrics import ranking_by_group
+    from evalkit.data import make_ranking_scores
 
     pairs = make_ranking_scores(300, seed=2)
     table = ranking_by_group(pairs["relevant"], pairs["score"], pairs["query"], pairs["group"], k=5)

@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from evalkit.thresholds import (
+from evalkit.metrics import (
     choose_threshold,
     cost_threshold,
     group_thresholds,
-    parse_rule,
     threshold_for_fpr,
     threshold_for_recall,
 )
+from evalkit.settings import parse_rule
 
 
 def _data(n=800, seed=0):

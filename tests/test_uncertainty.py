@@ -5,15 +5,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from evalkit.fairness import disparities, group_columns, metrics_by_group, reference_disparities
+from evalkit.metrics import disparities, metrics_by_group, reference_disparities
+from evalkit.data import group_columns
 from evalkit.metrics import binary_metrics
-from evalkit.synthetic import make_biased_scores
-from evalkit.uncertainty import (
-    benjamini_hochberg,
-    check_uncertainty_settings,
-    estimate_uncertainty,
-    tolerance_p_value,
-)
+from evalkit.data import make_biased_scores
+from evalkit.stats import benjamini_hochberg, estimate_uncertainty, tolerance_p_value
+from evalkit.settings import Resampling, check_uncertainty_settings
 
 
 def test_benjamini_hochberg_equals_scipy():
@@ -42,7 +39,8 @@ def _estimate(df, **kwargs):
     ref = reference_disparities(by_group)
     codes = {f: pd.factorize(g, sort=True)[0] for f, g in group_columns(sens).items()}
     u = estimate_uncertainty(y, s, codes, by_group=by_group, overall=binary_metrics(y, s), disparities=disp,
-                             reference=ref, threshold=0.5, min_group_size=30, n_boot=400, **kwargs)
+                             reference=ref, threshold=0.5, min_group_size=30,
+                             resampling=Resampling(n_boot=400, **kwargs))
     return u, disp
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from evalkit import DataError, ManifestError, ReportError
 from evalkit._io import sha256_file
-from evalkit.report import run_report
-from evalkit.synthetic import make_biased_scores
+from evalkit.runner import run_report
+from evalkit.data import make_biased_scores
 
 from ..conftest import ROOT
 from .conftest import assert_nothing_half_written, runs
@@ -257,7 +257,7 @@ def test_bad_settings(case, kwargs, match):
 
 
 def test_notebook_parameter_of_wrong_type_refused_before_kernel():
-    from evalkit.report import NOTEBOOK, check_parameters
+    from evalkit.runner import NOTEBOOK, check_parameters
 
     with pytest.raises(ReportError, match=r"parameter 'threshold' expects float, got str '0\.5'"):
         check_parameters(ROOT / NOTEBOOK, {"threshold": "0.5"})

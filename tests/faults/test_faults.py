@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from evalkit import ReportError, TrackingError, tracking
-from evalkit.report import run_report
-from evalkit.synthetic import make_biased_scores, write_synthetic_dataset
+from evalkit.runner import run_report
+from evalkit.data import make_biased_scores, write_synthetic_dataset
 
 from ..conftest import ADULT_TEST, ROOT
 from .conftest import assert_nothing_half_written, runs
@@ -144,7 +144,7 @@ def test_disk_full(synthetic_dataset, mlflow_store, tmp_path, monkeypatch):
             def full(*a, **k):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "x"))
 
-            monkeypatch.setattr("evalkit.report.atomic_write_text", full)
+            monkeypatch.setattr("evalkit.runner._execute.atomic_write_text", full)
         # Whichever write hits the limit first (papermill saving the notebook, or the kernel writing
         # metrics.json), the message says so plainly.
         with pytest.raises(ReportError, match=r"(cannot write the report: .*: |OSError: \[Errno 28\] )No space left on device"):
@@ -167,7 +167,7 @@ def test_read_only_output_folder(synthetic_dataset, mlflow_store, tmp_path, monk
             def read_only(*a, **k):
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(out))
 
-            monkeypatch.setattr("evalkit.report.staging_dir", read_only)
+            monkeypatch.setattr("evalkit.runner._pipeline.staging_dir", read_only)
         with pytest.raises(ReportError, match=r"cannot write the report: .*: Read-only file system"):
             run_report(str(preds), manifest, output_root=out, progress=False)
         assert first.html.read_bytes() == before

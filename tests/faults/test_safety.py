@@ -9,8 +9,8 @@ import pytest
 from evalkit import ModelError, tracking
 from evalkit._io import sha256_file
 from evalkit.models import load_estimator, resolve_model
-from evalkit.report import run_report
-from evalkit.synthetic import make_biased_scores
+from evalkit.runner import run_report
+from evalkit.data import make_biased_scores
 
 from ..conftest import ADULT_TEST
 from ..test_browser import open_report

@@ -1,0 +1,657 @@
+"""Which model is better, overall and for every group? Candidates evaluated on the same samples are
+compared with paired statistics.
+
+A candidate is one report: its ``metrics.json`` and its per-sample ``scores.parquet`` (see
+:meth:`evalkit.evaluation.Evaluation.scores_frame`). :func:`compare` pairs every candidate with a
+baseline on the same samples and gives
+
+- a **leaderboard**: each report's headline metrics with their intervals, largest disparities and
+  cost, ranked by one metric;
+- **per-group deltas**: candidate − baseline for every metric of :data:`evalkit.paired.PAIRED_METRICS`,
+  overall and in every group and pairwise intersection, with a paired bootstrap interval (the same
+  Poisson weights for both models, so the interval reflects only how they disagree) and a p-value;
+  the p-values of all groups big enough to compare are adjusted together with Benjamini-Hochberg;
+- **tests**: McNemar's exact test of error rates, DeLong's test of ROC AUC and the decision flip rate
+  (with an exact interval), overall and per group (:mod:`evalkit.significance`).
+
+Candidates evaluated on different data (another sha256, or other rows) are refused by
+:func:`check_same_data` unless ``allow_different_data`` is set; then they are compared on the samples
+they share (joined on dataset and id).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..settings import CI_LEVEL, FDR, MIN_GROUP_SIZE, N_BOOT
+from ..stats import combine_codes, percentile_interval
+from ..models import cost_metrics
+from ..exceptions import EvalkitError
+from ..data import group_columns
+from ..metrics import LOWER_IS_BETTER
+from ..stats import COUNT_METRICS, PAIRED_METRICS, count_metrics_by_columns, metrics_by_columns, weight_blocks
+from ..stats import delong_sorted, flip_rate, mcnemar
+from ..stats import benjamini_hochberg, tolerance_p_value
+
+#: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
+COMPARE_METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "recall", "fpr", "precision", "f1", "selection_rate")
+#: Metrics with no better direction: their differences are reported, never called better or worse.
+NEUTRAL_METRICS: frozenset[str] = frozenset({"selection_rate"})
+
+#: Headline metrics of the leaderboard (each with its interval from the candidate's report).
+LEADERBOARD_METRICS: tuple[str, ...] = ("roc_auc", "average_precision", "eer", "accuracy", "recall", "fpr", "f1")
+#: Disparities shown on the leaderboard (largest difference between groups, over features).
+LEADERBOARD_DISPARITIES: tuple[str, ...] = ("recall", "fpr", "selection_rate")
+#: Cost figures shown on the leaderboard: MLflow keys of :func:`evalkit.cost.cost_metrics`.
+LEADERBOARD_COST: tuple[str, ...] = ("cost/latency_p95_ms", "cost/rows_per_second", "cost/file_mb",
+                                     "cost/peak_memory_mb")
+
+
+class ComparisonError(EvalkitError):
+    """Candidates that cannot be compared (different data, no shared samples, a missing file)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated model: a report's ``metrics.json`` and ``scores.parquet``.
+
+    Attributes
+    ----------
+    name : str
+        How the comparison calls it (the model name; ``name@run`` when a model appears twice).
+    metrics : dict
+        The report's ``metrics.json``.
+    scores : DataFrame
+        The report's ``scores.parquet``: ``id``, ``dataset``, ``y_true``, ``score``, ``weight`` and
+        ``group:<feature>`` columns.
+    run_id : str or None
+        The MLflow run of the report.
+    """
+
+    name: str
+    metrics: dict[str, Any]
+    scores: pd.DataFrame
+    run_id: str | None = None
+
+    @classmethod
+    def from_evaluation(cls, ev: Any, name: str | None = None) -> Candidate:
+        """A candidate from an in-process :class:`~evalkit.evaluation.Evaluation` (what its report would hold)."""
+        return cls(name=name or ev.model.name, metrics=ev.to_dict(), scores=ev.scores_frame(), run_id=ev.run_id)
+
+    @property
+    def threshold(self) -> float:
+        """The report's decision threshold."""
+        return float(self.metrics["threshold"])
+
+    @property
+    def data_key(self) -> tuple[tuple[str, str], ...]:
+        """``(dataset name, sha256)`` of every dataset the report evaluated, sorted."""
+        return tuple(sorted((d["name"], d["sha256"]) for d in self.metrics.get("datasets", [])))
+
+    @property
+    def balance(self) -> str:
+        """How the report balanced its data (``none`` unless it did)."""
+        b = self.metrics.get("balance") or {}
+        return f"{b.get('method', 'none')}" + (f" by {b['by']}" if b.get("by") else "")
+
+
+def _describe(c: Candidate) -> str:
+    data = ", ".join(f"{n} (sha256 {s[:12]}…)" for n, s in c.data_key) or "no dataset recorded"
+    run = f", run {c.run_id}" if c.run_id else ""
+    return f"{c.name}{run}: {data}, {len(c.scores):,} rows, balance {c.balance}"
+
+
+def check_same_data(candidates: Sequence[Candidate], *, allow_different_data: bool = False) -> bool:
+    """Refuse candidates evaluated on different data, saying which and how.
+
+    Data are the same when every candidate's datasets have the same names and sha256 and the same
+    rows were evaluated (ids, labels and weights; balancing can change them).
+
+    Returns
+    -------
+    bool
+        True when the data are the same; False when they differ and ``allow_different_data`` is set.
+
+    Raises
+    ------
+    ComparisonError
+        When the data differ and ``allow_different_data`` is not set.
+    """
+    first = candidates[0]
+    reasons = []
+    for c in candidates[1:]:
+        if c.data_key != first.data_key:
+            reasons.append("different datasets (name or sha256)")
+        elif not (len(c.scores) == len(first.scores)
+                  and c.scores["id"].equals(first.scores["id"]) and c.scores["dataset"].equals(first.scores["dataset"])):
+            reasons.append("the same datasets but different rows (balancing or a subset)")
+        elif not (c.scores["y_true"].equals(first.scores["y_true"]) and c.scores["weight"].equals(first.scores["weight"])):
+            reasons.append("the same rows with different labels or weights")
+        else:
+            continue
+        if not allow_different_data:
+            raise ComparisonError(
+                f"cannot compare {first.name} and {c.name}: they were evaluated on {reasons[-1]}. "
+                f"{_describe(first)}; {_describe(c)}. Paired statistics need the same samples: evaluate both on "
+                "the same manifest, or pass --allow-different-data to compare them on the samples they share "
+                "(joined on dataset and id).")
+    return not reasons
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`.
+
+    Attributes
+    ----------
+    candidates : list of Candidate
+    baseline : str
+        The name of the candidate the others are compared with.
+    samples : DataFrame
+        The aligned samples: ``y_true``, ``weight``, one ``score:<name>`` column per candidate and the
+        ``group:<feature>`` columns.
+    same_data : bool
+        False when the candidates were evaluated on different data and compared on shared samples.
+    leaderboard : DataFrame
+        One row per candidate (best first by ``rank_by``): headline metrics with ``_ci_low``/``_ci_high``
+        columns, largest disparities, cost figures and ``rank``.
+    deltas : DataFrame
+        One row per candidate × feature × group × metric: ``n``, ``baseline``, ``value``,
+        ``difference`` (candidate − baseline), ``ci_low``, ``ci_high``, ``p_value``, ``p_adjusted``,
+        ``significant``, ``better`` (True/False: the difference is in the metric's good/bad direction; None for
+        :data:`NEUTRAL_METRICS`) and ``small``.
+    tests : DataFrame
+        One row per candidate × feature × group: McNemar (``mcnemar_b``, ``mcnemar_c``, ``mcnemar_p``),
+        DeLong (``delong_difference``, ``delong_ci_low``, ``delong_ci_high``, ``delong_p``) and flips
+        (``flips``, ``flip_rate``, ``flip_ci_low``, ``flip_ci_high``).
+    settings : dict
+        ``rank_by``, ``n_boot``, ``ci_level``, ``seed``, ``fdr``, ``min_group_size``, ``intersections``.
+    """
+
+    candidates: list[Candidate]
+    baseline: str
+    samples: pd.DataFrame
+    same_data: bool
+    leaderboard: pd.DataFrame
+    deltas: pd.DataFrame
+    tests: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """Candidate names, in the order given."""
+        return [c.name for c in self.candidates]
+
+    def candidate(self, name: str) -> Candidate:
+        """The candidate called ``name``."""
+        return next(c for c in self.candidates if c.name == name)
+
+    def significant(self, name: str | None = None) -> pd.DataFrame:
+        """Deltas that survive the Benjamini-Hochberg correction (of one candidate), largest first."""
+        d = self.deltas[self.deltas["significant"]]
+        if name is not None:
+            d = d[d["candidate"] == name]
+        return d.reindex(d["difference"].abs().sort_values(ascending=False, kind="stable").index)
+
+    def verdicts(self) -> pd.DataFrame:
+        """One row per challenger: how many surviving differences are better and worse (selection rate is
+        neither), the overall
+        differences in ``rank_by`` and error rate, and the groups it is significantly worse for."""
+        rank_by = self.settings.get("rank_by", "roc_auc")
+        rows = []
+        for c in self.candidates:
+            if c.name == self.baseline:
+                continue
+            sig = self.significant(c.name)
+            overall = self.deltas[(self.deltas["candidate"] == c.name) & (self.deltas["feature"] == "overall")]
+            main = overall[overall["metric"] == rank_by]
+            worse = sig[(sig["better"] == False) & (sig["feature"] != "overall")]  # noqa: E712 (None: neutral)
+            flips = self.tests[(self.tests["candidate"] == c.name) & (self.tests["feature"] == "overall")]
+            rows.append({
+                "candidate": c.name,
+                "metric": rank_by,
+                "difference": float(main["difference"].iloc[0]) if len(main) else math.nan,
+                "ci_low": float(main["ci_low"].iloc[0]) if len(main) else math.nan,
+                "ci_high": float(main["ci_high"].iloc[0]) if len(main) else math.nan,
+                "significant": bool(main["significant"].iloc[0]) if len(main) else False,
+                "better": int((sig["better"] == True).sum()),  # noqa: E712
+                "worse": int((sig["better"] == False).sum()),  # noqa: E712
+                "worse_groups": [f"{r.feature}={r.group} ({r.metric})" for r in worse.itertuples()],
+                "flip_rate": float(flips["flip_rate"].iloc[0]) if len(flips) else math.nan,
+                "mcnemar_p": float(flips["mcnemar_p"].iloc[0]) if len(flips) else math.nan,
+                "delong_p": float(flips["delong_p"].iloc[0]) if len(flips) else math.nan,
+            })
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``comparison.json``: settings, candidates, leaderboard, verdicts, deltas, tests."""
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _plain(v) for k, v in row.items()} for row in frame.reset_index().to_dict("records")]
+
+        return {
+            "baseline": self.baseline,
+            "same_data": self.same_data,
+            "n": int(len(self.samples)),
+            "settings": self.settings,
+            "candidates": [{"name": c.name, "run_id": c.run_id, "threshold": c.threshold,
+                            "datasets": [{"name": n, "sha256": s} for n, s in c.data_key],
+                            "rows": int(len(c.scores)), "balance": c.balance} for c in self.candidates],
+            "leaderboard": records(self.leaderboard),
+            "verdicts": records(self.verdicts()),
+            "deltas": records(self.deltas),
+            "tests": records(self.tests),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def align(candidates: Sequence[Candidate], *, same_data: bool) -> pd.DataFrame:
+    """The candidates' scores side by side on their shared samples (all rows when ``same_data``).
+
+    Raises
+    ------
+    ComparisonError
+        If no sample is shared, or a shared sample has different labels in two reports.
+    """
+    base = candidates[0].scores
+    groups = [c for c in base.columns if c.startswith("group:")]
+    for c in candidates[1:]:
+        groups = [g for g in groups if g in c.scores.columns]
+    if same_data:
+        out = base[["dataset", "id", "y_true", "weight", *groups]].reset_index(drop=True)
+        for c in candidates:
+            out[f"score:{c.name}"] = c.scores["score"].to_numpy(dtype=np.float64)
+        return out
+    out = base[["dataset", "id", "y_true", "weight", *groups]].copy()
+    out[f"score:{candidates[0].name}"] = base["score"].to_numpy(dtype=np.float64)
+    for c in candidates[1:]:
+        right = c.scores[["dataset", "id", "y_true", "score"]].rename(
+            columns={"y_true": f"y_true:{c.name}", "score": f"score:{c.name}"})
+        out = out.merge(right, on=["dataset", "id"], how="inner", validate="one_to_one")
+        differ = out["y_true"] != out[f"y_true:{c.name}"]
+        if differ.any():
+            raise ComparisonError(f"{int(differ.sum())} shared samples have different labels in {candidates[0].name} "
+                                  f"and {c.name}, e.g. ids {out.loc[differ, 'id'].head(5).tolist()}")
+        out = out.drop(columns=f"y_true:{c.name}")
+    if out.empty:
+        raise ComparisonError(f"{', '.join(c.name for c in candidates)} share no sample (joined on dataset and id)")
+    return out.reset_index(drop=True)
+
+
+def leaderboard(candidates: Sequence[Candidate], *, rank_by: str = "roc_auc") -> pd.DataFrame:
+    """Each candidate's headline metrics with intervals, largest disparities and cost, best first."""
+    rows = []
+    for c in candidates:
+        m = c.metrics
+        row: dict[str, Any] = {"candidate": c.name, "n": m.get("n"), "threshold": c.threshold}
+        for metric in LEADERBOARD_METRICS:
+            row[metric] = m["overall"].get(metric)
+            ci = (m.get("overall_ci") or {}).get(metric) or {}
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = ci.get("ci_low"), ci.get("ci_high")
+        for metric in LEADERBOARD_DISPARITIES:
+            diffs = [(d[metric]["difference"], feature) for feature, d in (m.get("disparities") or {}).items()
+                     if metric in d and d[metric].get("difference") is not None and "&" not in feature]
+            largest = max(diffs, default=(None, None))
+            row[f"max_{metric}_gap"], row[f"max_{metric}_gap_feature"] = largest
+        cost = cost_metrics(m.get("cost"))
+        row.update({key: cost.get(key) for key in LEADERBOARD_COST})
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("candidate")
+    values = pd.to_numeric(frame[rank_by], errors="coerce")
+    frame["rank"] = values.rank(ascending=rank_by in LOWER_IS_BETTER, method="min", na_option="bottom").astype(int)
+    return frame.sort_values(["rank"], kind="stable")
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Every group compared, overall first, held as one code per sample and grouping (no rows × groups matrix,
+    which at 10⁷ rows and 50 groups would take 2 GB)."""
+
+    codes: dict[str, np.ndarray]
+    index: pd.MultiIndex
+    columns: list[tuple[str | None, int]]
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, samples: pd.DataFrame, intersections: bool) -> _Groups:
+        sensitive = samples[[c for c in samples.columns if c.startswith("group:")]]
+        sensitive = sensitive.rename(columns=lambda c: c[len("group:"):])
+        groupings = group_columns(sensitive, intersections=intersections) if sensitive.shape[1] else {}
+        codes, keys, columns, counts = {}, [("overall", "all")], [(None, 0)], [len(samples)]
+        for feature, values in groupings.items():
+            code, uniques = pd.factorize(values, sort=True)
+            codes[feature] = code.astype(np.int64)
+            per = np.bincount(codes[feature], minlength=len(uniques))
+            for k, group in enumerate(uniques):
+                keys.append((feature, str(group)))
+                columns.append((feature, k))
+                counts.append(int(per[k]))
+        return cls(codes, pd.MultiIndex.from_tuples(keys, names=["feature", "group"]), columns, np.array(counts))
+
+    def mask(self, k: int) -> np.ndarray | slice:
+        """The samples of group column ``k`` (a slice of everything for overall)."""
+        feature, code = self.columns[k]
+        return slice(None) if feature is None else self.codes[feature] == code
+
+    def member(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(rows, groups)`` 0/1 float matrix of the given samples (all when None)."""
+        n = int(self.counts[0]) if rows is None else rows.size
+        out = np.zeros((n, len(self.columns)), dtype=np.float32)
+        out[:, 0] = 1
+        for k, (feature, code) in enumerate(self.columns[1:], start=1):
+            values = self.codes[feature] if rows is None else self.codes[feature][rows]
+            out[:, k] = values == code
+        return out
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Samples reduced to cells: equal group memberships, label, every model's decision and weight."""
+
+    rows: np.ndarray  # a representative sample of each cell
+    counts: np.ndarray  # samples per cell
+    y: np.ndarray
+    preds: dict[str, np.ndarray]
+    weight: np.ndarray
+
+
+#: Most distinct sample weights for which cells are used (balancing weights take one value per group).
+_MAX_WEIGHT_VALUES = 256
+
+
+def _cells(samples: pd.DataFrame, y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
+           sample_weight: np.ndarray) -> _Cells | None:
+    """The cells of the count metrics' paired bootstrap, or None when weights take too many values."""
+    weight_codes, weight_values = pd.factorize(sample_weight, sort=True)
+    if len(weight_values) > _MAX_WEIGHT_VALUES:
+        return None
+    codes = {c: pd.factorize(samples[c], sort=True)[0] for c in samples.columns if c.startswith("group:")}
+    codes.update({"y": y.astype(np.int64), "weight": weight_codes.astype(np.int64)})
+    preds = {name: scores[name] >= thresholds[name] for name in scores}
+    codes.update({f"pred:{name}": p.astype(np.int64) for name, p in preds.items()})
+    key, n_cells, _ = combine_codes(codes)
+    _, rows, counts = np.unique(key, return_index=True, return_counts=True)
+    return _Cells(rows=rows, counts=counts.astype(np.float64), y=y[rows], preds={n: p[rows] for n, p in preds.items()},
+                  weight=sample_weight[rows])
+
+
+def _cell_replicates(cells: _Cells, groups: _Groups, metrics: Sequence[str], n_boot: int, seed: int,
+                     progress: bool) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """Count metrics per group column: on the data ``(k,)`` and per Poisson replicate ``(B, k)``.
+
+    A sample's Poisson(1) weights summed over a cell of ``c`` samples are Poisson(``c``), so drawing one count
+    per cell resamples every sample of it at once, the same draw for every model (they share the cells)."""
+    import sys
+
+    member = groups.member(cells.rows).astype(np.float64)  # (cells, k)
+
+    def metrics_of(weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        return {name: count_metrics_by_columns(metrics, cells.y, pred, member, weights)
+                for name, pred in cells.preds.items()}
+
+    point = {name: {m: v[0] for m, v in values.items()}
+             for name, values in metrics_of((cells.counts * cells.weight)[None, :]).items()}
+    rng = np.random.default_rng(seed)
+    block = max(1, min(n_boot, (16 * 2**20) // max(8 * cells.counts.size, 1)))
+    parts: list[dict[str, dict[str, np.ndarray]]] = []
+    for start in range(0, n_boot, block):
+        draws = rng.poisson(cells.counts, size=(min(block, n_boot - start), cells.counts.size))
+        parts.append(metrics_of(draws * cells.weight))
+        if progress:
+            print(f"evalkit compare: {start + draws.shape[0]}/{n_boot} paired resamples", file=sys.stderr, flush=True)
+    reps = {name: {m: np.concatenate([p[name][m] for p in parts]) for m in metrics} for name in cells.preds}
+    return point, reps
+
+
+def _sample_replicates(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
+                       groups: _Groups, sample_weight: np.ndarray, metrics: Sequence[str], n_boot: int, seed: int,
+                       progress: bool) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """Metrics per group column from per-sample Poisson weights (any sample weights; O(rows) per resample, and a
+    rows × groups matrix)."""
+    import sys
+
+    groups = groups.member()
+
+    point = {name: {m: v[0] for m, v in metrics_by_columns(metrics, y, s, thresholds[name], groups,
+                                                            sample_weight[None, :]).items()} for name, s in scores.items()}
+    parts: dict[str, dict[str, list[np.ndarray]]] = {name: {m: [] for m in metrics} for name in scores}
+    done = 0
+    for block in weight_blocks(len(y), n_boot, seed):
+        w = block.astype(np.float64) * sample_weight[None, :]
+        for name, s in scores.items():
+            for m, values in metrics_by_columns(metrics, y, s, thresholds[name], groups, w).items():
+                parts[name][m].append(values)
+        done += block.shape[0]
+        if progress:
+            print(f"evalkit compare: {done}/{n_boot} paired resamples", file=sys.stderr, flush=True)
+    return point, {name: {m: np.concatenate(v) for m, v in per.items()} for name, per in parts.items()}
+
+
+def _nan_std(replicates: np.ndarray) -> np.ndarray:
+    """Standard deviation over replicates (axis 0) of the defined values; NaN with fewer than two."""
+    defined = np.isfinite(replicates)
+    count = defined.sum(axis=0)
+    values = np.where(defined, replicates, 0.0)
+    mean = values.sum(axis=0) / np.maximum(count, 1)
+    var = (np.where(defined, replicates - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count - 1, 1)
+    return np.where(count > 1, np.sqrt(var), np.nan)
+
+
+def _p_value(difference: float, se: float) -> float:
+    """Two-sided normal p-value of a difference with bootstrap standard error ``se`` (the reference-group
+    test's one-sided tail with no tolerance, doubled)."""
+    p = 2 * tolerance_p_value(difference, se, 0.0)
+    return p if math.isnan(p) else min(1.0, p)
+
+
+def check_compare_settings(names: Sequence[str], *, baseline: str | None = None,
+                           metrics: Sequence[str] = PAIRED_METRICS, rank_by: str = "roc_auc", n_boot: int = N_BOOT,
+                           ci_level: float = CI_LEVEL, fdr: float = FDR, min_group_size: int = MIN_GROUP_SIZE) -> None:
+    """Check :func:`compare`'s settings for candidates called ``names``, before anything is loaded or run.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and what it expected.
+    """
+    names = list(names)
+    if len(names) < 2:
+        raise ValueError(f"candidates: need at least two to compare, got {names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"candidates: names must be distinct, got {names}")
+    if baseline is not None and baseline not in names:
+        raise ValueError(f"baseline must be one of the candidates {names}, got {baseline!r}")
+    unknown = [m for m in metrics if m not in PAIRED_METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics must be a non-empty subset of {list(PAIRED_METRICS)}, got {list(metrics)}")
+    if rank_by not in LEADERBOARD_METRICS:
+        raise ValueError(f"rank_by must be one of {list(LEADERBOARD_METRICS)}, got {rank_by!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
+        raise ValueError(f"n_boot must be a whole number >= 10, got {n_boot!r}")
+    for pname, value in (("ci_level", ci_level), ("fdr", fdr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ValueError(f"{pname} must lie strictly between 0 and 1, got {value!r}")
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
+        raise ValueError(f"min_group_size must be a whole number >= 1, got {min_group_size!r}")
+
+
+def compare(
+    candidates: Sequence[Candidate],
+    *,
+    baseline: str | None = None,
+    metrics: Sequence[str] = COMPARE_METRICS,
+    rank_by: str = "roc_auc",
+    n_boot: int = N_BOOT,
+    ci_level: float = CI_LEVEL,
+    seed: int = 0,
+    fdr: float = FDR,
+    min_group_size: int = MIN_GROUP_SIZE,
+    intersections: bool = True,
+    allow_different_data: bool = False,
+    progress: bool = False,
+) -> Comparison:
+    """Compare candidates with a baseline on the same samples (see the module docstring).
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        Two or more, with distinct names.
+    baseline : str, optional
+        The candidate the others are compared with (default the first).
+    metrics : sequence of str, default=:data:`COMPARE_METRICS`
+        Metrics for the per-group deltas (any of :data:`evalkit.paired.PAIRED_METRICS`).
+    rank_by : str, default="roc_auc"
+        Leaderboard order (one of :data:`LEADERBOARD_METRICS`).
+    n_boot : int, default=1000
+        Paired bootstrap resamples (at least 10).
+    ci_level : float, default=0.95
+    seed : int, default=0
+        The same seed gives the same intervals.
+    fdr : float, default=0.05
+        False discovery rate of the Benjamini-Hochberg correction over all compared groups and metrics.
+    min_group_size : int, default=30
+        Smaller groups are listed (``small``) but left out of the correction and never significant.
+    intersections : bool, default=True
+        Also compare pairwise intersections of the sensitive features.
+    allow_different_data : bool, default=False
+        Compare candidates evaluated on different data on the samples they share.
+    progress : bool, default=False
+        Print one line per block of bootstrap resamples to stderr.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ValueError
+        On bad settings (naming the parameter).
+    ComparisonError
+        When the candidates cannot be compared.
+    """
+
+    names = [c.name for c in candidates]
+    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=n_boot,
+                           ci_level=ci_level, fdr=fdr, min_group_size=min_group_size)
+    baseline = names[0] if baseline is None else baseline
+
+    ordered = [next(c for c in candidates if c.name == baseline), *[c for c in candidates if c.name != baseline]]
+    same = check_same_data(ordered, allow_different_data=allow_different_data)
+    samples = align(ordered, same_data=same)
+    y = samples["y_true"].to_numpy().astype(bool)
+    sample_weight = samples["weight"].to_numpy(dtype=np.float64)
+    groups = _Groups.of(samples, intersections)
+    index = groups.index
+    scores = {c.name: samples[f"score:{c.name}"].to_numpy(dtype=np.float64) for c in ordered}
+    thresholds = {c.name: c.threshold for c in ordered}
+
+    weighted = bool(np.any(sample_weight != 1.0))
+    tests = _tests(y, scores, thresholds, groups, index, baseline, ci_level)
+    counted = [m for m in metrics if m in COUNT_METRICS]
+    # DeLong counts samples; a weighted AUC needs the (per-sample) paired bootstrap
+    boot_metrics = counted + (["roc_auc"] if "roc_auc" in metrics and weighted else [])
+    cells = _cells(samples, y, scores, thresholds, sample_weight) if counted else None
+    point: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
+    reps: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
+    if cells is not None:  # count metrics from Poisson counts of cells: exact in distribution, O(cells) per resample
+        point, reps = _cell_replicates(cells, groups, counted, n_boot, seed, progress)
+    per_sample = [m for m in boot_metrics if cells is None or m not in counted]
+    if per_sample:
+        more_point, more_reps = _sample_replicates(y, scores, thresholds, groups, sample_weight, per_sample, n_boot,
+                                                   seed, progress)
+        for name in names:
+            point[name].update(more_point[name])
+            reps[name].update(more_reps[name])
+
+    counts = groups.counts
+    rows = []
+    for name in names:
+        if name == baseline:
+            continue
+        for m in boot_metrics:
+            diff_rep = reps[name][m] - reps[baseline][m]
+            low, high = percentile_interval(diff_rep, ci_level)
+            se = _nan_std(diff_rep)
+            for k, (feature, group) in enumerate(index):
+                b, v = float(point[baseline][m][k]), float(point[name][m][k])
+                rows.append({"candidate": name, "feature": feature, "group": group, "metric": m, "n": int(counts[k]),
+                             "baseline": b, "value": v, "difference": v - b, "ci_low": float(low[k]),
+                             "ci_high": float(high[k]), "p_value": _p_value(v - b, float(se[k])),
+                             "small": bool(counts[k] < min_group_size), "method": "paired Poisson bootstrap"})
+        if "roc_auc" in metrics and not weighted:
+            t = tests[tests["candidate"] == name].reset_index(drop=True)
+            for k, (feature, group) in enumerate(index):
+                r = t.iloc[k]
+                rows.append({"candidate": name, "feature": feature, "group": group, "metric": "roc_auc",
+                             "n": int(counts[k]), "baseline": r["auc_baseline"], "value": r["auc_candidate"],
+                             "difference": r["delong_difference"], "ci_low": r["delong_ci_low"],
+                             "ci_high": r["delong_ci_high"], "p_value": r["delong_p"],
+                             "small": bool(counts[k] < min_group_size), "method": "DeLong"})
+    deltas = pd.DataFrame(rows)
+    tested = ~deltas["small"] & deltas["p_value"].notna()
+    deltas["p_adjusted"] = np.nan
+    deltas.loc[tested, "p_adjusted"] = benjamini_hochberg(deltas.loc[tested, "p_value"].to_numpy())
+    deltas["significant"] = tested & (deltas["p_adjusted"] <= fdr) & (deltas["difference"] != 0)
+    lower = deltas["metric"].isin(LOWER_IS_BETTER)
+    better = pd.Series(np.where(lower, deltas["difference"] < 0, deltas["difference"] > 0), dtype=object)
+    deltas["better"] = better.where(~deltas["metric"].isin(NEUTRAL_METRICS), None)
+
+    order = {m: i for i, m in enumerate(metrics)}
+    deltas = deltas.sort_values(["candidate", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c.map(
+        {n: i for i, n in enumerate(names)}), kind="stable").reset_index(drop=True)
+    settings = {"rank_by": rank_by, "n_boot": n_boot, "ci_level": ci_level, "seed": seed, "fdr": fdr,
+                "min_group_size": min_group_size, "intersections": intersections, "metrics": list(metrics),
+                "weighted": weighted, "methods": {m: ("DeLong" if m == "roc_auc" and not weighted else
+                                                      "paired Poisson bootstrap") for m in metrics}}
+    return Comparison(candidates=list(ordered), baseline=baseline, samples=samples, same_data=same,
+                      leaderboard=leaderboard(ordered, rank_by=rank_by), deltas=deltas, tests=tests,
+                      settings=settings)
+
+
+def _sub_order(order: np.ndarray, mask: np.ndarray | slice) -> np.ndarray:
+    """The permutation sorting a subset, from the one sorting all samples: O(rows), no new sort."""
+    if isinstance(mask, slice):
+        return order
+    return (np.cumsum(mask) - 1)[order[mask[order]]]
+
+
+def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], groups: _Groups,
+           index: pd.MultiIndex, baseline: str, level: float) -> pd.DataFrame:
+    """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column."""
+    rows = []
+    base_pred = scores[baseline] >= thresholds[baseline]
+    orders = {name: np.argsort(score, kind="stable") for name, score in scores.items()}  # one sort per model
+    for name, score in scores.items():
+        if name == baseline:
+            continue
+        pred = score >= thresholds[name]
+        for k, (feature, group) in enumerate(index):
+            rows_k = groups.mask(k)
+            mc = mcnemar(y[rows_k], pred[rows_k], base_pred[rows_k])
+            order_a, order_b = _sub_order(orders[name], rows_k), _sub_order(orders[baseline], rows_k)
+            dl = delong_sorted(y[rows_k], score[rows_k], scores[baseline][rows_k], order_a, order_b, level=level)
+            fl = flip_rate(pred[rows_k], base_pred[rows_k], level=level)
+            rows.append({"candidate": name, "feature": feature, "group": group, "n": int(groups.counts[k]),
+                         "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
+                         "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
+                         "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
+                         "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
+                         "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"],
+                         "flip_ci_high": fl["ci_high"]})
+    return pd.DataFrame(rows)

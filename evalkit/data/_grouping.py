@@ -1,0 +1,56 @@
+"""Group columns: each sensitive feature as a sorted categorical, and the pairwise intersections built from
+integer codes. The one definition of "a group" that balancing, metrics and views share.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+#: Separator between feature names, and between group values, of an intersection.
+INTERSECTION_SEP = "&"
+
+def group_columns(sensitive: pd.DataFrame, *, intersections: bool = True) -> dict[str, pd.Series]:
+    """The grouping columns to evaluate: each sensitive feature and, optionally, each pair of them.
+
+    Parameters
+    ----------
+    sensitive : DataFrame
+        One string column per sensitive feature.
+    intersections : bool, default=True
+        Add pairwise intersections, named ``"a&b"`` with values ``"x&y"``.
+
+    Returns
+    -------
+    dict of str to Series
+        Feature name to the group value of every sample, as a categorical of strings with sorted
+        categories (so ``pd.factorize(..., sort=True)`` codes follow the sorted group names).
+    """
+    cols = {c: _as_sorted_categorical(sensitive[c]) for c in sensitive.columns}
+    if intersections:
+        for a, b in combinations(sensitive.columns, 2):
+            cols[f"{a}{INTERSECTION_SEP}{b}"] = _intersect(cols[a], cols[b])
+    return cols
+
+
+def _as_sorted_categorical(column: pd.Series) -> pd.Series:
+    """The column as a categorical of strings with sorted categories (cheap to factorize and combine)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cat = column.cat.rename_categories([str(c) for c in column.cat.categories])
+        return cat.cat.reorder_categories(sorted(cat.cat.categories))
+    return column.astype(str).astype(pd.CategoricalDtype(sorted(column.astype(str).unique())))
+
+
+def _intersect(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``a&b`` values as a categorical, built from the integer codes (no string per sample)."""
+    ca, cb = a.cat.categories, b.cat.categories
+    codes = a.cat.codes.to_numpy(np.int64) * len(cb) + b.cat.codes.to_numpy(np.int64)
+    used = np.unique(codes)
+    names = [f"{ca[k // len(cb)]}{INTERSECTION_SEP}{cb[k % len(cb)]}" for k in used]
+    order = np.argsort(names, kind="stable")
+    remap = np.empty(len(ca) * len(cb), dtype=np.int64)
+    remap[used[order]] = np.arange(len(used))
+    cat = pd.Categorical.from_codes(remap[codes], categories=[names[i] for i in order])
+    return pd.Series(cat, index=a.index, name=f"{a.name}{INTERSECTION_SEP}{b.name}")

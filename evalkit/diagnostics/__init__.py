@@ -1,0 +1,59 @@
+"""Before-deployment diagnostics: fitting (train against test, learning curves), robustness to
+perturbations, adversarial attacks and presentation attacks (spoofing).
+
+May import: :mod:`evalkit.data`, :mod:`evalkit.metrics`, :mod:`evalkit.stats`, the root's ``exceptions``.
+"""
+
+from ._adversarial import (
+    Adversarial,
+    adversarial_search,
+)
+from ._fitting import (
+    DEFAULT_MIN_TRAIN,
+    FitDiagnostics,
+    fitting_diagnostics,
+    learning_curve,
+)
+from ._robustness import (
+    Perturbation,
+    PERTURBATIONS,
+    default_suite,
+    feature_kinds,
+    perturb_frame,
+    perturb_image,
+    image_features,
+    load_images,
+    Robustness,
+    assess_robustness,
+)
+from ._spoofing import (
+    BONA_FIDE,
+    attack_species,
+    attack_rates,
+    worst_apcer,
+    spoof_dataset_rates,
+)
+
+__all__ = [
+    "Adversarial",
+    "BONA_FIDE",
+    "DEFAULT_MIN_TRAIN",
+    "FitDiagnostics",
+    "PERTURBATIONS",
+    "Perturbation",
+    "Robustness",
+    "adversarial_search",
+    "assess_robustness",
+    "attack_rates",
+    "attack_species",
+    "default_suite",
+    "feature_kinds",
+    "fitting_diagnostics",
+    "image_features",
+    "learning_curve",
+    "load_images",
+    "perturb_frame",
+    "perturb_image",
+    "spoof_dataset_rates",
+    "worst_apcer",
+]

@@ -1,0 +1,217 @@
+"""One evaluation of one model on one dataset, in memory: overall and per-group metrics with intervals,
+disparities and the operating point. :func:`evaluate` also dispatches to the out-of-core engines
+(:mod:`._scale`), which build the same :class:`~evalkit.evaluation.Evaluation`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data import Dataset, balance_groups, balancing_weights, composition, downsample, group_columns, load_dataset
+from ..metrics import (
+    DISPARITY_METRICS,
+    LOWER_IS_BETTER,
+    METRIC_NAMES,
+    MetricsConfig,
+    binary_metrics,
+    check_reference,
+    check_sample_weight,
+    choose_threshold,
+    disparities,
+    function_metrics_by_group,
+    group_thresholds,
+    load_metrics_config,
+    metrics_by_group,
+    reference_disparities,
+    small_groups,
+)
+from ..models import ModelRef, check_score_range, resolve_model, score
+from ..settings import EvaluationSettings, parse_rule
+from ..stats import estimate_uncertainty
+from ._result import Evaluation
+from ._scale import evaluate_at_scale
+
+
+def evaluate(
+    model: ModelRef | str | Mapping[str, Any],
+    data: Dataset | str | Path,
+    *,
+    settings: EvaluationSettings | Mapping[str, Any] | None = None,
+    sample_weight: np.ndarray | None = None,
+    run_id: str | None = None,
+    progress: bool = False,
+    **overrides: Any,
+) -> Evaluation:
+    """Evaluate a model on a dataset: overall and per-group metrics with confidence intervals,
+    disparities, and the operating point.
+
+    Parameters
+    ----------
+    model : ModelRef, str or dict
+        A resolved model, any ``MODEL`` value accepted by :func:`evalkit.resolve_model`, or the
+        fields of a :class:`~evalkit.models.ModelRef` as a dict (how the report pipeline passes an
+        already resolved model to the notebook).
+    data : Dataset or path-like
+        A loaded dataset or the path of its manifest.
+    settings : EvaluationSettings or dict, optional
+        Every evaluation setting (threshold and threshold rule, costs, groups, engine, score range,
+        custom metrics, bootstrap, reference groups, balancing, trusted types, out-of-core options);
+        see :class:`evalkit.settings.EvaluationSettings` for each field, its default and meaning.
+    **overrides
+        Any field of :class:`~evalkit.settings.EvaluationSettings` as a keyword
+        (``evaluate(model, data, threshold=0.4, n_boot=0)``); keywords override ``settings``.
+    sample_weight : ndarray, optional
+        Non-negative weight per sample; every metric and interval becomes weighted.
+    balance : {"none", "downsample", "weights"}, default="none"
+        Demographic balancing (see :mod:`evalkit.balance`): a seeded stratified down-sample with
+        equal group sizes (or ``balance_target`` shares), or weights with the same effect that keep
+        every row. The report shows the composition before and after.
+    balance_by : str, optional
+        The feature or intersection (``"sex&race"``) to balance; default the first sensitive feature.
+    balance_target : dict of str to float, optional
+        Target share of each group of ``balance_by`` (default equal shares).
+    run_id : str, optional
+        MLflow run id to record in the result.
+    progress : bool, default=False
+        Print bootstrap progress.
+    Returns
+    -------
+    Evaluation
+
+    Examples
+    --------
+    >>> ev = evaluate("adult-logreg", "data_manifests/adult_test.yaml")  # doctest: +SKIP
+    >>> round(ev.overall["roc_auc"], 3)  # doctest: +SKIP
+    0.903
+    """
+    given = overrides.pop("metrics_config", None) if isinstance(overrides.get("metrics_config"), MetricsConfig) \
+        else None  # an already loaded configuration
+    st = EvaluationSettings.build(settings, **overrides)
+    config = given if given is not None else load_metrics_config(st.metrics_config)
+    if isinstance(model, Mapping):
+        model = ModelRef(**{**model, "path": Path(model["path"])})
+    ref = model if isinstance(model, ModelRef) else resolve_model(model)
+    if st.out_of_core:
+        if sample_weight is not None:
+            raise ValueError(f"engine {st.engine!r} (out of core) computes unweighted metrics: no sample_weight")
+        return evaluate_at_scale(ref, data if not isinstance(data, Dataset) else data.manifest.manifest_path,
+                                 settings=st, run_id=run_id, progress=progress)
+    threshold, threshold_rule, min_group_size, intersections = (st.threshold, st.threshold_rule, st.min_group_size,
+                                                                st.intersections)
+    reference, balance, balance_by, balance_target, seed = (st.reference, st.balance, st.balance_by,
+                                                            st.balance_target, st.seed)
+    ds = data if isinstance(data, Dataset) else load_dataset(data)
+    check_reference(ds.sensitive, reference, intersections=intersections)
+    balance_groups(ds.sensitive, balance, balance_by, balance_target)  # fail before scoring
+    y_score = score(ref, ds, trusted_types=st.trusted_types)
+    if st.score_range:
+        check_score_range(ref, ds, y_score, st.score_range)
+    w = check_sample_weight(sample_weight, len(ds))
+    composition_before = composition(ds.sensitive, ds.sources, min_group_size=min_group_size)
+    balance_info: dict[str, Any] = {"method": balance, "rows_before": len(ds)}
+    chosen = balance_groups(ds.sensitive, balance, balance_by, balance_target)
+    if chosen is not None:
+        by, groups = chosen
+        balance_info.update(by=by, target=dict(balance_target) if balance_target else "equal shares")
+        if balance == "downsample":
+            rows = downsample(groups, target=balance_target, seed=seed)
+            ds, y_score = ds.subset(rows), y_score[rows]
+            w = None if w is None else w[rows]
+        else:
+            bw = balancing_weights(groups, target=balance_target)
+            w = bw if w is None else w * bw
+    balance_info["rows_after"] = len(ds)
+    y_true = ds.y_true
+    c_fp = st.cost_fp if st.cost_fp is not None else (config.cost_fp if config.cost_fp is not None else 1.0)
+    c_fn = st.cost_fn if st.cost_fn is not None else (config.cost_fn if config.cost_fn is not None else 1.0)
+    op = choose_threshold(y_true, y_score, threshold_rule, threshold=threshold, cost_fp=c_fp, cost_fn=c_fn,
+                          sample_weight=w)
+    thr = op.threshold
+    groupings = group_columns(ds.sensitive, intersections=intersections)
+    by_group = metrics_by_group(y_true, y_score, sensitive=ds.sensitive, threshold=thr,
+                                intersections=intersections, engine=st.engine, sample_weight=w)
+    overall = binary_metrics(y_true, y_score, threshold=thr, sample_weight=w)
+    by_group, overall = _add_custom(config, by_group, overall, y_true, y_score, groupings, thr, w)
+    compared = DISPARITY_METRICS + config.comparable
+    lower = LOWER_IS_BETTER | config.lower_is_better
+    disp = disparities(by_group, min_group_size=min_group_size, metrics=compared, lower_is_better=lower)
+    ref_disp = reference_disparities(by_group, reference=reference, min_group_size=min_group_size, metrics=compared)
+    uncertainty = None
+    if st.n_boot:
+        codes = {f: pd.factorize(g, sort=True)[0] for f, g in groupings.items()}
+        uncertainty = estimate_uncertainty(
+            y_true, y_score, codes, by_group=by_group, overall=overall, disparities=disp, reference=ref_disp,
+            threshold=thr, min_group_size=min_group_size, resampling=st.resampling,
+            sample_weight=w, extra=config.count_metrics(),
+            progress=_print_progress if progress else None)
+        ref_disp = uncertainty.reference
+    name, target = parse_rule(threshold_rule)
+    target = st.target_fpr if st.target_fpr is not None else (target if name == "fpr" else overall["fpr"])
+    thresholds = _group_thresholds(y_true, y_score, groupings, thr, target, w)
+    return Evaluation(
+        model=ref,
+        data=ds,
+        y_score=y_score,
+        threshold=float(thr),
+        overall=overall,
+        by_group=by_group,
+        disparities=disp,
+        small_groups=small_groups(by_group, min_group_size=min_group_size),
+        min_group_size=min_group_size,
+        run_id=run_id,
+        engine=st.engine,
+        operating_point=op,
+        config=config,
+        reference=ref_disp,
+        uncertainty=uncertainty,
+        group_thresholds=thresholds,
+        target_fpr=float(target) if target is not None else math.nan,
+        balance=balance_info,
+        composition_before=composition_before,
+        composition=composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w),
+        sample_weight=w,
+        settings=st,
+    )
+
+
+def _print_progress(done: int, total: int) -> None:
+    print(f"bootstrap: {done}/{total} resamples", flush=True)
+
+
+def _group_thresholds(y_true: np.ndarray, y_score: np.ndarray, groupings: Mapping[str, pd.Series], threshold: float,
+                      target_fpr: float, w: np.ndarray | None) -> pd.DataFrame:
+    if not (isinstance(target_fpr, float) and 0 < target_fpr < 1):
+        return pd.DataFrame()
+    parts = {f: group_thresholds(y_true, y_score, g, threshold=threshold, target_fpr=target_fpr, sample_weight=w)
+             for f, g in groupings.items()}
+    return pd.concat(parts, names=["feature", "group"])
+
+
+def _add_custom(config: MetricsConfig, by_group: pd.DataFrame, overall: dict[str, float], y_true: np.ndarray,
+                y_score: np.ndarray, groupings: Mapping[str, pd.Series], threshold: float,
+                w: np.ndarray | None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Custom metrics as extra columns (cost metrics from counts; functions through MetricFrame)."""
+    if not config.metrics:
+        return by_group, overall
+    by_group, overall = by_group.copy(), dict(overall)
+    for name, fn in config.count_metrics().items():
+        by_group[name] = fn(*(by_group[k].to_numpy() for k in ("tp", "fp", "tn", "fn")))
+        overall[name] = float(fn(*(np.array([overall[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
+    functions = config.function_metrics()
+    if functions:
+        try:
+            f_overall, f_groups = function_metrics_by_group(functions, y_true, y_score, groupings,
+                                                            threshold=threshold, sample_weight=w)
+        except TypeError as err:
+            raise ValueError(f"a custom metric function in {config.path} cannot be called as "
+                             f"f(y_true, y, **kwargs): {err}") from err
+        overall.update(f_overall)
+        by_group = by_group.join(f_groups)
+    return by_group[list(METRIC_NAMES) + config.names], overall
+
+

@@ -1,0 +1,108 @@
+"""The promotion gate: the policy file and its requirements, the evidence each check gathers
+(quality, fairness, fitting, robustness, adversarial, spoofing, cost, the staging replica), the
+verdicts, the gate pipeline (``make gate``), promotion and rollback, and the gate report's view.
+
+May import: :mod:`evalkit.serve`, :mod:`evalkit.runner` and everything below them.
+"""
+
+from ._evidence import (
+    RECORD_SCHEMA_VERSION,
+    GateResult,
+    run_checks,
+    served_replica,
+    budget_evidence,
+)
+from ._pipeline import (
+    GATE_NOTEBOOK,
+    DEFAULT_POLICY,
+    GATE_TIMEOUT,
+    GATE_EXPERIMENT,
+    GATE_FILES,
+    DECISION_TAG,
+    GateRun,
+    write_outputs,
+    run_gate,
+)
+from ._policy import (
+    Decision,
+    CHECKS,
+    Requirement,
+    Policy,
+    load_policy,
+    Evidence,
+    judge,
+    sample_size_to_decide,
+    combine,
+    requirement_table,
+    lower_is_better,
+)
+from ._promotion import (
+    PROMOTION_EXPERIMENT,
+    TOLERANCE,
+    PromotionError,
+    PromotionResult,
+    check_gate,
+    served_check,
+    replica_check,
+    promote,
+    rollback,
+)
+from ._view import (
+    header,
+    requirements,
+    verdicts,
+    quality,
+    fitting,
+    robustness,
+    adversarial,
+    spoofing,
+    non_inferiority,
+    served,
+)
+
+__all__ = [
+    "CHECKS",
+    "DECISION_TAG",
+    "DEFAULT_POLICY",
+    "Decision",
+    "Evidence",
+    "GATE_EXPERIMENT",
+    "GATE_FILES",
+    "GATE_NOTEBOOK",
+    "GATE_TIMEOUT",
+    "GateResult",
+    "GateRun",
+    "PROMOTION_EXPERIMENT",
+    "Policy",
+    "PromotionError",
+    "PromotionResult",
+    "RECORD_SCHEMA_VERSION",
+    "Requirement",
+    "TOLERANCE",
+    "adversarial",
+    "budget_evidence",
+    "check_gate",
+    "combine",
+    "fitting",
+    "header",
+    "judge",
+    "load_policy",
+    "lower_is_better",
+    "non_inferiority",
+    "promote",
+    "quality",
+    "replica_check",
+    "requirement_table",
+    "requirements",
+    "robustness",
+    "rollback",
+    "run_checks",
+    "run_gate",
+    "sample_size_to_decide",
+    "served",
+    "served_check",
+    "served_replica",
+    "spoofing",
+    "verdicts",
+    "write_outputs",
+]

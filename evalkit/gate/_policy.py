@@ -1,0 +1,447 @@
+"""The promotion gate: a policy file of requirements, each judged on a confidence interval.
+
+A policy (``configs/gates.yaml``) lists requirements::
+
+    policy: adult-default
+    corner_cases: ../data_manifests/adult_corner_cases.yaml   # scored again after promotion
+    train_data: ../data_manifests/adult_train.yaml            # enables fitting checks
+    requirements:
+      - check: metric              # a metric overall (scope: overall) or in every group (scope: groups)
+        metric: roc_auc
+        min: 0.85
+      - check: disparity           # max - min between the groups of a feature (fairlearn's difference)
+        metric: recall
+        feature: sex
+        max: 0.15
+      - check: fitting_gap         # training minus evaluation value (overfitting)
+        metric: roc_auc
+        max: 0.03
+      - check: robustness_drop     # clean minus perturbed value at one perturbation strength
+        metric: accuracy
+        perturbation: gaussian_noise
+        strength: 0.5
+        max: 0.05
+      - check: robustness_flips    # share of decisions that change under a perturbation (brittleness)
+        perturbation: gaussian_noise
+        strength: 0.25
+        max: 0.1
+      - check: attack_success      # share of attacked samples flipped within the budget
+        max: 0.5
+      - check: apcer               # attack presentations accepted (worst attack species)
+        max: 0.1
+      - check: non_inferiority     # candidate minus the model now in staging, paired on the same data
+        metric: roc_auc
+        margin: 0.01
+      - check: latency             # served single-row latency in ms (p50, p95 or p99; concurrency 1 or 4)
+        percentile: 95
+        max: 50
+      - check: memory              # the scoring server's resident memory in MB
+        max: 1000
+
+Latency and memory budgets are judged on a served replica (:mod:`evalkit.staging`: the registered
+model behind ``mlflow models serve`` on 127.0.0.1): once in the gate, and again at promotion against
+``models:/<name>@staging``, where a replica over budget is rolled back.
+
+Each requirement is judged on its interval, never on the point estimate alone: with a lower bound
+``min``, it **passes** when the interval lies at or above the bound, **fails** when it lies below,
+and is **inconclusive** otherwise (too little data to tell); ``max`` is the mirror image. For an
+inconclusive requirement the verdict states the sample size that would decide it, assuming the
+interval narrows as 1/sqrt(n) around the same estimate. The gate's decision is ``fail`` if any
+requirement fails, else ``inconclusive`` if any is inconclusive, else ``pass``.
+
+This module only reads policies and judges evidence; :mod:`evalkit.checks` gathers the evidence and
+:mod:`evalkit.promotion` acts on the decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from .._io import sha256_file
+from ..exceptions import ConfigError
+from ..data import read_yaml_mapping
+from ..metrics import LOWER_IS_BETTER, METRIC_NAMES
+from ..stats import COUNT_METRICS, PAIRED_METRICS
+
+Decision = Literal["pass", "fail", "inconclusive"]
+#: The kinds of requirement a policy may state.
+CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "robustness_flips",
+                           "attack_success", "apcer", "non_inferiority", "latency", "memory")
+_TOP_KEYS = {"policy", "description", "corner_cases", "train_data", "attack_data", "requirements", "settings"}
+_SETTINGS = {"n_boot": int, "ci_level": float, "seed": int, "min_group_size": int, "threshold": float,
+             "threshold_rule": str, "adversarial_samples": int, "adversarial_budget": float,
+             "robustness_suite": str, "replica_requests": int}
+_KEYS: dict[str, set[str]] = {
+    "metric": {"metric", "scope", "feature", "min", "max"},
+    "disparity": {"metric", "feature", "max"},
+    "fitting_gap": {"metric", "max"},
+    "robustness_drop": {"metric", "perturbation", "strength", "max"},
+    "robustness_flips": {"perturbation", "strength", "max"},
+    "attack_success": {"max"},
+    "apcer": {"max"},
+    "non_inferiority": {"metric", "margin"},
+    "latency": {"percentile", "concurrency", "max"},
+    "memory": {"max"},
+}
+_COMMON = {"check", "name", "description"}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One requirement of a policy.
+
+    Attributes
+    ----------
+    name : str
+        A short identifier (given, or made from the check and its metric).
+    check : str
+        One of :data:`CHECKS`.
+    bound : float
+        The threshold the interval is compared with (``-margin`` for non-inferiority).
+    direction : {"min", "max"}
+        Whether the value must be at least (``min``) or at most (``max``) the bound.
+    metric, feature, scope, perturbation, strength
+        What the requirement is about (``None`` where it does not apply).
+    description : str
+    """
+
+    name: str
+    check: str
+    bound: float
+    direction: Literal["min", "max"]
+    metric: str | None = None
+    feature: str | None = None
+    scope: Literal["overall", "groups"] = "overall"
+    perturbation: str | None = None
+    strength: float | None = None
+    description: str = ""
+    percentile: int = 95
+    concurrency: int = 1
+
+    def text(self) -> str:
+        """The requirement in words, e.g. ``roc_auc ≥ 0.85 (overall)``."""
+        sign = "≥" if self.direction == "min" else "≤"
+        if self.check == "metric":
+            where = f" in every group of {self.feature or 'each feature'}" if self.scope == "groups" else " overall"
+            return f"{self.metric} {sign} {self.bound:g}{where}"
+        if self.check == "disparity":
+            return f"{self.metric} difference between {self.feature} groups {sign} {self.bound:g}"
+        if self.check == "fitting_gap":
+            return f"{self.metric} training − evaluation gap {sign} {self.bound:g}"
+        if self.check == "robustness_drop":
+            return f"{self.metric} drop under {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
+        if self.check == "robustness_flips":
+            return f"decisions flipped by {self.perturbation} (strength {self.strength:g}) {sign} {self.bound:g}"
+        if self.check == "latency":
+            return (f"served single-row latency p{self.percentile} at concurrency {self.concurrency} {sign} "
+                    f"{self.bound:g} ms")
+        if self.check == "memory":
+            return f"scoring server's resident memory {sign} {self.bound:g} MB"
+        if self.check == "attack_success":
+            return f"adversarial attack success rate {sign} {self.bound:g}"
+        if self.check == "apcer":
+            return f"attacks accepted (APCER) for every attack species {sign} {self.bound:g}"
+        return f"{self.metric} not worse than the staging model by more than {-self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A parsed, validated policy file.
+
+    Attributes
+    ----------
+    name : str
+    path : Path or None
+    sha256 : str
+        Checksum of the file (empty for a policy built in code).
+    requirements : tuple of Requirement
+    corner_cases, train_data, attack_data : Path or None
+        Manifests named by the policy, resolved against its folder.
+    settings : dict
+        Evaluation settings (``n_boot``, ``ci_level``, ``seed``, ``min_group_size``, ``threshold``,
+        ``threshold_rule``, ``adversarial_samples``, ``adversarial_budget``, ``robustness_suite``,
+        ``replica_requests``: requests per concurrency level on a served replica, default 200).
+    raw : dict
+        The file's content, for the decision record.
+    """
+
+    name: str
+    requirements: tuple[Requirement, ...]
+    path: Path | None = None
+    sha256: str = ""
+    corner_cases: Path | None = None
+    train_data: Path | None = None
+    attack_data: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def needs(self, check: str) -> list[Requirement]:
+        """The requirements of one kind."""
+        return [r for r in self.requirements if r.check == check]
+
+
+def _number(path: Path, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(path, f"expected a finite number, got {value!r}", key=key)
+    return float(value)
+
+
+def _requirement(path: Path, index: int, raw: Any, features: Sequence[str] | None) -> Requirement:
+    where = f"requirements[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(path, f"expected a mapping with a 'check' key, got {raw!r}", key=where)
+    check = raw.get("check")
+    if check not in CHECKS:
+        raise ConfigError(path, f"unknown check {check!r}; expected one of {list(CHECKS)}", key=f"{where}.check")
+    unknown = sorted(set(raw) - _KEYS[check] - _COMMON)
+    if unknown:
+        raise ConfigError(path, f"unknown key(s) {unknown} for check '{check}'; allowed: "
+                                f"{sorted(_KEYS[check] | _COMMON)}", key=where)
+    metric = raw.get("metric")
+    needs_metric = "metric" in _KEYS[check]
+    if needs_metric:
+        allowed = {"robustness_drop": COUNT_METRICS, "non_inferiority": PAIRED_METRICS}.get(check, METRIC_NAMES)
+        if metric not in allowed:
+            raise ConfigError(path, f"metric {metric!r} is not one of {list(allowed)}", key=f"{where}.metric")
+    if check == "non_inferiority":
+        if "margin" not in raw:
+            raise ConfigError(path, "missing 'margin' (how much worse than the staging model is acceptable)",
+                              key=where)
+        margin = _number(path, f"{where}.margin", raw["margin"])
+        if margin < 0:
+            raise ConfigError(path, f"margin must be >= 0, got {margin:g}", key=f"{where}.margin")
+        # A lower-is-better metric's difference is flipped so that "candidate minus staging" is a gain.
+        direction, bound = "min", -margin
+    else:
+        given = [k for k in ("min", "max") if k in raw]
+        if len(given) != 1 or given[0] not in _KEYS[check]:
+            allowed_bounds = sorted({"min", "max"} & _KEYS[check])
+            raise ConfigError(path, f"state exactly one bound of {allowed_bounds}", key=where)
+        direction, bound = given[0], _number(path, f"{where}.{given[0]}", raw[given[0]])
+    if check == "latency":
+        if raw.get("percentile", 95) not in (50, 95, 99):
+            raise ConfigError(path, f"percentile must be 50, 95 or 99, got {raw['percentile']!r}",
+                              key=f"{where}.percentile")
+        if raw.get("concurrency", 1) not in (1, 4):
+            raise ConfigError(path, f"concurrency must be 1 or 4, got {raw['concurrency']!r}", key=f"{where}.concurrency")
+    scope = raw.get("scope", "overall")
+    if scope not in ("overall", "groups"):
+        raise ConfigError(path, f"scope must be 'overall' or 'groups', got {scope!r}", key=f"{where}.scope")
+    feature = raw.get("feature")
+    if check == "disparity" and feature is None:
+        raise ConfigError(path, "a disparity requirement names its 'feature' (e.g. sex)", key=where)
+    if feature is not None and (not isinstance(feature, str) or features is not None and feature not in features):
+        raise ConfigError(path, f"feature {feature!r} is not a sensitive feature of the data; expected one of "
+                                f"{list(features or [])}", key=f"{where}.feature")
+    perturbation, strength = raw.get("perturbation"), raw.get("strength")
+    if check in ("robustness_drop", "robustness_flips"):
+        from ..diagnostics import PERTURBATIONS
+
+        if perturbation not in PERTURBATIONS:
+            raise ConfigError(path, f"unknown perturbation {perturbation!r}; expected one of "
+                                    f"{sorted(PERTURBATIONS)}", key=f"{where}.perturbation")
+        strength = _number(path, f"{where}.strength", strength)
+        if strength <= 0:
+            raise ConfigError(path, f"strength must be > 0, got {strength:g}", key=f"{where}.strength")
+    percentile, concurrency = int(raw.get("percentile", 95)), int(raw.get("concurrency", 1))
+    name = raw.get("name") or "-".join(str(p) for p in (check, metric, feature, perturbation) if p)
+    if not isinstance(name, str):
+        raise ConfigError(path, f"name must be text, got {name!r}", key=f"{where}.name")
+    return Requirement(name=name, check=check, bound=bound, direction=direction, metric=metric, feature=feature,
+                       scope=scope, perturbation=perturbation, strength=strength,
+                       description=str(raw.get("description", "")), percentile=percentile, concurrency=concurrency)
+
+
+def _manifest_key(path: Path, raw: Mapping[str, Any], key: str) -> Path | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(path, f"expected the path of a data manifest, got {value!r}", key=key)
+    target = (path.parent / value).resolve()
+    if not target.is_file():
+        raise ConfigError(path, f"manifest {target} not found", key=key)
+    return target
+
+
+def load_policy(path: str | Path, *, features: Sequence[str] | None = None) -> Policy:
+    """Read and check a policy file.
+
+    Parameters
+    ----------
+    path : path-like
+        The YAML policy file.
+    features : sequence of str, optional
+        The evaluation data's sensitive features; a requirement naming another feature is an error.
+
+    Returns
+    -------
+    Policy
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not YAML, or any key is unknown, missing or of the wrong type; the
+        message names the file and the key (e.g. ``requirements[2].metric``).
+    """
+    path = Path(path)
+    raw = read_yaml_mapping(path, ConfigError, what="policy")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(path, f"unknown key(s) {unknown}; allowed: {sorted(_TOP_KEYS)}")
+    reqs = raw.get("requirements")
+    if not isinstance(reqs, list) or not reqs:
+        raise ConfigError(path, "expected a non-empty list of requirements", key="requirements")
+    requirements = tuple(_requirement(path, i, r, features) for i, r in enumerate(reqs))
+    names = [r.name for r in requirements]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(path, f"requirement names must be unique; repeated: {repeated} (give each a 'name')",
+                          key="requirements")
+    settings = raw.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(path, f"expected a mapping, got {settings!r}", key="settings")
+    for key, value in settings.items():
+        kind = _SETTINGS.get(key)
+        if kind is None:
+            raise ConfigError(path, f"unknown setting; allowed: {sorted(_SETTINGS)}", key=f"settings.{key}")
+        ok = isinstance(value, str) if kind is str else (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer()))
+        if not ok:
+            raise ConfigError(path, f"expected {kind.__name__}, got {value!r}", key=f"settings.{key}")
+    if settings.get("robustness_suite", "full") not in ("full", "policy"):
+        raise ConfigError(path, f"expected 'full' (every perturbation at its default strengths, plus those the "
+                                f"requirements name) or 'policy' (only those), got {settings['robustness_suite']!r}",
+                          key="settings.robustness_suite")
+    if "attack_success" in {r.check for r in requirements} and "adversarial_budget" not in settings:
+        raise ConfigError(path, "an attack_success requirement needs settings.adversarial_budget (the largest "
+                                "perturbation, in standard deviations of each feature)", key="settings")
+    if "apcer" in {r.check for r in requirements} and raw.get("attack_data") is None:
+        raise ConfigError(path, "an apcer requirement needs attack_data (a manifest with an attack_column)",
+                          key="attack_data")
+    if "fitting_gap" in {r.check for r in requirements} and raw.get("train_data") is None:
+        raise ConfigError(path, "a fitting_gap requirement needs train_data (the training manifest)",
+                          key="train_data")
+    name = raw.get("policy", path.stem)
+    return Policy(name=str(name), requirements=requirements, path=path.resolve(), sha256=sha256_file(path),
+                  corner_cases=_manifest_key(path, raw, "corner_cases"), train_data=_manifest_key(path, raw, "train_data"),
+                  attack_data=_manifest_key(path, raw, "attack_data"), settings=dict(settings), raw=raw)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One measured quantity a requirement is judged on.
+
+    Attributes
+    ----------
+    estimate, ci_low, ci_high : float
+        The value and its interval (NaN where undefined).
+    n : float
+        The number of samples behind it (for the sample size that would decide).
+    subject : str
+        What was measured, e.g. ``overall`` or ``sex=Female``.
+    note : str
+        Why a value is missing, or how it was obtained.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    n: float
+    subject: str = "overall"
+    note: str = ""
+
+
+def judge(requirement: Requirement, evidence: Evidence) -> dict[str, Any]:
+    """Judge one piece of evidence against a requirement.
+
+    Returns
+    -------
+    dict
+        ``requirement``, ``check``, ``subject``, ``text``, ``bound``, ``direction``, ``estimate``,
+        ``ci_low``, ``ci_high``, ``n``, ``decision`` (pass, fail, inconclusive), ``n_to_decide``
+        (rows that would likely decide an inconclusive verdict, or None) and ``note``.
+
+    Examples
+    --------
+    >>> r = Requirement(name="auc", check="metric", bound=0.8, direction="min", metric="roc_auc")
+    >>> judge(r, Evidence(0.9, 0.85, 0.95, 1000))["decision"]
+    'pass'
+    >>> v = judge(r, Evidence(0.82, 0.78, 0.86, 1000))
+    >>> v["decision"], v["n_to_decide"]
+    ('inconclusive', 4000)
+    """
+    est, low, high, bound = evidence.estimate, evidence.ci_low, evidence.ci_high, requirement.bound
+    note = evidence.note
+    n_to_decide = None
+    if not all(math.isfinite(v) for v in (est, low, high)):
+        decision: Decision = "inconclusive"
+        note = note or "the value or its interval is undefined"
+    else:
+        if requirement.direction == "min":
+            decision = "pass" if low >= bound else "fail" if high < bound else "inconclusive"
+        else:
+            decision = "pass" if high <= bound else "fail" if low > bound else "inconclusive"
+        if decision == "inconclusive":
+            n_to_decide = sample_size_to_decide(est, low, high, bound, evidence.n)
+            if n_to_decide is None:
+                note = (note + "; " if note else "") + "the estimate lies on the bound: no sample size decides"
+    return {"requirement": requirement.name, "check": requirement.check, "subject": evidence.subject,
+            "text": requirement.text(), "bound": bound, "direction": requirement.direction,
+            "estimate": est, "ci_low": low, "ci_high": high, "n": evidence.n, "decision": decision,
+            "n_to_decide": n_to_decide, "note": note}
+
+
+def sample_size_to_decide(estimate: float, ci_low: float, ci_high: float, bound: float, n: float) -> int | None:
+    """The number of samples at which an interval around ``estimate`` would no longer contain ``bound``.
+
+    The half-width on the side facing the bound is assumed to shrink as 1/sqrt(n):
+    ``n' = n * (half_width / |estimate - bound|)**2``. None when the estimate equals the bound.
+
+    Examples
+    --------
+    >>> sample_size_to_decide(0.82, 0.78, 0.86, 0.8, 1000)
+    4000
+    """
+    gap = abs(estimate - bound)
+    if gap == 0 or not math.isfinite(n) or n <= 0:
+        return None
+    half = (estimate - ci_low) if estimate > bound else (ci_high - estimate)
+    return int(math.ceil(n * (half / gap) ** 2 - 1e-9))
+
+
+def combine(verdicts: Sequence[Mapping[str, Any]]) -> Decision:
+    """``fail`` if any verdict fails, else ``inconclusive`` if any is inconclusive, else ``pass``."""
+    decisions = {v["decision"] for v in verdicts}
+    if not verdicts:
+        return "inconclusive"
+    return "fail" if "fail" in decisions else "inconclusive" if "inconclusive" in decisions else "pass"
+
+
+def requirement_table(verdicts: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per requirement: its overall decision and the worst subject (for the first screen)."""
+    rows = []
+    frame = pd.DataFrame(list(verdicts))
+    if frame.empty:
+        return frame
+    order = {"fail": 0, "inconclusive": 1, "pass": 2}
+    for name, part in frame.groupby("requirement", sort=False):
+        part = part.assign(_rank=part["decision"].map(order)).sort_values("_rank", kind="stable")
+        worst = part.iloc[0]
+        rows.append({"requirement": name, "text": worst["text"], "decision": combine(part.to_dict("records")),
+                     "subject": worst["subject"], "estimate": worst["estimate"], "ci_low": worst["ci_low"],
+                     "ci_high": worst["ci_high"], "n_to_decide": worst["n_to_decide"], "note": worst["note"],
+                     "judged": len(part)})
+    out = pd.DataFrame(rows)
+    return out.assign(_rank=out["decision"].map(order)).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def lower_is_better(metric: str | None) -> bool:
+    """Whether a smaller value of ``metric`` is better (FPR, FNR, EER, costs...)."""
+    return metric in LOWER_IS_BETTER

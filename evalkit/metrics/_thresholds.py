@@ -1,0 +1,212 @@
+"""Operating points: choosing the decision threshold by a stated rule, overall and per group.
+
+A rule is a short string, as given to ``make report THRESHOLD_RULE=...`` or ``--threshold-rule``:
+
+``fixed``
+    The given threshold (default 0.5).
+``eer``
+    The equal-error-rate point (see :func:`evalkit.metrics.eer_threshold`).
+``fpr=<target>``
+    The most accepting threshold whose false positive rate (false match rate) is at most ``target``.
+``recall=<target>``
+    The least accepting threshold whose recall (true positive rate) is at least ``target``.
+``cost``
+    The threshold minimising ``cost_fp * FP + cost_fn * FN`` (ties: the least accepting one).
+
+Thresholds are taken among the distinct scores (a sample is positive when ``score >= threshold``);
+"accept nothing" is the threshold just above the highest score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..settings import parse_rule
+from ._binary import _as_binary, _as_scores, _clf_curve, check_sample_weight, eer_threshold
+
+#: The rule names, in documentation order.
+RULES = ("fixed", "eer", "fpr", "recall", "cost")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A chosen decision threshold and the rule that produced it.
+
+    Attributes
+    ----------
+    rule : str
+        The rule as given (e.g. ``"fpr=0.01"``).
+    threshold : float
+    description : str
+        One sentence for the report, e.g. "the most accepting threshold with FPR <= 0.01".
+    """
+
+    rule: str
+    threshold: float
+    description: str
+
+
+def _curve(y_true: npt.ArrayLike, y_score: npt.ArrayLike, sample_weight: npt.ArrayLike | None, pos_label):
+    y = _as_binary(y_true, pos_label)
+    s = _as_scores(y_score, y.size)
+    w = check_sample_weight(sample_weight, y.size)
+    order = np.argsort(-s, kind="stable")
+    fps, tps, thr = _clf_curve(y[order], s[order], None if w is None else w[order])
+    return fps, tps, thr, y, s
+
+
+def _above_max(scores: np.ndarray) -> float:
+    return float(np.nextafter(scores.max(), np.inf)) if scores.size else math.inf
+
+
+def threshold_for_fpr(y_true: npt.ArrayLike, y_score: npt.ArrayLike, target: float, *,
+                      sample_weight: npt.ArrayLike | None = None, pos_label: int | str = 1) -> float:
+    """The most accepting threshold whose false positive rate is at most ``target``.
+
+    Returns the threshold just above the highest score when even the top score exceeds the target, and
+    NaN when there are no negatives.
+
+    Examples
+    --------
+    >>> threshold_for_fpr([0, 0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.8, 0.7, 0.9], 0.25)
+    0.7
+    """
+    fps, _, thr, _, s = _curve(y_true, y_score, sample_weight, pos_label)
+    if fps[-1] <= 0:
+        return math.nan
+    ok = np.flatnonzero(fps / fps[-1] <= target * (1 + 1e-12))
+    return float(thr[ok[-1]]) if ok.size else _above_max(s)
+
+
+def threshold_for_recall(y_true: npt.ArrayLike, y_score: npt.ArrayLike, target: float, *,
+                         sample_weight: npt.ArrayLike | None = None, pos_label: int | str = 1) -> float:
+    """The least accepting threshold whose recall is at least ``target`` (NaN with no positives).
+
+    Examples
+    --------
+    >>> threshold_for_recall([0, 1, 0, 1], [0.1, 0.4, 0.35, 0.8], 0.5)
+    0.8
+    """
+    _, tps, thr, _, _ = _curve(y_true, y_score, sample_weight, pos_label)
+    if tps[-1] <= 0:
+        return math.nan
+    return float(thr[int(np.argmax(tps / tps[-1] >= target * (1 - 1e-12)))])
+
+
+def cost_threshold(y_true: npt.ArrayLike, y_score: npt.ArrayLike, *, cost_fp: float, cost_fn: float,
+                   sample_weight: npt.ArrayLike | None = None, pos_label: int | str = 1) -> float:
+    """The threshold minimising ``cost_fp * FP + cost_fn * FN`` (ties: the least accepting threshold).
+
+    Examples
+    --------
+    >>> cost_threshold([0, 1, 0, 1], [0.1, 0.4, 0.35, 0.8], cost_fp=1, cost_fn=10)
+    0.4
+    """
+    for name, c in (("cost_fp", cost_fp), ("cost_fn", cost_fn)):
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or c < 0:
+            raise ValueError(f"{name} must be a finite non-negative number, got {c!r}")
+    fps, tps, thr, _, s = _curve(y_true, y_score, sample_weight, pos_label)
+    costs = np.r_[cost_fn * tps[-1], cost_fp * fps + cost_fn * (tps[-1] - tps)]
+    i = int(np.argmin(costs))
+    return _above_max(s) if i == 0 else float(thr[i - 1])
+
+
+def choose_threshold(
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    rule: str = "fixed",
+    *,
+    threshold: float = 0.5,
+    cost_fp: float = 1.0,
+    cost_fn: float = 1.0,
+    sample_weight: npt.ArrayLike | None = None,
+    pos_label: int | str = 1,
+) -> OperatingPoint:
+    """Apply a threshold rule (see the module docstring) to the evaluation data.
+
+    Parameters
+    ----------
+    y_true, y_score : array-like of shape (n_samples,)
+    rule : str, default="fixed"
+    threshold : float, default=0.5
+        Used by ``fixed``.
+    cost_fp, cost_fn : float, default=1.0
+        Used by ``cost``.
+    sample_weight : array-like, optional
+    pos_label : int or str, default=1
+
+    Returns
+    -------
+    OperatingPoint
+
+    Raises
+    ------
+    ValueError
+        For an unknown rule, or when the data cannot give the threshold (e.g. ``eer`` with one class).
+    """
+    name, target = parse_rule(rule)
+    if name == "fixed":
+        return OperatingPoint(rule, float(threshold), f"fixed at {threshold:g}")
+    if name == "eer":
+        if sample_weight is not None:
+            from ._binary import binary_metrics
+
+            t = binary_metrics(y_true, y_score, sample_weight=sample_weight, pos_label=pos_label)["eer_threshold"]
+        else:
+            t = eer_threshold(y_true, y_score, pos_label=pos_label)
+        return OperatingPoint(rule, t, "the equal error rate point (interpolated where FPR = FNR)")
+    if name == "cost":
+        t = cost_threshold(y_true, y_score, cost_fp=cost_fp, cost_fn=cost_fn, sample_weight=sample_weight,
+                           pos_label=pos_label)
+        return OperatingPoint(rule, t, f"minimises {cost_fp:g}·FP + {cost_fn:g}·FN")
+    assert target is not None
+    if name == "fpr":
+        t = threshold_for_fpr(y_true, y_score, target, sample_weight=sample_weight, pos_label=pos_label)
+        text = f"the most accepting threshold with FPR (false match rate) ≤ {target:g}"
+    else:
+        t = threshold_for_recall(y_true, y_score, target, sample_weight=sample_weight, pos_label=pos_label)
+        text = f"the least accepting threshold with recall ≥ {target:g}"
+    if not math.isfinite(t):
+        raise ValueError(f"threshold_rule {rule!r} needs both classes in the evaluation data")
+    return OperatingPoint(rule, t, text)
+
+
+def group_thresholds(
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    groups: pd.Series,
+    *,
+    threshold: float,
+    target_fpr: float,
+    sample_weight: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per group: FPR and recall at the global threshold, and the threshold the group would need to
+    reach ``target_fpr`` with the recall it would then get.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by group (sorted), columns ``n``, ``fpr``, ``recall``, ``threshold_for_target_fpr``,
+        ``recall_at_target_fpr``, ``threshold_shift`` (group threshold minus global threshold).
+        NaN where a group lacks the class a value needs.
+    """
+    from ._binary import binary_metrics
+
+    rows = {}
+    codes, uniques = pd.factorize(groups, sort=True)
+    for g, name in enumerate(np.asarray(uniques, dtype=object)):
+        mask = codes == g
+        y, s = y_true[mask], y_score[mask]
+        w = None if sample_weight is None else sample_weight[mask]
+        at_global = binary_metrics(y, s, threshold=threshold, sample_weight=w)
+        t = threshold_for_fpr(y, s, target_fpr, sample_weight=w) if (y == 0).any() else math.nan
+        recall_t = binary_metrics(y, s, threshold=t, sample_weight=w)["recall"] if math.isfinite(t) else math.nan
+        rows[name] = {"n": float(mask.sum()), "fpr": at_global["fpr"], "recall": at_global["recall"],
+                      "threshold_for_target_fpr": t, "recall_at_target_fpr": recall_t,
+                      "threshold_shift": t - threshold}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("group")

@@ -1,0 +1,387 @@
+"""Finding a model, loading it safely, and scoring a dataset with it.
+
+``MODEL`` can be given four ways (see :func:`resolve_model`): a registered model name, a
+``models:/`` URI, a local ``.skops`` file, or a predictions file (CSV or Parquet with the manifest's
+id column and a ``score`` column) for models built outside Python. Models load through skops with a
+list of trusted types; pickle and joblib files are refused.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._io import sha256_file
+from ..data import Dataset
+from ..exceptions import ModelError
+
+ModelKind = Literal["registered", "skops", "predictions", "pickle", "column"]
+#: ``MODEL=column:<name>``: the scores are a column of the evaluation data (batch-scored data).
+COLUMN_PREFIX = "column:"
+#: Column of a predictions file that holds the model score.
+SCORE_COLUMN = "score"
+_PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+_UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle")
+#: Types a skops file may contain beyond those skops itself trusts (scikit-learn estimators, numpy and
+#: builtin containers): what scikit-learn's histogram gradient boosting and decision trees store. Anything
+#: else must be named by the user (``--trust-type``); the refusal lists what was found.
+TRUSTED_EXTRA_TYPES: frozenset[str] = frozenset({
+    "functools.partial",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+})
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: what the user asked for and the local file that answers it.
+
+    Attributes
+    ----------
+    spec : str
+        The model as the user gave it.
+    name : str
+        A short name, safe for folder names (``reports/<name>/``).
+    kind : {"registered", "skops", "predictions", "column"}
+        How scores are obtained (``column``: read from a column of the data, ``MODEL=column:<name>``).
+    path : Path
+        The local ``.skops`` or predictions file (for ``column``: the column name).
+    sha256 : str
+        Checksum of :attr:`path`.
+    uri : str or None
+        The ``models:/name/version`` URI for registered models.
+    version : str or None
+        The registered model version.
+    """
+
+    spec: str
+    name: str
+    kind: ModelKind
+    path: Path
+    sha256: str
+    uri: str | None = None
+    version: str | None = None
+
+
+def safe_name(text: str) -> str:
+    """A folder- and MLflow-safe version of ``text``: letters, digits, ``_ . -``."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "model"
+    return cleaned[:100]
+
+
+def _strip_suffix(path: Path) -> str:
+    name = path.name
+    for suffix in (*_PREDICTION_SUFFIXES, ".skops"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _local_ref(spec: str, path: Path, trust: bool) -> ModelRef:
+    name = path.name.lower()
+    if name.endswith(_UNSAFE_SUFFIXES) and not trust:
+        raise ModelError(
+            spec,
+            "pickle/joblib files can run arbitrary code when loaded and are refused; "
+            "save the model with skops (skops.io.dump) or give a predictions file, "
+            "or pass --trust if you trust this file's origin completely",
+        )
+    if name.endswith(_UNSAFE_SUFFIXES):
+        kind: ModelKind = "pickle"
+    elif name.endswith(".skops"):
+        kind = "skops"
+    elif name.endswith(_PREDICTION_SUFFIXES):
+        kind = "predictions"
+    else:
+        raise ModelError(
+            spec, f"unknown file type; expected a .skops model or a predictions file ({', '.join(_PREDICTION_SUFFIXES)})"
+        )
+    return ModelRef(spec=spec, name=safe_name(_strip_suffix(path)), kind=kind, path=path.resolve(),
+                    sha256=sha256_file(path))
+
+
+def resolve_model(spec: str, *, download_dir: str | Path | None = None, trust: bool = False) -> ModelRef:
+    """Turn a ``MODEL`` value into a local, checksummed model file.
+
+    Parameters
+    ----------
+    spec : str
+        One of: a local ``.skops`` file; a predictions file (``.csv``, ``.csv.gz``, ``.parquet``);
+        a ``models:/<name>/<version or alias>`` URI; a registered model name (latest version). The
+        shipped demo models (:data:`evalkit.demo.DEMO_MODELS`) are trained and registered on first
+        use.
+    download_dir : path-like, optional
+        Where registered models are downloaded (a new temporary folder by default).
+    trust : bool, default=False
+        Accept pickle/joblib files (``.pkl``, ``.pickle``, ``.joblib``, ``.cloudpickle``). Loading
+        one runs whatever code it contains: only for files whose origin you trust completely.
+
+    Returns
+    -------
+    ModelRef
+
+    Raises
+    ------
+    ModelError
+        If the file does not exist or has an unsafe or unknown type, or no registered model has that
+        name. The message lists what is available.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelError(str(spec), "expected a model name, models:/ URI, .skops file or predictions file")
+    spec = spec.strip()
+    if spec.startswith(COLUMN_PREFIX) and spec[len(COLUMN_PREFIX):]:
+        column = spec[len(COLUMN_PREFIX):]
+        return ModelRef(spec=spec, name=safe_name(column), kind="column", path=Path(column), sha256="")
+    path = Path(spec)
+    if path.is_file():
+        return _local_ref(spec, path, trust)
+    if spec.startswith("models:/"):
+        return _registered_ref(spec, spec, download_dir)
+    if "/" in spec or "\\" in spec or path.suffix:
+        raise ModelError(spec, f"file not found (looked in {Path.cwd()})")
+    return _registered_ref(spec, f"models:/{spec}/latest", download_dir)
+
+
+def _registered_ref(spec: str, uri: str, download_dir: str | Path | None) -> ModelRef:
+    from . import _demo as demo
+    from .. import tracking
+
+    if spec in demo.DEMO_MODELS and spec not in tracking.registered_names():
+        with tracking.store_lock():  # two reports on a fresh store must not both register it
+            if spec not in tracking.registered_names():
+                demo.register_demo_models((spec,))
+    name, version = tracking.resolve_registered(spec, uri)
+    target = Path(download_dir or tempfile.mkdtemp(prefix="evalkit-model-"))
+    local = tracking.download_model(f"models:/{name}/{version}", target)
+    skops_file = local / "model.skops"
+    if not skops_file.is_file():
+        raise ModelError(spec, f"registered version {version} has no model.skops (only skops models are loaded)")
+    return ModelRef(spec=spec, name=safe_name(name), kind="registered", path=skops_file,
+                    sha256=sha256_file(skops_file), uri=f"models:/{name}/{version}", version=str(version))
+
+
+def check_model_file(ref: ModelRef) -> None:
+    """A cheap check that a skops model file is a readable skops archive, without importing skops.
+
+    :func:`load_estimator` does the full check (trusted types) when the model is loaded; this one lets
+    the report pipeline refuse an unreadable file before it starts a run or a kernel.
+
+    Raises
+    ------
+    ModelError
+        If the file is not a zip archive with a skops ``schema.json``.
+    """
+    import zipfile
+
+    if ref.kind in ("predictions", "pickle", "column"):
+        return
+    try:
+        with zipfile.ZipFile(ref.path) as archive:
+            if "schema.json" not in archive.namelist():
+                raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: no schema.json inside")
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: {err}") from err
+
+
+def load_estimator(ref: ModelRef, *, trusted_types: tuple[str, ...] = ()) -> Any:
+    """Load a model file safely.
+
+    skops files load with skops, trusting only what skops trusts by default, :data:`TRUSTED_EXTRA_TYPES`
+    and ``trusted_types``. Pickle/joblib files (``kind="pickle"``, only after ``trust=True`` in
+    :func:`resolve_model`) load with joblib.
+
+    Raises
+    ------
+    ModelError
+        If the file is not a skops file, or contains any other type (all of them are named).
+    """
+    if ref.kind == "pickle":
+        import joblib
+
+        try:
+            return joblib.load(ref.path)  # the user passed trust=True for this file
+        except Exception as err:
+            raise ModelError(ref.spec, f"{ref.path} could not be loaded: {err}") from err
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=ref.path)
+    except Exception as err:  # skops raises zip, JSON and type errors for non-skops files
+        raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: {err}") from err
+    allowed = TRUSTED_EXTRA_TYPES | set(trusted_types)
+    refused = [t for t in untrusted if t not in allowed]
+    if refused:
+        raise ModelError(
+            ref.spec,
+            f"{ref.path} contains types evalkit does not trust: {refused}. Loading them could run code; "
+            "if you know them to be safe, name each with --trust-type",
+        )
+    try:
+        return sio.load(ref.path, trusted=untrusted)
+    except Exception as err:
+        raise ModelError(ref.spec, f"{ref.path} could not be loaded: {err}") from err
+
+
+def _positive_column(model: Any, spec: str, positive_label: str | int) -> int:
+    classes = list(getattr(model, "classes_", []))
+    for candidate in (positive_label, str(positive_label), 1, True):
+        if candidate in classes:
+            return classes.index(candidate)
+    raise ModelError(spec, f"the model's classes {classes} contain neither the positive label "
+                           f"{positive_label!r} nor 1")
+
+
+def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
+                positive_label: str | int = 1) -> Callable[..., np.ndarray]:
+    """A function from a feature frame to the model's positive-class scores (for perturbed inputs).
+
+    The model is loaded once (see :func:`load_estimator`); the function selects the columns the
+    model was fitted on and raises :class:`ModelError` naming what is missing or what failed.
+
+    Raises
+    ------
+    ModelError
+        For a predictions file (it cannot score new inputs) or a model without ``predict_proba``.
+    """
+    if ref.kind in ("predictions", "column"):
+        raise ModelError(ref.spec, "precomputed scores cannot score new or perturbed inputs; give the model "
+                                   "itself (.skops file or registered model)")
+    model = load_estimator(ref, trusted_types=trusted_types)
+    if not hasattr(model, "predict_proba"):
+        raise ModelError(ref.spec, f"{type(model).__name__} has no predict_proba; a scoring model is expected")
+    column = _positive_column(model, ref.spec, positive_label)
+    wanted = getattr(model, "feature_names_in_", None)
+
+    def scorer(frame: pd.DataFrame, name: str | None = None) -> np.ndarray:
+        cols = list(wanted) if wanted is not None else list(frame.columns)
+        missing = [c for c in cols if c not in frame.columns]
+        what = f"dataset '{name}'" if name else "the data"
+        if missing:
+            raise ModelError(ref.spec, f"the model expects column(s) {missing} that {what} "
+                                       f"{'does' if name else 'do'} not have; its columns are {list(frame.columns)}")
+        try:
+            proba = model.predict_proba(frame[cols])
+        except Exception as err:
+            raise ModelError(ref.spec, f"scoring {what} failed: {type(err).__name__}: {err}") from err
+        return np.asarray(proba[:, column], dtype=np.float64)
+
+    scorer.estimator = model  # type: ignore[attr-defined]  # for refitting (learning curves)
+    return scorer
+
+
+def model_frame(scorer: Callable[..., np.ndarray], data: Dataset) -> pd.DataFrame:
+    """The columns of ``data`` a loaded model reads: those it was fitted on when it knows their names,
+    else the manifest's feature columns."""
+    names = getattr(scorer.estimator, "feature_names_in_", None)  # type: ignore[attr-defined]
+    return data.frame[list(names)] if names is not None else data.features
+
+
+def _score_estimator(ref: ModelRef, data: Dataset, trusted_types: tuple[str, ...],
+                     scorer: Callable[..., np.ndarray] | None) -> np.ndarray:
+    scorer = scorer or load_scorer(ref, trusted_types=trusted_types, positive_label=data.manifest.positive_label)
+    names = getattr(scorer.estimator, "feature_names_in_", None)  # type: ignore[attr-defined]
+    # the whole frame when the model names its columns, so a missing one is reported by the scorer
+    return scorer(data.frame if names is not None else data.features, data.name)
+
+
+def _score_predictions(ref: ModelRef, data: Dataset) -> np.ndarray:
+    id_col = data.manifest.id_column
+    try:
+        if ref.path.name.lower().endswith((".parquet", ".pq")):
+            preds = pd.read_parquet(ref.path)
+            if id_col in preds.columns:
+                preds[id_col] = preds[id_col].astype(str)
+        else:
+            preds = pd.read_csv(ref.path, dtype={id_col: str}, keep_default_na=False,
+                                na_values={SCORE_COLUMN: ["", "nan", "NaN"]})
+    except (ValueError, OSError, EOFError) as err:
+        raise ModelError(ref.spec, f"cannot read predictions file {ref.path}: {err}") from err
+    for col in (id_col, SCORE_COLUMN):
+        if col not in preds.columns:
+            raise ModelError(ref.spec, f"predictions file {ref.path} has no column '{col}'; "
+                                       f"found {list(preds.columns)}")
+    dup = preds[id_col].duplicated()
+    if dup.any():
+        raise ModelError(ref.spec, f"{int(dup.sum())} repeated ids in column '{id_col}', e.g. "
+                                   f"{preds.loc[dup, id_col].head(5).tolist()}")
+    scores = pd.to_numeric(preds[SCORE_COLUMN], errors="coerce")
+    bad = ~np.isfinite(scores.to_numpy(dtype=np.float64, na_value=np.nan))
+    if bad.any():
+        raise ModelError(ref.spec, f"column '{SCORE_COLUMN}' has {int(bad.sum())} missing, non-numeric or "
+                                   f"infinite values, e.g. ids {preds.loc[bad, id_col].head(5).tolist()}")
+    by_id = pd.Series(scores.to_numpy(dtype=np.float64), index=preds[id_col])
+    aligned = by_id.reindex(data.ids)
+    missing = aligned.isna().to_numpy()
+    if missing.any():
+        raise ModelError(ref.spec, f"no score for {int(missing.sum())} of {len(data)} ids of dataset "
+                                   f"'{data.name}', e.g. {data.ids[missing].head(5).tolist()}")
+    return aligned.to_numpy()
+
+
+def score(ref: ModelRef, data: Dataset, *, trusted_types: tuple[str, ...] = (),
+          scorer: Callable[..., np.ndarray] | None = None) -> np.ndarray:
+    """Scores of ``ref`` for every sample of ``data``, in the dataset's row order.
+
+    Parameters
+    ----------
+    ref : ModelRef
+        From :func:`resolve_model`.
+    data : Dataset
+        From :func:`evalkit.load_dataset`.
+    trusted_types : tuple of str, optional
+        Extra types a skops file may contain (see :func:`load_estimator`).
+    scorer : callable, optional
+        ``ref`` already loaded by :func:`load_scorer` (it is not loaded again).
+
+    Returns
+    -------
+    ndarray of float64, shape (len(data),)
+        Finite scores; higher means more likely positive.
+
+    Raises
+    ------
+    ModelError
+        If the model cannot be loaded or applied, or a predictions file misses ids, repeats them, or
+        has non-finite scores.
+    """
+    if ref.kind == "predictions":
+        scores = _score_predictions(ref, data)
+    elif ref.kind == "column":
+        column = str(ref.path)
+        if column not in data.frame.columns:
+            raise ModelError(ref.spec, f"dataset '{data.name}' has no column '{column}'; columns are "
+                                       f"{list(data.frame.columns)}")
+        scores = pd.to_numeric(data.frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        scores = _score_estimator(ref, data, tuple(trusted_types), scorer)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ModelError(ref.spec, f"produced {int(bad.sum())} NaN or infinite scores, e.g. for ids "
+                                   f"{data.ids[bad].head(5).tolist()}")
+    return scores
+
+
+def check_score_range(ref: ModelRef, data: Dataset, scores: np.ndarray, score_range: tuple[float, float]) -> None:
+    """Refuse scores outside the declared ``[low, high]`` range, naming how many and which ids.
+
+    Raises
+    ------
+    ModelError
+    """
+    low, high = score_range
+    bad = (scores < low) | (scores > high)
+    if bad.any():
+        raise ModelError(
+            ref.spec,
+            f"{int(bad.sum())} scores lie outside the declared range [{low:g}, {high:g}] "
+            f"(found min {scores.min():.6g}, max {scores.max():.6g}), e.g. ids {data.ids[bad].head(5).tolist()}; "
+            "declare the model's range with --score-range LOW,HIGH (or 'any')",
+        )

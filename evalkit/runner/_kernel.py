@@ -1,0 +1,71 @@
+"""A Jupyter kernel started early and warmed up while the report pipeline does its other work.
+
+Starting the kernel and importing the libraries the report notebook needs take several seconds,
+which papermill would spend after everything else. :func:`warm_kernel` starts the kernel at once and
+sends it a silent import request, so that the kernel boots and imports on one core while the
+pipeline checks data, talks to MLflow and imports papermill on the other. papermill then executes the
+notebook on this kernel (``km=``); the import request leaves no trace in the notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+#: Imported silently in the kernel before the notebook runs: what the report notebook will import.
+WARM_UP = (
+    "import evalkit, evalkit.views, sklearn.metrics, sklearn.calibration, "
+    "scipy.stats, skops.io, matplotlib.pyplot, pandera.pandas"
+)
+
+
+@contextmanager
+def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: str = "") -> Iterator[Any]:
+    """Start a kernel in ``cwd``, ask it to import :data:`WARM_UP` (and the modules in ``extra``), yield its
+    manager, shut it down.
+
+    The kernel process writes its own stdout and stderr (start-up notices, a traceback if it is
+    stopped while booting) to ``log`` rather than the terminal; cell outputs still reach the notebook.
+    The kernel is always shut down on exit, also on errors and Ctrl-C.
+    """
+    import zmq
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    issued: list[Any] = []
+
+    class _Manager(AsyncKernelManager):
+        """Remembers the clients it hands out: papermill does not stop a client whose manager it
+        does not own, and each one would keep a heartbeat thread and its sockets alive."""
+
+        def client(self, **kwargs: Any) -> Any:
+            kc = super().client(**kwargs)
+            issued.append(kc)
+            return kc
+
+    # Unix sockets in the run's private folder, not TCP ports: a port is picked by binding and releasing it,
+    # and two reports starting kernels at once (make report-all) can pick the same one; the kernel then dies
+    # before it answers ("Kernel died before replying to kernel_info").
+    km = _Manager(kernel_name=kernel_name, transport="ipc", ip=str(log.parent / "kernel"))
+    with open(log, "ab") as sink:
+        run_sync(km.start_kernel)(cwd=str(cwd), stdout=sink, stderr=sink)
+    warm_context = zmq.Context()
+    kc = BlockingKernelClient(context=warm_context)
+    try:
+        kc.load_connection_info(km.get_connection_info())
+        kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)  # only to send
+        # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
+        kc.execute(WARM_UP + (f", {extra}" if extra else ""), silent=True, store_history=False)
+        yield km
+    finally:
+        kc.stop_channels()
+        warm_context.destroy(linger=0)
+        for client in issued:
+            client.stop_channels()
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=False)  # also removes the connection file
+        if not km.context.closed:
+            km.context.destroy(linger=0)

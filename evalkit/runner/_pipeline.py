@@ -1,0 +1,190 @@
+"""The one run skeleton that the report, the gate and the comparison share.
+
+validate → scratch folder → MLflow run → execute the notebook → render → log → publish, or fail the run
+keeping the partial notebook. A pipeline supplies only what differs (:class:`Pipeline`): how it checks its
+input, how it starts its run, the notebook's parameters, what it logs. Everything is written into a
+staging folder beside the final one and moved into place only when every step has succeeded, so a failure
+never leaves a truncated report or replaces a good one; the MLflow run is marked FAILED (with the partial
+notebook attached) on any error, including Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import signals
+from ..exceptions import ReportError
+from ..settings import RunOptions
+from ._execute import execute_notebook, fail_run, publish, render_outputs, staging_dir
+from ._kernel import warm_kernel
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a pipeline's validation found: the name its outputs go under and anything its later steps need.
+
+    Attributes
+    ----------
+    name : str
+        The folder name under the output root (a model name, ``<model>-gate``, a comparison name).
+    out_dir : Path
+        Where the outputs are published.
+    title : str
+        The HTML report's title.
+    context : dict
+        The pipeline's own values (the resolved model, the manifest, the policy, ...).
+    """
+
+    name: str
+    out_dir: Path
+    title: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a finished notebook produced, in the staging folder."""
+
+    staging: Path
+    notebook: Path
+    html: Path
+    record_path: Path
+    record: dict[str, Any]
+    figures: list[Path]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pipeline:
+    """What one kind of run supplies to :func:`run_pipeline`.
+
+    Attributes
+    ----------
+    kind : str
+        ``report``, ``gate`` or ``comparison``: in scratch-folder names and error messages.
+    notebook : Path
+        The notebook papermill executes.
+    html_name, record_name : str
+        The rendered report and the JSON record the notebook writes (``metrics.json``, ``gate.json``, ...).
+    published : sequence of str
+        The files moved from the staging folder into ``Target.out_dir`` when every step succeeded.
+    validate : callable
+        ``validate(workdir) -> Target``: checks every input; runs while the kernel starts on the other core.
+    start_run : callable
+        ``start_run(target) -> run_id``: start (or attach to) the MLflow run; called only when tracking.
+    parameters : callable
+        ``parameters(target, staging, run_id) -> dict``: the notebook's parameters.
+    log_run : callable
+        ``log_run(run_id, target, outputs)``: metrics and artifacts; called only when tracking.
+    on_failure : callable, optional
+        ``on_failure(run_id, target, error)`` after the run was marked FAILED (e.g. the gate tags the model).
+    kernel_extra : str
+        Modules the kernel imports while it waits (beyond the report's).
+    end_run : bool
+        End the MLflow run when done; False for a run someone else owns (``attach_to``).
+    noun : str
+        What the run makes, in error messages (default ``kind``): "cannot write the gate report: ...".
+    notebook_name : str
+        The executed notebook's file name (default the notebook's own).
+    """
+
+    kind: str
+    notebook: Path
+    html_name: str
+    record_name: str
+    published: Sequence[str]
+    validate: Callable[[Path], Target]
+    start_run: Callable[[Target], str]
+    parameters: Callable[[Target, Path, str | None], Mapping[str, Any]]
+    log_run: Callable[[str, Target, Outputs], None]
+    on_failure: Callable[[str | None, Target | None, BaseException], None] | None = None
+    kernel_extra: str = ""
+    end_run: bool = True
+    noun: str = ""
+    notebook_name: str = ""
+
+
+def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
+                 before_run: Callable[[], None] | None = None) -> tuple[Target, Outputs, str | None]:
+    """Run ``pipeline`` once: the skeleton every evalkit report follows.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+    options : RunOptions
+        ``track``, ``timeout`` and ``progress`` are read here.
+    output_root : Path
+        The folder the staging folder is made in (beside ``Target.out_dir``, so publishing is a rename).
+    before_run : callable, optional
+        Called after validation, before the MLflow run starts (e.g. to mark stale runs FAILED).
+
+    Returns
+    -------
+    (Target, Outputs, run_id)
+        Outputs point into ``Target.out_dir`` after publishing.
+
+    Raises
+    ------
+    ReportError
+        On a failing cell, a cell over the time limit, a dead kernel, or an unwritable output (the partial
+        notebook is kept as ``<out_dir>/failed.ipynb``); any other error of ``validate`` as it was raised.
+    """
+    from .. import tracking
+
+    if options.track:
+        tracking.check_reachable()
+    workdir = Path(tempfile.mkdtemp(prefix=f"evalkit-{pipeline.kind}-"))
+    run_id: str | None = None
+    target: Target | None = None
+    staging: Path | None = None
+    try:
+        # The kernel boots and imports on the second core while this process checks the input,
+        # talks to MLflow and imports papermill.
+        with warm_kernel(pipeline.notebook.parent, workdir / "kernel.log", extra=pipeline.kernel_extra) as km:
+            target = pipeline.validate(workdir)
+            staging = staging_dir(output_root, target.name)
+            if options.track:
+                if before_run is not None:
+                    before_run()
+                run_id = pipeline.start_run(target)
+            nb_out = staging / (pipeline.notebook_name or pipeline.notebook.name)
+            execute_notebook(pipeline.notebook, nb_out, target.out_dir, km=km, timeout=options.timeout,
+                             progress=options.progress,
+                             parameters=dict(pipeline.parameters(target, staging, run_id)))
+        html, figures, record = render_outputs(nb_out, staging, pipeline.html_name, pipeline.record_name,
+                                               title=target.title)
+        outputs = Outputs(staging=staging, notebook=nb_out, html=html, record_path=staging / pipeline.record_name,
+                          record=record, figures=figures)
+        if options.track and run_id is not None:
+            pipeline.log_run(run_id, target, outputs)
+        signals.check()
+        publish(staging, target.out_dir, pipeline.published)
+        if options.track and run_id is not None and pipeline.end_run:
+            tracking.end_run(run_id, "FINISHED")
+        out = target.out_dir
+        return target, Outputs(staging=out, notebook=out / nb_out.name, html=out / pipeline.html_name,
+                               record_path=out / pipeline.record_name, record=record, figures=figures), run_id
+    except OSError as err:  # disk full, read-only or missing output folder, ...
+        where = err.filename or output_root
+        failure = ReportError(f"cannot write the {pipeline.noun or pipeline.kind}: {where}: {err.strerror or err}",
+                              notebook=getattr(err, "notebook", None))  # kept by execute_notebook, if any
+        _fail(pipeline, run_id, target, failure)
+        raise failure from err
+    except BaseException as err:
+        _fail(pipeline, run_id, target, err)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fail(pipeline: Pipeline, run_id: str | None, target: Target | None, err: BaseException) -> None:
+    if run_id is not None:
+        fail_run(run_id, err, end=pipeline.end_run)
+    if pipeline.on_failure is not None and run_id is not None:
+        pipeline.on_failure(run_id, target, err)

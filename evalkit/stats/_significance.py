@@ -1,0 +1,182 @@
+"""Paired significance tests for two models scored on the same samples.
+
+- :func:`mcnemar`: do the two models make errors at different rates? Only the samples on which they
+  disagree carry information: ``b`` (the first right, the second wrong) and ``c`` (the reverse).
+  The p-value is the exact two-sided binomial test of ``b`` out of ``b + c`` at one half (McNemar's
+  exact test); the continuity-corrected chi-square statistic is given too.
+- :func:`delong`: is one ROC AUC larger than the other? DeLong, DeLong & Clarke-Pearson (1988)
+  estimate the covariance of two correlated AUCs from the structural components of the
+  Mann-Whitney statistic; computed with midranks as in Sun & Xu (2014), in ``O(n log n)``.
+
+Both are unweighted: they count samples. For weighted evaluations (balancing weights) use the paired
+bootstrap of :mod:`evalkit.paired`, which takes weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from ..settings import CI_LEVEL
+
+
+def _check_pair(y_true: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike,
+                names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(y_true)
+    x1, x2 = np.asarray(a), np.asarray(b)
+    if y.ndim != 1 or x1.shape != y.shape or x2.shape != y.shape:
+        raise ValueError(f"y_true, {names[0]} and {names[1]} must be 1-d arrays of the same length, got shapes "
+                         f"{y.shape}, {x1.shape} and {x2.shape}")
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"y_true must hold 0/1 labels, got values {sorted(values)[:5]}")
+    return y.astype(bool), x1, x2
+
+
+def mcnemar(y_true: npt.ArrayLike, pred_a: npt.ArrayLike, pred_b: npt.ArrayLike) -> dict[str, float]:
+    """McNemar's exact test of equal error rates for two sets of 0/1 predictions on the same samples.
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1
+    pred_a, pred_b : array-like of 0/1
+        The two models' decisions.
+
+    Returns
+    -------
+    dict
+        ``b`` (``a`` right, ``b`` wrong), ``c`` (``a`` wrong, ``b`` right), ``n``, ``accuracy_difference``
+        (``(b - c) / n``: accuracy of ``a`` minus accuracy of ``b``), ``statistic`` (chi-square with
+        continuity correction, ``(|b - c| - 1)^2 / (b + c)``, 0 when ``b + c = 0``) and ``p_value`` (exact
+        two-sided binomial; 1 when the models never disagree on correctness).
+
+    Examples
+    --------
+    >>> r = mcnemar([1, 1, 1, 0, 0, 0], [1, 1, 1, 0, 0, 1], [0, 0, 1, 0, 0, 1])
+    >>> r["b"], r["c"], round(r["p_value"], 3)
+    (2.0, 0.0, 0.5)
+    """
+    from scipy.stats import binomtest
+
+    y, a, b = _check_pair(y_true, pred_a, pred_b, ("pred_a", "pred_b"))
+    right_a, right_b = a.astype(bool) == y, b.astype(bool) == y
+    n_b, n_c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    total = n_b + n_c
+    p = binomtest(n_b, total, 0.5).pvalue if total else 1.0
+    stat = (abs(n_b - n_c) - 1) ** 2 / total if total else 0.0
+    return {"b": float(n_b), "c": float(n_c), "n": float(y.size),
+            "accuracy_difference": (n_b - n_c) / y.size if y.size else math.nan,
+            "statistic": float(stat), "p_value": float(min(1.0, p))}
+
+
+def _midranks(sorted_values: np.ndarray) -> np.ndarray:
+    """1-based ranks of already sorted values, ties sharing their mean rank (as :func:`scipy.stats.rankdata`)."""
+    n = sorted_values.size
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], n]
+    return np.repeat((starts + ends + 1) / 2.0, ends - starts)
+
+
+def _structural_components(y_sorted: np.ndarray, s_sorted: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC and DeLong's placement values ``V10`` (one per positive) and ``V01`` (one per negative), from labels
+    and scores sorted by score: O(n) midranks instead of three sorts."""
+    combined = _midranks(s_sorted)
+    pos, neg = s_sorted[y_sorted], s_sorted[~y_sorted]
+    m, n = pos.size, neg.size
+    v10 = (combined[y_sorted] - _midranks(pos)) / n  # share of negatives below each positive
+    v01 = 1.0 - (combined[~y_sorted] - _midranks(neg)) / m  # share of positives above each negative
+    auc = (combined[y_sorted].sum() - m * (m + 1) / 2) / (m * n)
+    return float(auc), v10, v01
+
+
+def delong(y_true: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.ArrayLike, *,
+           level: float = CI_LEVEL) -> dict[str, float]:
+    """DeLong's test of equal ROC AUC for two models' scores on the same samples.
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1
+    score_a, score_b : array-like of float
+    level : float, default=0.95
+        Confidence level of the interval for the difference.
+
+    Returns
+    -------
+    dict
+        ``auc_a``, ``auc_b`` (equal to :func:`sklearn.metrics.roc_auc_score`), ``difference``
+        (``auc_a - auc_b``), ``se``, ``z``, ``p_value`` (two-sided, normal), ``ci_low``, ``ci_high``.
+        All NaN when a class is missing; ``p_value`` 1 and ``z`` 0 when the difference and its variance
+        are both 0 (for example identical scores).
+
+    Examples
+    --------
+    >>> r = delong([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], [0.1, 0.4, 0.35, 0.8])
+    >>> r["difference"], r["p_value"]
+    (0.0, 1.0)
+    """
+    y, a, b = _check_pair(y_true, score_a, score_b, ("score_a", "score_b"))
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return delong_sorted(y, a, b, np.argsort(a, kind="stable"), np.argsort(b, kind="stable"), level=level)
+
+
+def delong_sorted(y: np.ndarray, a: np.ndarray, b: np.ndarray, order_a: np.ndarray, order_b: np.ndarray, *,
+                  level: float = CI_LEVEL) -> dict[str, float]:
+    """:func:`delong` given permutations that sort ``a`` and ``b`` (unchecked): for many subsets of one dataset,
+    sort once and pass ``order[mask[order]]``-style subsets instead of sorting each subset again."""
+    from scipy.stats import norm
+
+    m, n = int(y.sum()), int(y.size - y.sum())
+    if m == 0 or n == 0:
+        nan = math.nan
+        return {"auc_a": nan, "auc_b": nan, "difference": nan, "se": nan, "z": nan, "p_value": nan,
+                "ci_low": nan, "ci_high": nan, "n_pos": float(m), "n_neg": float(n)}
+    auc_a, v10_a, v01_a = _structural_components(y[order_a], a[order_a])
+    auc_b, v10_b, v01_b = _structural_components(y[order_b], b[order_b])
+    # the placement values come in each model's score order: put them back in sample order to pair them
+    v10_a, v01_a = _unsort(v10_a, y, order_a), _unsort(v01_a, ~y, order_a)
+    v10_b, v01_b = _unsort(v10_b, y, order_b), _unsort(v01_b, ~y, order_b)
+    s10 = np.cov(np.vstack([v10_a, v10_b])) if m > 1 else np.zeros((2, 2))
+    s01 = np.cov(np.vstack([v01_a, v01_b])) if n > 1 else np.zeros((2, 2))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    diff = auc_a - auc_b
+    se = math.sqrt(max(var, 0.0))
+    if se > 0:
+        z = diff / se
+        p = float(2 * norm.sf(abs(z)))
+    else:  # the two score vectors rank every pair the same way
+        z, p = (0.0, 1.0) if diff == 0 else (math.copysign(math.inf, diff), 0.0)
+    half = float(norm.ppf(0.5 + level / 2)) * se
+    return {"auc_a": auc_a, "auc_b": auc_b, "difference": diff, "se": se, "z": float(z), "p_value": p,
+            "ci_low": diff - half, "ci_high": diff + half, "n_pos": float(m), "n_neg": float(n)}
+
+
+def _unsort(values: np.ndarray, member: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Values computed for the members of a class in ``order`` (score order), put back in sample order."""
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)  # each sample's place in score order
+    place_in_class = np.cumsum(member[order]) - 1  # for each place in score order: the class members before it
+    return values[place_in_class[rank[member]]]
+
+
+def flip_rate(pred_a: npt.ArrayLike, pred_b: npt.ArrayLike, *, level: float = CI_LEVEL) -> dict[str, float]:
+    """Share of samples whose decision differs between two models, with a Clopper-Pearson interval.
+
+    Examples
+    --------
+    >>> r = flip_rate([1, 0, 1, 1], [1, 1, 1, 0])
+    >>> r["flips"], r["rate"]
+    (2.0, 0.5)
+    """
+    from ._binomial import clopper_pearson
+
+    a, b = np.asarray(pred_a).astype(bool), np.asarray(pred_b).astype(bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"pred_a and pred_b must be 1-d arrays of the same length, got {a.shape} and {b.shape}")
+    flips = int(np.sum(a != b))
+    low, high = clopper_pearson(flips, a.size, level)
+    return {"flips": float(flips), "n": float(a.size), "rate": flips / a.size if a.size else math.nan,
+            "ci_low": float(low), "ci_high": float(high)}
