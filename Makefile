@@ -34,7 +34,7 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev schemas report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ stage: $(RUNTIME_STAMP) ## Serve MODEL= with `mlflow models serve` on 127.0.0.1,
 
 explore: $(RUNTIME_STAMP) ## Serve the explorer for MODEL= (and DATA=) on 127.0.0.1 (a free port) and print its URL
 	$(PY) -m evalkit explore $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)")
+
+schemas: $(RUNTIME_STAMP) ## Write the JSON Schemas of manifests, suites, metrics configs and gate policies into schemas/
+	$(PY) -m evalkit schemas
 
 data-check: $(RUNTIME_STAMP) ## Verify every manifest in data_manifests/ (sha256, size, schema, values); fails on any error
 	$(PY) -m evalkit data check

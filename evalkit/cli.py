@@ -117,12 +117,49 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"seconds a notebook cell may run (default {REPORT_TIMEOUT})")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
+    sc = sub.add_parser("schemas", help="write the JSON Schemas of evalkit's YAML files (manifests, suites, metrics "
+                                        "configurations, gate policies) for editors")
+    sc.add_argument("--out", default=None, help="folder (default: schemas/ in the project)")
     _data_parser(sub)
     e = sub.add_parser("explore", help="serve the explorer (score histogram, threshold, samples) on 127.0.0.1")
     e.add_argument("--model", default=None, help="as for report (default adult-logreg)")
     e.add_argument("--data", default=None, help="data or suite manifest (default data_manifests/adult_test.yaml)")
     e.add_argument("--port", type=_positive_int, default=None, help="port (default: a free one)")
     return p
+
+
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every declared file kind, by file name (``data-manifest.schema.json``, ...)."""
+    from .data import ManifestFile, SuiteFile, json_schema
+    from .gate import PolicyFile
+    from .metrics import MetricsConfigFile
+
+    kinds = [("data-manifest", ManifestFile, "evalkit data manifest", "One evaluation dataset: data file, sha256, "
+              "id, label and sensitive-feature columns (data_manifests/*.yaml)."),
+             ("suite-manifest", SuiteFile, "evalkit suite manifest", "One evaluation assembled from several "
+              "dataset manifests (kind: suite)."),
+             ("metrics-config", MetricsConfigFile, "evalkit metrics configuration", "Custom metrics and costs "
+              "(make report METRICS=...)."),
+             ("gate-policy", PolicyFile, "evalkit promotion policy", "The requirements a model must meet to leave "
+              "the lab (make gate POLICY=...).")]
+    return {f"{name}.schema.json": json_schema(model, title=title, description=text)
+            for name, model, title, text in kinds}
+
+
+def write_schemas(out: str | Path | None = None) -> list[Path]:
+    """Write :func:`schema_documents` into ``out`` (default ``schemas/``); returns the files."""
+    import json
+
+    from ._io import atomic_write_text
+    from .tracking import project_root
+
+    folder = Path(out) if out is not None else project_root() / "schemas"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, doc in schema_documents().items():
+        atomic_write_text(folder / name, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        written.append(folder / name)
+    return written
 
 
 def _run_arguments(parser: argparse.ArgumentParser, *, timeout: int) -> None:
@@ -334,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deployment_command(args)
         if args.command in ("report-all", "compare"):
             return _comparison_command(args)
+        if args.command == "schemas":
+            for path in write_schemas(args.out):
+                print(path)
+            return 0
         if args.command == "demo-models":
             from .models import register_demo_models
 

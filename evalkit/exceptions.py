@@ -30,6 +30,7 @@ class ManifestError(EvalkitError, ValueError):
     def __init__(self, path: str | Path, message: str, *, key: str | None = None) -> None:
         self.path = Path(path)
         self.key = key
+        self.message = message
         where = f"{self.path}" + (f", key '{key}'" if key else "")
         super().__init__(f"{where}: {message}")
 

@@ -15,6 +15,18 @@ ADULT_TEST = ROOT / "data_manifests" / "adult_test.yaml"
 ADULT_TRAIN = ROOT / "data_manifests" / "adult_train.yaml"
 
 
+#: Markers that follow the test's folder (``tests/e2e/``, ``tests/browser/``, ``tests/faults/``), so that
+#: ``-m "not e2e"`` and friends select by layout as well as by a file's own ``pytestmark``.
+_FOLDER_MARKERS = {"e2e": ("e2e",), "browser": ("browser", "e2e"), "faults": ("faults",)}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(ROOT / "tests").parts
+        for name in _FOLDER_MARKERS.get(parts[0], ()):
+            item.add_marker(getattr(pytest.mark, name))
+
+
 def _store_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 

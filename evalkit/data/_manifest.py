@@ -12,42 +12,54 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
+from pydantic import Field
 
 from ..exceptions import ManifestError
+from ._declared import Declared, validate_declared
 from ._schema import ColumnSpec, parse_schema
 
 Source = Literal["production", "benchmark", "corner_case"]
 DataFormat = Literal["csv", "parquet"]
 
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "source": str,
-    "path": str,
-    "sha256": str,
-    "format": str,
-    "id_column": str,
-    "label_column": str,
-    "positive_label": (str, int),
-    "sensitive_features": list,
-    "license": str,
-}
-_OPTIONAL: dict[str, type | tuple[type, ...]] = {
-    "description": str,
-    "label_values": list,
-    "feature_columns": list,
-    "size_bytes": int,
-    "citation": str,
-    "schema": dict,
-    "image_column": str,
-    "image_features": dict,
-    "attack_column": str,
-    "kind": str,
-}
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ImageFeatures(Declared):
+    """How a model's pixel columns are computed from an image (block means of the grayscale image)."""
+
+    size: list[int] = Field(description="[rows, columns] of positive integers", min_length=2, max_length=2)
+    max_value: int | float = Field(255, description="the largest pixel value after scaling (a positive number)")
+    invert: bool = Field(False, description="whether dark pixels become large values")
+
+
+class ManifestFile(Declared):
+    """A data manifest: one evaluation dataset (``data_manifests/*.yaml`` with ``kind: dataset``)."""
+
+    kind: str = Field("dataset", description="'dataset' ('suite' for a suite manifest)")
+    name: str = Field(description="letters, digits, '_', '.' or '-'", pattern=_NAME.pattern)
+    source: Source = Field(description="where the samples come from")
+    path: str = Field(description="the data file, relative to the manifest and inside the data folders")
+    sha256: str = Field(description="64 lowercase hex digits", pattern=r"^[0-9a-f]{64}$")
+    format: DataFormat
+    id_column: str = Field(description="the column of unique sample ids")
+    label_column: str = Field(description="the column of true labels")
+    positive_label: str | int = Field(description="the label value that is the positive class")
+    sensitive_features: list[str] = Field(description="at least one sensitive feature column", min_length=1)
+    license: str = Field(description="the data's licence")
+    description: str = ""
+    label_values: list[str | int] | None = Field(None, description="every label value the data may hold")
+    feature_columns: list[str] | None = Field(None, description="the columns a model reads")
+    size_bytes: int | None = None
+    citation: str = ""
+    schema_: dict[str, Any] | None = Field(None, alias="schema",
+                                           description="column types and allowed values (see the README)")
+    image_column: str | None = Field(None, description="a column of image paths, relative to the manifest")
+    image_features: ImageFeatures | None = None
+    attack_column: str | None = Field(None, description="a column naming the presentation-attack species "
+                                                        "('' or 'bona_fide' for bona fide samples)")
 
 
 @dataclass(frozen=True)
@@ -101,66 +113,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _type_name(t: type | tuple[type, ...]) -> str:
-    types = t if isinstance(t, tuple) else (t,)
-    names = {"str": "string", "list": "list", "int": "integer", "dict": "mapping"}
-    return " or ".join(names[x.__name__] for x in types)
-
-
 def _check_types(path: Path, raw: dict[str, Any]) -> None:
-    unknown = sorted(set(raw) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
-        raise ManifestError(
-            path,
-            f"unknown key(s) {unknown}; allowed keys are {sorted({**_REQUIRED, **_OPTIONAL})}",
-            key=unknown[0],
-        )
-    missing = [k for k in _REQUIRED if k not in raw]
-    if missing:
-        raise ManifestError(path, f"missing required key(s) {missing}", key=missing[0])
-    for key, expected in {**_REQUIRED, **_OPTIONAL}.items():
-        if key not in raw:
-            continue
-        value = raw[key]
-        # bool is an int subclass; YAML turns yes/no/on/off into booleans, which is never meant here.
-        if isinstance(value, bool) or not isinstance(value, expected):
-            hint = " (quote the value so YAML keeps it as text)" if not isinstance(value, str) else ""
-            raise ManifestError(
-                path,
-                f"expected a {_type_name(expected)}, found {type(value).__name__} {value!r}{hint}",
-                key=key,
-            )
-    if "label_values" in raw and not all(isinstance(v, (str, int)) and not isinstance(v, bool)
-                                         for v in raw["label_values"]):
-        raise ManifestError(path, f"expected a list of labels (quoted text or integers), found {raw['label_values']!r}",
-                            key="label_values")
+    validate_declared(ManifestFile, raw, path, ManifestError)
     for key in ("sensitive_features", "feature_columns"):
-        if key in raw and not all(isinstance(v, str) and v for v in raw[key]):
+        if key in raw and not all(v for v in raw[key]):
             raise ManifestError(path, f"expected a list of column names, found {raw[key]!r}", key=key)
-    if not raw["sensitive_features"]:
-        raise ManifestError(path, "expected at least one sensitive feature column", key="sensitive_features")
 
 
 def _check_values(path: Path, raw: dict[str, Any]) -> None:
     if raw.get("kind", "dataset") != "dataset":
         raise ManifestError(path, f"expected 'dataset' (or 'suite' for a suite manifest), found {raw['kind']!r}",
                             key="kind")
-    if not _NAME.match(raw["name"]):
-        raise ManifestError(
-            path, f"expected letters, digits, '_', '.' or '-', found {raw['name']!r}", key="name"
-        )
-    if raw["source"] not in get_args(Source):
-        raise ManifestError(
-            path, f"expected one of {list(get_args(Source))}, found {raw['source']!r}", key="source"
-        )
-    if raw["format"] not in get_args(DataFormat):
-        raise ManifestError(
-            path, f"expected one of {list(get_args(DataFormat))}, found {raw['format']!r}", key="format"
-        )
-    if not _SHA256.match(raw["sha256"]):
-        raise ManifestError(
-            path, f"expected 64 lowercase hex digits, found {raw['sha256']!r}", key="sha256"
-        )
     data_path = Path(raw["path"])
     if data_path.is_absolute() or "://" in raw["path"]:
         raise ManifestError(
@@ -189,22 +152,16 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
 
 
 def _check_image_features(path: Path, raw: dict[str, Any]) -> None:
-    """``image_features: {size: [rows, cols], max_value: 16, invert: true}``: how the model's pixel columns
-    (``feature_columns``, row-major) are computed from the image (block means of the grayscale image)."""
+    """``image_features: {size: [rows, cols], max_value: 16, invert: true}`` (types checked by
+    :class:`ImageFeatures`): positive sizes, and one feature column per pixel."""
     spec = raw["image_features"]
-    unknown = sorted(set(spec) - {"size", "max_value", "invert"})
-    if unknown:
-        raise ManifestError(path, f"unknown key(s) {unknown}; allowed: ['invert', 'max_value', 'size']",
-                            key="image_features")
-    size = spec.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+    size, max_value = spec["size"], spec.get("max_value", 255)
+    if not all(v > 0 for v in size):
         raise ManifestError(path, f"size must be [rows, columns] of positive integers, found {size!r}",
-                            key="image_features")
-    max_value = spec.get("max_value", 255)
-    if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value <= 0:
-        raise ManifestError(path, f"max_value must be a positive number, found {max_value!r}", key="image_features")
-    if not isinstance(spec.get("invert", False), bool):
-        raise ManifestError(path, f"invert must be true or false, found {spec['invert']!r}", key="image_features")
+                            key="image_features.size")
+    if max_value <= 0:
+        raise ManifestError(path, f"max_value must be a positive number, found {max_value!r}",
+                            key="image_features.max_value")
     if "image_column" not in raw or len(raw.get("feature_columns", [])) != size[0] * size[1]:
         raise ManifestError(path, f"image_features needs image_column and {size[0] * size[1]} feature_columns "
                                   "(one per pixel, row-major)", key="image_features")

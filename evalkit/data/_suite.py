@@ -27,15 +27,26 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import Field
 
 from ..exceptions import DataError, ManifestError
+from ._declared import Declared, validate_declared
 from ._manifest import Manifest, _check_inside, load_manifest, read_yaml_mapping
 
-_KEYS = {"kind", "name", "description", "datasets"}
 SOURCE_FEATURE = "source"
+
+
+class SuiteFile(Declared):
+    """A suite manifest: one evaluation assembled from several dataset manifests (``kind: suite``)."""
+
+    kind: Literal["suite"]
+    name: str = Field(description="a name", min_length=1)
+    description: str = ""
+    datasets: list[str] = Field(description="a non-empty list of manifest paths, relative to the suite",
+                                min_length=1)
 
 
 def is_suite(path: str | Path) -> bool:
@@ -59,16 +70,9 @@ def load_suite_members(path: str | Path) -> tuple[dict[str, Any], list[Manifest]
     """
     path = Path(path)
     raw = read_yaml_mapping(path, ManifestError, what="suite manifest")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise ManifestError(path, f"unknown key(s) {unknown}; a suite allows {sorted(_KEYS)}", key=unknown[0])
-    for key in ("name", "datasets"):
-        if key not in raw:
-            raise ManifestError(path, f"missing required key '{key}'", key=key)
-    if not isinstance(raw["name"], str) or not raw["name"]:
-        raise ManifestError(path, f"expected a name, found {raw['name']!r}", key="name")
+    validate_declared(SuiteFile, raw, path, ManifestError)
     items = raw["datasets"]
-    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+    if not all(items):
         raise ManifestError(path, f"expected a non-empty list of manifest paths, found {items!r}", key="datasets")
     if len(set(items)) != len(items):
         raise ManifestError(path, "a dataset is listed twice", key="datasets")

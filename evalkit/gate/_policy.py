@@ -59,13 +59,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
+from pydantic import Field
 
 from .._io import sha256_file
 from ..exceptions import ConfigError
-from ..data import read_yaml_mapping
+from ..data import Declared, read_yaml_mapping, validate_declared
+from ..diagnostics import PERTURBATIONS
 from ..metrics import LOWER_IS_BETTER, METRIC_NAMES
 from ..stats import COUNT_METRICS, PAIRED_METRICS
 
@@ -73,23 +75,137 @@ Decision = Literal["pass", "fail", "inconclusive"]
 #: The kinds of requirement a policy may state.
 CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "robustness_flips",
                            "attack_success", "apcer", "non_inferiority", "latency", "memory")
-_TOP_KEYS = {"policy", "description", "corner_cases", "train_data", "attack_data", "requirements", "settings"}
-_SETTINGS = {"n_boot": int, "ci_level": float, "seed": int, "min_group_size": int, "threshold": float,
-             "threshold_rule": str, "adversarial_samples": int, "adversarial_budget": float,
-             "robustness_suite": str, "replica_requests": int}
-_KEYS: dict[str, set[str]] = {
-    "metric": {"metric", "scope", "feature", "min", "max"},
-    "disparity": {"metric", "feature", "max"},
-    "fitting_gap": {"metric", "max"},
-    "robustness_drop": {"metric", "perturbation", "strength", "max"},
-    "robustness_flips": {"perturbation", "strength", "max"},
-    "attack_success": {"max"},
-    "apcer": {"max"},
-    "non_inferiority": {"metric", "margin"},
-    "latency": {"percentile", "concurrency", "max"},
-    "memory": {"max"},
-}
-_COMMON = {"check", "name", "description"}
+_BOUND = "a finite number"
+
+
+class _Spec(Declared):
+    name: str | None = Field(None, description="a short identifier (default: made from the check and its metric)")
+    description: str = ""
+
+    @classmethod
+    def bound_keys(cls) -> list[str]:
+        """The bounds this kind of requirement may state (``min``, ``max``)."""
+        return [k for k in ("min", "max") if k in cls.model_fields]
+
+
+class MetricSpec(_Spec):
+    """A metric's interval must clear a bound, overall or in every group."""
+
+    check: Literal["metric"]
+    metric: str
+    scope: Literal["overall", "groups"] = "overall"
+    feature: str | None = None
+    min: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class DisparitySpec(_Spec):
+    """The largest difference of a metric between a feature's groups must stay under a bound."""
+
+    check: Literal["disparity"]
+    metric: str
+    feature: str | None = None
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class FittingGapSpec(_Spec):
+    """Training minus evaluation value of a metric (overfitting)."""
+
+    check: Literal["fitting_gap"]
+    metric: str
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class RobustnessDropSpec(_Spec):
+    """The drop of a count metric under a perturbation."""
+
+    check: Literal["robustness_drop"]
+    metric: str
+    perturbation: str
+    strength: float = Field(description=_BOUND, allow_inf_nan=False)
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class RobustnessFlipsSpec(_Spec):
+    """The share of decisions a perturbation flips."""
+
+    check: Literal["robustness_flips"]
+    perturbation: str
+    strength: float = Field(description=_BOUND, allow_inf_nan=False)
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class AttackSuccessSpec(_Spec):
+    """The success rate of a bounded adversarial attack."""
+
+    check: Literal["attack_success"]
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class ApcerSpec(_Spec):
+    """The attack presentation classification error rate of every attack species (ISO/IEC 30107-3)."""
+
+    check: Literal["apcer"]
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class NonInferioritySpec(_Spec):
+    """Not worse than the model in staging by more than a margin."""
+
+    check: Literal["non_inferiority"]
+    metric: str
+    margin: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class LatencySpec(_Spec):
+    """The served replica's single-row latency percentile, in milliseconds."""
+
+    check: Literal["latency"]
+    percentile: Literal[50, 95, 99] = 95
+    concurrency: Literal[1, 4] = 1
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class MemorySpec(_Spec):
+    """The scoring server's resident memory, in MB."""
+
+    check: Literal["memory"]
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+RequirementSpec = Annotated[
+    MetricSpec | DisparitySpec | FittingGapSpec | RobustnessDropSpec | RobustnessFlipsSpec | AttackSuccessSpec
+    | ApcerSpec | NonInferioritySpec | LatencySpec | MemorySpec, Field(discriminator="check")]
+
+
+class PolicySettings(Declared):
+    """Evaluation settings of the gate (each overrides evalkit's default)."""
+
+    n_boot: int | None = None
+    ci_level: float | None = None
+    seed: int | None = None
+    min_group_size: int | None = None
+    threshold: float | None = None
+    threshold_rule: str | None = None
+    adversarial_samples: int | None = None
+    adversarial_budget: float | None = Field(None, description="the largest perturbation, in standard "
+                                                               "deviations of each feature")
+    robustness_suite: Literal["full", "policy"] = Field(
+        "full", description="'full' (every perturbation at its default strengths, plus those the requirements "
+                            "name) or 'policy' (only those)")
+    replica_requests: int | None = Field(None, description="requests per concurrency level on a served replica")
+
+
+class PolicyFile(Declared):
+    """A promotion policy (``configs/gates.yaml``): the requirements a model must meet to leave the lab."""
+
+    policy: str | None = Field(None, description="the policy's name (default: the file's name)")
+    description: str = ""
+    corner_cases: str | None = Field(None, description="a corner-case data manifest, relative to the policy")
+    train_data: str | None = Field(None, description="the training data manifest (for fitting_gap)")
+    attack_data: str | None = Field(None, description="a manifest with an attack_column (for apcer)")
+    requirements: list[RequirementSpec] = Field(description="a non-empty list of requirements", min_length=1)
+    settings: PolicySettings | None = None
 
 
 @dataclass(frozen=True)
@@ -186,76 +302,46 @@ class Policy:
         return [r for r in self.requirements if r.check == check]
 
 
-def _number(path: Path, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(path, f"expected a finite number, got {value!r}", key=key)
-    return float(value)
-
-
-def _requirement(path: Path, index: int, raw: Any, features: Sequence[str] | None) -> Requirement:
+def _requirement(path: Path, index: int, spec: Any, features: Sequence[str] | None) -> Requirement:
+    """A requirement from its declared form, with the checks that need more than its own keys."""
     where = f"requirements[{index}]"
-    if not isinstance(raw, dict):
-        raise ConfigError(path, f"expected a mapping with a 'check' key, got {raw!r}", key=where)
-    check = raw.get("check")
-    if check not in CHECKS:
-        raise ConfigError(path, f"unknown check {check!r}; expected one of {list(CHECKS)}", key=f"{where}.check")
-    unknown = sorted(set(raw) - _KEYS[check] - _COMMON)
-    if unknown:
-        raise ConfigError(path, f"unknown key(s) {unknown} for check '{check}'; allowed: "
-                                f"{sorted(_KEYS[check] | _COMMON)}", key=where)
-    metric = raw.get("metric")
-    needs_metric = "metric" in _KEYS[check]
-    if needs_metric:
+    check = spec.check
+    metric = getattr(spec, "metric", None)
+    if metric is not None:
         allowed = {"robustness_drop": COUNT_METRICS, "non_inferiority": PAIRED_METRICS}.get(check, METRIC_NAMES)
         if metric not in allowed:
             raise ConfigError(path, f"metric {metric!r} is not one of {list(allowed)}", key=f"{where}.metric")
     if check == "non_inferiority":
-        if "margin" not in raw:
+        if spec.margin is None:
             raise ConfigError(path, "missing 'margin' (how much worse than the staging model is acceptable)",
                               key=where)
-        margin = _number(path, f"{where}.margin", raw["margin"])
-        if margin < 0:
-            raise ConfigError(path, f"margin must be >= 0, got {margin:g}", key=f"{where}.margin")
+        if spec.margin < 0:
+            raise ConfigError(path, f"margin must be >= 0, got {spec.margin:g}", key=f"{where}.margin")
         # A lower-is-better metric's difference is flipped so that "candidate minus staging" is a gain.
-        direction, bound = "min", -margin
+        direction, bound = "min", -float(spec.margin)
     else:
-        given = [k for k in ("min", "max") if k in raw]
-        if len(given) != 1 or given[0] not in _KEYS[check]:
-            allowed_bounds = sorted({"min", "max"} & _KEYS[check])
-            raise ConfigError(path, f"state exactly one bound of {allowed_bounds}", key=where)
-        direction, bound = given[0], _number(path, f"{where}.{given[0]}", raw[given[0]])
-    if check == "latency":
-        if raw.get("percentile", 95) not in (50, 95, 99):
-            raise ConfigError(path, f"percentile must be 50, 95 or 99, got {raw['percentile']!r}",
-                              key=f"{where}.percentile")
-        if raw.get("concurrency", 1) not in (1, 4):
-            raise ConfigError(path, f"concurrency must be 1 or 4, got {raw['concurrency']!r}", key=f"{where}.concurrency")
-    scope = raw.get("scope", "overall")
-    if scope not in ("overall", "groups"):
-        raise ConfigError(path, f"scope must be 'overall' or 'groups', got {scope!r}", key=f"{where}.scope")
-    feature = raw.get("feature")
+        given = [k for k in spec.bound_keys() if getattr(spec, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(path, f"state exactly one bound of {spec.bound_keys()}", key=where)
+        direction, bound = given[0], float(getattr(spec, given[0]))
+    feature = getattr(spec, "feature", None)
     if check == "disparity" and feature is None:
         raise ConfigError(path, "a disparity requirement names its 'feature' (e.g. sex)", key=where)
-    if feature is not None and (not isinstance(feature, str) or features is not None and feature not in features):
+    if feature is not None and features is not None and feature not in features:
         raise ConfigError(path, f"feature {feature!r} is not a sensitive feature of the data; expected one of "
                                 f"{list(features or [])}", key=f"{where}.feature")
-    perturbation, strength = raw.get("perturbation"), raw.get("strength")
-    if check in ("robustness_drop", "robustness_flips"):
-        from ..diagnostics import PERTURBATIONS
-
+    perturbation, strength = getattr(spec, "perturbation", None), getattr(spec, "strength", None)
+    if perturbation is not None:
         if perturbation not in PERTURBATIONS:
             raise ConfigError(path, f"unknown perturbation {perturbation!r}; expected one of "
                                     f"{sorted(PERTURBATIONS)}", key=f"{where}.perturbation")
-        strength = _number(path, f"{where}.strength", strength)
         if strength <= 0:
             raise ConfigError(path, f"strength must be > 0, got {strength:g}", key=f"{where}.strength")
-    percentile, concurrency = int(raw.get("percentile", 95)), int(raw.get("concurrency", 1))
-    name = raw.get("name") or "-".join(str(p) for p in (check, metric, feature, perturbation) if p)
-    if not isinstance(name, str):
-        raise ConfigError(path, f"name must be text, got {name!r}", key=f"{where}.name")
+    name = spec.name or "-".join(str(p) for p in (check, metric, feature, perturbation) if p)
     return Requirement(name=name, check=check, bound=bound, direction=direction, metric=metric, feature=feature,
-                       scope=scope, perturbation=perturbation, strength=strength,
-                       description=str(raw.get("description", "")), percentile=percentile, concurrency=concurrency)
+                       scope=getattr(spec, "scope", "overall"), perturbation=perturbation,
+                       strength=None if strength is None else float(strength), description=spec.description,
+                       percentile=getattr(spec, "percentile", 95), concurrency=getattr(spec, "concurrency", 1))
 
 
 def _manifest_key(path: Path, raw: Mapping[str, Any], key: str) -> Path | None:
@@ -292,33 +378,14 @@ def load_policy(path: str | Path, *, features: Sequence[str] | None = None) -> P
     """
     path = Path(path)
     raw = read_yaml_mapping(path, ConfigError, what="policy")
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(path, f"unknown key(s) {unknown}; allowed: {sorted(_TOP_KEYS)}")
-    reqs = raw.get("requirements")
-    if not isinstance(reqs, list) or not reqs:
-        raise ConfigError(path, "expected a non-empty list of requirements", key="requirements")
-    requirements = tuple(_requirement(path, i, r, features) for i, r in enumerate(reqs))
+    declared = validate_declared(PolicyFile, raw, path, ConfigError)
+    requirements = tuple(_requirement(path, i, r, features) for i, r in enumerate(declared.requirements))
     names = [r.name for r in requirements]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(path, f"requirement names must be unique; repeated: {repeated} (give each a 'name')",
                           key="requirements")
-    settings = raw.get("settings") or {}
-    if not isinstance(settings, dict):
-        raise ConfigError(path, f"expected a mapping, got {settings!r}", key="settings")
-    for key, value in settings.items():
-        kind = _SETTINGS.get(key)
-        if kind is None:
-            raise ConfigError(path, f"unknown setting; allowed: {sorted(_SETTINGS)}", key=f"settings.{key}")
-        ok = isinstance(value, str) if kind is str else (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer()))
-        if not ok:
-            raise ConfigError(path, f"expected {kind.__name__}, got {value!r}", key=f"settings.{key}")
-    if settings.get("robustness_suite", "full") not in ("full", "policy"):
-        raise ConfigError(path, f"expected 'full' (every perturbation at its default strengths, plus those the "
-                                f"requirements name) or 'policy' (only those), got {settings['robustness_suite']!r}",
-                          key="settings.robustness_suite")
+    settings = dict(raw.get("settings") or {})  # as written: the checks read only the keys a policy sets
     if "attack_success" in {r.check for r in requirements} and "adversarial_budget" not in settings:
         raise ConfigError(path, "an attack_success requirement needs settings.adversarial_budget (the largest "
                                 "perturbation, in standard deviations of each feature)", key="settings")

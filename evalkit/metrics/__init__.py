@@ -19,6 +19,10 @@ from ._binary import (
     eer_threshold,
 )
 from ._custom import (
+    Costs,
+    CostMetricSpec,
+    FunctionMetricSpec,
+    MetricsConfigFile,
     CustomMetric,
     MetricsConfig,
     load_metrics_config,
@@ -68,12 +72,16 @@ from ._thresholds import (
 
 __all__ = [
     "COUNT_METRICS",
+    "CostMetricSpec",
+    "Costs",
     "CustomMetric",
     "DISPARITY_METRICS",
     "FMR_TARGETS",
+    "FunctionMetricSpec",
     "LOWER_IS_BETTER",
     "METRIC_NAMES",
     "MetricsConfig",
+    "MetricsConfigFile",
     "OperatingPoint",
     "Outcome",
     "RULES",

@@ -35,18 +35,55 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
+from ..data import Declared, read_yaml_mapping, validate_declared
 from ..exceptions import ConfigError
 from ._binary import METRIC_NAMES
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_TOP_KEYS = {"costs", "metrics"}
-_COST_KEYS = {"name", "cost", "per_sample", "description"}
-_FUNCTION_KEYS = {"name", "function", "input", "greater_is_better", "kwargs", "description"}
+_NON_NEGATIVE = "a finite non-negative number"
+
+
+class Costs(Declared):
+    """The cost of one false positive and one false negative."""
+
+    fp: float = Field(description=_NON_NEGATIVE, ge=0, allow_inf_nan=False)
+    fn: float = Field(description=_NON_NEGATIVE, ge=0, allow_inf_nan=False)
+
+
+class CostMetricSpec(Declared):
+    """A metric from confusion counts: ``cost.fp * FP + cost.fn * FN`` (per sample if ``per_sample``)."""
+
+    name: str = Field(description="a name of letters, digits and '_' starting with a letter", pattern=_NAME.pattern)
+    cost: Costs
+    per_sample: bool = False
+    description: str = ""
+
+
+class FunctionMetricSpec(Declared):
+    """A metric function ``f(y_true, y_pred_or_score, **kwargs)``, imported by its dotted name."""
+
+    name: str = Field(description="a name of letters, digits and '_' starting with a letter", pattern=_NAME.pattern)
+    function: str = Field(description="a dotted function name like 'sklearn.metrics.f1_score'",
+                          pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    input: Literal["pred", "score"] = Field("pred", description="decisions at the threshold, or the scores")
+    greater_is_better: bool = True
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the function")
+    description: str = ""
+
+
+class MetricsConfigFile(Declared):
+    """A metrics configuration (``make report METRICS=configs/metrics.yaml``)."""
+
+    costs: Costs | None = Field(None, description="costs for threshold rule 'cost' and the cost section")
+    metrics: list[CostMetricSpec | FunctionMetricSpec] = Field(default_factory=list,
+                                                                description="custom metrics, each with a "
+                                                                            "'cost' or a 'function'")
 
 
 @dataclass(frozen=True)
@@ -129,16 +166,7 @@ class MetricsConfig:
         return tuple(m.name for m in self.metrics if m.kind == "function" or m.per_sample)
 
 
-def _number(path: Path, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ConfigError(path, f"expected a finite non-negative number, found {value!r}", key=key)
-    return float(value)
-
-
 def _import(path: Path, key: str, dotted: Any) -> Callable[..., float]:
-    if not isinstance(dotted, str) or not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", dotted):
-        raise ConfigError(path, f"expected a dotted function name like 'sklearn.metrics.f1_score', found {dotted!r}",
-                          key=key)
     module, _, attr = dotted.rpartition(".")
     try:
         fn = getattr(importlib.import_module(module), attr)
@@ -149,53 +177,27 @@ def _import(path: Path, key: str, dotted: Any) -> Callable[..., float]:
     return fn
 
 
-def _costs(path: Path, key: str, raw: Any) -> tuple[float, float]:
-    if not isinstance(raw, dict) or set(raw) != {"fp", "fn"}:
-        raise ConfigError(path, f"expected a mapping with exactly the keys 'fp' and 'fn', found {raw!r}", key=key)
-    return _number(path, f"{key}.fp", raw["fp"]), _number(path, f"{key}.fn", raw["fn"])
-
-
 def _metric(path: Path, i: int, raw: Any, taken: set[str]) -> CustomMetric:
     where = f"metrics[{i}]"
     if not isinstance(raw, dict):
         raise ConfigError(path, f"expected a mapping with 'name' and 'cost' or 'function', found {raw!r}", key=where)
-    name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(path, f"expected a name of letters, digits and '_' starting with a letter, found {name!r}",
-                          key=f"{where}.name")
-    if name in taken:
-        what = "a built-in metric" if name in METRIC_NAMES else "defined twice"
-        raise ConfigError(path, f"metric name {name!r} is {what}", key=f"{where}.name")
-    kind = "cost" if "cost" in raw else "function" if "function" in raw else None
-    if kind is None or ("cost" in raw and "function" in raw):
+    if ("cost" in raw) == ("function" in raw):
         raise ConfigError(path, "expected exactly one of 'cost' or 'function'", key=where)
-    allowed = _COST_KEYS if kind == "cost" else _FUNCTION_KEYS
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ConfigError(path, f"unknown key(s) {unknown} for a {kind} metric; allowed keys are {sorted(allowed)}",
-                          key=f"{where}.{unknown[0]}")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(path, f"expected text, found {description!r}", key=f"{where}.description")
-    if kind == "cost":
-        fp, fn = _costs(path, f"{where}.cost", raw["cost"])
-        per_sample = raw.get("per_sample", False)
-        if not isinstance(per_sample, bool):
-            raise ConfigError(path, f"expected true or false, found {per_sample!r}", key=f"{where}.per_sample")
-        return CustomMetric(name, "cost", cost_fp=fp, cost_fn=fn, per_sample=per_sample, greater_is_better=False,
-                            description=description or f"{fp:g}·FP + {fn:g}·FN" + (" per sample" if per_sample else ""))
-    fn_ = _import(path, f"{where}.function", raw["function"])
-    input_ = raw.get("input", "pred")
-    if input_ not in ("pred", "score"):
-        raise ConfigError(path, f"expected 'pred' or 'score', found {input_!r}", key=f"{where}.input")
-    greater = raw.get("greater_is_better", True)
-    if not isinstance(greater, bool):
-        raise ConfigError(path, f"expected true or false, found {greater!r}", key=f"{where}.greater_is_better")
-    kwargs = raw.get("kwargs", {})
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise ConfigError(path, f"expected a mapping of keyword arguments, found {kwargs!r}", key=f"{where}.kwargs")
-    return CustomMetric(name, "function", function=fn_, input=input_, greater_is_better=greater, kwargs=kwargs,
-                        description=description or raw["function"])
+    try:
+        spec = validate_declared(CostMetricSpec if "cost" in raw else FunctionMetricSpec, raw, path, ConfigError)
+    except ConfigError as err:  # name the item: metrics[2].cost.fp
+        raise ConfigError(path, err.message, key=f"{where}.{err.key}" if err.key else where) from None
+    if spec.name in taken:
+        what = "a built-in metric" if spec.name in METRIC_NAMES else "defined twice"
+        raise ConfigError(path, f"metric name {spec.name!r} is {what}", key=f"{where}.name")
+    if isinstance(spec, CostMetricSpec):
+        fp, fn = spec.cost.fp, spec.cost.fn
+        return CustomMetric(spec.name, "cost", cost_fp=fp, cost_fn=fn, per_sample=spec.per_sample,
+                            greater_is_better=False, description=spec.description or
+                            f"{fp:g}·FP + {fn:g}·FN" + (" per sample" if spec.per_sample else ""))
+    return CustomMetric(spec.name, "function", function=_import(path, f"{where}.function", spec.function),
+                        input=spec.input, greater_is_better=spec.greater_is_better, kwargs=dict(spec.kwargs),
+                        description=spec.description or spec.function)
 
 
 def load_metrics_config(path: str | Path | None) -> MetricsConfig:
@@ -209,19 +211,13 @@ def load_metrics_config(path: str | Path | None) -> MetricsConfig:
     """
     if path is None or str(path) == "":
         return MetricsConfig()
-    from ..data import read_yaml_mapping
-
     path = Path(path)
     raw = read_yaml_mapping(path, ConfigError, what="metrics configuration")
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(path, f"unknown key(s) {unknown}; allowed keys are {sorted(_TOP_KEYS)}", key=unknown[0])
-    cost_fp = cost_fn = None
-    if "costs" in raw:
-        cost_fp, cost_fn = _costs(path, "costs", raw["costs"])
     items = raw.get("metrics", [])
-    if not isinstance(items, list):
-        raise ConfigError(path, f"expected a list of metrics, found {type(items).__name__}", key="metrics")
+    # the file's own keys first; each metric then against its kind (decided by its 'cost' or 'function' key)
+    top = validate_declared(MetricsConfigFile, {**raw, "metrics": []} if isinstance(items, list) else raw, path,
+                            ConfigError)
+    cost_fp, cost_fn = (top.costs.fp, top.costs.fn) if top.costs is not None else (None, None)
     taken = set(METRIC_NAMES)
     metrics = []
     for i, item in enumerate(items):

@@ -18,8 +18,8 @@ from evalkit._io import sha256_file
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores
 
-from ..conftest import ROOT
-from .conftest import assert_nothing_half_written, runs
+from tests.conftest import ROOT
+from tests.faults.conftest import assert_nothing_half_written, runs
 
 pytestmark = pytest.mark.faults
 
@@ -258,14 +258,20 @@ def test_bad_settings(case, kwargs, match):
 
 def test_notebook_parameter_of_wrong_type_refused_before_kernel():
     from evalkit.runner import NOTEBOOK, check_parameters
+    from evalkit.settings import EvaluationSettings
 
-    with pytest.raises(ReportError, match=r"parameter 'threshold' expects float, got str '0\.5'"):
-        check_parameters(ROOT / NOTEBOOK, {"threshold": "0.5"})
-    with pytest.raises(ReportError, match=r"parameter 'min_group_size' expects int, got float 2\.5"):
-        check_parameters(ROOT / NOTEBOOK, {"min_group_size": 2.5})
+    with pytest.raises(ReportError, match=r"parameter 'settings' expects dict, got str 'threshold=0\.5'"):
+        check_parameters(ROOT / NOTEBOOK, {"settings": "threshold=0.5"})
     with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['thresold'\]"):
         check_parameters(ROOT / NOTEBOOK, {"thresold": 0.5})
-    check_parameters(ROOT / NOTEBOOK, {"threshold": 1, "score_range": [0.0, 1.0], "model": {"a": 1}})
+    # the settings inside the dict are checked by EvaluationSettings, in the parent, before any kernel starts
+    with pytest.raises(ValueError, match=r"threshold must be a finite number, got '0\.5'"):
+        EvaluationSettings.build({"threshold": "0.5"})
+    with pytest.raises(ValueError, match=r"min_group_size must be a positive integer, got 2\.5"):
+        EvaluationSettings.build({"min_group_size": 2.5})
+    with pytest.raises(TypeError, match=r"unknown EvaluationSettings setting\(s\) \['thresold'\]"):
+        EvaluationSettings.build({"thresold": 0.5})
+    check_parameters(ROOT / NOTEBOOK, {"settings": {"threshold": 1, "score_range": [0.0, 1.0]}, "model": {"a": 1}})
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from evalkit import ReportError, TrackingError, tracking
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores, write_synthetic_dataset
 
-from ..conftest import ADULT_TEST, ROOT
-from .conftest import assert_nothing_half_written, runs
+from tests.conftest import ADULT_TEST, ROOT
+from tests.faults.conftest import assert_nothing_half_written, runs
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

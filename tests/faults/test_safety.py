@@ -12,9 +12,9 @@ from evalkit.models import load_estimator, resolve_model
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores
 
-from ..conftest import ADULT_TEST
-from ..test_browser import open_report
-from .conftest import runs
+from tests.conftest import ADULT_TEST
+from tests.browser.test_browser import open_report
+from tests.faults.conftest import runs
 
 pytestmark = pytest.mark.faults
 

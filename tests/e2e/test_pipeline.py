@@ -1,0 +1,70 @@
+"""The one run skeleton (evalkit/runner/_pipeline.py) with a pipeline of its own: a new kind of report supplies
+only its validation, run, parameters and logging, and gets staging, publishing and failure handling for free."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from evalkit import ReportError, RunOptions, tracking
+from evalkit.runner import Outputs, Pipeline, Target, run_pipeline
+
+
+def _notebook(folder: Path, body: str) -> Path:
+    nb = new_notebook(cells=[
+        new_code_cell("value: int = 0\nrun_id = None\noutput_dir = None", metadata={"tags": ["parameters"]}),
+        new_code_cell(body)], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                       "language": "python"}})
+    path = folder / "tiny.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _pipeline(notebook: Path, out: Path, calls: list[str]) -> Pipeline:
+    def start_run(target: Target) -> str:
+        calls.append("start")
+        return tracking.start_run(experiment="tiny", run_name="tiny", params={"value": 7}, tags={})
+
+    def log_run(run_id: str, target: Target, outputs: Outputs) -> None:
+        calls.append("log")
+        tracking.log_metrics(run_id, {"value": outputs.record["value"]})
+
+    return Pipeline(kind="tiny", notebook=notebook, html_name="tiny.html", record_name="record.json",
+                    published=("record.json", "tiny.ipynb", "tiny.html"),
+                    validate=lambda workdir: Target(name="tiny", out_dir=out / "tiny", title="tiny report"),
+                    start_run=start_run, parameters=lambda t, staging, run_id: {
+                        "value": 7, "run_id": run_id, "output_dir": str(staging)},
+                    log_run=log_run, on_failure=lambda run_id, target, err: calls.append("failed"))
+
+
+WRITE = ("import json, pathlib\npathlib.Path(output_dir, 'record.json').write_text(json.dumps({'value': value}))\n"
+         "print('value is', value)")
+
+
+def test_a_new_pipeline_runs_on_the_skeleton(mlflow_store, tmp_path):
+    calls: list[str] = []
+    target, out, run_id = run_pipeline(_pipeline(_notebook(tmp_path, WRITE), tmp_path / "reports", calls),
+                                       RunOptions(progress=False), output_root=tmp_path / "reports")
+    assert calls == ["start", "log"]
+    assert out.record == {"value": 7} and json.loads((target.out_dir / "record.json").read_text()) == {"value": 7}
+    assert out.html == target.out_dir / "tiny.html" and "value is 7" in out.html.read_text()
+    assert not list((tmp_path / "reports").glob(".staging-*"))
+    run = tracking.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["value"] == 7
+
+
+def test_a_failing_notebook_fails_the_run_and_keeps_the_partial_notebook(mlflow_store, tmp_path):
+    calls: list[str] = []
+    pipeline = _pipeline(_notebook(tmp_path, "raise ValueError('broken on purpose')"), tmp_path / "reports", calls)
+    with pytest.raises(ReportError, match=r"failed in cell .*ValueError: broken on purpose"):
+        run_pipeline(pipeline, RunOptions(progress=False), output_root=tmp_path / "reports")
+    assert calls == ["start", "failed"]
+    assert (tmp_path / "reports" / "tiny" / "failed.ipynb").is_file()
+    assert not (tmp_path / "reports" / "tiny" / "tiny.html").exists()
+    assert not list((tmp_path / "reports").glob(".staging-*"))
+    runs = tracking.client().search_runs([tracking.client().get_experiment_by_name("tiny").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]

@@ -1,0 +1,162 @@
+"""The gate's evidence and verdicts on deliberately flawed models (evalkit/gate/_evidence.py).
+
+Each check must catch the model built to fail it, and the sound model must pass every check.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalkit.gate import run_checks
+from tests.conftest import ADULT_TEST, ROOT
+
+TRAIN = "../data_manifests/adult_train.yaml"
+CORNER = "../data_manifests/adult_corner_cases.yaml"
+
+
+def _policy(tmp_path, requirements: str, *, settings: str = "n_boot: 200", extra: str = ""):
+    folder = tmp_path / "configs"
+    folder.mkdir(exist_ok=True)
+    path = folder / "gates.yaml"
+    # manifests are resolved against the policy's folder: point back at the project's
+    body = extra.replace("../data_manifests", str(ROOT / "data_manifests"))
+    path.write_text(f"policy: test\n{body}\nsettings: {{{settings}, robustness_suite: policy}}\n"
+                    f"requirements:\n{requirements}")
+    return path
+
+
+def _decisions(result):
+    return {r.requirement: r.decision for r in result.requirements().itertuples()}
+
+
+def test_the_overfitted_model_fails_the_fitting_check(tmp_path, flawed_models):
+    policy = _policy(tmp_path, "  - {name: gap, check: fitting_gap, metric: roc_auc, max: 0.03}\n",
+                     extra=f"train_data: {TRAIN}")
+    over = run_checks(str(flawed_models["overfitted"]), ADULT_TEST, policy)
+    sound = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy)
+    assert _decisions(over) == {"gap": "fail"} and over.decision == "fail"
+    assert _decisions(sound) == {"gap": "pass"} and sound.decision == "pass"
+    assert over.learning_curve is not None and len(over.learning_curve) == 4
+
+
+def test_the_brittle_model_fails_the_robustness_checks(tmp_path, flawed_models):
+    policy = _policy(tmp_path, "  - {name: drop, check: robustness_drop, metric: accuracy, perturbation: gaussian_noise,"
+                               " strength: 0.25, max: 0.03}\n"
+                               "  - {name: flips, check: robustness_flips, perturbation: gaussian_noise, strength: 0.25,"
+                               " max: 0.1}\n")
+    brittle = run_checks(str(flawed_models["brittle"]), ADULT_TEST, policy)
+    sound = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy)
+    assert _decisions(brittle) == {"drop": "fail", "flips": "fail"}
+    assert _decisions(sound) == {"drop": "pass", "flips": "pass"}
+    # better on clean data than the sound model: only the robustness checks expose it
+    assert brittle.evaluation.overall["roc_auc"] > sound.evaluation.overall["roc_auc"]
+
+
+def test_the_biased_model_fails_the_group_checks(tmp_path, flawed_models):
+    policy = _policy(tmp_path, "  - {name: recall, check: metric, metric: recall, scope: groups, feature: sex, min: 0.4}\n"
+                               "  - {name: gap, check: disparity, metric: recall, feature: sex, max: 0.15}\n"
+                               "  - {name: auc, check: metric, metric: roc_auc, min: 0.85}\n")
+    biased = run_checks(str(flawed_models["biased"]), ADULT_TEST, policy)
+    sound = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy)
+    assert _decisions(biased) == {"recall": "fail", "gap": "fail", "auc": "pass"}  # good overall, unfair to women
+    failing = [v for v in biased.verdicts if v["requirement"] == "recall" and v["decision"] == "fail"]
+    assert [v["subject"] for v in failing] == ["sex=Female"]
+    assert _decisions(sound) == {"recall": "pass", "gap": "pass", "auc": "pass"}
+
+
+def test_too_little_data_is_inconclusive_with_the_sample_size_that_would_decide(tmp_path, flawed_models):
+    # The sound model's ROC AUC is 0.905 [0.900, 0.909]: a bound inside its interval cannot be decided.
+    policy = _policy(tmp_path, "  - {name: auc, check: metric, metric: roc_auc, min: 0.904}\n")
+    result = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy)
+    (verdict,) = result.verdicts
+    assert result.decision == "inconclusive" and verdict["decision"] == "inconclusive"
+    assert verdict["n_to_decide"] > len(result.evaluation.data)
+
+
+def test_the_sound_model_passes_the_shipped_policy_and_the_record_is_complete(flawed_models):
+    result = run_checks(str(flawed_models["sound"]), ADULT_TEST, ROOT / "configs" / "gates.yaml", n_boot=200)
+    assert result.decision == "pass", result.requirements()[["requirement", "decision", "estimate", "ci_low",
+                                                             "ci_high"]]
+    record = json.loads(json.dumps(result.record()))  # JSON-safe
+    assert record["decision"] == "pass" and record["kind"] == "evalkit.gate"
+    assert record["model"]["sha256"] == result.evaluation.model.sha256
+    assert record["data"]["sha256"] == result.evaluation.data.manifest.sha256
+    assert record["policy"]["sha256"] == result.policy.sha256 and record["policy"]["content"]["policy"] == "adult-default"
+    assert record["train_data"]["name"] == "adult_train" and record["corner_cases"]["name"] == "adult_corner_cases"
+    assert {r["requirement"] for r in record["requirements"]} == {r.name for r in result.policy.requirements}
+    assert record["evidence"]["adversarial"]["attacked"] == 20
+    assert len(result.corner_cases) == 628 and result.corner_cases.score.between(0, 1).all()
+    vs = [v for v in record["verdicts"] if v["requirement"] == "vs-staging"][0]
+    assert vs["decision"] == "pass" and "nothing to compare with" in vs["note"]
+
+
+def test_non_inferiority_against_the_staging_model(tmp_path, flawed_models):
+    policy = _policy(tmp_path, "  - {name: vs, check: non_inferiority, metric: roc_auc, margin: 0.01}\n")
+    same = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy, staging=str(flawed_models["sound"]))
+    assert same.non_inferiority["difference"] == 0 and same.decision == "pass"
+    worse = run_checks(str(flawed_models["overfitted"]), ADULT_TEST, policy, staging=str(flawed_models["sound"]))
+    assert worse.decision == "fail"
+    assert worse.non_inferiority["ci_high"] < -0.01
+
+
+def test_predictions_files_leave_model_checks_inconclusive(tmp_path, synthetic_dataset):
+    manifest, predictions = synthetic_dataset
+    policy = tmp_path / "p.yaml"
+    policy.write_text("settings: {n_boot: 100}\nrequirements:\n"
+                      "  - {name: flips, check: robustness_flips, perturbation: missing, strength: 0.1, max: 0.1}\n"
+                      "  - {name: auc, check: metric, metric: roc_auc, min: 0.5}\n")
+    result = run_checks(str(predictions), manifest, policy)
+    d = {v["requirement"]: v for v in result.verdicts}
+    assert d["auc"]["decision"] == "pass"
+    assert d["flips"]["decision"] == "inconclusive" and "cannot score perturbed inputs" in d["flips"]["note"]
+    assert result.decision == "inconclusive"
+
+
+@pytest.mark.parametrize("bad", ["requirements:\n  - {check: metric, metric: roc_auc, min: 0.8, feature: nope,"
+                                 " scope: groups}\n"])
+def test_policy_features_are_checked_against_the_data(tmp_path, bad, flawed_models):
+    from evalkit.exceptions import ConfigError
+
+    path = tmp_path / "p.yaml"
+    path.write_text(bad)
+    with pytest.raises(ConfigError, match="'nope' is not a sensitive feature"):
+        run_checks(str(flawed_models["sound"]), ADULT_TEST, path)
+
+
+def test_the_image_policy_catches_spoofs_rotation_and_adversarial_pixels():
+    """The shipped digits model is not ready: rotated scans, overlay attacks and small pixel changes get
+    through. The shipped image policy must say so, requirement by requirement."""
+    result = run_checks(str(ROOT / "data" / "digits" / "digits_logreg.skops"),
+                        ROOT / "data_manifests" / "digits_images.yaml", ROOT / "configs" / "gates_digits.yaml",
+                        n_boot=200)
+    decisions = _decisions(result)
+    assert decisions["auc"] == "pass"
+    assert decisions["rotation"] == "fail" and decisions["spoofs"] == "fail" and decisions["adversarial"] == "fail"
+    assert result.decision == "fail"
+    spoofs = [v for v in result.verdicts if v["requirement"] == "spoofs"]
+    assert {v["subject"] for v in spoofs} == {"print", "replay", "overlay"}
+    assert [v["decision"] for v in spoofs if v["subject"] == "overlay"] == ["fail"]
+    assert result.adversarial.unit == "share of the pixel range"
+    assert set(result.robustness.suite) == {"noise", "blur", "brightness", "rotation", "jpeg"}
+
+
+def test_budgets_are_judged_on_the_served_measurements():
+    from evalkit.gate import budget_evidence
+    from evalkit.gate import Requirement, judge
+
+    served = {"url": "http://127.0.0.1:1", "server_rss_mb": 420.0,
+              "load": [{"concurrency": 1, "requests": 100, "latencies_ms": [10.0] * 80 + [30.0] * 20},
+                       {"concurrency": 4, "requests": 100, "latencies_ms": [40.0] * 100}]}
+    p95 = Requirement("p95", "latency", 20.0, "max", percentile=95, concurrency=1)
+    v = judge(p95, budget_evidence(p95, served))
+    assert v["decision"] == "fail" and v["estimate"] == 30.0 and v["subject"] == "served, concurrency 1"
+    p50 = Requirement("p50", "latency", 20.0, "max", percentile=50, concurrency=1)
+    assert judge(p50, budget_evidence(p50, served))["decision"] == "pass"
+    c4 = Requirement("c4", "latency", 50.0, "max", percentile=99, concurrency=4)
+    assert judge(c4, budget_evidence(c4, served))["estimate"] == 40.0
+    memory = Requirement("rss", "memory", 400.0, "max")
+    assert judge(memory, budget_evidence(memory, served))["decision"] == "fail"
+    unserved = judge(memory, budget_evidence(memory, None))
+    assert unserved["decision"] == "inconclusive" and "only a registered model can be served" in unserved["note"]

@@ -1,0 +1,146 @@
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+from evalkit import ModelError, load_dataset, resolve_model
+from evalkit.models import check_model_file, load_estimator, safe_name, score
+
+from tests.conftest import ADULT_TEST
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    X = pd.DataFrame({"age": [20, 30, 40, 50, 60, 70], "hours_per_week": [10, 20, 30, 40, 50, 60]})
+    model = LogisticRegression().fit(X, [0, 0, 0, 1, 1, 1])
+    path = tmp_path / "tiny.skops"
+    sio.dump(model, path)
+    return path, model
+
+
+def test_skops_file_scores_dataset(tiny_model):
+    path, model = tiny_model
+    ref = resolve_model(str(path))
+    assert (ref.kind, ref.name) == ("skops", "tiny")
+    ds = load_dataset(ADULT_TEST)
+    scores = score(ref, ds)
+    expected = model.predict_proba(ds.frame[["age", "hours_per_week"]])[:, 1]
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=0)
+
+
+def test_model_expecting_missing_columns(tmp_path):
+    X = pd.DataFrame({"shoe_size": [1, 2, 3, 4]})
+    path = tmp_path / "shoes.skops"
+    sio.dump(LogisticRegression().fit(X, [0, 0, 1, 1]), path)
+    with pytest.raises(ModelError, match=r"model '.*shoes.skops': the model expects column\(s\) \['shoe_size'\] that dataset 'adult_test' does not have; its columns are \['row_id'"):
+        score(resolve_model(str(path)), load_dataset(ADULT_TEST))
+
+
+def test_pickle_refused(tmp_path):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ModelError, match="pickle/joblib files can run arbitrary code when loaded and are refused"):
+        resolve_model(str(path))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError, match=r"model '.*nope.skops': file not found"):
+        resolve_model(str(tmp_path / "nope.skops"))
+
+
+def test_unknown_suffix(tmp_path):
+    (tmp_path / "m.txt").write_text("hi")
+    with pytest.raises(ModelError, match="unknown file type; expected a .skops model or a predictions file"):
+        resolve_model(str(tmp_path / "m.txt"))
+
+
+def test_not_a_skops_file(tmp_path):
+    (tmp_path / "broken.skops").write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="cannot be read as a skops file"):
+        load_estimator(resolve_model(str(tmp_path / "broken.skops")))
+
+
+def test_cheap_file_check(tiny_model, tmp_path):
+    check_model_file(resolve_model(str(tiny_model[0])))  # a real skops file passes
+    (tmp_path / "zip.skops").write_bytes(b"not a zip archive")
+    with pytest.raises(ModelError, match=r"zip\.skops cannot be read as a skops file: File is not a zip file"):
+        check_model_file(resolve_model(str(tmp_path / "zip.skops")))
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "other.skops", "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(ModelError, match="no schema.json inside"):
+        check_model_file(resolve_model(str(tmp_path / "other.skops")))
+
+
+def test_untrusted_type_refused(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "evil.skops"
+    sio.dump(FunctionTransformer(func=os.getcwd), path)  # a function outside scikit-learn and numpy
+    with pytest.raises(ModelError, match=r"contains types evalkit does not trust: \[.*getcwd.\]"):
+        load_estimator(resolve_model(str(path)))
+
+
+def test_predictions_file(synthetic_dataset):
+    manifest, preds = synthetic_dataset
+    ds = load_dataset(manifest)
+    ref = resolve_model(str(preds))
+    assert (ref.kind, ref.name) == ("predictions", "synthetic_scores")
+    expected = pd.read_csv(preds).set_index("id")["score"].reindex(ds.ids).to_numpy()
+    np.testing.assert_array_equal(score(ref, ds), expected)
+
+
+def test_predictions_parquet_in_other_order(synthetic_dataset, tmp_path):
+    manifest, preds = synthetic_dataset
+    frame = pd.read_csv(preds).sample(frac=1.0, random_state=0)
+    frame.to_parquet(tmp_path / "p.parquet")
+    ds = load_dataset(manifest)
+    got = score(resolve_model(str(tmp_path / "p.parquet")), ds)
+    np.testing.assert_array_equal(got, frame.set_index("id")["score"].reindex(ds.ids).to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.iloc[5:], r"no score for 5 of 1500 ids of dataset 'synthetic', e.g. \['s000000'"),
+        (lambda f: pd.concat([f, f.iloc[:2]]), r"2 repeated ids in column 'id'"),
+        (lambda f: f.assign(score=f["score"].where(f.index != 3, np.nan)), r"column 'score' has 1 missing, non-numeric or infinite values, e.g. ids \['s000003'\]"),
+        (lambda f: f.assign(score=f["score"].where(f.index != 4, np.inf)), r"1 missing, non-numeric or infinite"),
+        (lambda f: f.rename(columns={"score": "prob"}), r"has no column 'score'; found \['id', 'prob'\]"),
+    ],
+)
+def test_bad_predictions(synthetic_dataset, tmp_path, mutate, message):
+    manifest, preds = synthetic_dataset
+    bad = tmp_path / "bad.csv"
+    mutate(pd.read_csv(preds)).to_csv(bad, index=False)
+    with pytest.raises(ModelError, match=message):
+        score(resolve_model(str(bad)), load_dataset(manifest))
+
+
+def test_unknown_registered_name_lists_models(mlflow_store):
+    with pytest.raises(ModelError, match=r"model 'no-such-model': .*no registered model named 'no-such-model' .*registered models: \[\]"):
+        resolve_model("no-such-model")
+
+
+def test_registered_demo_model_by_name_uri_and_alias(use_shared_store, tmp_path):
+    from evalkit import tracking
+
+    by_name = resolve_model("adult-logreg", download_dir=tmp_path / "a")
+    assert (by_name.kind, by_name.name, by_name.version, by_name.uri) == ("registered", "adult-logreg", "1", "models:/adult-logreg/1")
+    by_uri = resolve_model("models:/adult-logreg/1", download_dir=tmp_path / "b")
+    assert by_uri.sha256 == by_name.sha256
+    tracking.client().set_registered_model_alias("adult-logreg", "champion", "1")
+    by_alias = resolve_model("models:/adult-logreg@champion", download_dir=tmp_path / "c")
+    assert by_alias.version == "1"
+    with pytest.raises(ModelError, match="models:/adult-logreg/7"):
+        resolve_model("models:/adult-logreg/7")
+
+
+def test_safe_name():
+    assert safe_name("models:/a b/1") == "models_a_b_1"
+    assert safe_name("../../etc") == "etc"

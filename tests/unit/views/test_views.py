@@ -1,0 +1,105 @@
+"""The report's and the gate's HTML fragments as units (evalkit/views, evalkit/gate/_view.py): the first screen,
+tables and verdicts hold the right numbers, and every value from data or files is escaped. No notebook runs."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from evalkit import evaluate
+from evalkit.data import make_biased_scores, write_synthetic_dataset
+from evalkit.gate import Evidence, GateResult, Policy, Requirement, combine, judge
+from evalkit.gate import header as gate_header
+from evalkit.gate import requirements as gate_requirements
+from evalkit.gate import verdicts as gate_verdicts
+from evalkit.views import CSS, cell_html, fmt, fmt_ci, html_table, samples_html
+from evalkit.views import header, overall_table, small_groups_table, summary
+
+HOSTILE = "<script>alert(1)</script>&co"
+
+
+@pytest.fixture(scope="module")
+def hostile_evaluation(tmp_path_factory):
+    """An evaluation whose group names and dataset text carry HTML; group B has an injected lower recall."""
+    frame = make_biased_scores(3000, seed=11)
+    frame["group"] = frame["group"].map({"A": "A", "B": HOSTILE, "C": "C"})
+    manifest, preds = write_synthetic_dataset(tmp_path_factory.mktemp("hostile"), frame, name="hostile",
+                                              description=f"description with {HOSTILE}")
+    return evaluate(str(preds), manifest, n_boot=200, seed=1)
+
+
+def _text(fragment) -> str:
+    return fragment.data if hasattr(fragment, "data") else fragment
+
+
+def test_formatting_helpers():
+    assert fmt(None) == fmt(float("nan")) == "—"
+    assert fmt(12345.0, "tp") == "12,345"
+    assert fmt(0.123456) == "0.1235"
+    assert fmt_ci(0.1, 0.2) == "[0.1, 0.2]" and fmt_ci(float("nan"), 0.2) == ""
+    assert cell_html(0.5, "recall", 0.4, 0.6) == "0.5<span class='evalkit-ci'>[0.4, 0.6]</span>"
+    assert cell_html(10, "tp", 9, 11) == "10"  # counts get no interval
+
+
+def test_table_escapes_values_unless_trusted():
+    import pandas as pd
+
+    frame = pd.DataFrame({"group": [HOSTILE], "v": ["<b>x</b>"]})
+    text = html_table(frame, ("group",))
+    assert "<script>" not in text and html.escape(HOSTILE) in text and "&lt;b&gt;x&lt;/b&gt;" in text
+    assert "<td class=t>" in text
+    assert "<b>x</b>" in html_table(frame, raw_html=True)
+
+
+def test_css_is_read_from_the_package():
+    assert CSS.startswith("<style>") and CSS.endswith("</style>") and ".evalkit-box" in CSS
+
+
+def test_first_screen_answers_good_and_fair_enough(hostile_evaluation):
+    ev = hostile_evaluation
+    text = _text(summary(ev))
+    assert "Good enough?" in text and "Fair enough?" in text
+    # the headline tiles carry the overall values and their intervals
+    assert f"<div class='v'>{fmt(ev.overall['roc_auc'], 'roc_auc')}</div>" in text
+    low, high = ev.interval("roc_auc")
+    assert html.escape(fmt_ci(low, high)) in text
+    # the injected gap is on the first screen, named by its escaped group
+    assert html.escape(HOSTILE) in text and "<script>" not in text
+    counts = f"TP {fmt(ev.overall['tp'], 'tp')}, FP {fmt(ev.overall['fp'], 'fp')}"
+    assert counts in text
+
+
+def test_header_and_tables_escape_data_text(hostile_evaluation):
+    ev = hostile_evaluation
+    for fragment in (header(ev), overall_table(ev), small_groups_table(ev)):
+        assert "<script>" not in _text(fragment)
+    assert "hostile" in _text(header(ev))
+    table = _text(overall_table(ev))
+    assert fmt(ev.overall["recall"], "recall") in table
+
+
+def test_samples_table_escapes_values(hostile_evaluation):
+    ev = hostile_evaluation
+    rows = [i for i, g in enumerate(ev.group_values("group")) if g == HOSTILE][:3]
+    text = samples_html(ev, rows, feature="group")
+    assert html.escape(HOSTILE) in text and "<script>" not in text
+    assert samples_html(ev, []) == "<p>No samples in this selection.</p>"
+
+
+def test_gate_verdict_views(hostile_evaluation):
+    ev = hostile_evaluation
+    auc = Requirement(name="auc", check="metric", bound=0.8, direction="min", metric="roc_auc")
+    gap = Requirement(name=f"gap {HOSTILE}", check="disparity", bound=0.01, direction="max", metric="recall",
+                      feature="group")
+    verdicts = [judge(auc, Evidence(0.9, 0.85, 0.95, 1000)), judge(gap, Evidence(0.2, 0.15, 0.25, 1000))]
+    result = GateResult(decision=combine(verdicts), verdicts=verdicts, policy=Policy(name="p", requirements=(auc, gap)),
+                        evaluation=ev, settings={"ci_level": 0.95, "n_boot": 200, "seed": 1})
+    head = _text(gate_header(result))
+    assert result.decision == "fail" and "FAIL" in head.upper() and "1 pass, 1 fail, 0 inconclusive" in head
+    reqs = _text(gate_requirements(result))
+    assert reqs.index(html.escape(f"gap {HOSTILE}")) < reqs.index(">auc<")  # failed first
+    assert "<script>" not in reqs and "[0.15, 0.25]" in reqs
+    table = _text(gate_verdicts(result))
+    assert re.search(r"≤ 0\.01", table) and "<script>" not in table
