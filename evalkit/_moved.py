@@ -34,6 +34,14 @@ MOVED: dict[str, str] = {
     "comparing": "evalkit.compare", "compare_view": "evalkit.compare",
 }
 
+#: Names that left their old module for another package (looked up there after the main new home).
+ALSO: dict[str, tuple[str, ...]] = {
+    "fairness": ("evalkit.data", "evalkit.settings"), "balance": ("evalkit.settings",),
+    "thresholds": ("evalkit.settings",), "uncertainty": ("evalkit.settings",), "spoofing": ("evalkit.stats",),
+    "histogram": ("evalkit.views",), "scale": ("evalkit.settings",), "evaluation": ("evalkit.settings",),
+    "summary": ("evalkit.data",),
+}
+
 
 class _Alias(importlib.abc.Loader):
     """Makes ``evalkit.<old>`` a thin module that forwards every attribute to its new home."""
@@ -47,9 +55,16 @@ class _Alias(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         warnings.warn(f"{module.__name__} moved: import {self.target} instead (the old path goes in the next "
                       "release)", DeprecationWarning, stacklevel=3)
-        target = importlib.import_module(self.target)
-        module.__dict__.update({k: getattr(target, k) for k in getattr(target, "__all__", ())})
-        module.__getattr__ = lambda name: getattr(target, name)  # type: ignore[method-assign]
+        homes = [importlib.import_module(m) for m in (self.target, *ALSO.get(module.__name__.split(".")[-1], ()))]
+        module.__dict__.update({k: getattr(homes[0], k) for k in getattr(homes[0], "__all__", ())})
+
+        def forward(name: str) -> Any:
+            for home in homes:
+                if hasattr(home, name):
+                    return getattr(home, name)
+            raise AttributeError(f"module {module.__name__!r} (moved to {self.target}) has no attribute {name!r}")
+
+        module.__getattr__ = forward  # type: ignore[method-assign]
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -96,7 +96,7 @@ def test_html_payloads_in_data_are_inert_in_a_real_browser(mlflow_store, tmp_pat
 
     from playwright.sync_api import sync_playwright
 
-    from ..test_browser import CHROMIUM_ARGS, chromium_path
+    from tests.browser.test_browser import CHROMIUM_ARGS, chromium_path
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
