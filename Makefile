@@ -19,6 +19,7 @@ METRICS ?=
 N_BOOT ?=
 BALANCE ?=
 POLICY ?=
+FMR ?=
 MODELS ?=
 BASELINE ?=
 JOBS ?=
@@ -34,7 +35,7 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev schemas report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev schemas verify report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +43,7 @@ help: ## List the targets
 	@echo "       [RULE=fixed|eer|fpr=0.01|recall=0.9|cost] [METRICS=configs/metrics.yaml] [N_BOOT=1000] [BALANCE=downsample|weights]"
 	@echo "       [ARGS='--seed 1 --reference sex=Male --balance-by sex']    DATA may be a suite, e.g. data_manifests/adult_suite.yaml"
 	@echo "       make explore MODEL=adult-logreg [DATA=...]   (the explorer in a browser, on 127.0.0.1)"
+	@echo "       make verify [DATA=data_manifests/verification_demo.yaml] [MODEL=system-name] [FMR=1e-3,1e-4] [N_BOOT=1000]"
 	@echo "       make gate MODEL=adult-logreg [POLICY=configs/gates.yaml] [DATA=...]; make promote MODEL=adult-logreg;"
 	@echo "       make rollback MODEL=adult-logreg [REASON='...']"
 	@echo "       make report-all [MODELS='a b'] [DATA=...] [JOBS=2] [ARGS='--n-boot 200'];"
@@ -65,6 +67,10 @@ report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into r
 	@test -n "$(MODEL)" || { echo "make report: set MODEL=, e.g. make report MODEL=adult-logreg (a registered name, models:/ URI, .skops file or predictions file)" >&2; exit 2; }
 	$(PY) -m evalkit report --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(ENGINE),--engine "$(ENGINE)") \
 	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(BALANCE),--balance "$(BALANCE)") $(ARGS)
+
+verify: $(RUNTIME_STAMP) ## Biometric verification by group: DATA= (default the shipped demo), MODEL= names the system
+	$(PY) -m evalkit verify $(if $(DATA),--data "$(DATA)") $(if $(MODEL),--system "$(MODEL)") \
+	  $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(FMR),--fmr-targets "$(FMR)") $(ARGS)
 
 report-all: $(RUNTIME_STAMP) ## Evaluate every registered model on DATA= (default adult_test), one per core at a time
 	$(PY) -m evalkit report-all $(if $(MODELS),--models $(MODELS)) $(if $(DATA),--data "$(DATA)") $(if $(JOBS),--jobs "$(JOBS)") \

@@ -20,6 +20,7 @@ from .settings import (
     REPORT_TIMEOUT,
     EvaluationSettings,
     RunOptions,
+    VerificationSettings,
     add_arguments,
     count,
     finite_number,
@@ -116,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=_positive_int, default=REPORT_TIMEOUT,
                    help=f"seconds a notebook cell may run (default {REPORT_TIMEOUT})")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    v = sub.add_parser("verify", help="evaluate a biometric verification set by demographic group (thresholds at "
+                                      "target FMRs, per-group FNMR/FMR, FMR matrix, inequity); reports/verify/<name>/")
+    v.add_argument("--data", default=None, help="a kind: verification manifest (default "
+                                                "data_manifests/verification_demo.yaml)")
+    v.add_argument("--system", default=None, help="the system's name in the report (default: the manifest's)")
+    add_arguments(v, VerificationSettings)
+    _run_arguments(v, timeout=REPORT_TIMEOUT)
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     sc = sub.add_parser("schemas", help="write the JSON Schemas of evalkit's YAML files (manifests, suites, metrics "
                                         "configurations, gate policies) for editors")
@@ -133,6 +141,7 @@ def schema_documents() -> dict[str, dict[str, Any]]:
     from .data import ManifestFile, SuiteFile, json_schema
     from .gate import PolicyFile
     from .metrics import MetricsConfigFile
+    from .verification import VerificationFile
 
     kinds = [("data-manifest", ManifestFile, "evalkit data manifest", "One evaluation dataset: data file, sha256, "
               "id, label and sensitive-feature columns (data_manifests/*.yaml)."),
@@ -140,6 +149,9 @@ def schema_documents() -> dict[str, dict[str, Any]]:
               "dataset manifests (kind: suite)."),
              ("metrics-config", MetricsConfigFile, "evalkit metrics configuration", "Custom metrics and costs "
               "(make report METRICS=...)."),
+             ("verification-manifest", VerificationFile, "evalkit verification manifest", "A biometric "
+              "verification set: samples with subjects and demographics, and scored comparisons or templates "
+              "(kind: verification)."),
              ("gate-policy", PolicyFile, "evalkit promotion policy", "The requirements a model must meet to leave "
               "the lab (make gate POLICY=...).")]
     return {f"{name}.schema.json": json_schema(model, title=title, description=text)
@@ -160,6 +172,23 @@ def write_schemas(out: str | Path | None = None) -> list[Path]:
         atomic_write_text(folder / name, json.dumps(doc, indent=2, sort_keys=True) + "\n")
         written.append(folder / name)
     return written
+
+
+def _is_verification(data: str) -> bool:
+    from .verification import is_verification
+
+    return is_verification(data)
+
+
+def _verify(data: str | None, system: str | None, args: argparse.Namespace) -> int:
+    from .verification import run_verify
+
+    result = run_verify(data, system=system, settings=VerificationSettings(**from_arguments(args, VerificationSettings)),
+                        options=RunOptions(**_run_options(args)))
+    print(result.html)
+    if result.run_id:
+        print(f"mlflow run: {result.run_id}")
+    return 0
 
 
 def _run_arguments(parser: argparse.ArgumentParser, *, timeout: int) -> None:
@@ -236,8 +265,10 @@ def _data_command(args: argparse.Namespace) -> int:
 
     if args.data_command == "check":
         from .data import check_manifests
+        from .verification import describe_verification
 
-        return 0 if check_manifests([Path(p) for p in args.paths] or [project_root() / "data_manifests"]) else 1
+        return 0 if check_manifests([Path(p) for p in args.paths] or [project_root() / "data_manifests"],
+                                    kinds={"verification": describe_verification}) else 1
     if args.data_command == "import":
         from .data import import_file
 
@@ -371,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deployment_command(args)
         if args.command in ("report-all", "compare"):
             return _comparison_command(args)
+        if args.command == "verify":
+            return _verify(args.data, args.system, args)
         if args.command == "schemas":
             for path in write_schemas(args.out):
                 print(path)
@@ -382,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from .runner import run_report
 
+        if args.data and _is_verification(args.data):  # make report on a verification set: its own report
+            return _verify(args.data, args.model, args)
         result = run_report(args.model, args.data, settings=EvaluationSettings(**from_arguments(args, EvaluationSettings)),
                             options=RunOptions(**_run_options(args)))
         print(result.html)

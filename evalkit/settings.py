@@ -213,6 +213,16 @@ def _shares(text: str) -> dict[str, float]:
     return group_numbers(text, signed=False)
 
 
+def _fmr_targets(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FMR,... (e.g. 1e-3,1e-4), got {text!r}") from None
+    if not values or not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected numbers between 0 and 1, got {text!r}")
+    return values
+
+
 @dataclass(frozen=True, kw_only=True)
 class Resampling:
     """How intervals and multiple comparisons are computed: the bootstrap's size, level and seed, and the
@@ -448,6 +458,73 @@ class RunOptions:
             raise TypeError(f"unknown {cls.__name__} option(s) {unknown}; known: {field_names(cls)}")
         base = options if options is not None else cls()
         return dataclasses.replace(base, **overrides) if overrides else base
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationSettings:
+    """How a biometric verification system is evaluated (``make verify``): the target FMRs its thresholds are
+    set at, what counts as enough data, and the subject-clustered bootstrap."""
+
+    fmr_targets: tuple[float, ...] = _setting((1e-3, 1e-4, 1e-5, 1e-6), "false match rates the global "
+                                              "thresholds are set at (each only where the data support it)",
+                                              cli=_fmr_targets, metavar="FMR,...")
+    min_false_matches: int = _setting(30, "impostor comparisons needed per target: this many expected false "
+                                      "matches at it (Doddington's rule of 30)", cli=positive_int)
+    min_subjects: int = _setting(10, "groups with fewer subjects are listed apart and left out of the inequity "
+                                 "summaries", cli=positive_int)
+    n_boot: int = _setting(N_BOOT, "subject-clustered bootstrap resamples (0: no intervals)", cli=count)
+    ci_level: float = _setting(CI_LEVEL, "confidence level of every interval", cli=fraction)
+    seed: int = _setting(0, "seed of the bootstrap and of sampled impostor pairs", cli=count)
+    fdr_alpha: float = _setting(0.5, "weight of the FMR gap in the Fairness Discrepancy Rate (1 - alpha: FNMR)",
+                                cli=fraction)
+    impostor_pairs: int | None = _setting(None, "templates only: score a seeded random sample of this many "
+                                          "impostor pairs instead of all of them", cli=positive_int)
+    tail_fmr: float = _setting(5e-3, "templates only: impostor scores above the estimated score at this FMR are "
+                               "kept exactly (thresholds at lower FMRs are exact)", cli=fraction)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fmr_targets", tuple(float(t) for t in self.fmr_targets))
+        if not self.fmr_targets or not all(0 < t < 1 for t in self.fmr_targets):
+            raise ValueError(f"fmr_targets must be numbers in (0, 1), got {list(self.fmr_targets)!r}")
+        check_uncertainty_settings(n_boot=self.n_boot, ci_level=self.ci_level, seed=self.seed, tolerance=0.0,
+                                   fdr=FDR)
+        for name in ("min_false_matches", "min_subjects"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.impostor_pairs is not None and (not _is_int(self.impostor_pairs) or self.impostor_pairs < 1):
+            raise ValueError(f"impostor_pairs must be a positive integer or None, got {self.impostor_pairs!r}")
+        for name in ("fdr_alpha", "tail_fmr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+
+    @classmethod
+    def build(cls, settings: VerificationSettings | Mapping[str, Any] | None = None,
+              **overrides: Any) -> VerificationSettings:
+        """``settings`` (an instance, a mapping of fields, or None) with ``overrides``, validated once."""
+        return _build(cls, settings, overrides)
+
+    def to_parameters(self) -> dict[str, Any]:
+        """JSON-friendly field values (the notebook's ``settings`` parameter)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self)}
+
+    def to_mlflow_params(self) -> dict[str, int | float | str]:
+        """The fields as MLflow parameters."""
+        return {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else json.dumps(v)
+                for k, v in self.to_parameters().items()}
+
+
+def _build(cls: type, settings: Any, overrides: Mapping[str, Any]) -> Any:
+    """``settings`` (an instance, a mapping of fields, or None) with ``overrides``, validated; unknown names are a
+    :class:`TypeError` naming them."""
+    given = dict(settings) if isinstance(settings, Mapping) else {}
+    unknown = sorted((set(overrides) | set(given)) - set(field_names(cls)))
+    if unknown:
+        raise TypeError(f"unknown {cls.__name__} setting(s) {unknown}; known: {field_names(cls)}")
+    if settings is None or isinstance(settings, Mapping):
+        return cls(**{**given, **overrides})
+    return dataclasses.replace(settings, **overrides) if overrides else settings
 
 
 def field_names(cls: type) -> list[str]:

@@ -1,5 +1,5 @@
-"""Write notebooks/compare_models.ipynb (the comparison report) and notebooks/evaluate_at_scale.ipynb (the
-report of the out-of-core engines): run after editing this file.
+"""Write notebooks/compare_models.ipynb (the comparison report), notebooks/evaluate_at_scale.ipynb (the report of
+the out-of-core engines) and notebooks/verify.ipynb (the verification report): run after editing this file.
 
 The notebooks stay thin: every cell is one evalkit call; this script keeps their cells reviewable as code.
 """
@@ -119,11 +119,53 @@ def scale_cells():
     yield new_code_cell("views.undefined_table(ev)")
 
 
+VERIFY_PARAMETERS = '''\
+# Parameters (papermill replaces this cell: `make verify DATA=... MODEL=...`).
+data: str = "../data_manifests/verification_demo.yaml"  # a kind: verification manifest
+system = None  # the system's name in the report (default: the manifest's `system`)
+settings: dict = {}  # any field of evalkit.settings.VerificationSettings, e.g. {"fmr_targets": [1e-3], "n_boot": 200}
+run_id = None  # MLflow run (set by the pipeline)
+output_dir = None  # where metrics.json goes (set by the pipeline)
+'''
+
+
+def verify_cells():
+    yield new_code_cell(VERIFY_PARAMETERS, metadata={"tags": ["parameters"]})
+    yield new_code_cell("import evalkit\nfrom evalkit import verification\n\nevalkit.setup_notebook()")
+    yield new_code_cell("res = verification.verify(data, settings=settings, system=system, run_id=run_id)\n"
+                        "res.save(output_dir)\n"
+                        "verification.header(res)")
+    yield new_code_cell("verification.summary(res)")
+    yield new_markdown_cell(
+        "## False matches between groups\n"
+        "The FMR of impostor comparisons between every pair of groups, at the operating threshold set for "
+        "everyone. The diagonal is the same-group FMR: in face recognition, impostors of one's own group are "
+        "the ones most likely to match.")
+    yield new_code_cell("verification.fmr_heatmaps(res);", metadata={"tags": ["figure-fmr-matrix"]})
+    yield new_markdown_cell(
+        "## DET by group\n"
+        "False non-match rate against false match rate on normal-deviate axes, overall and per group "
+        "(genuine comparisons of the group against same-group impostors). Dots: the global thresholds.")
+    yield new_code_cell("verification.det_plots(res);", metadata={"tags": ["figure-det"]})
+    yield new_markdown_cell(
+        "## Score distributions\n"
+        "Genuine and same-group impostor scores per group; the dashed line is the operating threshold.")
+    yield new_code_cell("verification.score_distributions(res);", metadata={"tags": ["figure-scores"]})
+    yield new_markdown_cell("## Every threshold\nPer-group rates with intervals, and every inequity summary.")
+    yield new_code_cell("verification.rates_table(res)")
+    yield new_markdown_cell("## Equal error rates")
+    yield new_code_cell("verification.eer_table(res)")
+    yield new_markdown_cell("## The comparisons behind the errors")
+    yield new_code_cell("verification.worst_comparisons(res, res.data)")
+    yield new_markdown_cell("## Methods")
+    yield new_code_cell("verification.methods(res)")
+
+
 def _write(name: str, cells) -> None:
     nb = new_notebook(cells=list(cells), metadata={
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})
-    stem = name.split("_")[0]
+    stem = name.removesuffix(".ipynb").split("_")[0]
     for i, cell in enumerate(nb.cells):  # stable ids: the file only changes when a cell does
         cell["id"] = f"{stem}-{i:02d}"
     path = Path(__file__).resolve().parents[1] / "notebooks" / name
@@ -134,6 +176,7 @@ def _write(name: str, cells) -> None:
 def main() -> None:
     _write("compare_models.ipynb", compare_cells())
     _write("evaluate_at_scale.ipynb", scale_cells())
+    _write("verify.ipynb", verify_cells())
 
 
 if __name__ == "__main__":

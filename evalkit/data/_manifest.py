@@ -129,7 +129,7 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
         raise ManifestError(
             path, f"expected a path relative to the manifest, found {raw['path']!r}", key="path"
         )
-    _check_inside(path, raw["path"])
+    check_inside(path, raw["path"])
     if "label_values" in raw and str(raw["positive_label"]) not in {str(v) for v in raw["label_values"]}:
         raise ManifestError(path, f"positive_label {raw['positive_label']!r} is not one of label_values "
                                   f"{raw['label_values']}", key="positive_label")
@@ -177,7 +177,7 @@ def data_roots(manifest_path: Path) -> list[Path]:
     return [r.resolve() for r in roots]
 
 
-def _check_inside(path: Path, relative: str, key: str = "path") -> None:
+def check_inside(path: Path, relative: str, key: str = "path") -> None:
     """Refuse a data path that leaves the allowed folders, also through ``..`` or a symlink."""
     target = (path.resolve().parent / relative).resolve()  # follows symlinks
     roots = data_roots(path)

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from ..exceptions import DataError, ManifestError
 from ._declared import Declared, validate_declared
-from ._manifest import Manifest, _check_inside, load_manifest, read_yaml_mapping
+from ._manifest import Manifest, check_inside, load_manifest, read_yaml_mapping
 
 SOURCE_FEATURE = "source"
 
@@ -80,7 +80,7 @@ def load_suite_members(path: str | Path) -> tuple[dict[str, Any], list[Manifest]
     for item in items:
         if Path(item).is_absolute() or "://" in item:
             raise ManifestError(path, f"expected a path relative to the suite, found {item!r}", key="datasets")
-        _check_inside(path, item, key="datasets")
+        check_inside(path, item, key="datasets")
         member = path.parent / item
         if is_suite(member):
             raise ManifestError(path, f"{item!r} is a suite; suites cannot be nested", key="datasets")

@@ -21,7 +21,8 @@ _OVERALL = dict(color="black", lw=2.2, label="overall")
 _MAX_GROUPS = 8
 
 
-def _axes(ax: Axes | None, size: tuple[float, float] = (5.0, 4.2)) -> Axes:
+def axes_for(ax: Axes | None, size: tuple[float, float] = (5.0, 4.2)) -> Axes:
+    """``ax``, or new constrained-layout axes of ``size`` inches."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -72,15 +73,16 @@ def _roc_curves(ev: Evaluation, feature: str | None, metric: str) -> list[tuple[
     return curves
 
 
-def _curve_style(k: int, label: str) -> dict[str, Any]:
+def curve_style(k: int, label: str) -> dict[str, Any]:
+    """The first curve (overall) thick and black, the groups' thin in the colour cycle."""
     return _OVERALL | {"label": label} if k == 0 else {"lw": 1.2, "label": label}
 
 
 def roc(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
     """ROC curves, overall and per group of ``feature``, with the operating point at the threshold."""
-    ax = _axes(ax)
+    ax = axes_for(ax)
     for k, (label, fpr, tpr) in enumerate(_roc_curves(ev, feature, "roc_auc")):
-        ax.plot(fpr, tpr, **_curve_style(k, label))
+        ax.plot(fpr, tpr, **curve_style(k, label))
     ax.plot([ev.overall["fpr"]], [ev.overall["recall"]], "o", color="black", ms=6,
             label=f"threshold {ev.threshold:.3g}")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
@@ -95,25 +97,27 @@ def det(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -
     its confidence interval in the legend."""
     from scipy.stats import norm
 
-    ax = _axes(ax)
+    ax = axes_for(ax)
     eps = 1e-4
     for k, (label, fpr, tpr) in enumerate(_roc_curves(ev, feature, "eer")):
-        ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(1 - tpr, eps, 1 - eps)), **_curve_style(k, label))
-    _det_axes(ax, f"DET{' by ' + feature if feature else ''}")
+        ax.plot(norm.ppf(np.clip(fpr, eps, 1 - eps)), norm.ppf(np.clip(1 - tpr, eps, 1 - eps)), **curve_style(k, label))
+    det_axes(ax, f"DET{' by ' + feature if feature else ''}")
     return ax
 
 
-def _det_axes(ax: Axes, title: str, fontsize: float = 7) -> None:
-    """Normal-deviate axes with percentage ticks, the diagonal (where the EER lies), labels and legend."""
+def det_axes(ax: Axes, title: str, fontsize: float = 7, *, low: float = 0.0005, xlabel: str = "False positive rate",
+             ylabel: str = "False negative rate") -> None:
+    """Normal-deviate axes with percentage ticks from ``low``, the diagonal (where the EER lies), labels and
+    legend."""
     from scipy.stats import norm
 
-    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
-    labels = [f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
+    ticks = np.array([t for t in (1e-6, 1e-5, 1e-4, 0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95) if t >= low * 1.9])
+    labels = [f"{t:.0e}" if t < 0.001 else f"{t:.1%}" if t < 0.01 else f"{t:.0%}" for t in ticks]
     ax.set_xticks(norm.ppf(ticks), labels)
     ax.set_yticks(norm.ppf(ticks), labels)
-    lim = norm.ppf([0.0005, 0.99])
+    lim = norm.ppf([low, 0.99])
     ax.plot(lim, lim, ls=":", color="grey", lw=1)
-    ax.set(xlim=lim, ylim=lim, xlabel="False positive rate", ylabel="False negative rate", title=title)
+    ax.set(xlim=lim, ylim=lim, xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=fontsize, loc="upper right")
 
 
@@ -152,7 +156,7 @@ def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | N
     """Precision-recall curves, overall and per group, with the prevalence as the chance line."""
     from sklearn.metrics import precision_recall_curve
 
-    ax = _axes(ax)
+    ax = axes_for(ax)
     w = ev.sample_weight
     p, r, _ = precision_recall_curve(ev.y_true, ev.y_score, sample_weight=w)
     ax.plot(r, p, **{**_OVERALL, "label": f"overall AP={ev.overall['average_precision']:.3f}"})
@@ -173,7 +177,7 @@ def calibration(ev: Evaluation, feature: str | None = None, *, n_bins: int = 10,
     """Reliability diagram: observed positive rate per score bin (scores must lie in [0, 1])."""
     from sklearn.calibration import calibration_curve
 
-    ax = _axes(ax)
+    ax = axes_for(ax)
     if ev.y_score.min() < 0 or ev.y_score.max() > 1:
         ax.text(0.5, 0.5, "scores outside [0, 1]:\nnot probabilities, no calibration curve",
                 ha="center", va="center", transform=ax.transAxes)
@@ -206,7 +210,7 @@ def score_histogram(
     legend : bool, default=True
         Draw the legend (grids draw it once).
     """
-    ax = _axes(ax)
+    ax = axes_for(ax)
     edges, neg, pos = _score_counts(ev, feature, group, bins)
     # Two filled step artists instead of one rectangle per bin: same picture, far cheaper to draw.
     ax.stairs(neg, edges, fill=True, color="#4c72b0", alpha=0.9, label="true negative class")
@@ -246,7 +250,7 @@ def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = N
     Groups below the minimum size are drawn hatched and pale; undefined values are marked "n/a".
     """
     table = ev.by_group.loc[feature].sort_values("n", ascending=False)
-    ax = _axes(ax, (max(4.0, 0.5 * len(table) + 1.5), 3.6))
+    ax = axes_for(ax, (max(4.0, 0.5 * len(table) + 1.5), 3.6))
     x = np.arange(len(table))
     values = table[metric].to_numpy(dtype=float)
     small = table["n"].to_numpy() < ev.min_group_size
@@ -338,7 +342,7 @@ def reference_differences(ev: Evaluation, metric: str = "recall", *, intersectio
     interval; differences that survive the Benjamini-Hochberg correction are drawn in red, and the
     shaded band is the tolerance."""
     ref = ev.reference
-    ax = _axes(ax, (7.5, 0.5 + 0.28 * max(len(ref), 1)))
+    ax = axes_for(ax, (7.5, 0.5 + 0.28 * max(len(ref), 1)))
     if ref.empty or metric not in ref.index.get_level_values("metric"):
         ax.set_axis_off()
         ax.set_title(f"{metric}: no group to compare")
@@ -450,7 +454,7 @@ def learning_curve(curve: Any, metric: str = "roc_auc", *, ax: Axes | None = Non
     """Training and evaluation metric against the number of training rows (from
     :func:`evalkit.fitting.learning_curve`): a persistent gap means overfitting, two low curves
     underfitting, a still-rising evaluation curve that more data would help."""
-    ax = _axes(ax, (5.2, 3.6))
+    ax = axes_for(ax, (5.2, 3.6))
     ax.plot(curve.n_train, curve.train, marker="o", label="training data")
     ax.plot(curve.n_train, curve["eval"], marker="s", label="evaluation data")
     ax.set(xlabel="training rows", ylabel=metric, title=f"Learning curve ({metric})")
@@ -493,7 +497,7 @@ def compare_curves(cmp: Any) -> Figure:
     ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
                title="ROC, same samples (dots: each model's threshold)")
     ax_roc.legend(fontsize=7.5, loc="lower right")
-    _det_axes(ax_det, "DET", fontsize=7.5)
+    det_axes(ax_det, "DET", fontsize=7.5)
     return fig
 
 

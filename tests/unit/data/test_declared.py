@@ -76,7 +76,8 @@ def test_every_shipped_file_validates_against_its_json_schema():
 
     for path in sorted((ROOT / "data_manifests").glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
-        kind = "suite-manifest" if raw.get("kind") == "suite" else "data-manifest"
+        kind = {"suite": "suite-manifest", "verification": "verification-manifest"}.get(raw.get("kind"),
+                                                                                      "data-manifest")
         errors = list(schema(kind).iter_errors(raw))
         assert not errors, f"{path.name}: {errors[0].message}"
     for path in sorted((ROOT / "configs").glob("gates*.yaml")):

@@ -1,0 +1,216 @@
+"""Subject-clustered bootstrap intervals for verification figures.
+
+Comparisons are not independent: every comparison of a subject shares that subject, and every impostor
+comparison shares two. Resampling comparisons (rows) ignores that and gives intervals that are far too narrow;
+:func:`subject_bootstrap` resamples *subjects* instead, with Poisson(1) weights (each subject in a replicate
+``w`` times, ``w ~ Poisson(1)``, the same scheme as evalkit's other bootstraps), from sufficient statistics:
+
+- **FNMR** (genuine comparisons belong to one subject): a subject's weight multiplies its genuine comparisons
+  and its false non-matches at each threshold. One-way.
+- **FMR** at a threshold: two-way. An impostor comparison of subjects ``a`` and ``b`` gets the weight
+  ``w_a * w_b`` (both subjects are resampled, so a subject drawn twice brings twice its comparisons with every
+  other drawn subject). The false matches come from the exact tail, aggregated per subject pair; the
+  denominators are ``(sum w n)^2 - sum (w n)^2`` over a group's subjects (halved for unordered pairs) when every
+  pair of samples was compared, else the weighted impostor comparisons per subject pair.
+- **EER**: one-way over the subject each impostor comparison is attributed to (its probe, or for all
+  unordered pairs the sample that comes first), from per-subject histograms on a coarse score grid; the
+  percentile interval is shifted by the difference between the exact (or fine-grid) and the coarse estimate.
+- **Inequity summaries** (max/min, max/geometric mean, Gini, FDR) are recomputed in every replicate from the
+  replicate's per-group rates.
+
+The threshold is held where it was set on the whole data: the intervals describe the rates at that operating
+point. All intervals are percentile intervals at ``level``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ..stats import percentile_interval, shifted_interval
+from ._counts import VerificationCounts
+from ._metrics import eer_from_histograms, group_codes
+
+#: Entries of one block of replicate weights (replicates × subjects).
+WEIGHT_BLOCK = 1 << 22
+
+
+def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((codes.size, k))
+    out[np.arange(codes.size), codes] = 1.0
+    return out
+
+
+def _fold(m: np.ndarray, ordered: bool) -> np.ndarray:
+    """Pair matrices over replicates (``(..., k, k)``): unordered comparisons counted once per group pair."""
+    if ordered:
+        return m
+    diag = np.einsum("...ii->...i", m)
+    return m + np.swapaxes(m, -1, -2) - diag[..., None] * np.eye(m.shape[-1])
+
+
+def _same_cross(m: np.ndarray, ordered: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Same-group (diagonal) and cross-group totals per group from folded pair matrices."""
+    diag = np.einsum("...ii->...i", m)
+    cross = m.sum(-1) + m.sum(-2) - 2 * diag if ordered else m.sum(-1) - diag
+    return diag, cross
+
+
+def _rates(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _inequity_replicates(x: np.ndarray) -> dict[str, np.ndarray]:
+    """max/min, max/geomean and Gini over the last axis (groups), per replicate (NaN groups left out)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = np.sum(~np.isnan(x), axis=-1)
+        mx, mn = np.nanmax(x, axis=-1), np.nanmin(x, axis=-1)
+        ratio = np.where(mn > 0, mx / mn, np.where(mx > 0, np.inf, np.nan))
+        logs = np.where(x > 0, np.log(np.where(x > 0, x, 1)), -np.inf)
+        geo = np.exp(np.nansum(np.where(np.isnan(x), 0, logs), axis=-1) / n)
+        geo_ratio = np.where(geo > 0, mx / geo, np.where(mx > 0, np.inf, np.nan))
+        filled = np.where(np.isnan(x), 0.0, x)
+        pair = np.abs(filled[..., :, None] - filled[..., None, :]) * (~np.isnan(x))[..., :, None] * \
+            (~np.isnan(x))[..., None, :]
+        mean = np.nansum(x, axis=-1) / n
+        gini = n / (n - 1) * pair.sum(axis=(-1, -2)) / (2 * n * n * mean)
+    enough = n >= 2
+    return {"max_min_ratio": np.where(enough, ratio, np.nan), "max_geomean_ratio": np.where(enough, geo_ratio, np.nan),
+            "gini": np.where(enough & (mean > 0), gini, np.nan), "spread": np.where(enough, mx - mn, np.nan)}
+
+
+def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *, n_boot: int, level: float,
+                      seed: int, min_subjects: int, alpha: float = 0.5,
+                      eer_points: pd.Series | None = None) -> dict[str, pd.DataFrame]:
+    """Intervals for every per-group figure at ``thresholds`` (see the module docstring).
+
+    Returns
+    -------
+    dict of DataFrame
+        ``rates``: indexed by ``(target_index, feature, group)`` with ``fnmr_low/high``, ``fmr_same_low/high``,
+        ``fmr_cross_low/high``; ``eer``: by ``(feature, group)`` with ``eer_low/high``; ``inequity``: by
+        ``(target_index, feature, rate, summary)`` with ``low/high`` (``rate`` ``fnmr``/``fmr_same``/``fdr``).
+    """
+    s = len(counts.subjects)
+    taus = np.asarray(thresholds, dtype=float)
+    k = taus.size
+    rng = np.random.default_rng(seed)
+    gen_n = np.bincount(counts.genuine_subject, minlength=s).astype(float)
+    miss = np.stack([np.bincount(counts.genuine_subject, weights=(counts.genuine_score < t).astype(float),
+                                 minlength=s) for t in taus], axis=1) if k else np.zeros((s, 0))
+    # false matches per subject pair, at each threshold (from the exact tail)
+    low = taus.min() if k else np.inf
+    keep = counts.tail_score >= low
+    ta, tb, ts = counts.tail_a[keep], counts.tail_b[keep], counts.tail_score[keep]
+    pair_key, inverse = np.unique(ta * s + tb, return_inverse=True)
+    pa, pb = pair_key // s, pair_key % s
+    fm = np.stack([np.bincount(inverse, weights=(ts >= t).astype(float), minlength=pair_key.size) for t in taus],
+                  axis=1) if k else np.zeros((pair_key.size, 0))
+    n_samples = counts.subjects["n_samples"].to_numpy(float)
+    features = [("overall", ["all"], np.zeros(s, dtype=np.int64), np.zeros(len(counts.cells), dtype=np.int64))]
+    features += [(f, *group_codes(counts, f)) for f in counts.features]
+    reps: dict[str, list[np.ndarray]] = {}
+    eer_coarse: dict[tuple[str, str], float] = {}
+    block = max(1, min(n_boot, WEIGHT_BLOCK // max(s, 1)))
+    for start in range(0, n_boot, block):
+        w = rng.poisson(1.0, size=(min(block, n_boot - start), s)).astype(float)
+        wpair = w[:, pa] * w[:, pb]  # two-way weights of the subject pairs with false matches
+        for name, groups, subject_group, cell_group in features:
+            g = len(groups)
+            h = _onehot(subject_group, g)
+            fn = (w @ (h[:, :, None] * miss[:, None, :]).reshape(s, g * k)).reshape(-1, g, k)
+            gen = w @ (h * gen_n[:, None])
+            pair_group = subject_group[pa] * g + subject_group[pb]
+            onehot_pairs = sparse.csr_matrix((np.ones(pa.size), (np.arange(pa.size), pair_group)),
+                                             shape=(pa.size, g * g))
+            fmm = np.stack([(onehot_pairs.T @ (wpair * fm[:, j]).T).T.reshape(-1, g, g) for j in range(k)], axis=1) \
+                if k else np.zeros((w.shape[0], 0, g, g))
+            den = _denominators(counts, w, subject_group, g, n_samples)
+            same_m, cross_m = _same_cross(_fold(fmm, counts.ordered), counts.ordered)
+            same_d, cross_d = _same_cross(den[:, None], counts.ordered)
+            reps.setdefault(f"fnmr|{name}", []).append(_rates(fn, gen[:, :, None]))
+            reps.setdefault(f"fmr_same|{name}", []).append(_rates(same_m, same_d).transpose(0, 2, 1))
+            reps.setdefault(f"fmr_cross|{name}", []).append(_rates(cross_m, cross_d).transpose(0, 2, 1))
+            gh, ih = _eer_histograms(counts, w, subject_group, cell_group, g)
+            reps.setdefault(f"eer|{name}", []).append(np.array([[eer_from_histograms(gh[b, j], ih[b, j])
+                                                                  for j in range(g)] for b in range(w.shape[0])]))
+            if start == 0:
+                one = np.ones((1, s))
+                g0, i0 = _eer_histograms(counts, one, subject_group, cell_group, g)
+                for j, grp in enumerate(groups):
+                    eer_coarse[(name, grp)] = eer_from_histograms(g0[0, j], i0[0, j])
+    return _summarise(counts, features, {key: np.concatenate(v) for key, v in reps.items()}, k, level=level,
+                      min_subjects=min_subjects, alpha=alpha, eer_points=eer_points, eer_coarse=eer_coarse)
+
+
+def _denominators(counts: VerificationCounts, w: np.ndarray, subject_group: np.ndarray, g: int,
+                  n_samples: np.ndarray) -> np.ndarray:
+    """Weighted impostor comparisons per group pair and replicate (folded for unordered comparisons)."""
+    h = _onehot(subject_group, g)
+    if counts.complete:  # every pair of samples of different subjects: products of sample counts
+        a = (w * n_samples) @ h
+        q = ((w * n_samples) ** 2) @ h
+        den = a[:, :, None] * a[:, None, :]
+        idx = np.arange(g)
+        den[:, idx, idx] = (a ** 2 - q) / 2
+        return den
+    wp = w[:, counts.pair_a] * w[:, counts.pair_b] * counts.pair_n
+    key = subject_group[counts.pair_a] * g + subject_group[counts.pair_b]
+    onehot = sparse.csr_matrix((np.ones(key.size), (np.arange(key.size), key)), shape=(key.size, g * g))
+    return _fold((onehot.T @ wp.T).T.reshape(-1, g, g), counts.ordered)
+
+
+def _eer_histograms(counts: VerificationCounts, w: np.ndarray, subject_group: np.ndarray, cell_group: np.ndarray,
+                    g: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted coarse genuine and same-group impostor histograms per replicate and group."""
+    h = _onehot(subject_group, g)
+    bins = counts.subject_genuine_hist.shape[1]
+    gen = (w @ (h[:, :, None] * counts.subject_genuine_hist[:, None, :]).reshape(-1, g * bins)).reshape(-1, g, bins)
+    # impostor comparisons of each subject against its own group's cells
+    own = np.stack([counts.subject_impostor_hist[:, cell_group == j, :].sum(axis=1) for j in range(g)], axis=1)
+    same = own[np.arange(len(subject_group)), subject_group]  # (S, bins)
+    imp = (w @ (h[:, :, None] * same[:, None, :]).reshape(-1, g * bins)).reshape(-1, g, bins)
+    return gen, imp
+
+
+def _summarise(counts: VerificationCounts, features: list, reps: dict[str, np.ndarray], k: int, *, level: float,
+               min_subjects: int, alpha: float, eer_points: pd.Series | None,
+               eer_coarse: dict[tuple[str, str], float]) -> dict[str, pd.DataFrame]:
+    rates, eer_rows, ineq_rows = [], [], []
+    for name, groups, subject_group, _ in features:
+        subjects = np.bincount(subject_group, minlength=len(groups))
+        big = subjects >= min_subjects
+        for j in range(k):
+            row = {}
+            for rate in ("fnmr", "fmr_same", "fmr_cross"):
+                lo, hi = percentile_interval(reps[f"{rate}|{name}"][:, :, j], level)
+                row[rate] = (lo, hi)
+            for gi, grp in enumerate(groups):
+                rates.append({"target_index": j, "feature": name, "group": grp,
+                              **{f"{r}_{e}": row[r][e == "high"][gi] for r in row for e in ("low", "high")}})
+            if name == "overall":
+                continue
+            fnmr = np.where(big, reps[f"fnmr|{name}"][:, :, j], np.nan)
+            fmr = np.where(big, reps[f"fmr_same|{name}"][:, :, j], np.nan)
+            for rate, x in (("fnmr", fnmr), ("fmr_same", fmr)):
+                for summary, values in _inequity_replicates(x).items():
+                    lo, hi = percentile_interval(values, level)
+                    ineq_rows.append({"target_index": j, "feature": name, "rate": rate, "summary": summary,
+                                      "low": float(lo), "high": float(hi)})
+            fdr = 1 - (alpha * _inequity_replicates(fmr)["spread"] + (1 - alpha) * _inequity_replicates(fnmr)["spread"])
+            lo, hi = percentile_interval(fdr, level)
+            ineq_rows.append({"target_index": j, "feature": name, "rate": "fdr", "summary": "fdr", "low": float(lo),
+                              "high": float(hi)})
+        eer = reps[f"eer|{name}"]
+        for gi, grp in enumerate(groups):
+            exact = np.array([np.nan if eer_points is None else eer_points.get((name, grp), np.nan)])
+            lo, hi = shifted_interval(eer[:, gi], exact, np.array([eer_coarse.get((name, grp), np.nan)]), level)
+            eer_rows.append({"feature": name, "group": grp, "eer_low": float(lo[0]), "eer_high": float(hi[0])})
+    return {"rates": pd.DataFrame(rates).set_index(["target_index", "feature", "group"]) if rates else pd.DataFrame(),
+            "eer": pd.DataFrame(eer_rows).set_index(["feature", "group"]),
+            "inequity": pd.DataFrame(ineq_rows).set_index(["target_index", "feature", "rate", "summary"])
+            if ineq_rows else pd.DataFrame()}

@@ -1,0 +1,256 @@
+"""The sufficient statistics of a verification evaluation, built without holding every comparison.
+
+A comparison is two samples and a similarity score; it is *genuine* when both samples belong to one subject
+and an *impostor* comparison otherwise. Millions of subjects' worth of impostor comparisons never fit in
+memory, and they need not: every figure evalkit reports comes from
+
+- the genuine comparisons, kept whole (a few per subject): subject and score;
+- a fine histogram of impostor scores per (probe cell, reference cell), where a *cell* is one combination of
+  the demographic attributes: curves, DET and EER are drawn from it;
+- the *tail* of impostor comparisons, every one whose score is at least ``tail_floor`` (the subjects of both
+  samples and the exact score): thresholds at a target FMR and the false matches at them are exact;
+- per subject, a coarse histogram of its genuine scores and of the impostor comparisons attributed to it, by
+  reference cell: the subject-clustered bootstrap resamples these.
+
+:func:`counts_from_comparisons` builds them from a scored comparisons table (exact: the tail is every
+impostor); :func:`counts_from_templates` scores templates in blocks of rows (cosine similarity by matrix
+products), forming every genuine pair and every impostor pair (or a seeded sample of them) and reducing each
+block as it goes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Bins of the fine score grid (curves, DET, EER).
+FINE_BINS = 1 << 14
+#: Bins of the per-subject histograms the bootstrap resamples.
+COARSE_BINS = 64
+#: Entries of one block of the similarity matrix (rows × columns).
+BLOCK_ENTRIES = 1 << 23
+
+
+@dataclass
+class VerificationCounts:
+    """Sufficient statistics of one set of comparisons (see the module docstring).
+
+    Attributes
+    ----------
+    subjects : DataFrame
+        One row per subject, indexed 0..S-1: ``subject`` (its id), ``cell`` (its demographic cell code),
+        ``n_samples``, and one column per demographic feature.
+    cells : DataFrame
+        One row per cell code: the value of every demographic feature.
+    genuine_subject, genuine_score : ndarray
+        Every genuine comparison: its subject code and score.
+    edges : ndarray
+        The fine score grid (``FINE_BINS + 1`` edges over ``score_range``).
+    impostor_hist : ndarray of int64, shape (C, C, FINE_BINS)
+        Impostor comparisons by probe cell, reference cell and score bin.
+    coarse_edges : ndarray
+        The coarse grid of the per-subject histograms.
+    subject_genuine_hist : ndarray of int64, shape (S, COARSE_BINS)
+    subject_impostor_hist : ndarray of int64, shape (S, C, COARSE_BINS)
+        Impostor comparisons attributed to each subject (its probe sample, or for all pairs the sample that
+        comes first), by reference cell and coarse bin.
+    tail_a, tail_b, tail_score : ndarray
+        Every impostor comparison with ``score >= tail_floor``: subject codes of its two samples and score.
+    tail_floor : float
+        ``-inf`` when the tail holds every impostor comparison (exact everywhere).
+    ordered : bool
+        Probe and reference are distinct roles (a comparisons file); False for all unordered pairs.
+    complete : bool
+        Every pair of samples of different subjects was compared once (the impostor denominators of a subject
+        pair are products of sample counts).
+    pair_a, pair_b, pair_n : ndarray
+        When not ``complete``: impostor comparisons per subject pair.
+    similarity : str
+    seconds : float
+        Time spent scoring and reducing.
+    """
+
+    subjects: pd.DataFrame
+    cells: pd.DataFrame
+    genuine_subject: np.ndarray
+    genuine_score: np.ndarray
+    edges: np.ndarray
+    impostor_hist: np.ndarray
+    coarse_edges: np.ndarray
+    subject_genuine_hist: np.ndarray
+    subject_impostor_hist: np.ndarray
+    tail_a: np.ndarray
+    tail_b: np.ndarray
+    tail_score: np.ndarray
+    tail_floor: float
+    ordered: bool
+    complete: bool
+    pair_a: np.ndarray | None = None
+    pair_b: np.ndarray | None = None
+    pair_n: np.ndarray | None = None
+    similarity: str = "given"
+    seconds: float = 0.0
+
+    @property
+    def features(self) -> list[str]:
+        """The demographic features."""
+        return list(self.cells.columns)
+
+    @property
+    def n_impostor(self) -> int:
+        """Impostor comparisons in all."""
+        return int(self.impostor_hist.sum())
+
+    @property
+    def n_genuine(self) -> int:
+        """Genuine comparisons in all."""
+        return int(self.genuine_score.size)
+
+    @property
+    def exact(self) -> bool:
+        """Whether every impostor score is kept (then EER and curves are exact, not binned)."""
+        return self.tail_floor == -np.inf
+
+
+def _bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each score on a uniform grid: ``edges[k] <= s < edges[k+1]`` (the last bin closed)."""
+    lo, hi, bins = edges[0], edges[-1], edges.size - 1
+    idx = np.floor((scores - lo) * (bins / (hi - lo))).astype(np.int64)
+    return np.clip(idx, 0, bins - 1)
+
+
+def subject_table(samples: pd.DataFrame, *, subject_column: str, features: list[str]) -> tuple[
+        pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Subjects (code order = first appearance), their cells, and each sample's subject code."""
+    codes, ids = pd.factorize(samples[subject_column], sort=False)
+    first = samples.groupby(codes, sort=True).head(1)
+    cell_codes, cell_values = pd.MultiIndex.from_frame(first[features].astype(str)).factorize(sort=True)
+    cells = pd.DataFrame(list(cell_values), columns=features)
+    subjects = pd.DataFrame({"subject": np.asarray(ids, dtype=object), "cell": cell_codes,
+                             "n_samples": np.bincount(codes, minlength=len(ids))})
+    for f in features:
+        subjects[f] = first[f].astype(str).to_numpy()
+    return subjects, cells, codes.astype(np.int64)
+
+
+def _empty(subjects: pd.DataFrame, cells: pd.DataFrame, score_range: tuple[float, float]) -> dict:
+    s, c = len(subjects), len(cells)
+    return {"edges": np.linspace(score_range[0], score_range[1], FINE_BINS + 1),
+            "coarse_edges": np.linspace(score_range[0], score_range[1], COARSE_BINS + 1),
+            "impostor_hist": np.zeros((c, c, FINE_BINS), dtype=np.int64),
+            "subject_genuine_hist": np.zeros((s, COARSE_BINS), dtype=np.int64),
+            "subject_impostor_hist": np.zeros((s, c, COARSE_BINS), dtype=np.int64)}
+
+
+def _add_impostors(acc: dict, subjects: pd.DataFrame, a: np.ndarray, b: np.ndarray, score: np.ndarray) -> None:
+    """Add impostor comparisons (probe subject ``a``, reference subject ``b``) to the histograms."""
+    cell = subjects["cell"].to_numpy()
+    c = acc["impostor_hist"].shape[0]
+    key = (cell[a] * c + cell[b]) * FINE_BINS + _bin(score, acc["edges"])
+    acc["impostor_hist"] += np.bincount(key, minlength=c * c * FINE_BINS).reshape(acc["impostor_hist"].shape)
+    coarse = _bin(score, acc["coarse_edges"])
+    skey = (a * c + cell[b]) * COARSE_BINS + coarse
+    acc["subject_impostor_hist"] += np.bincount(skey, minlength=acc["subject_impostor_hist"].size).reshape(
+        acc["subject_impostor_hist"].shape)
+
+
+def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference: np.ndarray, score: np.ndarray, *,
+                            subject_column: str, features: list[str],
+                            score_range: tuple[float, float]) -> VerificationCounts:
+    """Counts of a scored comparisons table (every comparison in memory: exact).
+
+    Parameters
+    ----------
+    samples : DataFrame
+        One row per sample, in the order the sample codes ``probe`` and ``reference`` index.
+    probe, reference : ndarray of int
+        Sample codes of each comparison.
+    score : ndarray of float
+    subject_column, features
+        The samples' subject column and demographic columns.
+    score_range : (low, high)
+        The scores' range (the grid spans it).
+    """
+    start = time.perf_counter()
+    subjects, cells, subject_of = subject_table(samples, subject_column=subject_column, features=features)
+    acc = _empty(subjects, cells, score_range)
+    sa, sb = subject_of[probe], subject_of[reference]
+    score = np.asarray(score, dtype=np.float64)
+    genuine = sa == sb
+    gs, gscore = sa[genuine], score[genuine]
+    acc["subject_genuine_hist"] += np.bincount(gs * COARSE_BINS + _bin(gscore, acc["coarse_edges"]),
+                                               minlength=acc["subject_genuine_hist"].size).reshape(-1, COARSE_BINS)
+    ia, ib, iscore = sa[~genuine], sb[~genuine], score[~genuine]
+    _add_impostors(acc, subjects, ia, ib, iscore)
+    key = ia * len(subjects) + ib
+    uniq, n = np.unique(key, return_counts=True)
+    return VerificationCounts(
+        subjects=subjects, cells=cells, genuine_subject=gs, genuine_score=gscore, tail_a=ia, tail_b=ib,
+        tail_score=iscore, tail_floor=-np.inf, ordered=True, complete=False, pair_a=uniq // len(subjects),
+        pair_b=uniq % len(subjects), pair_n=n, similarity="given", seconds=time.perf_counter() - start, **acc)
+
+
+def tail_floor_estimate(templates: np.ndarray, subject_of: np.ndarray, *, fmr: float, seed: int,
+                        pairs: int = 400_000) -> float:
+    """The score above which a share ``fmr`` of a seeded random sample of impostor pairs lies: where the tail
+    kept exactly starts (thresholds at target FMRs below ``fmr`` then fall inside it)."""
+    rng = np.random.default_rng(seed)
+    n = len(templates)
+    i, j = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+    keep = subject_of[i] != subject_of[j]
+    i, j = i[keep], j[keep]
+    s = np.einsum("ij,ij->i", templates[i], templates[j])
+    # a little below the estimate, so that sampling error does not cut a target's false matches off
+    return float(np.quantile(s, 1 - min(1.0, 2 * fmr)))
+
+
+def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subject_column: str,
+                          features: list[str], tail_fmr: float = 5e-3, seed: int = 0,
+                          progress: Callable[[int, int], None] | None = None) -> VerificationCounts:
+    """Counts of every pair of samples, scored by cosine similarity in blocks of rows.
+
+    The upper triangle of the similarity matrix is computed block by block (``BLOCK_ENTRIES`` scores at a
+    time): each block is reduced to histograms and its tail (scores at least the estimated score at impostor
+    FMR ``tail_fmr``) before the next is computed, so memory is bounded by one block and the tail.
+    """
+    start = time.perf_counter()
+    subjects, cells, subject_of = subject_table(samples, subject_column=subject_column, features=features)
+    x = np.ascontiguousarray(templates, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norms > 0, norms, 1)
+    acc = _empty(subjects, cells, (-1.0, 1.0))
+    floor = tail_floor_estimate(x, subject_of, fmr=tail_fmr, seed=seed)
+    n = len(x)
+    genuine_s, genuine_v, tails = [], [], []
+    rows = max(1, BLOCK_ENTRIES // max(n, 1))
+    blocks = list(range(0, n, rows))
+    for done, r0 in enumerate(blocks, 1):
+        r1 = min(n, r0 + rows)
+        sims = x[r0:r1] @ x[r0:].T  # rows r0..r1 against columns r0..n: the upper triangle lies in it
+        i = np.arange(r0, r1)[:, None]
+        j = np.arange(r0, n)[None, :]
+        upper = j > i
+        same = subject_of[r0:r1, None] == subject_of[None, r0:]
+        gi, gj = np.nonzero(upper & same)
+        genuine_s.append(subject_of[r0 + gi])
+        genuine_v.append(sims[gi, gj].astype(np.float64))
+        ii, jj = np.nonzero(upper & ~same)
+        v = sims[ii, jj].astype(np.float64)
+        a, b = subject_of[r0 + ii], subject_of[r0 + jj]
+        _add_impostors(acc, subjects, a, b, v)
+        hi = v >= floor
+        tails.append((a[hi], b[hi], v[hi]))
+        if progress is not None:
+            progress(done, len(blocks))
+    gs, gscore = np.concatenate(genuine_s), np.concatenate(genuine_v)
+    acc["subject_genuine_hist"] += np.bincount(gs * COARSE_BINS + _bin(gscore, acc["coarse_edges"]),
+                                               minlength=acc["subject_genuine_hist"].size).reshape(-1, COARSE_BINS)
+    return VerificationCounts(
+        subjects=subjects, cells=cells, genuine_subject=gs, genuine_score=gscore,
+        tail_a=np.concatenate([t[0] for t in tails]), tail_b=np.concatenate([t[1] for t in tails]),
+        tail_score=np.concatenate([t[2] for t in tails]), tail_floor=floor, ordered=False, complete=True,
+        similarity="cosine", seconds=time.perf_counter() - start, **acc)
