@@ -111,6 +111,17 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return None
 
 
+def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The pydantic field at ``loc`` (the member of a union that has it), or None."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    parent = model if len(loc) == 1 else _field_annotation(model, loc[:-1])
+    for m in _unwrap(parent):
+        if isinstance(m, type) and issubclass(m, BaseModel) and loc[-1] in keys(m):
+            return keys(m)[loc[-1]]
+    return None
+
+
 def describe(annotation: Any) -> str:
     """An annotation in words: ``str | int`` as "string or integer", a ``Literal`` as its values."""
     words = []
@@ -163,16 +174,14 @@ def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str,
     members = _unwrap(annotation)
     if e["type"] in ("string_pattern_mismatch", "value_error", "too_short", "too_long", "greater_than",
                      "greater_than_equal", "less_than", "less_than_equal", "finite_number"):
-        sub = _model_at(model, loc[:-1]) if loc else None
-        info = keys(sub).get(loc[-1]) if sub is not None and loc else None
+        info = _field_info(model, loc)
         wanted = info.description if info is not None and info.description else e["msg"]
         return key_path(loc), f"expected {wanted}, found {value!r}"
     if any(get_origin(m) is Literal for m in members) and isinstance(value, (str, int, float)) \
             and not isinstance(value, bool):
         return key_path(loc), f"expected {describe(annotation)}, found {value!r}"
     hint = _QUOTE_HINT if str in members and not isinstance(value, str) else ""
-    sub = _model_at(model, loc[:-1]) if loc else None
-    info = keys(sub).get(loc[-1]) if sub is not None and loc else None
+    info = _field_info(model, loc)
     wanted = info.description if info is not None and (info.description or "").startswith(("a ", "an ")) else None
     if wanted is None:
         wanted = ("an " if describe(annotation)[:1] in "aeiou" else "a ") + describe(annotation)

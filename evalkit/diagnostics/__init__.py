@@ -32,6 +32,8 @@ from ._spoofing import (
     attack_rates,
     worst_apcer,
     spoof_dataset_rates,
+    apcer_bpcer_curve,
+    bpcer_at_apcer,
 )
 
 __all__ = [
@@ -43,9 +45,11 @@ __all__ = [
     "Perturbation",
     "Robustness",
     "adversarial_search",
+    "apcer_bpcer_curve",
     "assess_robustness",
     "attack_rates",
     "attack_species",
+    "bpcer_at_apcer",
     "default_suite",
     "feature_kinds",
     "fitting_diagnostics",

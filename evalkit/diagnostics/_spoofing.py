@@ -12,6 +12,13 @@ must be rejected whatever its label says.
   should be accepted (positive label) but are rejected.
 
 Both come overall and per group with exact (Clopper-Pearson) intervals, since attack sets are small.
+
+- **APCER_max**: the worst species' APCER (:func:`worst_apcer`).
+- **BPCER at a fixed APCER** (ISO's BPCER10 and BPCER20: APCER 10 % and 5 %): the threshold is set once, on
+  everyone, as the most accepting threshold at which *every* species' APCER is at most the target; BPCER and
+  each species' APCER are then read per group at it (:func:`bpcer_at_apcer`), as demographic differentials of
+  verification are read at one global threshold.
+- The **DET of APCER_max against BPCER** over all thresholds (:func:`apcer_bpcer_curve`).
 """
 
 from __future__ import annotations
@@ -119,3 +126,64 @@ def spoof_dataset_rates(data: Dataset, y_score: np.ndarray, *, threshold: float,
                          "naming the attack species of each sample (bona_fide for genuine ones)")
     return attack_rates(data.y_true, y_score, data.frame[column], threshold=threshold, sensitive=data.sensitive,
                         level=level)
+
+
+def _pad_arrays(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    species = attack_species(attack)
+    score = np.asarray(y_score, dtype=float)
+    bona = (species == "") & np.asarray(y_true).astype(bool)
+    if not (species != "").any() or not bona.any():
+        raise ValueError("APCER and BPCER need attack samples and bona fide samples with a positive label")
+    return species, score, bona
+
+
+def apcer_bpcer_curve(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series) -> pd.DataFrame:
+    """APCER of every species, APCER_max and BPCER at every distinct score as threshold (``score >= t``
+    accepts), from "accept everything" to "accept nothing".
+
+    Returns
+    -------
+    DataFrame
+        ``threshold``, ``apcer_max``, ``bpcer`` and ``APCER:<species>`` columns, thresholds ascending.
+    """
+    species, score, bona = _pad_arrays(y_true, y_score, attack)
+    thresholds = np.r_[np.unique(score), np.nextafter(score.max(), np.inf)]
+    out = {"threshold": thresholds}
+    kinds = sorted(set(species) - {""})
+    for kind in kinds:
+        s = np.sort(score[species == kind])
+        out[f"APCER:{kind}"] = (s.size - np.searchsorted(s, thresholds, side="left")) / s.size  # accepted: >= t
+    b = np.sort(score[bona])
+    out["bpcer"] = np.searchsorted(b, thresholds, side="left") / b.size  # rejected: < t
+    frame = pd.DataFrame(out)
+    frame.insert(1, "apcer_max", frame[[f"APCER:{k}" for k in kinds]].max(axis=1))
+    return frame
+
+
+def bpcer_at_apcer(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series, *,
+                   targets: Sequence[float] = (0.10, 0.05), sensitive: pd.DataFrame | None = None,
+                   level: float = CI_LEVEL) -> pd.DataFrame:
+    """BPCER (and each species' APCER) per group at thresholds set once where APCER_max first reaches each target.
+
+    Returns
+    -------
+    DataFrame
+        One row per target, feature, group and rate, as :func:`attack_rates` returns them, plus ``target`` and
+        ``threshold``: ISO/IEC 30107-3's BPCER10 is the ``BPCER`` row of target 0.10, BPCER20 of target 0.05.
+
+    Examples
+    --------
+    >>> y = np.array([1, 1, 1, 1, 0, 0]); s = np.array([.9, .8, .7, .2, .6, .1]); a = ["", "", "", "", "print", "print"]
+    >>> t = bpcer_at_apcer(y, s, a, targets=[0.4])
+    >>> t.loc[t.rate == "BPCER", ["threshold", "value"]].to_numpy().tolist()
+    [[0.7, 0.25]]
+    """
+    curve = apcer_bpcer_curve(y_true, y_score, attack)
+    frames = []
+    for target in targets:
+        ok = curve[curve["apcer_max"] <= target]
+        tau = float(ok["threshold"].iloc[0])  # the most accepting threshold with every species at most the target
+        rates = attack_rates(y_true, y_score, attack, threshold=tau, sensitive=sensitive, level=level)
+        frames.append(rates.assign(target=float(target), threshold=tau))
+    return pd.concat(frames, ignore_index=True)

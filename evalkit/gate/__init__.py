@@ -32,6 +32,9 @@ from ._policy import (
     RobustnessFlipsSpec,
     AttackSuccessSpec,
     ApcerSpec,
+    ApcerMaxSpec,
+    FnmrAtFmrSpec,
+    FmrInequitySpec,
     NonInferioritySpec,
     LatencySpec,
     MemorySpec,
@@ -73,6 +76,7 @@ from ._view import (
 )
 
 __all__ = [
+    "ApcerMaxSpec",
     "ApcerSpec",
     "AttackSuccessSpec",
     "CHECKS",
@@ -82,6 +86,8 @@ __all__ = [
     "DisparitySpec",
     "Evidence",
     "FittingGapSpec",
+    "FmrInequitySpec",
+    "FnmrAtFmrSpec",
     "GATE_EXPERIMENT",
     "GATE_FILES",
     "GATE_NOTEBOOK",

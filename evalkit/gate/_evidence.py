@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..data import Dataset, load_dataset
 from ..evaluation import Evaluation, evaluate, git_commit, versions
+from ..verification import verify
 from ._policy import Evidence, Policy, Requirement, combine, judge, load_policy, requirement_table
 from ..models import ModelRef, load_scorer, resolve_model, score
 
@@ -68,6 +69,7 @@ class GateResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     served: dict[str, Any] | None = None
+    verification: Any = None
     decided_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def requirements(self) -> pd.DataFrame:
@@ -104,6 +106,8 @@ class GateResult:
                                        "unit": a.unit, "settings": a.settings, "by_group": _records(a.by_group)}
         if self.spoofing is not None:
             evidence["spoofing"] = _records(self.spoofing)
+        if self.verification is not None:
+            evidence["verification"] = self.verification.to_dict()
         if self.served is not None:
             evidence["served_replica"] = {k: v for k, v in self.served.items() if k != "load"} | {
                 "load": [{k: v for k, v in level.items() if k != "latencies_ms"} for level in self.served["load"]]}
@@ -284,6 +288,12 @@ def run_checks(
         result.spoofing = spoof_dataset_rates(attack, score(ref, attack, trusted_types=trusted_types, scorer=scorer),
                                               threshold=ev.threshold, level=level)
         lap("spoofing")
+    if policy.verification_data is not None:
+        targets = sorted({r.fmr for r in [*policy.needs("fnmr_at_fmr"), *policy.needs("fmr_inequity")]}, reverse=True)
+        _say(f"verification by group at FMR {', '.join(f'{t:g}' for t in targets)}", progress)
+        result.verification = verify(policy.verification_data, settings={
+            "fmr_targets": targets or [1e-3], "n_boot": int(s["n_boot"]), "ci_level": level, "seed": seed})
+        lap("verification")
     if staging is not None:  # recorded whatever the policy asks; scored only for a comparison
         result.staging = staging if isinstance(staging, ModelRef) else (
             ModelRef(**{**staging, "path": Path(staging["path"])}) if isinstance(staging, Mapping)
@@ -378,7 +388,9 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
             evidence = [_missing("no adversarial search (the model cannot score new inputs)")] if a is None else \
                 [Evidence(a.rate, a.ci_low, a.ci_high, a.attacked, "overall",
                           f"{a.broken} of {a.attacked} broken within {a.budget:g} {a.unit}")]
-        elif req.check == "apcer":
+        elif req.check in ("fnmr_at_fmr", "fmr_inequity"):
+            evidence = _verification_evidence(req, result.verification)
+        elif req.check in ("apcer", "apcer_max"):
             rates = result.spoofing
             apcer = rates[(rates.feature == "overall") & rates.rate.str.startswith("APCER:") & (rates.n > 0)]
             evidence = [Evidence(r.value, r.ci_low, r.ci_high, r.n, r.rate.split(":", 1)[1],
@@ -392,6 +404,32 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
                 continue
         verdicts.extend(judge(req, e) for e in evidence)
     return verdicts
+
+
+def _verification_evidence(req: Requirement, res: Any) -> list[Evidence]:
+    """Per-group FNMR (``fnmr_at_fmr``) or the same-group FMR's max/geometric-mean ratio (``fmr_inequity``) at
+    the global threshold of the requirement's target FMR, with subject-clustered intervals."""
+    t = res.thresholds.set_index("target")
+    if req.fmr not in t.index or not t.loc[req.fmr, "supported"]:
+        reason = t.loc[req.fmr, "reason"] if req.fmr in t.index else "not evaluated"
+        return [_missing(f"no threshold at FMR {req.fmr:g}: {reason}")]
+    features = [req.feature] if req.feature else res.counts.features
+    unknown = [f for f in features if f not in res.counts.features]
+    if unknown:
+        return [_missing(f"the verification data have no feature {unknown[0]!r} (they have "
+                         f"{res.counts.features})")]
+    out = []
+    for f in features:
+        if req.check == "fnmr_at_fmr":
+            part = res.readings.xs((req.fmr, f), level=("target", "feature"))
+            out += [Evidence(r.fnmr, r.get("fnmr_low", np.nan), r.get("fnmr_high", np.nan), r.genuine, f"{f}={g}",
+                             f"{int(r.false_non_matches)} of {int(r.genuine)} genuine comparisons of {int(r.subjects)} "
+                             "subjects rejected") for g, r in part.iterrows()]
+        else:
+            r = res.inequity.loc[(req.fmr, f, "fmr_same", "max_geomean_ratio")]
+            out.append(Evidence(r["value"], r.get("low", np.nan), r.get("high", np.nan),
+                                int(res.counts.n_impostor), f, "max/geomean of the groups' same-group FMR"))
+    return out
 
 
 def _robustness_evidence(req: Requirement, result: GateResult) -> Evidence:

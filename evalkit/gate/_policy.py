@@ -74,8 +74,11 @@ from ..stats import COUNT_METRICS, PAIRED_METRICS
 Decision = Literal["pass", "fail", "inconclusive"]
 #: The kinds of requirement a policy may state.
 CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "robustness_flips",
-                           "attack_success", "apcer", "non_inferiority", "latency", "memory")
+                           "attack_success", "apcer", "apcer_max", "non_inferiority", "latency", "memory",
+                           "fnmr_at_fmr", "fmr_inequity")
 _BOUND = "a finite number"
+#: Checks judged on a verification set (``verification_data``), whose features are its own.
+_VERIFICATION = ("fnmr_at_fmr", "fmr_inequity")
 
 
 class _Spec(Declared):
@@ -149,6 +152,31 @@ class ApcerSpec(_Spec):
     max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
 
 
+class ApcerMaxSpec(_Spec):
+    """APCER_max: the worst attack species' APCER (ISO/IEC 30107-3), judged on every species' interval."""
+
+    check: Literal["apcer_max"]
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class FnmrAtFmrSpec(_Spec):
+    """Every group's FNMR at the global threshold of a target FMR (policy key ``verification_data``)."""
+
+    check: Literal["fnmr_at_fmr"]
+    fmr: float = Field(description="the target FMR the global threshold is set at (in (0, 1))", gt=0, lt=1)
+    feature: str | None = Field(None, description="one demographic feature (default: each of the data's)")
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class FmrInequitySpec(_Spec):
+    """NIST's max/geometric-mean ratio of the groups' same-group FMR at the global threshold of a target FMR."""
+
+    check: Literal["fmr_inequity"]
+    fmr: float = Field(description="the target FMR the global threshold is set at (in (0, 1))", gt=0, lt=1)
+    feature: str | None = Field(None, description="one demographic feature (default: each of the data's)")
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
 class NonInferioritySpec(_Spec):
     """Not worse than the model in staging by more than a margin."""
 
@@ -175,7 +203,8 @@ class MemorySpec(_Spec):
 
 RequirementSpec = Annotated[
     MetricSpec | DisparitySpec | FittingGapSpec | RobustnessDropSpec | RobustnessFlipsSpec | AttackSuccessSpec
-    | ApcerSpec | NonInferioritySpec | LatencySpec | MemorySpec, Field(discriminator="check")]
+    | ApcerSpec | ApcerMaxSpec | NonInferioritySpec | LatencySpec | MemorySpec | FnmrAtFmrSpec | FmrInequitySpec,
+    Field(discriminator="check")]
 
 
 class PolicySettings(Declared):
@@ -204,6 +233,8 @@ class PolicyFile(Declared):
     corner_cases: str | None = Field(None, description="a corner-case data manifest, relative to the policy")
     train_data: str | None = Field(None, description="the training data manifest (for fitting_gap)")
     attack_data: str | None = Field(None, description="a manifest with an attack_column (for apcer)")
+    verification_data: str | None = Field(None, description="a kind: verification manifest of the system's "
+                                                            "comparisons (for fnmr_at_fmr and fmr_inequity)")
     requirements: list[RequirementSpec] = Field(description="a non-empty list of requirements", min_length=1)
     settings: PolicySettings | None = None
 
@@ -239,6 +270,7 @@ class Requirement:
     description: str = ""
     percentile: int = 95
     concurrency: int = 1
+    fmr: float | None = None
 
     def text(self) -> str:
         """The requirement in words, e.g. ``roc_auc ≥ 0.85 (overall)``."""
@@ -261,8 +293,14 @@ class Requirement:
             return f"scoring server's resident memory {sign} {self.bound:g} MB"
         if self.check == "attack_success":
             return f"adversarial attack success rate {sign} {self.bound:g}"
-        if self.check == "apcer":
+        if self.check in ("apcer", "apcer_max"):
             return f"attacks accepted (APCER) for every attack species {sign} {self.bound:g}"
+        if self.check == "fnmr_at_fmr":
+            return (f"FNMR of every {self.feature or 'demographic'} group at the global threshold of FMR "
+                    f"{self.fmr:g} {sign} {self.bound:g}")
+        if self.check == "fmr_inequity":
+            return (f"same-group FMR max/geometric mean over {self.feature or 'each feature'}'s groups at FMR "
+                    f"{self.fmr:g} {sign} {self.bound:g}")
         return f"{self.metric} not worse than the staging model by more than {-self.bound:g}"
 
 
@@ -294,6 +332,7 @@ class Policy:
     corner_cases: Path | None = None
     train_data: Path | None = None
     attack_data: Path | None = None
+    verification_data: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -327,7 +366,7 @@ def _requirement(path: Path, index: int, spec: Any, features: Sequence[str] | No
     feature = getattr(spec, "feature", None)
     if check == "disparity" and feature is None:
         raise ConfigError(path, "a disparity requirement names its 'feature' (e.g. sex)", key=where)
-    if feature is not None and features is not None and feature not in features:
+    if feature is not None and features is not None and feature not in features and check not in _VERIFICATION:
         raise ConfigError(path, f"feature {feature!r} is not a sensitive feature of the data; expected one of "
                                 f"{list(features or [])}", key=f"{where}.feature")
     perturbation, strength = getattr(spec, "perturbation", None), getattr(spec, "strength", None)
@@ -337,11 +376,13 @@ def _requirement(path: Path, index: int, spec: Any, features: Sequence[str] | No
                                     f"{sorted(PERTURBATIONS)}", key=f"{where}.perturbation")
         if strength <= 0:
             raise ConfigError(path, f"strength must be > 0, got {strength:g}", key=f"{where}.strength")
-    name = spec.name or "-".join(str(p) for p in (check, metric, feature, perturbation) if p)
+    fmr = getattr(spec, "fmr", None)
+    name = spec.name or "-".join(str(p) for p in (check, metric, feature, perturbation, fmr) if p)
     return Requirement(name=name, check=check, bound=bound, direction=direction, metric=metric, feature=feature,
                        scope=getattr(spec, "scope", "overall"), perturbation=perturbation,
                        strength=None if strength is None else float(strength), description=spec.description,
-                       percentile=getattr(spec, "percentile", 95), concurrency=getattr(spec, "concurrency", 1))
+                       percentile=getattr(spec, "percentile", 95), concurrency=getattr(spec, "concurrency", 1),
+                       fmr=None if fmr is None else float(fmr))
 
 
 def _manifest_key(path: Path, raw: Mapping[str, Any], key: str) -> Path | None:
@@ -389,7 +430,10 @@ def load_policy(path: str | Path, *, features: Sequence[str] | None = None) -> P
     if "attack_success" in {r.check for r in requirements} and "adversarial_budget" not in settings:
         raise ConfigError(path, "an attack_success requirement needs settings.adversarial_budget (the largest "
                                 "perturbation, in standard deviations of each feature)", key="settings")
-    if "apcer" in {r.check for r in requirements} and raw.get("attack_data") is None:
+    if {r.check for r in requirements} & set(_VERIFICATION) and raw.get("verification_data") is None:
+        raise ConfigError(path, "fnmr_at_fmr and fmr_inequity requirements need verification_data (a kind: "
+                                "verification manifest)", key="verification_data")
+    if {"apcer", "apcer_max"} & {r.check for r in requirements} and raw.get("attack_data") is None:
         raise ConfigError(path, "an apcer requirement needs attack_data (a manifest with an attack_column)",
                           key="attack_data")
     if "fitting_gap" in {r.check for r in requirements} and raw.get("train_data") is None:
@@ -398,7 +442,8 @@ def load_policy(path: str | Path, *, features: Sequence[str] | None = None) -> P
     name = raw.get("policy", path.stem)
     return Policy(name=str(name), requirements=requirements, path=path.resolve(), sha256=sha256_file(path),
                   corner_cases=_manifest_key(path, raw, "corner_cases"), train_data=_manifest_key(path, raw, "train_data"),
-                  attack_data=_manifest_key(path, raw, "attack_data"), settings=dict(settings), raw=raw)
+                  attack_data=_manifest_key(path, raw, "attack_data"),
+                  verification_data=_manifest_key(path, raw, "verification_data"), settings=dict(settings), raw=raw)
 
 
 @dataclass(frozen=True)

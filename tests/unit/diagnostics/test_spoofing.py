@@ -70,3 +70,33 @@ def test_shipped_digits_attack_set_scores_through_the_real_model():
     overall = r[r.feature == "overall"].set_index("rate")
     assert set(overall.index) == {"APCER:overlay", "APCER:print", "APCER:replay", "BPCER"}
     assert overall.loc["APCER:overlay", "errors"] == int(((scores >= 0.5) & (data.frame.attack == "overlay")).sum())
+
+
+def test_bpcer_at_fixed_apcer_per_group_equals_hand_counts():
+    """ISO/IEC 30107-3 BPCER10/BPCER20: one threshold where every species' APCER is at most the target, read
+    per group."""
+    import numpy as np
+
+    from evalkit.data import make_spoof_scores
+    from evalkit.diagnostics import apcer_bpcer_curve, bpcer_at_apcer
+
+    df = make_spoof_scores(1500, 600, seed=4)
+    y, s, attack = df["y"].to_numpy(), df["score"].to_numpy(), df["attack"]
+    table = bpcer_at_apcer(y, s, attack, targets=(0.10, 0.05), sensitive=df[["group"]])
+    curve = apcer_bpcer_curve(y, s, attack)
+    species = np.where(attack.isin(["", "bona_fide"]), "", attack)
+    for target in (0.10, 0.05):
+        part = table[table.target == target]
+        tau = part.threshold.iloc[0]
+        assert (part.threshold == tau).all()
+        for kind in sorted(set(species) - {""}):  # every species at most the target at tau, not below the next score
+            attacks = s[species == kind]
+            assert (attacks >= tau).mean() <= target
+        lower = curve.threshold[curve.threshold < tau]
+        assert lower.empty or curve.loc[curve.threshold == lower.max(), "apcer_max"].iloc[0] > target
+        for group in ("A", "B"):
+            bona = (species == "") & (y == 1) & (df.group == group).to_numpy()
+            row = part[(part.feature == "group") & (part.group == group) & (part.rate == "BPCER")].iloc[0]
+            assert row.errors == int((s[bona] < tau).sum()) and row.n == int(bona.sum())
+            assert row.ci_low <= row.value <= row.ci_high
+    assert (curve.apcer_max.diff().dropna() <= 1e-12).all() and (curve.bpcer.diff().dropna() >= -1e-12).all()

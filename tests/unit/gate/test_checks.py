@@ -160,3 +160,38 @@ def test_budgets_are_judged_on_the_served_measurements():
     assert judge(memory, budget_evidence(memory, served))["decision"] == "fail"
     unserved = judge(memory, budget_evidence(memory, None))
     assert unserved["decision"] == "inconclusive" and "only a registered model can be served" in unserved["note"]
+
+
+def test_verification_requirements_are_judged_on_subject_clustered_intervals(tmp_path, synthetic_dataset):
+    """fnmr_at_fmr and fmr_inequity on the shipped verification demo (group B: higher FNMR; C: higher
+    same-group FMR), judged per group on their intervals; an unsupported target stays inconclusive."""
+    manifest, predictions = synthetic_dataset
+    policy = tmp_path / "p.yaml"
+    demo = ROOT / "data_manifests" / "verification_demo.yaml"
+    policy.write_text(f"settings: {{n_boot: 200}}\nverification_data: {demo}\nrequirements:\n"
+                      "  - {name: fnmr, check: fnmr_at_fmr, fmr: 0.001, feature: group, max: 0.03}\n"
+                      "  - {name: fnmr-sex, check: fnmr_at_fmr, fmr: 0.001, feature: sex, max: 0.05}\n"
+                      "  - {name: inequity, check: fmr_inequity, fmr: 0.001, feature: group, max: 2}\n"
+                      "  - {name: deep, check: fnmr_at_fmr, fmr: 1.0e-7, max: 0.5}\n")
+    result = run_checks(str(predictions), manifest, policy)
+    by = {(v["requirement"], v["subject"]): v for v in result.verdicts}
+    assert by[("fnmr", "group=B")]["decision"] == "fail" and by[("fnmr", "group=A")]["decision"] == "pass"
+    assert by[("fnmr-sex", "sex=F")]["decision"] == "pass"
+    assert by[("inequity", "group")]["decision"] == "fail" and by[("inequity", "group")]["ci_low"] > 2
+    assert by[("deep", "overall")]["decision"] == "inconclusive"
+    assert "needs 300,000,000 impostor comparisons" in by[("deep", "overall")]["note"]
+    record = result.record()
+    assert record["evidence"]["verification"]["at_threshold"]["0.001"]["groups"]["group"]["B"]["fnmr"] > 0.03
+
+
+def test_verification_requirements_need_verification_data(tmp_path):
+    from evalkit.exceptions import ConfigError
+    from evalkit.gate import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text("requirements:\n  - {check: fnmr_at_fmr, fmr: 0.001, max: 0.03}\n")
+    with pytest.raises(ConfigError, match="need verification_data"):
+        load_policy(path)
+    path.write_text("requirements:\n  - {check: fnmr_at_fmr, fmr: 2, max: 0.03}\n")
+    with pytest.raises(ConfigError, match=r"key 'requirements\[0\]\.fmr': expected the target FMR"):
+        load_policy(path)

@@ -60,7 +60,11 @@ def coverage(datasets: int, *, n_boot: int, seed: int) -> dict[str, float]:
 
 
 def test_subject_intervals_reach_their_level_and_row_intervals_do_not():
+    """200 data sets: a 95 % interval's coverage is then known to about ±1.5 % (one standard error); the band
+    below is ±3 standard errors. Percentile intervals of 100 clusters run slightly under nominal (about 93 % in
+    the larger `make bench` run); row-level exact intervals cover far less."""
     cov = coverage(200, n_boot=200, seed=2026)
-    assert 0.92 <= cov["fnmr_subject"] <= 0.98, cov
-    assert 0.92 <= cov["fmr_subject"] <= 0.99, cov
-    assert cov["fnmr_rows"] < 0.8 and cov["fmr_rows"] < 0.8, cov
+    assert 0.90 <= cov["fnmr_subject"] <= 0.99, cov
+    assert 0.90 <= cov["fmr_subject"] <= 0.99, cov
+    assert cov["fnmr_rows"] < 0.88 and cov["fmr_rows"] < 0.6, cov
+    assert cov["fnmr_subject"] - cov["fnmr_rows"] > 0.08 and cov["fmr_subject"] - cov["fmr_rows"] > 0.3, cov
