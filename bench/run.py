@@ -23,6 +23,10 @@ speedup and a note. Timings are measured here and reported, never asserted by th
    evaluation of a Parquet file generated on the fly, rows per second and the peak memory of the process tree.
 7. compare_two_models at 1e5, 1e6, 1e7 rows: evalkit.compare.compare of two models (the statistics of
    `make compare`), against the per-sample paired bootstrap of the count metrics (up to 1e6 rows).
+9. verification_all_pairs: every pair of 10,000 subjects x 5 samples (1.25e9 comparisons, 128-d cosine) scored
+   and reduced, against the matrix products alone; verification_bootstrap_1000: 1,000 subject-clustered
+   resamples of every per-group figure; verification_vs_pyeer: the same FMR/FNMR points as pyeer and the time
+   ratio; verification_coverage: 95 % interval coverage over 500 simulated data sets.
 6. bootstrap: 1,000 Poisson resamples of every metric for every group of the 3 features, their 3
    pairwise intersections and the 3-way intersection (7 groupings, 71 groups + overall), at 1e6 rows;
    against MetricFrame(n_boot=10) on 1e5 rows and the 40 groups (its own bootstrap; 1,000 resamples
@@ -59,7 +63,7 @@ import sys, tempfile, time
 from pathlib import Path
 import nbformat as nbf
 import papermill as pm
-from evalkit.report import render_html
+from evalkit.runner import render_html
 nb = nbf.v4.new_notebook()
 nb.cells = [nbf.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
             nbf.v4.new_code_cell(IMPORTS)]
@@ -112,7 +116,7 @@ def bench_report(store: Path) -> list[dict]:
     metric_s = _time(lambda: evaluate(ref, data))
     plain_s = _time(lambda: evaluate(ref, data, n_boot=0))
     groups = sum(len(set(v)) for v in _adult_groupings(data))
-    from evalkit.checks import run_checks
+    from evalkit.gate import run_checks
 
     t = time.perf_counter()
     gate = run_checks(ref, data, ROOT / "configs" / "gates.yaml")
@@ -135,7 +139,7 @@ def bench_report(store: Path) -> list[dict]:
 
 
 def _adult_groupings(data) -> list:
-    from evalkit.fairness import group_columns
+    from evalkit.data import group_columns
 
     return [v.to_numpy() for v in group_columns(data.sensitive).values()]
 
@@ -168,7 +172,8 @@ def _case(case: str, folder: Path) -> dict:
     y, s, codes, sens = _load(folder)
     import pandas as pd
 
-    from evalkit.fairness import group_columns, metrics_by_group, reference_metrics
+    from evalkit.data import group_columns
+    from evalkit.metrics import metrics_by_group, reference_metrics
 
     flat = codes["a"].astype(np.int64) * 20 + codes["b"].astype(np.int64) * 5 + codes["c"]
     names = [f"a{i}&b{j}&c{k}" for i in range(2) for j in range(4) for k in range(5)]
@@ -193,7 +198,7 @@ def _case(case: str, folder: Path) -> dict:
                     f(yy, ss)
         repeat = 1
     elif case == "evalkit_bootstrap":
-        from evalkit.bootstrap import bootstrap, percentile_interval
+        from evalkit.stats import bootstrap, percentile_interval
 
         groupings = {f: pd.factorize(v, sort=True)[0] for f, v in group_columns(sens).items()}
         groupings["a&b&c"] = pd.factorize(triple, sort=True)[0]
@@ -204,8 +209,8 @@ def _case(case: str, folder: Path) -> dict:
                 percentile_interval(v, 0.95)
         repeat = 1
     elif case == "explorer_threshold":
-        from evalkit.explorer import metrics_table_html
-        from evalkit.histogram import ThresholdIndex
+        from evalkit.views import metrics_table_html
+        from evalkit.metrics import ThresholdIndex
 
         index = ThresholdIndex(y, s, triple.to_numpy())
         thresholds = np.random.default_rng(0).random(200)
@@ -226,7 +231,7 @@ def _case(case: str, folder: Path) -> dict:
     elif case in ("paired_auc", "paired_auc_sklearn"):
         from sklearn.metrics import roc_auc_score
 
-        from evalkit.paired import paired_difference, poisson_weights
+        from evalkit.stats import paired_difference, poisson_weights
 
         other = np.clip(s + np.random.default_rng(1).normal(0, 0.05, len(s)), 0, 1)
         if case == "paired_auc":
@@ -239,7 +244,8 @@ def _case(case: str, folder: Path) -> dict:
                     roc_auc_score(y, s, sample_weight=w[b]) - roc_auc_score(y, other, sample_weight=w[b])
         repeat = 1
     elif case in ("compare", "compare_per_sample"):
-        from evalkit.compare import COMPARE_METRICS, Candidate, _Groups, _sample_replicates, compare
+        from evalkit.compare import COMPARE_METRICS, Candidate, compare
+        from evalkit.compare._stats import _Groups, _sample_replicates
 
         other = np.clip(s + np.random.default_rng(1).normal(0, 0.05, len(s)), 0, 1)
         frame = pd.DataFrame({"id": np.arange(len(y)), "dataset": "bench", "y_true": y, "weight": 1.0,
@@ -313,7 +319,7 @@ def _scale_case(engine: str, folder: Path) -> dict:
 
 def bench_out_of_core(sizes: list[int], tmp: Path) -> list[dict]:
     """The scale table: rows per second and peak memory of the out-of-core engines at each size."""
-    from evalkit.synthetic import write_large_dataset
+    from evalkit.data import write_large_dataset
 
     records = []
     for rows in sizes:
@@ -339,13 +345,13 @@ def bench_out_of_core(sizes: list[int], tmp: Path) -> list[dict]:
 
 
 def _reset_peak() -> int:
-    from evalkit.cost import reset_peak_rss
+    from evalkit.models import reset_peak_rss
 
     return reset_peak_rss()[0]
 
 
 def _peak_kb() -> int:
-    from evalkit.cost import peak_rss_kb
+    from evalkit.models import peak_rss_kb
 
     return peak_rss_kb()
 
@@ -435,6 +441,118 @@ def bench_scale(sizes: list[int], tmp: Path) -> list[dict]:
     return records
 
 
+def _verification_case(folder: Path) -> dict:
+    """Every pair of 10,000 subjects x 5 samples (128-d templates): scored, reduced, and 1,000 subject-clustered
+    resamples; against the machine's matrix-multiply rate on the same blocks (the physical limit)."""
+    from evalkit.settings import VerificationSettings
+    from evalkit.verification import counts_from_templates, evaluate_verification, make_verification_set
+
+    subjects, per = int(os.environ.get("EVALKIT_BENCH_SUBJECTS", "10000")), 5
+    samples, templates = make_verification_set(subjects, per, dim=128, spread={"B": 0.9}, concentration={"C": 0.5},
+                                               other_features={"sex": {"F": 0.5, "M": 0.5}}, seed=1)
+    n = len(templates)
+    gc.collect()
+    base = _reset_peak()
+    t = time.perf_counter()
+    counts = counts_from_templates(samples, templates, subject_column="subject", features=["group", "sex"])
+    reduce_s = time.perf_counter() - t
+    peak = (_peak_kb() - base) / 1024
+    t = time.perf_counter()
+    res = evaluate_verification(counts, settings=VerificationSettings(fmr_targets=(1e-3, 1e-4, 1e-5, 1e-6),
+                                                                      n_boot=1000))
+    boot_s = time.perf_counter() - t
+    # the physical limit: the same upper-triangle blocks, matrix products only
+    rows = max(1, (1 << 23) // n)
+    t = time.perf_counter()
+    for r0 in range(0, n, rows):
+        templates[r0:r0 + rows] @ templates[r0:].T
+    matmul_s = time.perf_counter() - t
+    return {"subjects": subjects, "samples": n, "impostor": counts.n_impostor, "genuine": counts.n_genuine,
+            "reduce_seconds": reduce_s, "bootstrap_seconds": boot_s, "matmul_seconds": matmul_s, "peak_mb": peak,
+            "supported": res.thresholds["supported"].tolist(), "tail": int(counts.tail_score.size)}
+
+
+def _pyeer_case() -> dict:
+    """Overall FMR/FNMR points and EER on 1e6 impostor and 1e4 genuine scores: evalkit against pyeer."""
+    import pandas as pd
+    from pyeer.eer_info import get_eer_stats
+    from pyeer.eer_stats import calculate_roc
+
+    from evalkit.verification import counts_from_comparisons, eer_by_group, fmr_thresholds, readings
+
+    rng = np.random.default_rng(7)
+    subjects, per = 2000, 10  # 20,000 samples; 5 genuine pairs per subject; 1e6 distinct impostor pairs
+    gen, imp = rng.normal(2.5, 1, subjects * 5).round(6), rng.normal(0, 1, 1_000_000).round(6)
+    samples = pd.DataFrame({"sample": [f"x{i}" for i in range(subjects * per)],
+                            "subject": np.repeat(np.arange(subjects), per).astype(str), "group": "all"})
+    gp = np.repeat(np.arange(subjects) * per, 5) + np.tile(np.arange(0, 10, 2), subjects)
+    pairs = np.empty((0, 2), dtype=np.int64)
+    while len(pairs) < imp.size:
+        a, b = rng.integers(0, subjects * per, (2, 2 * imp.size))
+        keep = a // per < b // per
+        pairs = np.unique(np.concatenate([pairs, np.stack([a[keep], b[keep]], 1)]), axis=0)
+    pairs = pairs[: imp.size]
+    t = time.perf_counter()
+    c = counts_from_comparisons(samples, np.r_[gp, pairs[:, 0]], np.r_[gp + 1, pairs[:, 1]], np.r_[gen, imp],
+                                subject_column="subject", features=["group"], score_range=(-10.0, 10.0))
+    th = fmr_thresholds(c, (1e-3, 1e-4), min_false_matches=30)
+    r = readings(c, th)
+    eer = eer_by_group(c).loc[("overall", "all"), "eer"]
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    stats = get_eer_stats(gen, imp)
+    theirs = time.perf_counter() - t
+    thr, fmr, fnmr = calculate_roc(gen, imp)
+    diffs = []
+    for row in th.itertuples():
+        k = int(np.searchsorted(thr, row.threshold))
+        got = r.loc[(row.target, "overall", "all")]
+        diffs += [abs(got.fmr_same - fmr[k]), abs(got.fnmr - fnmr[k])]
+    return {"ours": ours, "pyeer": theirs, "max_point_difference": float(max(diffs)), "eer": float(eer),
+            "pyeer_eer": float(stats.eer), "pyeer_eer_interval": [float(stats.eer_low), float(stats.eer_high)]}
+
+
+def bench_verification() -> list[dict]:
+    """make verify's numbers at scale, against pyeer, and the coverage of its intervals (500 data sets)."""
+    out = _measure("verification", ROOT)
+    comparisons = out["impostor"] + out["genuine"]
+    records = [
+        _record("verification_all_pairs", comparisons, 5, out["reduce_seconds"], out["peak_mb"],
+                baseline="matrix products only (the physical limit)", baseline_seconds=out["matmul_seconds"],
+                baseline_rows=comparisons, speedup=out["matmul_seconds"] / out["reduce_seconds"],
+                target_seconds=120.0, target_met=out["reduce_seconds"] <= 120 and out["peak_mb"] <= 2048,
+                comparisons_per_second=comparisons / out["reduce_seconds"],
+                matmul_comparisons_per_second=comparisons / out["matmul_seconds"],
+                note=f"{out['subjects']:,} subjects x 5 samples, 128-d cosine, every pair scored and reduced to "
+                     f"histograms per cell pair and per subject, {out['tail']:,} tail scores kept exactly; "
+                     f"targets supported: {out['supported']}; target: < 120 s and < 2 GiB"),
+        _record("verification_bootstrap_1000", comparisons, 5, out["bootstrap_seconds"], None,
+                target_seconds=30.0, target_met=out["bootstrap_seconds"] <= 30,
+                note="thresholds, per-group rates, EER, inequity and 1,000 subject-clustered resamples of all of them "
+                     "(two-way for FMR) at 4 target FMRs; target: < 30 s"),
+    ]
+    p = _measure("pyeer", ROOT)
+    records.append(_record("verification_vs_pyeer", 1_010_000, 1, p["ours"], None, baseline="pyeer get_eer_stats",
+                           baseline_seconds=p["pyeer"], baseline_rows=1_010_000, speedup=p["pyeer"] / p["ours"],
+                           max_point_difference=p["max_point_difference"], eer=p["eer"], pyeer_eer=p["pyeer_eer"],
+                           note="FMR and FNMR at the thresholds of FMR 1e-3 and 1e-4 equal pyeer's at the same "
+                                f"thresholds (max difference {p['max_point_difference']:.1e}); EER: evalkit "
+                                f"interpolates ({p['eer']:.6f}), pyeer takes the FVC2000 midpoint "
+                                f"({p['pyeer_eer']:.6f}, interval {p['pyeer_eer_interval']})"))
+    t = time.perf_counter()
+    sys.path.insert(0, str(ROOT))
+    from tests.unit.verification.test_coverage import coverage
+
+    cov = coverage(500, n_boot=400, seed=11)
+    records.append(_record("verification_coverage", 500, 1, time.perf_counter() - t, None,
+                           coverage={k: float(v) for k, v in cov.items()},
+                           note="95 % intervals over 500 simulated data sets of 100 subjects with subject random "
+                                "effects: subject-clustered bootstrap (FNMR one-way, FMR two-way) against exact "
+                                "binomial intervals over comparisons (rows): " +
+                                ", ".join(f"{k} {v:.3f}" for k, v in cov.items())))
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
@@ -445,6 +563,12 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case == "verification":
+        print(json.dumps(_verification_case(Path(args.data))))
+        return
+    if args.case == "pyeer":
+        print(json.dumps(_pyeer_case()))
+        return
     if args.case:
         print(json.dumps(_case(args.case, Path(args.data))))
         return
@@ -458,6 +582,8 @@ def main() -> None:
         records += bench_scale([int(v) for v in args.sizes.split(",")], Path(tmp))
         print("out of core (stream and dask engines) ...", flush=True)
         records += bench_out_of_core([int(v) for v in args.scale_sizes.split(",")], Path(tmp))
+        print("biometric verification at scale, against pyeer, interval coverage ...", flush=True)
+        records += bench_verification()
     doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "records": records}
     from evalkit._io import atomic_write_json

@@ -30,7 +30,7 @@ import pandas as pd
 #: Bins of the fine score grid (curves, DET, EER).
 FINE_BINS = 1 << 14
 #: Bins of the per-subject histograms the bootstrap resamples.
-COARSE_BINS = 64
+COARSE_BINS = 32
 #: Entries of one block of the similarity matrix (rows × columns).
 BLOCK_ENTRIES = 1 << 23
 
@@ -54,8 +54,8 @@ class VerificationCounts:
         Impostor comparisons by probe cell, reference cell and score bin.
     coarse_edges : ndarray
         The coarse grid of the per-subject histograms.
-    subject_genuine_hist : ndarray of int64, shape (S, COARSE_BINS)
-    subject_impostor_hist : ndarray of int64, shape (S, C, COARSE_BINS)
+    subject_genuine_hist : ndarray of int32, shape (S, COARSE_BINS)
+    subject_impostor_hist : ndarray of int32, shape (S, C, COARSE_BINS)
         Impostor comparisons attributed to each subject (its probe sample, or for all pairs the sample that
         comes first), by reference cell and coarse bin.
     tail_a, tail_b, tail_score : ndarray
@@ -142,8 +142,8 @@ def _empty(subjects: pd.DataFrame, cells: pd.DataFrame, score_range: tuple[float
     return {"edges": np.linspace(score_range[0], score_range[1], FINE_BINS + 1),
             "coarse_edges": np.linspace(score_range[0], score_range[1], COARSE_BINS + 1),
             "impostor_hist": np.zeros((c, c, FINE_BINS), dtype=np.int64),
-            "subject_genuine_hist": np.zeros((s, COARSE_BINS), dtype=np.int64),
-            "subject_impostor_hist": np.zeros((s, c, COARSE_BINS), dtype=np.int64)}
+            "subject_genuine_hist": np.zeros((s, COARSE_BINS), dtype=np.int32),
+            "subject_impostor_hist": np.zeros((s, c, COARSE_BINS), dtype=np.int32)}
 
 
 def _add_impostors(acc: dict, subjects: pd.DataFrame, a: np.ndarray, b: np.ndarray, score: np.ndarray) -> None:
@@ -155,7 +155,7 @@ def _add_impostors(acc: dict, subjects: pd.DataFrame, a: np.ndarray, b: np.ndarr
     coarse = _bin(score, acc["coarse_edges"])
     skey = (a * c + cell[b]) * COARSE_BINS + coarse
     acc["subject_impostor_hist"] += np.bincount(skey, minlength=acc["subject_impostor_hist"].size).reshape(
-        acc["subject_impostor_hist"].shape)
+        acc["subject_impostor_hist"].shape).astype(np.int32)
 
 
 def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference: np.ndarray, score: np.ndarray, *,

@@ -82,9 +82,9 @@ def fmr_thresholds(counts: VerificationCounts, targets: Sequence[float], *,
 def group_codes(counts: VerificationCounts, feature: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A feature's groups (sorted), each subject's group code and each cell's group code."""
     names = sorted(counts.cells[feature].unique())
-    lookup = {g: i for i, g in enumerate(names)}
-    return (names, counts.subjects[feature].map(lookup).to_numpy(np.int64),
-            counts.cells[feature].map(lookup).to_numpy(np.int64))
+    # cell codes per subject are small integers: map cells to groups, then subjects through their cell
+    cell_group = pd.Categorical(counts.cells[feature], categories=names).codes.astype(np.int64)
+    return names, cell_group[counts.subjects["cell"].to_numpy()], cell_group
 
 
 def _pair_matrix(counts: VerificationCounts, per_cell_pair: np.ndarray, cell_group: np.ndarray, k: int) -> np.ndarray:
