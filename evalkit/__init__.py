@@ -6,7 +6,8 @@ generators), :mod:`evalkit.models` (resolving ``MODEL=``, scoring, cost), :mod:`
 :mod:`evalkit.stats` (bootstrap, intervals, significance), :mod:`evalkit.evaluation` (:func:`evaluate`),
 :mod:`evalkit.diagnostics` (fitting, robustness, adversarial, spoofing), :mod:`evalkit.views` (the
 report's HTML and plots), :mod:`evalkit.explorer`, :mod:`evalkit.runner` (the run skeleton and
-``make report``), :mod:`evalkit.serve` (the staging replica), :mod:`evalkit.gate` (the promotion gate)
+``make report``), :mod:`evalkit.serve` (the staging replica), :mod:`evalkit.verification` (biometric
+verification by demographic group, ``make verify``), :mod:`evalkit.gate` (the promotion gate)
 and :mod:`evalkit.compare` (choosing between models); :mod:`evalkit.tracking` is the MLflow store and
 :mod:`evalkit.settings` holds every setting and default once.
 """

@@ -190,7 +190,8 @@ def fmr_heatmap(res: VerificationResult, feature: str, *, target: float | None =
     m = res.fmr_matrix(feature, target)
     ax = axes_for(ax, (1.2 + 0.9 * len(m), 0.9 + 0.8 * len(m)))
     positive = m.to_numpy()[m.to_numpy() > 0]
-    norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and positive.min() < positive.max() \
+    # colours on a log scale around the target: a matrix of equal rates stays one colour, a tenfold one stands out
+    norm = LogNorm(vmin=min(positive.min(), target / 3), vmax=max(positive.max(), target * 3)) if positive.size \
         else None
     sns.heatmap(m.where(m > 0), annot=m.map(lambda v: f"{v:.2g}"), fmt="", cmap="rocket_r", norm=norm, ax=ax,
                 cbar_kws={"label": "FMR"}, linewidths=0.5)

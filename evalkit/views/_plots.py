@@ -118,6 +118,8 @@ def det_axes(ax: Axes, title: str, fontsize: float = 7, *, low: float = 0.0005, 
     lim = norm.ppf([low, 0.99])
     ax.plot(lim, lim, ls=":", color="grey", lw=1)
     ax.set(xlim=lim, ylim=lim, xlabel=xlabel, ylabel=ylabel, title=title)
+    if low < 1e-3:  # decades down to 1e-6: slanted labels keep apart
+        ax.tick_params(axis="x", labelrotation=45)
     ax.legend(fontsize=fontsize, loc="upper right")
 
 
