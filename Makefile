@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
+FACES_STAMP := $(VENV)/.faces-installed
 
 MODEL ?=
 DATA ?=
@@ -35,7 +36,7 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev schemas verify report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev schemas verify verify-faces report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,8 +56,13 @@ $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PIP) install -q --no-deps -e .
 	@touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-faces.txt
 	$(PIP) install -q -r requirements-dev.txt -c constraints.txt
+	$(PIP) install -q --no-deps -r requirements-faces.txt
+	@touch $@
+
+$(FACES_STAMP): $(RUNTIME_STAMP) requirements-faces.txt
+	$(PIP) install -q --no-deps -r requirements-faces.txt
 	@touch $@
 
 venv: $(RUNTIME_STAMP) ## Create .venv with the pinned runtime requirements and evalkit (editable)
@@ -71,6 +77,9 @@ report: $(RUNTIME_STAMP) ## Evaluate MODEL= on DATA= (default adult_test) into r
 verify: $(RUNTIME_STAMP) ## Biometric verification by group: DATA= (default the shipped demo), MODEL= names the system
 	$(PY) -m evalkit verify $(if $(DATA),--data "$(DATA)") $(if $(MODEL),--system "$(MODEL)") \
 	  $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(if $(FMR),--fmr-targets "$(FMR)") $(ARGS)
+
+verify-faces: $(FACES_STAMP) ## The real face demo: ORL faces scored by dlib's face model and by pixel PCA, two reports
+	$(PY) -m evalkit verify-faces $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(ARGS)
 
 report-all: $(RUNTIME_STAMP) ## Evaluate every registered model on DATA= (default adult_test), one per core at a time
 	$(PY) -m evalkit report-all $(if $(MODELS),--models $(MODELS)) $(if $(DATA),--data "$(DATA)") $(if $(JOBS),--jobs "$(JOBS)") \

