@@ -159,22 +159,24 @@ class ApcerMaxSpec(_Spec):
     max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
 
 
-class FnmrAtFmrSpec(_Spec):
+class _AtFmrSpec(_Spec):
+    """A requirement read at the global threshold of a target FMR on ``verification_data``."""
+
+    fmr: float = Field(description="the target FMR the global threshold is set at (in (0, 1))", gt=0, lt=1)
+    feature: str | None = Field(None, description="one demographic feature (default: each of the data's)")
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class FnmrAtFmrSpec(_AtFmrSpec):
     """Every group's FNMR at the global threshold of a target FMR (policy key ``verification_data``)."""
 
     check: Literal["fnmr_at_fmr"]
-    fmr: float = Field(description="the target FMR the global threshold is set at (in (0, 1))", gt=0, lt=1)
-    feature: str | None = Field(None, description="one demographic feature (default: each of the data's)")
-    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
 
 
-class FmrInequitySpec(_Spec):
+class FmrInequitySpec(_AtFmrSpec):
     """NIST's max/geometric-mean ratio of the groups' same-group FMR at the global threshold of a target FMR."""
 
     check: Literal["fmr_inequity"]
-    fmr: float = Field(description="the target FMR the global threshold is set at (in (0, 1))", gt=0, lt=1)
-    feature: str | None = Field(None, description="one demographic feature (default: each of the data's)")
-    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
 
 
 class NonInferioritySpec(_Spec):
