@@ -11,6 +11,7 @@ tracking); never :mod:`evalkit.gate` or :mod:`evalkit.compare`, which may import
 
 from ._bootstrap import (
     WEIGHT_BLOCK,
+    zero_error_bound,
     subject_bootstrap,
 )
 from ._counts import (
@@ -139,4 +140,5 @@ __all__ = [
     "verify",
     "worst_comparisons",
     "write_orl_set",
+    "zero_error_bound",
 ]

@@ -19,7 +19,8 @@ comparison shares two. Resampling comparisons (rows) ignores that and gives inte
   replicate's per-group rates.
 
 The threshold is held where it was set on the whole data: the intervals describe the rates at that operating
-point. All intervals are percentile intervals at ``level``.
+point. All intervals are percentile intervals at ``level``; where a group shows no error at all (every replicate
+0), the upper bound is the exact binomial bound over its subjects instead (:func:`zero_error_bound`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ from ._metrics import eer_from_histograms, group_codes
 
 #: Entries of one block of replicate weights (replicates × subjects).
 WEIGHT_BLOCK = 1 << 22
+
+
+def zero_error_bound(subjects: int, level: float) -> float:
+    """Upper bound of a rate with no error among ``subjects`` subjects: the exact binomial bound
+    ``1 - (alpha/2)^(1/n)`` with the subjects as the independent units (conservative for a per-comparison rate).
+
+    Examples
+    --------
+    >>> round(zero_error_bound(100, 0.95), 4)
+    0.0362
+    """
+    return float(1 - ((1 - level) / 2) ** (1 / subjects))
 
 
 def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
@@ -115,7 +128,9 @@ def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *
     features += [(f, *group_codes(counts, f)) for f in counts.features]
     reps: dict[str, list[np.ndarray]] = {}
     eer_coarse: dict[tuple[str, str], float] = {}
-    block = max(1, min(n_boot, WEIGHT_BLOCK // max(s, 1)))
+    # replicates per block: the weights (block × subjects) and the pair weights (block × false-matching pairs)
+    # stay within WEIGHT_BLOCK entries each
+    block = max(1, min(n_boot, WEIGHT_BLOCK // max(s, pa.size, 1)))
     for start in range(0, n_boot, block):
         w = rng.poisson(1.0, size=(min(block, n_boot - start), s)).astype(float)
         wpair = w[:, pa] * w[:, pb]  # two-way weights of the subject pairs with false matches
@@ -190,8 +205,11 @@ def _summarise(counts: VerificationCounts, features: list, reps: dict[str, np.nd
                 lo, hi = percentile_interval(reps[f"{rate}|{name}"][:, :, j], level)
                 row[rate] = (lo, hi)
             for gi, grp in enumerate(groups):
-                rates.append({"target_index": j, "feature": name, "group": grp,
-                              **{f"{r}_{e}": row[r][e == "high"][gi] for r in row for e in ("low", "high")}})
+                entry = {f"{r}_{e}": row[r][e == "high"][gi] for r in row for e in ("low", "high")}
+                for r in row:  # no error observed: every replicate is 0, which proves nothing
+                    if entry[f"{r}_low"] == 0 and entry[f"{r}_high"] == 0 and subjects[gi] > 0:
+                        entry[f"{r}_high"] = zero_error_bound(int(subjects[gi]), level)
+                rates.append({"target_index": j, "feature": name, "group": grp, **entry})
             if name == "overall":
                 continue
             fnmr = np.where(big, reps[f"fnmr|{name}"][:, :, j], np.nan)

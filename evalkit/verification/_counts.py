@@ -72,6 +72,8 @@ class VerificationCounts:
     similarity : str
     seconds : float
         Time spent scoring and reducing.
+    tail_samples, genuine_samples : ndarray of shape (n, 2), optional
+        The sample codes (rows of the samples table) of each tail and genuine comparison, to show them.
     """
 
     subjects: pd.DataFrame
@@ -94,6 +96,8 @@ class VerificationCounts:
     pair_n: np.ndarray | None = None
     similarity: str = "given"
     seconds: float = 0.0
+    tail_samples: np.ndarray | None = None
+    genuine_samples: np.ndarray | None = None
 
     @property
     def features(self) -> list[str]:
@@ -191,7 +195,9 @@ def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference:
     return VerificationCounts(
         subjects=subjects, cells=cells, genuine_subject=gs, genuine_score=gscore, tail_a=ia, tail_b=ib,
         tail_score=iscore, tail_floor=-np.inf, ordered=True, complete=False, pair_a=uniq // len(subjects),
-        pair_b=uniq % len(subjects), pair_n=n, similarity="given", seconds=time.perf_counter() - start, **acc)
+        pair_b=uniq % len(subjects), pair_n=n, similarity="given", seconds=time.perf_counter() - start,
+        tail_samples=np.stack([probe[~genuine], reference[~genuine]], axis=1),
+        genuine_samples=np.stack([probe[genuine], reference[genuine]], axis=1), **acc)
 
 
 def tail_floor_estimate(templates: np.ndarray, subject_of: np.ndarray, *, fmr: float, seed: int,
@@ -225,7 +231,7 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
     acc = _empty(subjects, cells, (-1.0, 1.0))
     floor = tail_floor_estimate(x, subject_of, fmr=tail_fmr, seed=seed)
     n = len(x)
-    genuine_s, genuine_v, tails = [], [], []
+    genuine_s, genuine_v, genuine_ij, tails = [], [], [], []
     rows = max(1, BLOCK_ENTRIES // max(n, 1))
     blocks = list(range(0, n, rows))
     for done, r0 in enumerate(blocks, 1):
@@ -238,12 +244,13 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
         gi, gj = np.nonzero(upper & same)
         genuine_s.append(subject_of[r0 + gi])
         genuine_v.append(sims[gi, gj].astype(np.float64))
+        genuine_ij.append(np.stack([r0 + gi, r0 + gj], axis=1))
         ii, jj = np.nonzero(upper & ~same)
         v = sims[ii, jj].astype(np.float64)
         a, b = subject_of[r0 + ii], subject_of[r0 + jj]
         _add_impostors(acc, subjects, a, b, v)
         hi = v >= floor
-        tails.append((a[hi], b[hi], v[hi]))
+        tails.append((a[hi], b[hi], v[hi], np.stack([r0 + ii[hi], r0 + jj[hi]], axis=1)))
         if progress is not None:
             progress(done, len(blocks))
     gs, gscore = np.concatenate(genuine_s), np.concatenate(genuine_v)
@@ -253,4 +260,5 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
         subjects=subjects, cells=cells, genuine_subject=gs, genuine_score=gscore,
         tail_a=np.concatenate([t[0] for t in tails]), tail_b=np.concatenate([t[1] for t in tails]),
         tail_score=np.concatenate([t[2] for t in tails]), tail_floor=floor, ordered=False, complete=True,
-        similarity="cosine", seconds=time.perf_counter() - start, **acc)
+        similarity="cosine", seconds=time.perf_counter() - start, tail_samples=np.concatenate([t[3] for t in tails]),
+        genuine_samples=np.concatenate(genuine_ij), **acc)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..views import axes_for, curve_style, det_axes, fmt, fmt_ci, html_fragment, html_table
+from ..views import axes_for, curve_style, det_axes, fmt, fmt_ci, html_fragment, html_table, thumbnails_html
 from ._evaluate import METHODS, VerificationResult
 from ._metrics import group_codes
 
@@ -148,28 +148,48 @@ def eer_table(res: VerificationResult) -> HTML:
 
 
 def worst_comparisons(res: VerificationResult, data: Any = None, *, k: int = 8) -> HTML:
-    """The highest-scoring impostor comparisons (false matches) and the lowest-scoring genuine ones (false
-    non-matches) at the operating threshold, with the subjects' groups; as image pairs when the samples name
-    images (``data`` a :class:`~evalkit.verification.VerificationData`)."""
+    """The highest-scoring impostor comparisons (false matches first) and the lowest-scoring genuine ones (false
+    non-matches first), with the subjects' groups; as image pairs when the samples name images (``data`` a
+    :class:`~evalkit.verification.VerificationData`)."""
     c = res.counts
-    order = np.argsort(-c.tail_score, kind="stable")[:k]
     subj = c.subjects
+    order = np.argsort(-c.tail_score, kind="stable")[:k]
+    low = np.argsort(c.genuine_score, kind="stable")[:k]
     fm = pd.DataFrame({"score": [f"{v:.4f}" for v in c.tail_score[order]],
                        "subject a": subj["subject"].to_numpy()[c.tail_a[order]],
                        "subject b": subj["subject"].to_numpy()[c.tail_b[order]]})
     for f in c.features:
         fm[f"{f} (a / b)"] = [f"{x} / {y}" for x, y in zip(subj[f].to_numpy()[c.tail_a[order]],
                                                             subj[f].to_numpy()[c.tail_b[order]], strict=True)]
-    low = np.argsort(c.genuine_score, kind="stable")[:k]
     fnm = pd.DataFrame({"score": [f"{v:.4f}" for v in c.genuine_score[low]],
                         "subject": subj["subject"].to_numpy()[c.genuine_subject[low]]})
     for f in c.features:
         fnm[f] = subj[f].to_numpy()[c.genuine_subject[low]]
-    note = "" if data is None or data.manifest.image_column is None else \
-        "<p>Images are shown in the explorer; the table names the subjects.</p>"
-    return html_fragment("<h4>Highest-scoring impostor comparisons (false matches first)</h4>"
-                         + html_table(fm, tuple(fm.columns[1:])) + "<h4>Lowest-scoring genuine comparisons</h4>"
-                         + html_table(fnm, tuple(fnm.columns[1:])) + note)
+    parts = ["<h4>Highest-scoring impostor comparisons (false matches first)</h4>",
+             html_table(fm, tuple(fm.columns[1:]))]
+    images = data is not None and data.manifest.image_column and c.tail_samples is not None
+    if images:
+        parts.append(_pairs_html(data, c.tail_samples[order], [f"impostor {v:.3f}" for v in c.tail_score[order]]))
+    parts += ["<h4>Lowest-scoring genuine comparisons (false non-matches first)</h4>",
+              html_table(fnm, tuple(fnm.columns[1:]))]
+    if images and c.genuine_samples is not None:
+        parts.append(_pairs_html(data, c.genuine_samples[low], [f"genuine {v:.3f}" for v in c.genuine_score[low]]))
+    return html_fragment("".join(parts))
+
+
+def _pairs_html(data: Any, pairs: np.ndarray, captions: list[str]) -> str:
+    """Each comparison as its two images side by side (embedded, escaped captions)."""
+    samples = data.samples
+    column = data.manifest.image_column
+    folder = data.file(data.manifest.samples).parent
+    cells = []
+    for (i, j), caption in zip(pairs, captions, strict=True):
+        paths = [folder / str(samples[column].iloc[i]), folder / str(samples[column].iloc[j])]
+        names = [str(samples[data.manifest.sample_column].iloc[x]) for x in (i, j)]
+        cells.append("<div style='display:inline-block;margin:4px 10px 4px 0'>"
+                     + thumbnails_html(paths, [f"{names[0]}", f"{names[1]}"], size=72)
+                     + f"<div style='font-size:11px;text-align:center'>{html.escape(caption)}</div></div>")
+    return "<div>" + "".join(cells) + "</div>"
 
 
 def methods(res: VerificationResult) -> HTML:

@@ -72,12 +72,26 @@ def samples_html(ev: Evaluation, rows: np.ndarray, *, feature: str | None = None
     return CSS + html_table(table.astype(str), tuple(table.columns))
 
 
+def _browser_image(path: Path) -> tuple[str, str]:
+    """The image as base64 in a format every browser shows: PNG and JPEG as they are, anything else (PGM, TIFF,
+    ...) converted to PNG."""
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg"):
+        return base64.b64encode(path.read_bytes()).decode(), "image/png" if suffix == ".png" else "image/jpeg"
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(path).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode(), "image/png"
+
+
 def thumbnails_html(paths: Sequence[str | Path], captions: Sequence[str], *, size: int = 64) -> str:
     """A grid of images embedded as base64 (self-contained HTML), each with an escaped caption."""
     cells = []
     for path, caption in zip(paths, captions, strict=True):
-        data = base64.b64encode(Path(path).read_bytes()).decode()
-        mime = "image/png" if str(path).lower().endswith(".png") else "image/jpeg"
+        data, mime = _browser_image(Path(path))
         cells.append(f"<figure style='margin:4px;display:inline-block;text-align:center;width:{size + 36}px'>"
                      f"<img src='data:{mime};base64,{data}' width='{size}' height='{size}' "
                      f"style='image-rendering:pixelated;border:1px solid #ccd' alt='{html.escape(caption, quote=True)}'>"

@@ -160,7 +160,7 @@ def test_inequity_summaries_equal_hand_computed_cases():
 
 
 def test_injected_differentials_are_found():
-    samples, templates = make_verification_set(400, 4, spread={"B": 0.85}, concentration={"C": 0.7}, seed=5)
+    samples, templates = make_verification_set(400, 4, spread={"B": 1.0}, concentration={"C": 0.7}, seed=5)
     c = counts_from_templates(samples, templates, subject_column="subject", features=["group"])
     res = evaluate_verification(c, fmr_targets=(1e-3,), n_boot=200, min_false_matches=10)
     part = res.readings.xs((1e-3, "group"), level=("target", "feature"))
