@@ -36,7 +36,7 @@ from ._counts import VerificationCounts
 from ._metrics import eer_from_histograms, group_codes
 
 #: Entries of one block of replicate weights (replicates × subjects).
-WEIGHT_BLOCK = 1 << 22
+WEIGHT_BLOCK = 1 << 24
 
 
 def zero_error_bound(subjects: int, level: float) -> float:
@@ -131,33 +131,41 @@ def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *
     # replicates per block: the weights (block × subjects) and the pair weights (block × false-matching pairs)
     # stay within WEIGHT_BLOCK entries each
     block = max(1, min(n_boot, WEIGHT_BLOCK // max(s, pa.size, 1)))
+    # everything that does not depend on the weights, once per feature
+    prepared = []
+    for name, groups, subject_group, cell_group in features:
+        g = len(groups)
+        h = _onehot(subject_group, g)
+        pair_group = subject_group[pa] * g + subject_group[pb]
+        prepared.append({
+            "name": name, "groups": groups, "g": g, "subject_group": subject_group,
+            "fn": (h[:, :, None] * miss[:, None, :]).reshape(s, g * k), "gen": h * gen_n[:, None],
+            "pairs": sparse.csr_matrix((np.ones(pa.size), (np.arange(pa.size), pair_group)), shape=(pa.size, g * g)),
+            "hist": _eer_inputs(counts, subject_group, cell_group, g)})
     for start in range(0, n_boot, block):
         w = rng.poisson(1.0, size=(min(block, n_boot - start), s)).astype(float)
         wpair = w[:, pa] * w[:, pb]  # two-way weights of the subject pairs with false matches
-        for name, groups, subject_group, cell_group in features:
-            g = len(groups)
-            h = _onehot(subject_group, g)
-            fn = (w @ (h[:, :, None] * miss[:, None, :]).reshape(s, g * k)).reshape(-1, g, k)
-            gen = w @ (h * gen_n[:, None])
-            pair_group = subject_group[pa] * g + subject_group[pb]
-            onehot_pairs = sparse.csr_matrix((np.ones(pa.size), (np.arange(pa.size), pair_group)),
-                                             shape=(pa.size, g * g))
-            fmm = np.stack([(onehot_pairs.T @ (wpair * fm[:, j]).T).T.reshape(-1, g, g) for j in range(k)], axis=1) \
+        for f in prepared:
+            name, g = f["name"], f["g"]
+            fn = (w @ f["fn"]).reshape(-1, g, k)
+            gen = w @ f["gen"]
+            fmm = np.stack([(f["pairs"].T @ (wpair * fm[:, j]).T).T.reshape(-1, g, g) for j in range(k)], axis=1) \
                 if k else np.zeros((w.shape[0], 0, g, g))
-            den = _denominators(counts, w, subject_group, g, n_samples)
+            den = _denominators(counts, w, f["subject_group"], g, n_samples)
             same_m, cross_m = _same_cross(_fold(fmm, counts.ordered), counts.ordered)
             same_d, cross_d = _same_cross(den[:, None], counts.ordered)
             reps.setdefault(f"fnmr|{name}", []).append(_rates(fn, gen[:, :, None]))
             reps.setdefault(f"fmr_same|{name}", []).append(_rates(same_m, same_d).transpose(0, 2, 1))
             reps.setdefault(f"fmr_cross|{name}", []).append(_rates(cross_m, cross_d).transpose(0, 2, 1))
-            gh, ih = _eer_histograms(counts, w, subject_group, cell_group, g)
+            gen_hist, imp_hist = f["hist"]
+            bins = counts.subject_genuine_hist.shape[1]
+            gh, ih = (w @ gen_hist).reshape(-1, g, bins), (w @ imp_hist).reshape(-1, g, bins)
             reps.setdefault(f"eer|{name}", []).append(np.array([[eer_from_histograms(gh[b, j], ih[b, j])
                                                                   for j in range(g)] for b in range(w.shape[0])]))
             if start == 0:
-                one = np.ones((1, s))
-                g0, i0 = _eer_histograms(counts, one, subject_group, cell_group, g)
-                for j, grp in enumerate(groups):
-                    eer_coarse[(name, grp)] = eer_from_histograms(g0[0, j], i0[0, j])
+                g0, i0 = gen_hist.sum(axis=0).reshape(g, bins), imp_hist.sum(axis=0).reshape(g, bins)
+                for j, grp in enumerate(f["groups"]):
+                    eer_coarse[(name, grp)] = eer_from_histograms(g0[j], i0[j])
     return _summarise(counts, features, {key: np.concatenate(v) for key, v in reps.items()}, k, level=level,
                       min_subjects=min_subjects, alpha=alpha, eer_points=eer_points, eer_coarse=eer_coarse)
 
@@ -179,17 +187,17 @@ def _denominators(counts: VerificationCounts, w: np.ndarray, subject_group: np.n
     return _fold((onehot.T @ wp.T).T.reshape(-1, g, g), counts.ordered)
 
 
-def _eer_histograms(counts: VerificationCounts, w: np.ndarray, subject_group: np.ndarray, cell_group: np.ndarray,
-                    g: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted coarse genuine and same-group impostor histograms per replicate and group."""
+def _eer_inputs(counts: VerificationCounts, subject_group: np.ndarray, cell_group: np.ndarray,
+                g: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per subject, its coarse genuine and same-group impostor histograms placed in its group's columns
+    (``(S, g * bins)``): a replicate's weighted histograms are one matrix product away."""
     h = _onehot(subject_group, g)
     bins = counts.subject_genuine_hist.shape[1]
-    gen = (w @ (h[:, :, None] * counts.subject_genuine_hist[:, None, :]).reshape(-1, g * bins)).reshape(-1, g, bins)
+    gen = (h[:, :, None] * counts.subject_genuine_hist[:, None, :]).reshape(-1, g * bins)
     # impostor comparisons of each subject against its own group's cells
     own = np.stack([counts.subject_impostor_hist[:, cell_group == j, :].sum(axis=1) for j in range(g)], axis=1)
     same = own[np.arange(len(subject_group)), subject_group]  # (S, bins)
-    imp = (w @ (h[:, :, None] * same[:, None, :]).reshape(-1, g * bins)).reshape(-1, g, bins)
-    return gen, imp
+    return gen, (h[:, :, None] * same[:, None, :]).reshape(-1, g * bins)
 
 
 def _summarise(counts: VerificationCounts, features: list, reps: dict[str, np.ndarray], k: int, *, level: float,
