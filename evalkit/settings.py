@@ -223,6 +223,48 @@ def _fmr_targets(text: str) -> list[float]:
     return values
 
 
+class _Fields:
+    """What every settings dataclass does the same way: build from defaults, an instance or a mapping with keyword
+    overrides (unknown names refused), copy with changes, and convert to notebook and MLflow parameters."""
+
+    #: What one field is called in errors ("unknown RunOptions option(s) ...").
+    _noun = "setting"
+
+    @classmethod
+    def build(cls, settings: Any = None, **overrides: Any) -> Any:
+        """``settings`` (an instance, a mapping of field values, or None for the defaults) with ``overrides``
+        applied; validates once. Unknown names raise :class:`TypeError` naming them and the known ones."""
+        given = dict(settings) if isinstance(settings, Mapping) else {}
+        unknown = sorted((set(overrides) | set(given)) - set(field_names(cls)))
+        if unknown:
+            raise TypeError(f"unknown {cls.__name__} {cls._noun}(s) {unknown}; known: {field_names(cls)}")
+        if settings is None or isinstance(settings, Mapping):
+            return cls(**{**given, **overrides})
+        if not isinstance(settings, cls):
+            raise TypeError(f"settings must be an {cls.__name__} or a mapping of its fields, got "
+                            f"{type(settings).__name__}")
+        return dataclasses.replace(settings, **overrides) if overrides else settings
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied (validated)."""
+        return type(self).build(self, **changes)
+
+    def to_parameters(self) -> dict[str, Any]:
+        """JSON-friendly field values (lists, dicts, numbers, strings, None): a notebook's ``settings``
+        parameter; :meth:`build` turns them back into an equal instance."""
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v
+        return out
+
+    def to_mlflow_params(self) -> dict[str, int | float | str]:
+        """The fields as MLflow parameters: numbers and strings as they are, everything else as JSON
+        (``None`` as ``null``, ranges and dicts as JSON text)."""
+        return {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else json.dumps(v)
+                for k, v in self.to_parameters().items()}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Resampling:
     """How intervals and multiple comparisons are computed: the bootstrap's size, level and seed, and the
@@ -250,7 +292,7 @@ def _setting(default: Any, help: str, *, cli: Callable[[str], Any] | None = str,
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvaluationSettings:
+class EvaluationSettings(_Fields):
     """How a model is evaluated: the operating point, groups, intervals, balancing and engine.
 
     Every default lives here. Build one with keywords (unknown names are refused), change one with
@@ -382,44 +424,6 @@ class EvaluationSettings:
         """Whether the engine reads the data in chunks (``stream``, ``dask``)."""
         return self.engine in SCALE_ENGINES
 
-    @classmethod
-    def build(cls, settings: EvaluationSettings | Mapping[str, Any] | None = None,
-              **overrides: Any) -> EvaluationSettings:
-        """``settings`` (an instance, a mapping of field values, or None for the defaults) with ``overrides``
-        applied; validates once. Unknown names raise :class:`TypeError` naming them and the known ones."""
-        unknown = sorted(set(overrides) - set(field_names(cls)))
-        if isinstance(settings, Mapping):
-            unknown += sorted(set(settings) - set(field_names(cls)))
-        if unknown:
-            raise TypeError(f"unknown {cls.__name__} setting(s) {unknown}; known: {field_names(cls)}")
-        if settings is None:
-            return cls(**overrides)
-        if isinstance(settings, Mapping):
-            return cls(**{**settings, **overrides})
-        if not isinstance(settings, cls):
-            raise TypeError(f"settings must be an {cls.__name__} or a mapping of its fields, got "
-                            f"{type(settings).__name__}")
-        return dataclasses.replace(settings, **overrides) if overrides else settings
-
-    def replace(self, **changes: Any) -> EvaluationSettings:
-        """A copy with ``changes`` applied (validated)."""
-        return type(self).build(self, **changes)
-
-    def to_parameters(self) -> dict[str, Any]:
-        """JSON-friendly field values (lists, dicts, numbers, strings, None): the notebook's ``settings``
-        parameter; :meth:`build` turns them back into an equal instance."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v
-        return out
-
-    def to_mlflow_params(self) -> dict[str, int | float | str]:
-        """The fields as MLflow parameters: numbers and strings as they are, everything else as JSON
-        (``None`` as ``null``, ranges and dicts as JSON text)."""
-        return {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else json.dumps(v)
-                for k, v in self.to_parameters().items()}
-
     def changed(self) -> dict[str, Any]:
         """Only the fields that differ from the defaults (JSON-friendly)."""
         default = type(self)().to_parameters()
@@ -427,11 +431,13 @@ class EvaluationSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunOptions:
+class RunOptions(_Fields):
     """How a pipeline runs: where it writes, whether and where it logs to MLflow, its time limit.
 
     Shared by ``make report``, ``make gate``, ``make compare`` and the MLflow plugin.
     """
+
+    _noun = "option"
 
     output_root: str | None = _setting(None, "folder for <model>/ (default: reports/)")
     experiment: str | None = _setting(None, "MLflow experiment (default: the pipeline's own)")
@@ -450,18 +456,9 @@ class RunOptions:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
-    @classmethod
-    def build(cls, options: RunOptions | None = None, **overrides: Any) -> RunOptions:
-        """``options`` (or the defaults) with ``overrides``; unknown names raise :class:`TypeError`."""
-        unknown = sorted(set(overrides) - set(field_names(cls)))
-        if unknown:
-            raise TypeError(f"unknown {cls.__name__} option(s) {unknown}; known: {field_names(cls)}")
-        base = options if options is not None else cls()
-        return dataclasses.replace(base, **overrides) if overrides else base
-
 
 @dataclass(frozen=True, kw_only=True)
-class VerificationSettings:
+class VerificationSettings(_Fields):
     """How a biometric verification system is evaluated (``make verify``): the target FMRs its thresholds are
     set at, what counts as enough data, and the subject-clustered bootstrap."""
 
@@ -497,34 +494,6 @@ class VerificationSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-
-    @classmethod
-    def build(cls, settings: VerificationSettings | Mapping[str, Any] | None = None,
-              **overrides: Any) -> VerificationSettings:
-        """``settings`` (an instance, a mapping of fields, or None) with ``overrides``, validated once."""
-        return _build(cls, settings, overrides)
-
-    def to_parameters(self) -> dict[str, Any]:
-        """JSON-friendly field values (the notebook's ``settings`` parameter)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
-
-    def to_mlflow_params(self) -> dict[str, int | float | str]:
-        """The fields as MLflow parameters."""
-        return {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else json.dumps(v)
-                for k, v in self.to_parameters().items()}
-
-
-def _build(cls: type, settings: Any, overrides: Mapping[str, Any]) -> Any:
-    """``settings`` (an instance, a mapping of fields, or None) with ``overrides``, validated; unknown names are a
-    :class:`TypeError` naming them."""
-    given = dict(settings) if isinstance(settings, Mapping) else {}
-    unknown = sorted((set(overrides) | set(given)) - set(field_names(cls)))
-    if unknown:
-        raise TypeError(f"unknown {cls.__name__} setting(s) {unknown}; known: {field_names(cls)}")
-    if settings is None or isinstance(settings, Mapping):
-        return cls(**{**given, **overrides})
-    return dataclasses.replace(settings, **overrides) if overrides else settings
 
 
 def field_names(cls: type) -> list[str]:

@@ -30,6 +30,7 @@ from ._data import (
     VerificationData,
     is_verification,
     load_verification,
+    check_verification,
     describe_verification,
 )
 from ._evaluate import (
@@ -55,6 +56,7 @@ from ._metrics import (
     eer_by_group,
     det_curves,
     inequity,
+    inequity_arrays,
     fairness_discrepancy_rate,
 )
 from ._pipeline import (
@@ -101,6 +103,7 @@ __all__ = [
     "VerificationResult",
     "VerifyRun",
     "WEIGHT_BLOCK",
+    "check_verification",
     "counts_from_comparisons",
     "counts_from_templates",
     "describe_verification",
@@ -121,6 +124,7 @@ __all__ = [
     "header",
     "impostor_pairs",
     "inequity",
+    "inequity_arrays",
     "is_verification",
     "load_verification",
     "make_verification_set",

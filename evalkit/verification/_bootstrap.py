@@ -33,7 +33,7 @@ from scipy import sparse
 
 from ..stats import percentile_interval, shifted_interval
 from ._counts import VerificationCounts
-from ._metrics import eer_from_histograms, group_codes
+from ._metrics import eer_from_histograms, group_codes, inequity_arrays
 
 #: Entries of one block of replicate weights (replicates × subjects).
 WEIGHT_BLOCK = 1 << 24
@@ -75,25 +75,6 @@ def _same_cross(m: np.ndarray, ordered: bool) -> tuple[np.ndarray, np.ndarray]:
 def _rates(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
-def _inequity_replicates(x: np.ndarray) -> dict[str, np.ndarray]:
-    """max/min, max/geomean and Gini over the last axis (groups), per replicate (NaN groups left out)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n = np.sum(~np.isnan(x), axis=-1)
-        mx, mn = np.nanmax(x, axis=-1), np.nanmin(x, axis=-1)
-        ratio = np.where(mn > 0, mx / mn, np.where(mx > 0, np.inf, np.nan))
-        logs = np.where(x > 0, np.log(np.where(x > 0, x, 1)), -np.inf)
-        geo = np.exp(np.nansum(np.where(np.isnan(x), 0, logs), axis=-1) / n)
-        geo_ratio = np.where(geo > 0, mx / geo, np.where(mx > 0, np.inf, np.nan))
-        filled = np.where(np.isnan(x), 0.0, x)
-        pair = np.abs(filled[..., :, None] - filled[..., None, :]) * (~np.isnan(x))[..., :, None] * \
-            (~np.isnan(x))[..., None, :]
-        mean = np.nansum(x, axis=-1) / n
-        gini = n / (n - 1) * pair.sum(axis=(-1, -2)) / (2 * n * n * mean)
-    enough = n >= 2
-    return {"max_min_ratio": np.where(enough, ratio, np.nan), "max_geomean_ratio": np.where(enough, geo_ratio, np.nan),
-            "gini": np.where(enough & (mean > 0), gini, np.nan), "spread": np.where(enough, mx - mn, np.nan)}
 
 
 def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *, n_boot: int, level: float,
@@ -223,11 +204,11 @@ def _summarise(counts: VerificationCounts, features: list, reps: dict[str, np.nd
             fnmr = np.where(big, reps[f"fnmr|{name}"][:, :, j], np.nan)
             fmr = np.where(big, reps[f"fmr_same|{name}"][:, :, j], np.nan)
             for rate, x in (("fnmr", fnmr), ("fmr_same", fmr)):
-                for summary, values in _inequity_replicates(x).items():
+                for summary, values in inequity_arrays(x).items():
                     lo, hi = percentile_interval(values, level)
                     ineq_rows.append({"target_index": j, "feature": name, "rate": rate, "summary": summary,
                                       "low": float(lo), "high": float(hi)})
-            fdr = 1 - (alpha * _inequity_replicates(fmr)["spread"] + (1 - alpha) * _inequity_replicates(fnmr)["spread"])
+            fdr = 1 - (alpha * inequity_arrays(fmr)["spread"] + (1 - alpha) * inequity_arrays(fnmr)["spread"])
             lo, hi = percentile_interval(fdr, level)
             ineq_rows.append({"target_index": j, "feature": name, "rate": "fdr", "summary": "fdr", "low": float(lo),
                               "high": float(hi)})

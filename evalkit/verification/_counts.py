@@ -150,6 +150,12 @@ def _empty(subjects: pd.DataFrame, cells: pd.DataFrame, score_range: tuple[float
             "subject_impostor_hist": np.zeros((s, c, COARSE_BINS), dtype=np.int32)}
 
 
+def _add_genuine(acc: dict, subject: np.ndarray, score: np.ndarray) -> None:
+    """Add genuine comparisons (their subject and score) to the per-subject coarse histograms."""
+    acc["subject_genuine_hist"] += np.bincount(subject * COARSE_BINS + _bin(score, acc["coarse_edges"]),
+                                               minlength=acc["subject_genuine_hist"].size).reshape(-1, COARSE_BINS)
+
+
 def _add_impostors(acc: dict, subjects: pd.DataFrame, a: np.ndarray, b: np.ndarray, score: np.ndarray) -> None:
     """Add impostor comparisons (probe subject ``a``, reference subject ``b``) to the histograms."""
     cell = subjects["cell"].to_numpy()
@@ -186,8 +192,7 @@ def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference:
     score = np.asarray(score, dtype=np.float64)
     genuine = sa == sb
     gs, gscore = sa[genuine], score[genuine]
-    acc["subject_genuine_hist"] += np.bincount(gs * COARSE_BINS + _bin(gscore, acc["coarse_edges"]),
-                                               minlength=acc["subject_genuine_hist"].size).reshape(-1, COARSE_BINS)
+    _add_genuine(acc, gs, gscore)
     ia, ib, iscore = sa[~genuine], sb[~genuine], score[~genuine]
     _add_impostors(acc, subjects, ia, ib, iscore)
     key = ia * len(subjects) + ib
@@ -254,8 +259,7 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
         if progress is not None:
             progress(done, len(blocks))
     gs, gscore = np.concatenate(genuine_s), np.concatenate(genuine_v)
-    acc["subject_genuine_hist"] += np.bincount(gs * COARSE_BINS + _bin(gscore, acc["coarse_edges"]),
-                                               minlength=acc["subject_genuine_hist"].size).reshape(-1, COARSE_BINS)
+    _add_genuine(acc, gs, gscore)
     return VerificationCounts(
         subjects=subjects, cells=cells, genuine_subject=gs, genuine_score=gscore,
         tail_a=np.concatenate([t[0] for t in tails]), tail_b=np.concatenate([t[1] for t in tails]),

@@ -299,12 +299,23 @@ def _sampled_counts(templates: np.ndarray, samples: pd.DataFrame, m: Verificatio
     return counts
 
 
-def describe_verification(path: Path) -> str:
-    """Load a verification manifest with its files (``make data-check``) and describe it in one line."""
+def check_verification(path: Path) -> VerificationFile:
+    """Check a verification manifest and its files without reducing any comparison: the manifest's keys, every
+    file's sha256, and the samples table (before a run starts)."""
     m = validate_declared(VerificationFile, read_yaml_mapping(path, ManifestError, what="manifest"), path,
                           ManifestError)
     samples = _checked_file(path, m.samples, "samples")
     _check_samples(samples, _read_table(samples, m.samples.format), m)
     ref = m.comparisons or m.templates
+    if (m.comparisons is None) == (m.templates is None):
+        raise ManifestError(path, "expected exactly one of 'comparisons' (scored pairs) or 'templates' (one "
+                                  "embedding per sample)", key="comparisons")
     _checked_file(path, ref, "comparisons" if m.comparisons else "templates")
+    return m
+
+
+def describe_verification(path: Path) -> str:
+    """Check a verification manifest with its files (``make data-check``) and describe it in one line."""
+    m = check_verification(path)
+    ref = m.comparisons or m.templates
     return f"verification {m.name}, {'comparisons' if m.comparisons else 'templates'}, sha256 {ref.sha256[:12]}…"

@@ -26,6 +26,7 @@ Inequity of a rate over the groups ``x_1..x_n`` (groups with too few subjects le
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,8 +44,10 @@ def threshold_at_fmr(impostor_scores: np.ndarray, n_impostor: int, target: float
 
     Examples
     --------
-    >>> threshold_at_fmr(np.array([0.9, 0.8, 0.8, 0.1]), 4, 0.5)
-    (0.8, 2)
+    >>> threshold_at_fmr(np.array([0.9, 0.8, 0.8, 0.1]), 4, 0.75)  # 3 false matches allowed
+    (0.8, 3)
+    >>> threshold_at_fmr(np.array([0.9, 0.8, 0.8, 0.1]), 4, 0.5)  # 2 allowed: the tie at 0.8 would make 3
+    (0.9, 1)
     """
     allowed = int(np.floor(target * n_impostor + 1e-9))
     values, counts = np.unique(impostor_scores, return_counts=True)
@@ -249,16 +252,29 @@ def inequity(values: pd.Series) -> dict[str, float]:
     >>> round(d["max_min_ratio"], 6), round(d["max_geomean_ratio"], 6), round(d["gini"], 6)
     (4.0, 2.0, 0.6)
     """
-    x = values.dropna().to_numpy(dtype=float)
-    if x.size < 2:
-        return {"max_min_ratio": np.nan, "max_geomean_ratio": np.nan, "gini": np.nan}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = x.max() / x.min() if x.min() > 0 else (np.inf if x.max() > 0 else np.nan)
-        geomean = np.exp(np.log(x).mean()) if (x > 0).all() else 0.0
-        geo_ratio = x.max() / geomean if geomean > 0 else (np.inf if x.max() > 0 else np.nan)
-        n, mean = x.size, x.mean()
-        gini = n / (n - 1) * np.abs(x[:, None] - x[None, :]).sum() / (2 * n * n * mean) if mean > 0 else np.nan
-    return {"max_min_ratio": float(ratio), "max_geomean_ratio": float(geo_ratio), "gini": float(gini)}
+    out = inequity_arrays(values.to_numpy(dtype=float)[None, :])
+    return {k: float(out[k][0]) for k in ("max_min_ratio", "max_geomean_ratio", "gini")}
+
+
+def inequity_arrays(x: np.ndarray) -> dict[str, np.ndarray]:
+    """``max_min_ratio``, ``max_geomean_ratio``, ``gini`` and ``spread`` (max - min) over the last axis (the
+    groups) of ``x``, e.g. one row per bootstrap replicate; NaN groups are left out, fewer than two give NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: its results are NaN below
+        n = np.sum(~np.isnan(x), axis=-1)
+        mx, mn = np.nanmax(x, axis=-1), np.nanmin(x, axis=-1)
+        ratio = np.where(mn > 0, mx / mn, np.where(mx > 0, np.inf, np.nan))
+        logs = np.where(x > 0, np.log(np.where(x > 0, x, 1)), -np.inf)
+        geo = np.exp(np.nansum(np.where(np.isnan(x), 0, logs), axis=-1) / n)
+        geo_ratio = np.where(geo > 0, mx / geo, np.where(mx > 0, np.inf, np.nan))
+        filled = np.where(np.isnan(x), 0.0, x)
+        pair = np.abs(filled[..., :, None] - filled[..., None, :]) * (~np.isnan(x))[..., :, None] * \
+            (~np.isnan(x))[..., None, :]
+        mean = np.nansum(x, axis=-1) / n
+        gini = n / (n - 1) * pair.sum(axis=(-1, -2)) / (2 * n * n * mean)
+    enough = n >= 2
+    return {"max_min_ratio": np.where(enough, ratio, np.nan), "max_geomean_ratio": np.where(enough, geo_ratio, np.nan),
+            "gini": np.where(enough & (mean > 0), gini, np.nan), "spread": np.where(enough, mx - mn, np.nan)}
 
 
 def fairness_discrepancy_rate(fmr: pd.Series, fnmr: pd.Series, *, alpha: float = 0.5) -> float:

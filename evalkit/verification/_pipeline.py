@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import tracking
-from ..data import read_yaml_mapping, validate_declared
-from ..exceptions import ManifestError
 from ..runner import Outputs, Pipeline, Target, log, run_pipeline, version_params
 from ..settings import RunOptions, VerificationSettings, split_settings
-from ._data import VerificationFile, describe_verification, load_verification
+from ._data import check_verification, load_verification
 from ._evaluate import VerificationResult, evaluate_verification
 
 #: The verification notebook, relative to the project root.
@@ -85,9 +83,7 @@ def run_verify(data: str | Path | None = None, *, system: str | None = None,
     output_root = (Path(opts.output_root) if opts.output_root is not None else root / "reports") / "verify"
     experiment = opts.experiment or tracking.DEFAULT_EXPERIMENT
     log(f"checking verification data {data}")
-    describe_verification(data)  # manifest, sha256 of every file, samples table: refused before any run
-    manifest = validate_declared(VerificationFile, read_yaml_mapping(data, ManifestError, what="manifest"), data,
-                                 ManifestError)
+    manifest = check_verification(data)  # keys, sha256 of every file, samples table: refused before any run
     label = system or manifest.system or manifest.name
 
     def validate(workdir: Path) -> Target:
