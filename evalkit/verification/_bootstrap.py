@@ -96,43 +96,50 @@ def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *
     gen_n = np.bincount(counts.genuine_subject, minlength=s).astype(float)
     miss = np.stack([np.bincount(counts.genuine_subject, weights=(counts.genuine_score < t).astype(float),
                                  minlength=s) for t in taus], axis=1) if k else np.zeros((s, 0))
-    # false matches per subject pair, at each threshold (from the exact tail)
-    low = taus.min() if k else np.inf
-    keep = counts.tail_score >= low
-    ta, tb, ts = counts.tail_a[keep], counts.tail_b[keep], counts.tail_score[keep]
-    pair_key, inverse = np.unique(ta * s + tb, return_inverse=True)
-    pa, pb = pair_key // s, pair_key % s
-    fm = np.stack([np.bincount(inverse, weights=(ts >= t).astype(float), minlength=pair_key.size) for t in taus],
-                  axis=1) if k else np.zeros((pair_key.size, 0))
+    cell = counts.subjects["cell"].to_numpy()
+    c = len(counts.cells)
+    # false matches of the exact tail as a sparse (subject a, reference cell, level) x (subject b) matrix, where
+    # the level is the highest threshold the comparison reaches: the two-way sums of a replicate are then one
+    # sparse-dense product (and the thresholds' counts a cumulative sum over the levels)
+    order = np.argsort(taus)
+    reach = np.searchsorted(taus[order], counts.tail_score, side="right") - 1
+    hit = reach >= 0
+    ta, tb = counts.tail_a[hit], counts.tail_b[hit]
+    false_matches = _pair_matrix(ta, tb, cell[tb] * k + reach[hit], s, c * k)
+    pair_count = None if counts.complete else _pair_matrix(counts.pair_a, counts.pair_b, cell[counts.pair_b], s, c,
+                                                           counts.pair_n)
     n_samples = counts.subjects["n_samples"].to_numpy(float)
-    features = [("overall", ["all"], np.zeros(s, dtype=np.int64), np.zeros(len(counts.cells), dtype=np.int64))]
+    features = [("overall", ["all"], np.zeros(s, dtype=np.int64), np.zeros(c, dtype=np.int64))]
     features += [(f, *group_codes(counts, f)) for f in counts.features]
     reps: dict[str, list[np.ndarray]] = {}
     eer_coarse: dict[tuple[str, str], float] = {}
-    # replicates per block: the weights (block × subjects) and the pair weights (block × false-matching pairs)
-    # stay within WEIGHT_BLOCK entries each
-    block = max(1, min(n_boot, WEIGHT_BLOCK // max(s, pa.size, 1)))
+    # replicates per block: the weights and the products with the pair matrices stay within WEIGHT_BLOCK entries
+    block = max(1, min(n_boot, WEIGHT_BLOCK // (s * max(c * k, 1))))
+    cell_onehot = _onehot(cell, c)
     # everything that does not depend on the weights, once per feature
     prepared = []
     for name, groups, subject_group, cell_group in features:
         g = len(groups)
         h = _onehot(subject_group, g)
-        pair_group = subject_group[pa] * g + subject_group[pb]
         prepared.append({
-            "name": name, "groups": groups, "g": g, "subject_group": subject_group,
+            "name": name, "groups": groups, "g": g, "subject_group": subject_group, "cells": _onehot(cell_group, g),
             "fn": (h[:, :, None] * miss[:, None, :]).reshape(s, g * k), "gen": h * gen_n[:, None],
-            "pairs": sparse.csr_matrix((np.ones(pa.size), (np.arange(pa.size), pair_group)), shape=(pa.size, g * g)),
             "hist": _eer_inputs(counts, subject_group, cell_group, g)})
+    inverse = np.argsort(order)
     for start in range(0, n_boot, block):
         w = rng.poisson(1.0, size=(min(block, n_boot - start), s)).astype(float)
-        wpair = w[:, pa] * w[:, pb]  # two-way weights of the subject pairs with false matches
+        wt = np.ascontiguousarray(w.T)
+        # false matches per (probe cell, reference cell) at each threshold: (replicates, c, c, k)
+        levels = _two_way(false_matches, wt, cell_onehot).reshape(-1, c, c, k)
+        cell_fm = np.flip(np.cumsum(np.flip(levels, -1), -1), -1)[..., inverse]
+        cell_den = None if pair_count is None else _two_way(pair_count, wt, cell_onehot)
         for f in prepared:
-            name, g = f["name"], f["g"]
+            name, g, cg = f["name"], f["g"], f["cells"]
             fn = (w @ f["fn"]).reshape(-1, g, k)
             gen = w @ f["gen"]
-            fmm = np.stack([(f["pairs"].T @ (wpair * fm[:, j]).T).T.reshape(-1, g, g) for j in range(k)], axis=1) \
-                if k else np.zeros((w.shape[0], 0, g, g))
-            den = _denominators(counts, w, f["subject_group"], g, n_samples)
+            fmm = np.einsum("rxyj,xg,yh->rjgh", cell_fm, cg, cg)
+            den = _denominators(w, f["subject_group"], g, n_samples) if cell_den is None else \
+                _fold(np.einsum("rxy,xg,yh->rgh", cell_den, cg, cg), counts.ordered)
             same_m, cross_m = _same_cross(_fold(fmm, counts.ordered), counts.ordered)
             same_d, cross_d = _same_cross(den[:, None], counts.ordered)
             reps.setdefault(f"fnmr|{name}", []).append(_rates(fn, gen[:, :, None]))
@@ -141,31 +148,42 @@ def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *
             gen_hist, imp_hist = f["hist"]
             bins = counts.subject_genuine_hist.shape[1]
             gh, ih = (w @ gen_hist).reshape(-1, g, bins), (w @ imp_hist).reshape(-1, g, bins)
-            reps.setdefault(f"eer|{name}", []).append(np.array([[eer_from_histograms(gh[b, j], ih[b, j])
-                                                                  for j in range(g)] for b in range(w.shape[0])]))
+            reps.setdefault(f"eer|{name}", []).append(eer_from_histograms(gh, ih))
             if start == 0:
                 g0, i0 = gen_hist.sum(axis=0).reshape(g, bins), imp_hist.sum(axis=0).reshape(g, bins)
                 for j, grp in enumerate(f["groups"]):
-                    eer_coarse[(name, grp)] = eer_from_histograms(g0[j], i0[j])
+                    eer_coarse[(name, grp)] = float(eer_from_histograms(g0[j], i0[j]))
     return _summarise(counts, features, {key: np.concatenate(v) for key, v in reps.items()}, k, level=level,
                       min_subjects=min_subjects, alpha=alpha, eer_points=eer_points, eer_coarse=eer_coarse)
 
 
-def _denominators(counts: VerificationCounts, w: np.ndarray, subject_group: np.ndarray, g: int,
-                  n_samples: np.ndarray) -> np.ndarray:
-    """Weighted impostor comparisons per group pair and replicate (folded for unordered comparisons)."""
+def _pair_matrix(a: np.ndarray, b: np.ndarray, cls: np.ndarray, s: int, n_cls: int,
+                 values: np.ndarray | None = None) -> sparse.csr_matrix:
+    """Comparisons of subject pairs ``(a, b)`` as a sparse ``(S * n_cls, S)`` matrix: row ``a * n_cls + cls``,
+    column ``b``; duplicates are summed."""
+    values = np.ones(a.size) if values is None else np.asarray(values, dtype=float)
+    return sparse.csr_matrix((values, (a * n_cls + cls, b)), shape=(s * n_cls, s))
+
+
+def _two_way(m: sparse.csr_matrix, wt: np.ndarray, cell_onehot: np.ndarray) -> np.ndarray:
+    """``sum_(a,b) w_a w_b m[(a, cls), b]`` per replicate, cell of ``a`` and class: ``(replicates, C, n_cls)``.
+
+    ``wt`` holds the replicates' subject weights as columns ``(S, replicates)``."""
+    s, reps = wt.shape
+    z = (m @ wt).reshape(s, -1, reps) * wt[:, None, :]  # (S, n_cls, replicates): w_a * sum_b m w_b
+    return (cell_onehot.T @ z.reshape(s, -1)).reshape(cell_onehot.shape[1], -1, reps).transpose(2, 0, 1)
+
+
+def _denominators(w: np.ndarray, subject_group: np.ndarray, g: int, n_samples: np.ndarray) -> np.ndarray:
+    """Weighted impostor comparisons per group pair and replicate when every pair of samples of different
+    subjects was compared: products of the groups' weighted sample counts (pairs within a group once)."""
     h = _onehot(subject_group, g)
-    if counts.complete:  # every pair of samples of different subjects: products of sample counts
-        a = (w * n_samples) @ h
-        q = ((w * n_samples) ** 2) @ h
-        den = a[:, :, None] * a[:, None, :]
-        idx = np.arange(g)
-        den[:, idx, idx] = (a ** 2 - q) / 2
-        return den
-    wp = w[:, counts.pair_a] * w[:, counts.pair_b] * counts.pair_n
-    key = subject_group[counts.pair_a] * g + subject_group[counts.pair_b]
-    onehot = sparse.csr_matrix((np.ones(key.size), (np.arange(key.size), key)), shape=(key.size, g * g))
-    return _fold((onehot.T @ wp.T).T.reshape(-1, g, g), counts.ordered)
+    a = (w * n_samples) @ h
+    q = ((w * n_samples) ** 2) @ h
+    den = a[:, :, None] * a[:, None, :]
+    idx = np.arange(g)
+    den[:, idx, idx] = (a ** 2 - q) / 2
+    return den
 
 
 def _eer_inputs(counts: VerificationCounts, subject_group: np.ndarray, cell_group: np.ndarray,

@@ -49,9 +49,18 @@ def threshold_at_fmr(impostor_scores: np.ndarray, n_impostor: int, target: float
     >>> threshold_at_fmr(np.array([0.9, 0.8, 0.8, 0.1]), 4, 0.5)  # 2 allowed: the tie at 0.8 would make 3
     (0.9, 1)
     """
+    values, above = _descending(impostor_scores)
+    return _threshold_from(values, above, n_impostor, target)
+
+
+def _descending(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct scores, highest first, and the comparisons at or above each."""
+    values, counts = np.unique(scores, return_counts=True)
+    return values[::-1], np.cumsum(counts[::-1])
+
+
+def _threshold_from(values: np.ndarray, above: np.ndarray, n_impostor: int, target: float) -> tuple[float, int]:
     allowed = int(np.floor(target * n_impostor + 1e-9))
-    values, counts = np.unique(impostor_scores, return_counts=True)
-    values, above = values[::-1], np.cumsum(counts[::-1])  # descending: comparisons at or above each value
     fits = np.nonzero(above <= allowed)[0]
     if fits.size == 0:  # the highest score alone has more ties than allowed: accept nothing
         return float(np.nextafter(values[0], np.inf)), 0
@@ -65,6 +74,7 @@ def fmr_thresholds(counts: VerificationCounts, targets: Sequence[float], *,
     ``reason`` (why not, when not)."""
     n = counts.n_impostor
     rows = []
+    ranked = None  # the tail's distinct scores, sorted once for every target
     for target in targets:
         row = {"target": float(target), "threshold": np.nan, "false_matches": np.nan, "fmr": np.nan,
                "supported": False, "reason": ""}
@@ -76,7 +86,8 @@ def fmr_thresholds(counts: VerificationCounts, targets: Sequence[float], *,
             row["reason"] = (f"the kept tail of {counts.tail_score.size:,} impostor scores is too short for FMR "
                              f"{target:g} (raise tail_fmr)")
         else:
-            tau, fm = threshold_at_fmr(counts.tail_score, n, target)
+            ranked = _descending(counts.tail_score) if ranked is None else ranked
+            tau, fm = _threshold_from(*ranked, n, target)
             row.update(threshold=tau, false_matches=fm, fmr=fm / n, supported=True)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -171,23 +182,37 @@ def readings(counts: VerificationCounts, thresholds: pd.DataFrame) -> pd.DataFra
     return out.set_index(["target", "feature", "group"])
 
 
-def eer_from_histograms(genuine: np.ndarray, impostor: np.ndarray) -> float:
-    """EER from counts per score bin (ascending), thresholds at the bin edges, interpolated as
-    :func:`evalkit.metrics.equal_error_rate` interpolates between distinct scores."""
-    g, i = genuine.sum(), impostor.sum()
-    if g == 0 or i == 0:
-        return np.nan
-    # threshold at edge k accepts bins k..: FNMR = genuine below k, FMR = impostors at or above k
-    fnmr = np.concatenate([[0.0], np.cumsum(genuine)]) / g
-    fmr = 1 - np.concatenate([[0.0], np.cumsum(impostor)]) / i
-    fnmr, fmr = fnmr[::-1], fmr[::-1]  # from "accept nothing" (FMR 0, FNMR 1) to "accept all"
+def eer_from_histograms(genuine: np.ndarray, impostor: np.ndarray) -> float | np.ndarray:
+    """EER from counts per score bin (ascending, along the last axis), thresholds at the bin edges, interpolated
+    as :func:`evalkit.metrics.equal_error_rate` interpolates between distinct scores.
+
+    Stacks of histograms (``(..., bins)``) give an array of EERs; NaN where either histogram is empty.
+
+    Examples
+    --------
+    >>> float(eer_from_histograms(np.array([1, 1, 0, 0]), np.array([0, 0, 1, 1])))  # separated: no error
+    0.0
+    >>> float(eer_from_histograms(np.array([0, 1, 1]), np.array([1, 1, 0])))
+    0.5
+    """
+    gen, imp = np.asarray(genuine, dtype=float), np.asarray(impostor, dtype=float)
+    g, i = gen.sum(-1, keepdims=True), imp.sum(-1, keepdims=True)
+    zero = np.zeros(gen.shape[:-1] + (1,))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # threshold at edge k accepts bins k..: FNMR = genuine below k, FMR = impostors at or above k; reversed,
+        # from "accept nothing" (FMR 0, FNMR 1) to "accept all"
+        fnmr = np.flip(np.concatenate([zero, np.cumsum(gen, -1)], -1) / g, -1)
+        fmr = np.flip(1 - np.concatenate([zero, np.cumsum(imp, -1)], -1) / i, -1)
     diff = fmr - fnmr
-    k = int(np.argmax(diff >= 0))
-    if k == 0:
-        return float(fmr[0])
-    d0, d1 = diff[k - 1], diff[k]
-    w = d0 / (d0 - d1) if d1 != d0 else 0.0
-    return float(fmr[k - 1] + w * (fmr[k] - fmr[k - 1]))
+    k = np.argmax(diff >= 0, axis=-1)[..., None]
+    before = np.maximum(k - 1, 0)
+    d0, d1 = np.take_along_axis(diff, before, -1), np.take_along_axis(diff, k, -1)
+    f0, f1 = np.take_along_axis(fmr, before, -1), np.take_along_axis(fmr, k, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(d1 != d0, d0 / np.where(d1 != d0, d0 - d1, 1), 0.0)
+    out = np.where(k == 0, f0, f0 + w * (f1 - f0))[..., 0]
+    out = np.where((g[..., 0] > 0) & (i[..., 0] > 0), out, np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 def eer_by_group(counts: VerificationCounts) -> pd.DataFrame:
