@@ -12,9 +12,13 @@ comparison shares two. Resampling comparisons (rows) ignores that and gives inte
   other drawn subject). The false matches come from the exact tail, aggregated per subject pair; the
   denominators are ``(sum w n)^2 - sum (w n)^2`` over a group's subjects (halved for unordered pairs) when every
   pair of samples was compared, else the weighted impostor comparisons per subject pair.
-- **EER**: one-way over the subject each impostor comparison is attributed to (its probe, or for all
-  unordered pairs the sample that comes first), from per-subject histograms on a coarse score grid; the
-  percentile interval is shifted by the difference between the exact (or fine-grid) and the coarse estimate.
+- **EER**: genuine comparisons one-way; impostor comparisons by the first-order (linear) part of the two-way
+  weight, ``w_a * w_b ~ w_a + w_b - 1``, which a replicate gets from each subject's histogram of the impostor
+  comparisons it takes part in on either side (summing ``w_a`` times each and removing the total once), from
+  per-subject histograms on a coarse score grid placed at
+  the genuine and impostor quantiles where an EER can lie (:func:`evalkit.verification.coarse_grid`); the
+  percentile interval is shifted by the (small) difference between the exact (or fine-grid) and the coarse
+  estimate, and clipped to [0, 1].
 - **Inequity summaries** (max/min, max/geometric mean, Gini, FDR) are recomputed in every replicate from the
   replicate's per-group rates.
 
@@ -147,10 +151,12 @@ def subject_bootstrap(counts: VerificationCounts, thresholds: Sequence[float], *
             reps.setdefault(f"fmr_cross|{name}", []).append(_rates(cross_m, cross_d).transpose(0, 2, 1))
             gen_hist, imp_hist = f["hist"]
             bins = counts.subject_genuine_hist.shape[1]
-            gh, ih = (w @ gen_hist).reshape(-1, g, bins), (w @ imp_hist).reshape(-1, g, bins)
+            # w_a + w_b - 1 per impostor comparison: each subject's both-sides histogram weighted, the total removed
+            gh = (w @ gen_hist).reshape(-1, g, bins)
+            ih = np.maximum((w @ imp_hist - imp_hist.sum(axis=0) / 2).reshape(-1, g, bins), 0)
             reps.setdefault(f"eer|{name}", []).append(eer_from_histograms(gh, ih))
             if start == 0:
-                g0, i0 = gen_hist.sum(axis=0).reshape(g, bins), imp_hist.sum(axis=0).reshape(g, bins)
+                g0, i0 = gen_hist.sum(axis=0).reshape(g, bins), imp_hist.sum(axis=0).reshape(g, bins) / 2
                 for j, grp in enumerate(f["groups"]):
                     eer_coarse[(name, grp)] = float(eer_from_histograms(g0[j], i0[j]))
     return _summarise(counts, features, {key: np.concatenate(v) for key, v in reps.items()}, k, level=level,
@@ -235,8 +241,10 @@ def _summarise(counts: VerificationCounts, features: list, reps: dict[str, np.nd
             exact = np.array([np.nan if eer_points is None else eer_points.get((name, grp), np.nan)])
             lo, hi = shifted_interval(eer[:, gi], exact, np.array([eer_coarse.get((name, grp), np.nan)]), level)
             # a rate: the shift from the coarse grid may not push the interval out of [0, 1]
-            eer_rows.append({"feature": name, "group": grp, "eer_low": float(np.clip(lo[0], 0, 1)),
-                             "eer_high": float(np.clip(hi[0], 0, 1))})
+            lo, hi = float(np.clip(lo[0], 0, 1)), float(np.clip(hi[0], 0, 1))
+            if lo == 0 and hi == 0 and subjects[gi] > 0:  # genuine and impostor scores never overlap
+                hi = zero_error_bound(int(subjects[gi]), level)
+            eer_rows.append({"feature": name, "group": grp, "eer_low": lo, "eer_high": hi})
     return {"rates": pd.DataFrame(rates).set_index(["target_index", "feature", "group"]) if rates else pd.DataFrame(),
             "eer": pd.DataFrame(eer_rows).set_index(["feature", "group"]),
             "inequity": pd.DataFrame(ineq_rows).set_index(["target_index", "feature", "rate", "summary"])

@@ -9,8 +9,11 @@ memory, and they need not: every figure evalkit reports comes from
   the demographic attributes: curves, DET and EER are drawn from it;
 - the *tail* of impostor comparisons, every one whose score is at least ``tail_floor`` (the subjects of both
   samples and the exact score): thresholds at a target FMR and the false matches at them are exact;
-- per subject, a coarse histogram of its genuine scores and of the impostor comparisons attributed to it, by
-  reference cell: the subject-clustered bootstrap resamples these.
+- per subject, a coarse histogram of its genuine scores and of the impostor comparisons it takes part in
+  (on either side), by the other side's cell: the subject-clustered bootstrap resamples these. The coarse grid is a subset of the fine
+  grid's edges placed where the EER can lie: at the genuine scores' quantiles and the impostor scores' upper
+  quantiles of levels 1e-4 .. 0.5 (:func:`coarse_grid`), so a replicate's EER is read on bins a few per cent
+  of the error rate wide, not on a uniform grid whose bins span it.
 
 :func:`counts_from_comparisons` builds them from a scored comparisons table (exact: the tail is every
 impostor); :func:`counts_from_templates` scores templates in blocks of rows (cosine similarity by matrix
@@ -29,7 +32,7 @@ import pandas as pd
 
 #: Bins of the fine score grid (curves, DET, EER).
 FINE_BINS = 1 << 14
-#: Bins of the per-subject histograms the bootstrap resamples.
+#: Bins of the per-subject histograms the bootstrap resamples (at most; see :func:`coarse_grid`).
 COARSE_BINS = 32
 #: Entries of one block of the similarity matrix (rows × columns).
 BLOCK_ENTRIES = 1 << 23
@@ -56,8 +59,8 @@ class VerificationCounts:
         The coarse grid of the per-subject histograms.
     subject_genuine_hist : ndarray of int32, shape (S, COARSE_BINS)
     subject_impostor_hist : ndarray of int32, shape (S, C, COARSE_BINS)
-        Impostor comparisons attributed to each subject (its probe sample, or for all pairs the sample that
-        comes first), by reference cell and coarse bin.
+        Impostor comparisons each subject takes part in, on either side (so every comparison is counted twice,
+        once for each of its subjects), by the other side's cell and coarse bin.
     tail_a, tail_b, tail_score : ndarray
         Every impostor comparison with ``score >= tail_floor``: subject codes of its two samples and score.
     tail_floor : float
@@ -141,31 +144,75 @@ def subject_table(samples: pd.DataFrame, *, subject_column: str, features: list[
     return subjects, cells, codes.astype(np.int64)
 
 
-def _empty(subjects: pd.DataFrame, cells: pd.DataFrame, score_range: tuple[float, float]) -> dict:
+def coarse_grid(edges: np.ndarray, genuine: np.ndarray, impostor: np.ndarray, bins: int = COARSE_BINS
+                ) -> np.ndarray:
+    """Indices into the fine grid ``edges`` of the coarse grid's edges (first 0, last ``edges.size - 1``).
+
+    Half the inner edges sit at quantiles of the genuine scores at levels from ``1e-4`` (or one genuine
+    comparison) to 0.5, geometrically spaced, the other half at the same upper quantiles of the impostor
+    scores (a sample of them will do): wherever the EER of a group lies in that range, it falls between edges
+    whose error rates differ by a few tens of per cent, not in one uniform bin that spans it. Coinciding edges
+    are merged, so there may be fewer than ``bins`` bins.
+
+    Examples
+    --------
+    >>> edges = np.linspace(-1, 1, 1025)
+    >>> rng = np.random.default_rng(0)
+    >>> idx = coarse_grid(edges, rng.normal(0.6, 0.1, 5000), rng.normal(0.0, 0.1, 5000))
+    >>> int(idx[0]), int(idx[-1]), len(idx) <= COARSE_BINS + 1
+    (0, 1024, True)
+    """
+    fine = edges.size - 1
+    inner = []
+    for scores, upper in ((np.asarray(genuine, dtype=float), False), (np.asarray(impostor, dtype=float), True)):
+        scores = scores[np.isfinite(scores)]
+        if scores.size == 0:
+            continue
+        levels = np.geomspace(max(1e-4, 1 / scores.size), 0.5, (bins - 1) // 2)
+        inner.append(np.quantile(scores, 1 - levels if upper else levels))
+    if not inner:
+        return np.linspace(0, fine, bins + 1).round().astype(np.int64)
+    idx = _bin(np.concatenate(inner), edges)
+    return np.unique(np.r_[0, idx, fine]).astype(np.int64)
+
+
+def _empty(subjects: pd.DataFrame, cells: pd.DataFrame, score_range: tuple[float, float], genuine: np.ndarray,
+           impostor: np.ndarray) -> dict:
     s, c = len(subjects), len(cells)
-    return {"edges": np.linspace(score_range[0], score_range[1], FINE_BINS + 1),
-            "coarse_edges": np.linspace(score_range[0], score_range[1], COARSE_BINS + 1),
+    edges = np.linspace(score_range[0], score_range[1], FINE_BINS + 1)
+    coarse = coarse_grid(edges, genuine, impostor)
+    bins = coarse.size - 1
+    return {"edges": edges, "coarse_edges": edges[coarse],
             "impostor_hist": np.zeros((c, c, FINE_BINS), dtype=np.int64),
-            "subject_genuine_hist": np.zeros((s, COARSE_BINS), dtype=np.int32),
-            "subject_impostor_hist": np.zeros((s, c, COARSE_BINS), dtype=np.int32)}
+            "subject_genuine_hist": np.zeros((s, bins), dtype=np.int32),
+            "subject_impostor_hist": np.zeros((s, c, bins), dtype=np.int32),
+            # the coarse bin of every fine bin
+            "_coarse_of": np.searchsorted(coarse, np.arange(FINE_BINS), side="right") - 1}
 
 
 def _add_genuine(acc: dict, subject: np.ndarray, score: np.ndarray) -> None:
     """Add genuine comparisons (their subject and score) to the per-subject coarse histograms."""
-    acc["subject_genuine_hist"] += np.bincount(subject * COARSE_BINS + _bin(score, acc["coarse_edges"]),
-                                               minlength=acc["subject_genuine_hist"].size).reshape(-1, COARSE_BINS)
+    hist = acc["subject_genuine_hist"]
+    coarse = acc["_coarse_of"][_bin(score, acc["edges"])]
+    hist += np.bincount(subject * hist.shape[1] + coarse, minlength=hist.size).reshape(hist.shape).astype(np.int32)
 
 
 def _add_impostors(acc: dict, subjects: pd.DataFrame, a: np.ndarray, b: np.ndarray, score: np.ndarray) -> None:
     """Add impostor comparisons (probe subject ``a``, reference subject ``b``) to the histograms."""
     cell = subjects["cell"].to_numpy()
     c = acc["impostor_hist"].shape[0]
-    key = (cell[a] * c + cell[b]) * FINE_BINS + _bin(score, acc["edges"])
+    fine = _bin(score, acc["edges"])
+    key = (cell[a] * c + cell[b]) * FINE_BINS + fine
     acc["impostor_hist"] += np.bincount(key, minlength=c * c * FINE_BINS).reshape(acc["impostor_hist"].shape)
-    coarse = _bin(score, acc["coarse_edges"])
-    skey = (a * c + cell[b]) * COARSE_BINS + coarse
-    acc["subject_impostor_hist"] += np.bincount(skey, minlength=acc["subject_impostor_hist"].size).reshape(
-        acc["subject_impostor_hist"].shape).astype(np.int32)
+    hist = acc["subject_impostor_hist"]
+    coarse = acc["_coarse_of"][fine]
+    for one, other in ((a, b), (b, a)):  # each comparison counts for both its subjects
+        hist += np.bincount((one * c + cell[other]) * hist.shape[2] + coarse,
+                            minlength=hist.size).reshape(hist.shape).astype(np.int32)
+
+
+def _public(acc: dict) -> dict:
+    return {k: v for k, v in acc.items() if not k.startswith("_")}
 
 
 def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference: np.ndarray, score: np.ndarray, *,
@@ -187,13 +234,13 @@ def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference:
     """
     start = time.perf_counter()
     subjects, cells, subject_of = subject_table(samples, subject_column=subject_column, features=features)
-    acc = _empty(subjects, cells, score_range)
     sa, sb = subject_of[probe], subject_of[reference]
     score = np.asarray(score, dtype=np.float64)
     genuine = sa == sb
     gs, gscore = sa[genuine], score[genuine]
-    _add_genuine(acc, gs, gscore)
     ia, ib, iscore = sa[~genuine], sb[~genuine], score[~genuine]
+    acc = _empty(subjects, cells, score_range, gscore, iscore)
+    _add_genuine(acc, gs, gscore)
     _add_impostors(acc, subjects, ia, ib, iscore)
     key = ia * len(subjects) + ib
     uniq, n = np.unique(key, return_counts=True)
@@ -202,21 +249,42 @@ def counts_from_comparisons(samples: pd.DataFrame, probe: np.ndarray, reference:
         tail_score=iscore, tail_floor=-np.inf, ordered=True, complete=False, pair_a=uniq // len(subjects),
         pair_b=uniq % len(subjects), pair_n=n, similarity="given", seconds=time.perf_counter() - start,
         tail_samples=np.stack([probe[~genuine], reference[~genuine]], axis=1),
-        genuine_samples=np.stack([probe[genuine], reference[genuine]], axis=1), **acc)
+        genuine_samples=np.stack([probe[genuine], reference[genuine]], axis=1), **_public(acc))
+
+
+def _impostor_sample(templates: np.ndarray, subject_of: np.ndarray, *, seed: int, pairs: int) -> np.ndarray:
+    """Scores of a seeded random sample of impostor pairs (unit-norm templates)."""
+    rng = np.random.default_rng(seed)
+    n = len(templates)
+    i, j = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+    keep = subject_of[i] != subject_of[j]
+    i, j = i[keep], j[keep]
+    return np.einsum("ij,ij->i", templates[i], templates[j]).astype(np.float64)
+
+
+def _genuine_scores(templates: np.ndarray, subject_of: np.ndarray) -> np.ndarray:
+    """Scores of every pair of samples of one subject (unit-norm templates), in no particular order."""
+    order = np.argsort(subject_of, kind="stable")
+    subj = subject_of[order]
+    out = []
+    for d in range(1, int(np.bincount(subj).max(initial=1))):
+        same = np.nonzero(subj[:-d] == subj[d:])[0]
+        if same.size == 0:
+            break
+        out.append(np.einsum("ij,ij->i", templates[order[same]], templates[order[same + d]]))
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
 def tail_floor_estimate(templates: np.ndarray, subject_of: np.ndarray, *, fmr: float, seed: int,
                         pairs: int = 400_000) -> float:
     """The score above which a share ``fmr`` of a seeded random sample of impostor pairs lies: where the tail
     kept exactly starts (thresholds at target FMRs below ``fmr`` then fall inside it)."""
-    rng = np.random.default_rng(seed)
-    n = len(templates)
-    i, j = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
-    keep = subject_of[i] != subject_of[j]
-    i, j = i[keep], j[keep]
-    s = np.einsum("ij,ij->i", templates[i], templates[j])
+    return _tail_floor(_impostor_sample(templates, subject_of, seed=seed, pairs=pairs), fmr)
+
+
+def _tail_floor(sample: np.ndarray, fmr: float) -> float:
     # a little below the estimate, so that sampling error does not cut a target's false matches off
-    return float(np.quantile(s, 1 - min(1.0, 2 * fmr)))
+    return float(np.quantile(sample, 1 - min(1.0, 2 * fmr)))
 
 
 def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subject_column: str,
@@ -233,8 +301,9 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
     x = np.ascontiguousarray(templates, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.where(norms > 0, norms, 1)
-    acc = _empty(subjects, cells, (-1.0, 1.0))
-    floor = tail_floor_estimate(x, subject_of, fmr=tail_fmr, seed=seed)
+    sample = _impostor_sample(x, subject_of, seed=seed, pairs=400_000)
+    floor = _tail_floor(sample, tail_fmr)
+    acc = _empty(subjects, cells, (-1.0, 1.0), _genuine_scores(x, subject_of), sample)
     n = len(x)
     genuine_s, genuine_v, genuine_ij, tails = [], [], [], []
     rows = max(1, BLOCK_ENTRIES // max(n, 1))
@@ -265,4 +334,4 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
         tail_a=np.concatenate([t[0] for t in tails]), tail_b=np.concatenate([t[1] for t in tails]),
         tail_score=np.concatenate([t[2] for t in tails]), tail_floor=floor, ordered=False, complete=True,
         similarity="cosine", seconds=time.perf_counter() - start, tail_samples=np.concatenate([t[3] for t in tails]),
-        genuine_samples=np.concatenate(genuine_ij), **acc)
+        genuine_samples=np.concatenate(genuine_ij), **_public(acc))

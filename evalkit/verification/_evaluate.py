@@ -154,8 +154,11 @@ METHODS = {
     "fmr_cross": "impostor comparisons with exactly one sample in the group at or above the threshold",
     "eer": "where FMR = FNMR, linearly interpolated; per group against same-group impostors; exact when every "
            "impostor score is kept, else on the fine score grid",
-    "intervals": "percentile intervals of a subject-clustered Poisson bootstrap: one-way (subjects) for FNMR and "
-                 "EER, two-way (both subjects of an impostor comparison) for FMR; the threshold held fixed",
+    "intervals": "percentile intervals of a subject-clustered Poisson bootstrap: one-way (subjects) for FNMR, "
+                 "two-way (both subjects of an impostor comparison) for FMR, and for EER one-way on the genuine "
+                 "side and the linear part of two-way (w_a + w_b - 1) on the impostor side, on per-subject "
+                 "histograms whose grid is placed at the score quantiles where an EER can lie; the threshold "
+                 "held fixed; a group with no error gets the exact binomial upper bound over its subjects",
     "inequity": "max/min and max/geometric-mean ratios, the Gini coefficient (with n/(n-1)) and the Fairness "
                 "Discrepancy Rate 1 - (alpha*maxgap FMR + (1-alpha)*maxgap FNMR), over groups with at least "
                 "min_subjects subjects",
