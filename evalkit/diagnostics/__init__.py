@@ -32,6 +32,9 @@ from ._spoofing import (
     attack_rates,
     worst_apcer,
     spoof_dataset_rates,
+    PresentationAttacks,
+    presentation_attacks,
+    spoof_dataset_report,
     apcer_bpcer_curve,
     bpcer_at_apcer,
 )
@@ -43,6 +46,7 @@ __all__ = [
     "FitDiagnostics",
     "PERTURBATIONS",
     "Perturbation",
+    "PresentationAttacks",
     "Robustness",
     "adversarial_search",
     "apcer_bpcer_curve",
@@ -58,6 +62,8 @@ __all__ = [
     "load_images",
     "perturb_frame",
     "perturb_image",
+    "presentation_attacks",
     "spoof_dataset_rates",
+    "spoof_dataset_report",
     "worst_apcer",
 ]

@@ -13,17 +13,26 @@ must be rejected whatever its label says.
 
 Both come overall and per group with exact (Clopper-Pearson) intervals, since attack sets are small.
 
-- **APCER_max**: the worst species' APCER (:func:`worst_apcer`).
+- **APCER_max**: the worst species' APCER, a row of its own per group in :func:`attack_rates` (and
+  :func:`worst_apcer`). Its interval bounds the maximum of the species' true rates: the largest lower and the
+  largest upper bound of the species' Clopper-Pearson intervals at the Bonferroni level
+  ``1 - (1 - level) / species`` (when every species' interval covers, which happens with probability at least
+  ``level``, the true maximum lies between them).
 - **BPCER at a fixed APCER** (ISO's BPCER10 and BPCER20: APCER 10 % and 5 %): the threshold is set once, on
   everyone, as the most accepting threshold at which *every* species' APCER is at most the target; BPCER and
   each species' APCER are then read per group at it (:func:`bpcer_at_apcer`), as demographic differentials of
   verification are read at one global threshold.
-- The **DET of APCER_max against BPCER** over all thresholds (:func:`apcer_bpcer_curve`).
+- The **DET of APCER_max against BPCER** over all thresholds (:func:`apcer_bpcer_curve`), overall and per
+  group, every group's curve read at the same (global) thresholds.
+
+Each presentation is taken as an independent trial: the intervals assume no subject contributes many
+presentations (ISO/IEC 30107-3 asks for several subjects per species for that reason).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -71,8 +80,9 @@ def attack_rates(
     Returns
     -------
     DataFrame
-        ``feature``, ``group``, ``rate`` (``APCER:<species>`` or ``BPCER``), ``errors``, ``n``, ``value``,
-        ``ci_low``, ``ci_high``; overall rows have feature ``overall``, group ``all``.
+        ``feature``, ``group``, ``rate`` (``APCER:<species>``, ``APCER_max`` or ``BPCER``), ``errors``, ``n``,
+        ``value``, ``ci_low``, ``ci_high``; overall rows have feature ``overall``, group ``all``. The
+        ``APCER_max`` row holds the worst species' counts and the simultaneous interval of the module docstring.
 
     Raises
     ------
@@ -102,7 +112,31 @@ def attack_rates(
     with np.errstate(invalid="ignore", divide="ignore"):
         out["value"] = np.where(out["n"] > 0, out["errors"] / out["n"].where(out["n"] > 0, 1), np.nan)
     out["ci_low"], out["ci_high"] = clopper_pearson(out["errors"].to_numpy(), out["n"].to_numpy(), level)
-    return out
+    return _with_apcer_max(out, len(kinds), level)
+
+
+def _with_apcer_max(rates: pd.DataFrame, species: int, level: float) -> pd.DataFrame:
+    """An ``APCER_max`` row per group (before its ``BPCER`` row): the worst species' counts, and the bounds of
+    the maximum from Bonferroni-level Clopper-Pearson intervals of every species."""
+    apcer = rates[rates.rate.str.startswith("APCER:") & (rates.n > 0)].copy()
+    lo, hi = clopper_pearson(apcer["errors"].to_numpy(), apcer["n"].to_numpy(), 1 - (1 - level) / max(species, 1))
+    apcer["sim_low"], apcer["sim_high"] = lo, hi
+    rows = []
+    for (feature, group), part in apcer.groupby(["feature", "group"], sort=False):
+        worst = part.sort_values(["value", "n"], ascending=[False, True], kind="stable").iloc[0]
+        rows.append({"feature": feature, "group": group, "rate": "APCER_max", "errors": int(worst.errors),
+                     "n": int(worst.n), "value": float(worst.value), "ci_low": float(part.sim_low.max()),
+                     "ci_high": float(part.sim_high.max())})
+    if not rows:
+        return rates
+    top = pd.DataFrame(rows)
+    out = pd.concat([rates, top], ignore_index=True)
+    # keep each group's rows together: its species, APCER_max, then BPCER
+    order = {"BPCER": 2, "APCER_max": 1}
+    out["_group"] = pd.Categorical(list(zip(out.feature, out.group)), categories=list(dict.fromkeys(
+        zip(rates.feature, rates.group))))
+    out["_rank"] = out.rate.map(order).fillna(0)
+    return out.sort_values(["_group", "_rank"], kind="stable").drop(columns=["_group", "_rank"]).reset_index(drop=True)
 
 
 def worst_apcer(rates: pd.DataFrame, feature: str = "overall", group: str = "all") -> pd.Series:
@@ -110,6 +144,14 @@ def worst_apcer(rates: pd.DataFrame, feature: str = "overall", group: str = "all
     part = rates[(rates.feature == feature) & (rates.group == group) & rates.rate.str.startswith("APCER:")]
     part = part[part.n > 0]
     return part.sort_values(["value", "ci_high"], ascending=False, kind="stable").iloc[0]
+
+
+def _attack_column(data: Dataset) -> str:
+    column = data.manifest.attack_column
+    if not column:
+        raise ValueError(f"dataset '{data.name}' ({data.manifest.manifest_path}) has no attack_column; add one "
+                         "naming the attack species of each sample (bona_fide for genuine ones)")
+    return column
 
 
 def spoof_dataset_rates(data: Dataset, y_score: np.ndarray, *, threshold: float, level: float = CI_LEVEL) -> pd.DataFrame:
@@ -120,12 +162,56 @@ def spoof_dataset_rates(data: Dataset, y_score: np.ndarray, *, threshold: float,
     ValueError
         If the manifest has no ``attack_column``.
     """
-    column = data.manifest.attack_column
-    if not column:
-        raise ValueError(f"dataset '{data.name}' ({data.manifest.manifest_path}) has no attack_column; add one "
-                         "naming the attack species of each sample (bona_fide for genuine ones)")
-    return attack_rates(data.y_true, y_score, data.frame[column], threshold=threshold, sensitive=data.sensitive,
-                        level=level)
+    return attack_rates(data.y_true, y_score, data.frame[_attack_column(data)], threshold=threshold,
+                        sensitive=data.sensitive, level=level)
+
+
+@dataclass(frozen=True)
+class PresentationAttacks:
+    """Everything ISO/IEC 30107-3 reports for one attack set, overall and per group.
+
+    Attributes
+    ----------
+    threshold : float
+        The operating threshold ``rates`` are read at.
+    rates : DataFrame
+        :func:`attack_rates` at ``threshold``: APCER per species, APCER_max and BPCER with intervals.
+    at_apcer : DataFrame
+        :func:`bpcer_at_apcer`: every group's rates at the global thresholds where APCER_max reaches each target
+        (the ``BPCER`` rows of targets 0.10 and 0.05 are BPCER10 and BPCER20).
+    curve : DataFrame
+        :func:`apcer_bpcer_curve` overall and per group, at the same thresholds.
+    """
+
+    threshold: float
+    rates: pd.DataFrame
+    at_apcer: pd.DataFrame
+    curve: pd.DataFrame
+
+
+def presentation_attacks(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series, *,
+                         threshold: float, sensitive: pd.DataFrame | None = None,
+                         targets: Sequence[float] = (0.10, 0.05), level: float = CI_LEVEL) -> PresentationAttacks:
+    """:func:`attack_rates` at ``threshold``, :func:`bpcer_at_apcer` at the APCER ``targets`` and the per-group
+    :func:`apcer_bpcer_curve`, together."""
+    return PresentationAttacks(
+        threshold=float(threshold),
+        rates=attack_rates(y_true, y_score, attack, threshold=threshold, sensitive=sensitive, level=level),
+        at_apcer=bpcer_at_apcer(y_true, y_score, attack, targets=targets, sensitive=sensitive, level=level),
+        curve=apcer_bpcer_curve(y_true, y_score, attack, sensitive=sensitive))
+
+
+def spoof_dataset_report(data: Dataset, y_score: np.ndarray, *, threshold: float, level: float = CI_LEVEL,
+                         targets: Sequence[float] = (0.10, 0.05)) -> PresentationAttacks:
+    """:func:`presentation_attacks` for a dataset whose manifest names an ``attack_column``.
+
+    Raises
+    ------
+    ValueError
+        If the manifest has no ``attack_column``.
+    """
+    return presentation_attacks(data.y_true, y_score, data.frame[_attack_column(data)], threshold=threshold,
+                                sensitive=data.sensitive, targets=targets, level=level)
 
 
 def _pad_arrays(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series
@@ -138,27 +224,61 @@ def _pad_arrays(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] |
     return species, score, bona
 
 
-def apcer_bpcer_curve(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series) -> pd.DataFrame:
+def apcer_bpcer_curve(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series, *,
+                      sensitive: pd.DataFrame | None = None) -> pd.DataFrame:
     """APCER of every species, APCER_max and BPCER at every distinct score as threshold (``score >= t``
     accepts), from "accept everything" to "accept nothing".
+
+    Parameters
+    ----------
+    sensitive : DataFrame, optional
+        Also one curve per group of each column, read at the same thresholds (every distinct score of all
+        presentations): a group's curve shows its error rates where the global threshold would be set.
 
     Returns
     -------
     DataFrame
-        ``threshold``, ``apcer_max``, ``bpcer`` and ``APCER:<species>`` columns, thresholds ascending.
+        ``threshold``, ``apcer_max``, ``bpcer`` and ``APCER:<species>`` columns, thresholds ascending; with
+        ``sensitive``, also ``feature`` and ``group`` (``overall``/``all`` first). A group without bona fide
+        presentations (or without attacks of a species) has NaN there.
+
+    Examples
+    --------
+    >>> c = apcer_bpcer_curve(np.array([1, 1, 0]), np.array([.9, .4, .6]), ["", "", "print"])
+    >>> c[["threshold", "apcer_max", "bpcer"]].to_numpy().tolist()[1:]
+    [[0.6, 1.0, 0.5], [0.9, 0.0, 0.5]]
     """
     species, score, bona = _pad_arrays(y_true, y_score, attack)
     thresholds = np.r_[np.unique(score), np.nextafter(score.max(), np.inf)]
-    out = {"threshold": thresholds}
     kinds = sorted(set(species) - {""})
-    for kind in kinds:
-        s = np.sort(score[species == kind])
-        out[f"APCER:{kind}"] = (s.size - np.searchsorted(s, thresholds, side="left")) / s.size  # accepted: >= t
-    b = np.sort(score[bona])
-    out["bpcer"] = np.searchsorted(b, thresholds, side="left") / b.size  # rejected: < t
-    frame = pd.DataFrame(out)
-    frame.insert(1, "apcer_max", frame[[f"APCER:{k}" for k in kinds]].max(axis=1))
-    return frame
+    groupings = {"overall": pd.Series(np.full(len(score), "all"))}
+    if sensitive is not None:
+        groupings.update({k: v.astype(str).reset_index(drop=True)
+                          for k, v in group_columns(sensitive, intersections=False).items()})
+    frames = []
+    for feature, values in groupings.items():
+        values = values.to_numpy()
+        for group in sorted(pd.unique(values), key=str):
+            mask = values == group
+            out = {"threshold": thresholds}
+            for kind in kinds:
+                out[f"APCER:{kind}"] = _share_at_or_above(score[mask & (species == kind)], thresholds)
+            out["bpcer"] = 1 - _share_at_or_above(score[mask & bona], thresholds)  # rejected: < t
+            frame = pd.DataFrame(out)
+            frame.insert(1, "apcer_max", frame[[f"APCER:{k}" for k in kinds]].max(axis=1, skipna=True))
+            if sensitive is not None:
+                frame.insert(0, "group", group)
+                frame.insert(0, "feature", feature)
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _share_at_or_above(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Share of ``scores`` at or above each threshold (NaN for no scores)."""
+    if scores.size == 0:
+        return np.full(thresholds.size, np.nan)
+    s = np.sort(scores)
+    return (s.size - np.searchsorted(s, thresholds, side="left")) / s.size
 
 
 def bpcer_at_apcer(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[str] | pd.Series, *,

@@ -71,6 +71,7 @@ from ._view import (
     robustness,
     adversarial,
     spoofing,
+    spoofing_det,
     non_inferiority,
     served,
 )
@@ -133,6 +134,7 @@ __all__ = [
     "served_check",
     "served_replica",
     "spoofing",
+    "spoofing_det",
     "verdicts",
     "write_outputs",
 ]

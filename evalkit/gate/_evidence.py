@@ -59,6 +59,7 @@ class GateResult:
     robustness: Any = None
     adversarial: Any = None
     spoofing: pd.DataFrame | None = None
+    pad: Any = None
     non_inferiority: dict[str, Any] | None = None
     staging: ModelRef | None = None
     corner_cases: pd.DataFrame | None = None
@@ -106,6 +107,8 @@ class GateResult:
                                        "unit": a.unit, "settings": a.settings, "by_group": _records(a.by_group)}
         if self.spoofing is not None:
             evidence["spoofing"] = _records(self.spoofing)
+        if self.pad is not None:  # ISO/IEC 30107-3's BPCER10 and BPCER20, per group
+            evidence["spoofing_at_apcer"] = _records(self.pad.at_apcer)
         if self.verification is not None:
             evidence["verification"] = self.verification.to_dict()
         if self.served is not None:
@@ -238,7 +241,7 @@ def run_checks(
         Bad input (policy, data, model) stops here with a message naming the file and key.
     """
     from ..diagnostics import adversarial_search
-    from ..diagnostics import spoof_dataset_rates
+    from ..diagnostics import spoof_dataset_report
 
     data = data if isinstance(data, Dataset) else load_dataset(data)
     policy = policy if isinstance(policy, Policy) else load_policy(policy, features=list(data.sensitive.columns))
@@ -285,8 +288,9 @@ def run_checks(
     if policy.attack_data is not None:
         attack = result.attack_dataset = load_dataset(policy.attack_data)
         _say(f"presentation attacks: {attack.name} ({len(attack)} rows)", progress)
-        result.spoofing = spoof_dataset_rates(attack, score(ref, attack, trusted_types=trusted_types, scorer=scorer),
-                                              threshold=ev.threshold, level=level)
+        result.pad = spoof_dataset_report(attack, score(ref, attack, trusted_types=trusted_types, scorer=scorer),
+                                          threshold=ev.threshold, level=level)
+        result.spoofing = result.pad.rates
         lap("spoofing")
     if policy.verification_data is not None:
         targets = sorted({r.fmr for r in [*policy.needs("fnmr_at_fmr"), *policy.needs("fmr_inequity")]}, reverse=True)
@@ -390,11 +394,13 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
                           f"{a.broken} of {a.attacked} broken within {a.budget:g} {a.unit}")]
         elif req.check in ("fnmr_at_fmr", "fmr_inequity"):
             evidence = _verification_evidence(req, result.verification)
-        elif req.check in ("apcer", "apcer_max"):
+        elif req.check == "apcer":
             rates = result.spoofing
             apcer = rates[(rates.feature == "overall") & rates.rate.str.startswith("APCER:") & (rates.n > 0)]
             evidence = [Evidence(r.value, r.ci_low, r.ci_high, r.n, r.rate.split(":", 1)[1],
                                  f"{r.errors} of {r.n} attacks accepted") for r in apcer.itertuples()]
+        elif req.check == "apcer_max":
+            evidence = _apcer_max_evidence(req, result.pad)
         elif req.check == "non_inferiority":
             evidence = _non_inferiority(req, result)
             if evidence is None:
@@ -404,6 +410,23 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
                 continue
         verdicts.extend(judge(req, e) for e in evidence)
     return verdicts
+
+
+def _apcer_max_evidence(req: Requirement, pad: Any) -> list[Evidence]:
+    """APCER_max overall and, when the requirement names a feature, in each of its groups: the worst species'
+    rate with the simultaneous (Bonferroni) interval of the species' maximum."""
+    rates = pad.rates
+    if req.feature and req.feature not in set(rates.feature):
+        return [_missing(f"the attack data have no sensitive feature {req.feature!r} (they have "
+                         f"{sorted(set(rates.feature) - {'overall'})})")]
+    rows = rates[(rates.rate == "APCER_max") & ((rates.feature == "overall") | (rates.feature == req.feature))]
+    species = {(f, g): part.loc[part.rate.str.startswith("APCER:") & (part.n > 0)].sort_values(
+        "value", ascending=False, kind="stable").rate.iloc[0].split(":", 1)[1]
+        for (f, g), part in rates.groupby(["feature", "group"], sort=False)
+        if (part.rate.str.startswith("APCER:") & (part.n > 0)).any()}
+    return [Evidence(r.value, r.ci_low, r.ci_high, r.n, "overall" if r.feature == "overall" else f"{r.feature}={r.group}",
+                     f"worst species {species[(r.feature, r.group)]}: {r.errors} of {r.n} attacks accepted; interval "
+                     "bounds the maximum over species (Bonferroni)") for r in rows.itertuples()]
 
 
 def _verification_evidence(req: Requirement, res: Any) -> list[Evidence]:

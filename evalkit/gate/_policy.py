@@ -79,6 +79,8 @@ CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_dro
 _BOUND = "a finite number"
 #: Checks judged on a verification set (``verification_data``), whose features are its own.
 _VERIFICATION = ("fnmr_at_fmr", "fmr_inequity")
+#: Checks judged on another data set than the evaluation data (its features are checked when it is read).
+_OWN_DATA = (*_VERIFICATION, "apcer_max")
 
 
 class _Spec(Declared):
@@ -153,9 +155,12 @@ class ApcerSpec(_Spec):
 
 
 class ApcerMaxSpec(_Spec):
-    """APCER_max: the worst attack species' APCER (ISO/IEC 30107-3), judged on every species' interval."""
+    """APCER_max: the worst attack species' APCER (ISO/IEC 30107-3), judged on the simultaneous interval of the
+    species' maximum; overall, and in every group of ``feature`` when given."""
 
     check: Literal["apcer_max"]
+    feature: str | None = Field(None, description="also judge every group of this sensitive feature of the "
+                                                  "attack data")
     max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
 
 
@@ -295,8 +300,11 @@ class Requirement:
             return f"scoring server's resident memory {sign} {self.bound:g} MB"
         if self.check == "attack_success":
             return f"adversarial attack success rate {sign} {self.bound:g}"
-        if self.check in ("apcer", "apcer_max"):
+        if self.check == "apcer":
             return f"attacks accepted (APCER) for every attack species {sign} {self.bound:g}"
+        if self.check == "apcer_max":
+            where = f"overall and in every {self.feature} group" if self.feature else "overall"
+            return f"attacks accepted by the worst species (APCER_max) {where} {sign} {self.bound:g}"
         if self.check == "fnmr_at_fmr":
             return (f"FNMR of every {self.feature or 'demographic'} group at the global threshold of FMR "
                     f"{self.fmr:g} {sign} {self.bound:g}")
@@ -368,7 +376,7 @@ def _requirement(path: Path, index: int, spec: Any, features: Sequence[str] | No
     feature = getattr(spec, "feature", None)
     if check == "disparity" and feature is None:
         raise ConfigError(path, "a disparity requirement names its 'feature' (e.g. sex)", key=where)
-    if feature is not None and features is not None and feature not in features and check not in _VERIFICATION:
+    if feature is not None and features is not None and feature not in features and check not in _OWN_DATA:
         raise ConfigError(path, f"feature {feature!r} is not a sensitive feature of the data; expected one of "
                                 f"{list(features or [])}", key=f"{where}.feature")
     perturbation, strength = getattr(spec, "perturbation", None), getattr(spec, "strength", None)

@@ -20,6 +20,7 @@ from ..views import fmt, fmt_ci, html_fragment, html_table
 
 if TYPE_CHECKING:
     from IPython.display import HTML
+    from matplotlib.figure import Figure
 
     from ._evidence import GateResult
 
@@ -241,20 +242,66 @@ def adversarial(result: GateResult, *, examples: int = 6) -> HTML:
     return html_fragment("".join(parts))
 
 
+def _pad_cell(row: Any) -> str:
+    if not row.n:
+        return "—"
+    return f"{fmt(row.value)} {_ci(row.ci_low, row.ci_high)} · {row.errors:,}/{row.n:,}"
+
+
+def _pad_wide(rates: pd.DataFrame, rate_order: list[str]) -> pd.DataFrame:
+    """One row per group, one column per rate: value, interval and errors/n."""
+    rows = []
+    for (f, g), part in rates.groupby(["feature", "group"], sort=False):
+        cells = {r.rate: _pad_cell(r) for r in part.itertuples()}
+        rows.append({"group": "all" if f == "overall" else f"{f}={g}", **{r: cells.get(r, "—") for r in rate_order}})
+    return pd.DataFrame(rows)
+
+
 def spoofing(result: GateResult) -> HTML:
-    """APCER per attack species and BPCER, overall and per group, with exact intervals."""
-    rates = result.spoofing
-    if rates is None:
+    """Presentation-attack detection per ISO/IEC 30107-3, overall and per group: APCER per attack species,
+    APCER_max and BPCER at the operating threshold, then BPCER10 and BPCER20 (BPCER where a global threshold
+    holds APCER_max at 10 % and 5 %), each with its exact interval."""
+    pad = result.pad
+    if pad is None:
         return html_fragment("<p>No presentation-attack data: the policy names no <code>attack_data</code>.</p>")
-    out = pd.DataFrame({
-        "group": ["all" if f == "overall" else f"{f}={g}" for f, g in zip(rates.feature, rates.group, strict=True)],
-        "rate": rates.rate, "errors / n": [f"{e:,} / {n:,}" for e, n in zip(rates.errors, rates.n, strict=True)],
-        "value": [fmt(v) for v in rates.value],
-        "interval": [_ci(a, b) for a, b in zip(rates.ci_low, rates.ci_high, strict=True)]})
+    rates = pad.rates
+    species = [r for r in dict.fromkeys(rates.rate) if r.startswith("APCER:")]
     data = result.attack_dataset
-    intro = (f"<p>{html.escape(data.name)}: {len(data):,} presentations. APCER: share of an attack species accepted; "
-             "BPCER: share of genuine positive samples rejected (ISO/IEC 30107-3 style).</p>") if data else ""
-    return html_fragment(intro + html_table(out, ("group", "rate")))
+    overall = rates[rates.feature == "overall"].set_index("rate")
+    counts = ", ".join(f"{overall.loc[r, 'n']:,} {r.split(':', 1)[1]}" for r in species)
+    intro = (f"<p>{html.escape(data.name) if data else 'attack data'}: {overall.loc['BPCER', 'n']:,} bona fide "
+             f"presentations and {counts} attacks. At the operating threshold {fmt(pad.threshold)}: "
+             "<b>APCER</b> = share of a species' attacks accepted, <b>APCER_max</b> = the worst species, "
+             "<b>BPCER</b> = share of bona fide presentations rejected. Intervals: exact (Clopper-Pearson) at "
+             f"{result.settings.get('ci_level', 0.95):.0%}; APCER_max's bounds the maximum over species "
+             "(Bonferroni over species). Presentations are taken as independent trials.</p>")
+    now = _pad_wide(rates, [*species, "APCER_max", "BPCER"])
+    at = pad.at_apcer[pad.at_apcer.rate == "BPCER"]
+    parts = []
+    for target, part in at.groupby("target", sort=False):
+        # ISO/IEC 30107-3 names BPCER at APCER 1/N "BPCER N" (BPCER10 at 10 %, BPCER20 at 5 %)
+        n = 1 / target
+        name = f"BPCER{round(n):d}" if abs(n - round(n)) < 1e-9 else f"BPCER at APCER {target:g}"
+        parts.append(_pad_wide(part.assign(rate=f"{name} (threshold {fmt(part.threshold.iloc[0])})"),
+                               [f"{name} (threshold {fmt(part.threshold.iloc[0])})"]).set_index("group"))
+    later = pd.concat(parts, axis=1).reset_index() if parts else pd.DataFrame()
+    text = "<p>Then one global threshold per APCER target, the most accepting at which every species' APCER is " \
+           "at most the target, read in every group:</p>"
+    return html_fragment(intro + html_table(now, ("group",)) + (text + html_table(later, ("group",)) if parts else ""))
+
+
+def spoofing_det(result: GateResult, feature: str | None = None) -> Figure | None:
+    """DET of BPCER against APCER_max overall and per group (see :func:`evalkit.views.apcer_bpcer_det`)."""
+    import matplotlib.pyplot as plt
+
+    from ..views import apcer_bpcer_det
+
+    if result.pad is None:
+        return None
+    fig, ax = plt.subplots(figsize=(5.6, 4.4), layout="constrained")
+    apcer_bpcer_det(result.pad, feature, ax=ax)
+    plt.close(fig)
+    return fig
 
 
 def non_inferiority(result: GateResult) -> HTML:

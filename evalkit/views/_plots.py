@@ -386,6 +386,52 @@ def reference_grid(ev: Evaluation, metrics: tuple[str, ...] = ("recall", "fpr"))
     return fig
 
 
+def apcer_bpcer_det(pad: Any, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
+    """DET of presentation-attack detection (ISO/IEC 30107-3): BPCER against APCER_max on normal-deviate axes,
+    overall and for each group of ``feature`` (default: the first), every curve at the same global thresholds;
+    the operating threshold marked on each curve and the APCER targets of BPCER10/20 dotted.
+
+    Parameters
+    ----------
+    pad : evalkit.diagnostics.PresentationAttacks
+    """
+    from scipy.stats import norm
+
+    ax = axes_for(ax)
+    curve = pad.curve
+    if "feature" not in curve.columns:
+        curve = curve.assign(feature="overall", group="all")
+    features = [f for f in dict.fromkeys(curve.feature) if f != "overall"]
+    feature = feature or (features[0] if features else None)
+    parts = [("overall", "all")] + [("" if feature is None else feature, g)
+                                    for g in dict.fromkeys(curve.loc[curve.feature == feature, "group"])]
+    r = pad.rates
+    n_min = r.loc[(r.feature == "overall") & r.rate.str.startswith("APCER:") & (r.n > 0), "n"].min()
+    low = max(0.5 / max(n_min, 1), 1e-4)  # half a step of the smallest species overall; groups run off the edge
+    eps = low / 2
+    rates = pad.rates.set_index(["feature", "group", "rate"])
+    for k, (f, g) in enumerate(parts):
+        c = curve[(curve.feature == f) & (curve.group == g)].dropna(subset=["apcer_max", "bpcer"])
+        if c.empty:
+            continue
+        label = "overall" if f == "overall" else f"{f}={g}"
+        x, y = norm.ppf(np.clip(c.apcer_max, eps, 1 - eps)), norm.ppf(np.clip(c.bpcer, eps, 1 - eps))
+        (line,) = ax.plot(x, y, **curve_style(k, label))
+        if (f, g, "APCER_max") in rates.index and (f, g, "BPCER") in rates.index:
+            at = norm.ppf(np.clip([rates.loc[(f, g, "APCER_max"), "value"], rates.loc[(f, g, "BPCER"), "value"]],
+                                  eps, 1 - eps))
+            ax.plot(*at, "o", color=line.get_color(), ms=4)
+    for target in sorted(set(pad.at_apcer["target"])):
+        ax.axvline(norm.ppf(target), ls=":", color="grey", lw=1)
+        n = 1 / target
+        name = f"BPCER{round(n)}" if abs(n - round(n)) < 1e-9 else f"APCER {target:g}"
+        ax.annotate(name, (norm.ppf(target), 0.97), xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
+                    color="grey", ha="right", va="top")
+    det_axes(ax, f"APCER_max vs BPCER{'' if feature is None else ' by ' + feature}", low=low,
+             xlabel="APCER_max (attacks accepted, worst species)", ylabel="BPCER (bona fide rejected)")
+    return ax
+
+
 def robustness_curves(rob: Any, metric: str | None = None, features: list[str] | None = None, *,
                       min_group_size: int | None = None) -> Figure:
     """Metric against perturbation strength, one column per perturbation: one row per sensitive feature

@@ -41,6 +41,34 @@ def test_rates_by_hand():
     assert r.loc[("sex", "F", "APCER:print"), ["errors", "n"]].tolist() == [1, 2]
     assert r.loc[("sex", "M", "BPCER"), ["errors", "n"]].tolist() == [0, 1]
     assert worst_apcer(r.reset_index()).rate == "APCER:print"
+    # APCER_max: the worst species' counts; its interval from both species' CP intervals at level 1 - 0.05/2
+    top = r.loc[("overall", "all", "APCER_max")]
+    assert [top.errors, top.n, top.value] == [2, 4, 0.5]
+    lo, hi = clopper_pearson(np.array([2, 0]), np.array([4, 2]), 0.975)
+    assert top.ci_low == pytest.approx(lo.max(), abs=1e-12) and top.ci_high == pytest.approx(hi.max(), abs=1e-12)
+    assert r.loc[("sex", "F", "APCER_max"), ["errors", "n"]].tolist() == [1, 2]
+    # each group's rows stay together: its species, APCER_max, then BPCER
+    assert list(r.loc[("sex", "M")].index) == ["APCER:print", "APCER:replay", "APCER_max", "BPCER"]
+
+
+def test_apcer_max_interval_covers_the_worst_species_at_least_at_its_level():
+    """Coverage simulation: three species with known APCERs (0.05, 0.10, 0.12) and 60 attacks each; the interval
+    of the maximum covers the true maximum (0.12) in at least 95 % of 400 simulated attack sets (Bonferroni is
+    conservative), while the worst observed species' own 95 % interval covers it less often (it is chosen
+    because it came out high)."""
+    rng = np.random.default_rng(30107)
+    true = {"print": 0.05, "replay": 0.10, "overlay": 0.12}
+    hits = naive = 0
+    for _ in range(400):
+        species = np.repeat(list(true), 60).tolist() + ["bona_fide"] * 30
+        accepted = np.r_[np.concatenate([rng.random(60) < p for p in true.values()]), rng.random(30) < 0.9]
+        r = attack_rates(np.ones(len(species)), accepted.astype(float), species, threshold=0.5)
+        row = r[r.rate == "APCER_max"].iloc[0]
+        hits += row.ci_low <= 0.12 <= row.ci_high
+        worst = worst_apcer(r)
+        naive += worst.ci_low <= 0.12 <= worst.ci_high
+    assert hits / 400 >= 0.95, hits
+    assert naive < hits
 
 
 def test_injected_acceptance_bias_is_recovered():
@@ -68,7 +96,7 @@ def test_shipped_digits_attack_set_scores_through_the_real_model():
     scores = score(resolve_model(str(ROOT / "data" / "digits" / "digits_logreg.skops")), data)
     r = spoof_dataset_rates(data, scores, threshold=0.5)
     overall = r[r.feature == "overall"].set_index("rate")
-    assert set(overall.index) == {"APCER:overlay", "APCER:print", "APCER:replay", "BPCER"}
+    assert set(overall.index) == {"APCER:overlay", "APCER:print", "APCER:replay", "APCER_max", "BPCER"}
     assert overall.loc["APCER:overlay", "errors"] == int(((scores >= 0.5) & (data.frame.attack == "overlay")).sum())
 
 
@@ -100,3 +128,30 @@ def test_bpcer_at_fixed_apcer_per_group_equals_hand_counts():
             assert row.errors == int((s[bona] < tau).sum()) and row.n == int(bona.sum())
             assert row.ci_low <= row.value <= row.ci_high
     assert (curve.apcer_max.diff().dropna() <= 1e-12).all() and (curve.bpcer.diff().dropna() >= -1e-12).all()
+
+
+def test_curve_per_group_is_the_group_alone_at_the_global_thresholds():
+    from evalkit.diagnostics import apcer_bpcer_curve, presentation_attacks
+
+    df = make_spoof_scores(800, 400, acceptance={"A": 0.05, "B": 0.30}, seed=5)
+    y, s, attack = df["y"].to_numpy(), df["score"].to_numpy(), df["attack"]
+    both = apcer_bpcer_curve(y, s, attack, sensitive=df[["group"]])
+    overall = apcer_bpcer_curve(y, s, attack)
+    assert list(dict.fromkeys(zip(both.feature, both.group))) == [("overall", "all"), ("group", "A"), ("group", "B")]
+    got = both[both.feature == "overall"].drop(columns=["feature", "group"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, overall)
+    for g in ("A", "B"):
+        part = both[both.group == g].reset_index(drop=True)
+        assert np.array_equal(part.threshold, overall.threshold)  # the same (global) thresholds
+        mask = (df.group == g).to_numpy()
+        for t in part.threshold.iloc[::97]:  # by hand at some thresholds
+            row = part[part.threshold == t].iloc[0]
+            bona = mask & (y == 1) & attack.isin(["", "bona_fide"]).to_numpy()
+            assert row.bpcer == pytest.approx((s[bona] < t).mean(), abs=1e-12)
+            for kind in ("print", "replay"):
+                att = mask & (attack == kind).to_numpy()
+                if att.any():
+                    assert row[f"APCER:{kind}"] == pytest.approx((s[att] >= t).mean(), abs=1e-12)
+    pad = presentation_attacks(y, s, attack, threshold=0.5, sensitive=df[["group"]])
+    assert set(pad.at_apcer.target) == {0.10, 0.05} and pad.threshold == 0.5
+    assert (pad.rates.rate == "APCER_max").sum() == 3

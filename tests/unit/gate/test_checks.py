@@ -138,6 +138,30 @@ def test_the_image_policy_catches_spoofs_rotation_and_adversarial_pixels():
     spoofs = [v for v in result.verdicts if v["requirement"] == "spoofs"]
     assert {v["subject"] for v in spoofs} == {"print", "replay", "overlay"}
     assert [v["decision"] for v in spoofs if v["subject"] == "overlay"] == ["fail"]
+    worst = {v["subject"]: v for v in result.verdicts if v["requirement"] == "worst-spoof-every-ink"}
+    assert set(worst) == {"overall", "ink=heavy", "ink=light", "ink=medium"}
+    rates = result.pad.rates.set_index(["feature", "group", "rate"]).sort_index()
+    for subject, v in worst.items():
+        key = ("overall", "all") if subject == "overall" else ("ink", subject.split("=")[1])
+        row = rates.loc[(*key, "APCER_max")]
+        assert (v["estimate"], v["ci_low"], v["ci_high"]) == (row.value, row.ci_low, row.ci_high)
+        species = rates.loc[key].loc[lambda t: t.index.str.startswith("APCER:")]
+        # the worst species' rate, with bounds wider than any one species' 95 % interval (Bonferroni)
+        assert row.value == species.value.max()
+        assert row.ci_low <= species.ci_low.max() and row.ci_high >= species.ci_high.max()
+        expected = "pass" if row.ci_high <= 0.1 else "fail" if row.ci_low > 0.1 else "inconclusive"
+        assert v["decision"] == expected
+    # overlay attacks: 11 of 50 accepted; alone its 95 % interval excludes 0.1 (the 'spoofs' verdict fails), but
+    # the maximum over three species cannot be told from 0.1 with 50 attacks each
+    assert worst["overall"]["decision"] == "inconclusive" and worst["overall"]["estimate"] == 0.22
+    # ISO/IEC 30107-3's BPCER10 and BPCER20 per group, in the report and its evidence
+    from evalkit.gate import spoofing, spoofing_det
+
+    page = spoofing(result).data
+    assert "APCER_max" in page and "BPCER10 (threshold" in page and "BPCER20 (threshold" in page
+    assert "ink=light" in page
+    assert spoofing_det(result).axes[0].get_xlabel().startswith("APCER_max")
+    assert {r["target"] for r in result.record()["evidence"]["spoofing_at_apcer"]} == {0.10, 0.05}
     assert result.adversarial.unit == "share of the pixel range"
     assert set(result.robustness.suite) == {"noise", "blur", "brightness", "rotation", "jpeg"}
 
