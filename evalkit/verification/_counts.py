@@ -126,8 +126,11 @@ class VerificationCounts:
 def _bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of each score on a uniform grid: ``edges[k] <= s < edges[k+1]`` (the last bin closed)."""
     lo, hi, bins = edges[0], edges[-1], edges.size - 1
-    idx = np.floor((scores - lo) * (bins / (hi - lo))).astype(np.int64)
-    return np.clip(idx, 0, bins - 1)
+    t = np.subtract(scores, lo, dtype=np.float64)
+    t *= bins / (hi - lo)
+    # truncation is the floor for scores at or above lo; below lo both end in bin 0
+    idx = t.astype(np.int64)
+    return np.clip(idx, 0, bins - 1, out=idx)
 
 
 def subject_table(samples: pd.DataFrame, *, subject_column: str, features: list[str]) -> tuple[
@@ -209,6 +212,29 @@ def _add_impostors(acc: dict, subjects: pd.DataFrame, a: np.ndarray, b: np.ndarr
     for one, other in ((a, b), (b, a)):  # each comparison counts for both its subjects
         hist += np.bincount((one * c + cell[other]) * hist.shape[2] + coarse,
                             minlength=hist.size).reshape(hist.shape).astype(np.int32)
+
+
+def _add_impostor_block(acc: dict, cell: np.ndarray, sa: np.ndarray, sb: np.ndarray, scores: np.ndarray,
+                        skip: np.ndarray) -> None:
+    """Add a block of the similarity matrix (rows: samples of subjects ``sa``, columns: of ``sb``) to the
+    histograms, leaving out the entries marked ``skip`` (genuine pairs, the diagonal and the lower triangle).
+
+    The same as :func:`_add_impostors` on the block's impostor entries, without gathering them first: every key
+    is formed on the whole block by broadcasting, and skipped entries go to an extra bin that is dropped."""
+    c = acc["impostor_hist"].shape[0]
+    fine = _bin(scores, acc["edges"])
+    ca, cb = cell[sa], cell[sb]
+
+    def add(name: str, key: np.ndarray) -> None:
+        hist = acc[name]
+        key[skip] = hist.size
+        hist += np.bincount(key.ravel(), minlength=hist.size + 1)[:-1].reshape(hist.shape).astype(hist.dtype)
+
+    add("impostor_hist", (ca[:, None] * c + cb[None, :]) * FINE_BINS + fine)
+    coarse = acc["_coarse_of"][fine]
+    bins = acc["subject_impostor_hist"].shape[2]
+    add("subject_impostor_hist", (sa[:, None] * c + cb[None, :]) * bins + coarse)  # each comparison for both
+    add("subject_impostor_hist", (sb[None, :] * c + ca[:, None]) * bins + coarse)  # of its subjects
 
 
 def _public(acc: dict) -> dict:
@@ -308,23 +334,26 @@ def counts_from_templates(samples: pd.DataFrame, templates: np.ndarray, *, subje
     genuine_s, genuine_v, genuine_ij, tails = [], [], [], []
     rows = max(1, BLOCK_ENTRIES // max(n, 1))
     blocks = list(range(0, n, rows))
+    cell = subjects["cell"].to_numpy()
     for done, r0 in enumerate(blocks, 1):
         r1 = min(n, r0 + rows)
         sims = x[r0:r1] @ x[r0:].T  # rows r0..r1 against columns r0..n: the upper triangle lies in it
-        i = np.arange(r0, r1)[:, None]
-        j = np.arange(r0, n)[None, :]
-        upper = j > i
-        same = subject_of[r0:r1, None] == subject_of[None, r0:]
-        gi, gj = np.nonzero(upper & same)
+        sa, sb = subject_of[r0:r1], subject_of[r0:]
+        same = sa[:, None] == sb[None, :]
+        # the block's square part holds the diagonal and the lower triangle: not compared
+        skip = same.copy()
+        skip[:, :r1 - r0] |= np.tri(r1 - r0, dtype=bool)
+        gi, gj = np.nonzero(same)
+        gi, gj = gi[gj > gi], gj[gj > gi]  # each genuine pair once (column after row)
         genuine_s.append(subject_of[r0 + gi])
         genuine_v.append(sims[gi, gj].astype(np.float64))
         genuine_ij.append(np.stack([r0 + gi, r0 + gj], axis=1))
-        ii, jj = np.nonzero(upper & ~same)
-        v = sims[ii, jj].astype(np.float64)
-        a, b = subject_of[r0 + ii], subject_of[r0 + jj]
-        _add_impostors(acc, subjects, a, b, v)
-        hi = v >= floor
-        tails.append((a[hi], b[hi], v[hi], np.stack([r0 + ii[hi], r0 + jj[hi]], axis=1)))
+        v = sims.astype(np.float64)
+        _add_impostor_block(acc, cell, sa, sb, v, skip)
+        ii, jj = np.nonzero(v >= floor)
+        keep = ~skip[ii, jj]
+        ii, jj = ii[keep], jj[keep]
+        tails.append((subject_of[r0 + ii], subject_of[r0 + jj], v[ii, jj], np.stack([r0 + ii, r0 + jj], axis=1)))
         if progress is not None:
             progress(done, len(blocks))
     gs, gscore = np.concatenate(genuine_s), np.concatenate(genuine_v)
