@@ -496,6 +496,48 @@ class VerificationSettings(_Fields):
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
+#: Metrics a slice search can look for (each with the direction that counts as worse).
+SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SliceSettings(_Fields):
+    """How the search for failing slices runs (:func:`evalkit.slices.find_slices`): which metric, how deep, how
+    much support a slice needs, and the false discovery rate its p-values are corrected to."""
+
+    metric: str = _setting("error_rate", "metric a slice must be worse on than the rest of the data",
+                           choices=SLICE_METRICS)
+    max_terms: int = _setting(3, "most predicates joined in one slice (1 to 3)", cli=positive_int)
+    min_support: int = _setting(MIN_GROUP_SIZE, "fewest samples in a slice", cli=positive_int)
+    min_denominator: int = _setting(10, "fewest samples in the metric's denominator (e.g. positives for recall)",
+                                    cli=positive_int)
+    bins: int = _setting(4, "quantile bins of each numeric column", cli=positive_int)
+    fdr: float = _setting(FDR, "false discovery rate of the Benjamini-Hochberg correction over every slice "
+                          "tested", cli=fraction)
+    level: float = _setting(CI_LEVEL, "confidence level of the effect intervals", cli=fraction)
+    cost_fp: float = _setting(1.0, "cost of a false positive (metric cost)", cli=float)
+    cost_fn: float = _setting(1.0, "cost of a false negative (metric cost)", cli=float)
+
+    def __post_init__(self) -> None:
+        if self.metric not in SLICE_METRICS:
+            raise ValueError(f"metric must be one of {list(SLICE_METRICS)}, got {self.metric!r}")
+        for name in ("max_terms", "min_support", "min_denominator", "bins"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.max_terms > 3:
+            raise ValueError(f"max_terms must be 1, 2 or 3, got {self.max_terms}")
+        if self.bins < 2:
+            raise ValueError(f"bins must be at least 2, got {self.bins}")
+        for name in ("fdr", "level"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise ValueError(f"{name} must be a number in (0, 1), got {v!r}")
+        for name in ("cost_fp", "cost_fn"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
 def field_names(cls: type) -> list[str]:
     """The field names of a settings dataclass, in declaration order."""
     return [f.name for f in dataclasses.fields(cls)]

@@ -1,12 +1,15 @@
 """Statistics: the Poisson bootstrap (per sample and from sufficient statistics), intervals and
 multiple comparisons for an evaluation, the paired bootstrap of two models on the same samples,
-significance tests (McNemar, DeLong) and exact binomial intervals (Clopper-Pearson).
+significance tests (McNemar, DeLong), exact binomial intervals (Clopper-Pearson), Wilson intervals and
+Newcombe's interval for a difference of proportions.
 
 Pure computation. May import: :mod:`evalkit.metrics`, the root's ``exceptions``.
 """
 
 from ._binomial import (
     clopper_pearson,
+    wilson,
+    newcombe_difference,
 )
 from ._bootstrap import (
     CountMetric,
@@ -80,6 +83,7 @@ __all__ = [
     "mcnemar",
     "metric_by_columns",
     "metrics_by_columns",
+    "newcombe_difference",
     "paired_difference",
     "percentile_interval",
     "poisson_weights",
@@ -89,4 +93,5 @@ __all__ = [
     "uncertainty_from_replicates",
     "weight_blocks",
     "weighted_auc",
+    "wilson",
 ]

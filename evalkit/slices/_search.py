@@ -1,0 +1,329 @@
+"""Find the slices of the data where a model fails, with false discoveries controlled.
+
+A *slice* is a conjunction of up to three predicates on different columns (:mod:`._predicates`): one value of
+a categorical column, one quantile bin of a numeric one. The search is breadth-first over the lattice of
+conjunctions, as in SliceFinder and SliceLine, with one pruning rule that does not look at the outcome: a
+conjunction is formed only when each of its sub-conjunctions has at least ``min_support`` samples (support
+only shrinks as predicates are added). Every candidate's four confusion counts come from one ``bincount`` per
+pair or triple of columns over the rows, so the whole lattice costs a few passes over the data.
+
+Every slice with enough support (``min_support`` samples, ``min_denominator`` in the metric's denominator,
+and as many in the rest of the data) is *tested*: is the metric worse in the slice than in the rest?
+
+- Rates (error rate, FNR/recall, FPR, precision through the false discovery rate): the one-sided exact
+  conditional test (Fisher's exact test of slice/rest × error/correct, from the hypergeometric
+  distribution); the gap ``rate(slice) - rate(rest)`` with Newcombe's hybrid score interval.
+- Cost (``cost_fp`` per false positive, ``cost_fn`` per false negative, averaged per sample): Welch's z-test
+  of the slice's mean cost against the rest's, with the normal interval.
+
+The p-values of **every slice tested** are corrected together with Benjamini-Hochberg at ``fdr`` (valid for
+independent or positively dependent tests, which overlapping slices are), so "significant" means the same at any
+number of columns. Under data with no failing slice, the chance of reporting any slice is at most ``fdr``.
+Slices are ranked by the bound of the gap's interval nearest zero (how much worse the data say the slice at
+least is), never by the point estimate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..settings import SliceSettings
+from ..stats import benjamini_hochberg, newcombe_difference
+from ._predicates import Predicate, predicate_table
+
+#: The metric's errors and denominator from the confusion counts (tn, fp, fn, tp), and whether the printed
+#: value is the error share itself or its complement (recall = 1 - FNR, precision = 1 - FDR).
+_RATES: dict[str, tuple[Callable[..., Any], Callable[..., Any], bool]] = {
+    "error_rate": (lambda tn, fp, fn, tp: fp + fn, lambda tn, fp, fn, tp: tn + fp + fn + tp, False),
+    "fnr": (lambda tn, fp, fn, tp: fn, lambda tn, fp, fn, tp: fn + tp, False),
+    "recall": (lambda tn, fp, fn, tp: fn, lambda tn, fp, fn, tp: fn + tp, True),
+    "fpr": (lambda tn, fp, fn, tp: fp, lambda tn, fp, fn, tp: fp + tn, False),
+    "precision": (lambda tn, fp, fn, tp: fp, lambda tn, fp, fn, tp: fp + tp, True),
+}
+
+
+@dataclass(frozen=True)
+class SliceSearch:
+    """The result of :func:`find_slices`.
+
+    Attributes
+    ----------
+    settings : SliceSettings
+    slices : DataFrame
+        One row per slice tested, ranked (significant first, then by ``gap_low`` descending): ``slice``
+        (readable), ``query`` (pandas), ``terms``, ``n``, ``denominator``, ``errors``, ``value``, ``rest``
+        (the metric in the slice and in the rest), ``gap`` (how much worse, positive = worse), ``gap_low``,
+        ``gap_high``, ``p_value``, ``p_adjusted``, ``significant``, ``parent_gap_low`` (the best lower bound among
+        its tested sub-conjunctions) and ``adds`` (its own lower bound beats theirs: the extra predicates
+        matter).
+    columns : list of str
+        The columns searched.
+    predicates : int
+        Predicates over all columns (values and quantile bins).
+    candidates : dict of int to int
+        Conjunctions formed per number of terms (after support pruning).
+    tested : int
+        Slices tested (the Benjamini-Hochberg family).
+    overall : float
+        The metric on all the data.
+    seconds : float
+    """
+
+    settings: SliceSettings
+    slices: pd.DataFrame
+    columns: list[str]
+    predicates: int
+    candidates: dict[int, int]
+    tested: int
+    overall: float
+    seconds: float
+    binned: list[str] = field(default_factory=list)
+
+    @property
+    def significant(self) -> pd.DataFrame:
+        """The significant slices, ranked."""
+        return self.slices[self.slices["significant"]]
+
+    @property
+    def top(self) -> pd.DataFrame:
+        """The significant slices that are worse than each of their sub-slices (by the interval bounds), ranked:
+        the list to read first."""
+        return self.slices[self.slices["significant"] & self.slices["adds"]]
+
+    def method(self) -> str:
+        """The method in one paragraph, for reports."""
+        s = self.settings
+        test = ("Welch's z-test of the mean cost, normal interval" if s.metric == "cost" else
+                "one-sided Fisher exact test (hypergeometric) of the slice against the rest, Newcombe hybrid score "
+                "interval of the gap")
+        binned = f"; numeric columns cut at quantiles into {s.bins} bins ({', '.join(self.binned)})" \
+            if self.binned else ""
+        return (f"Conjunctions of up to {s.max_terms} predicates over {len(self.columns)} columns "
+                f"({self.predicates} predicates{binned}); a conjunction is formed only when every "
+                f"sub-conjunction has at least {s.min_support} samples. {self.tested:,} slices with at least "
+                f"{s.min_support} samples and {s.min_denominator} in the metric's denominator were tested: {test}; "
+                f"p-values corrected together by Benjamini-Hochberg at FDR {s.fdr:g}; intervals at {s.level:.0%}. "
+                "Ranked by the interval bound nearest zero.")
+
+    def to_dict(self, top: int = 50) -> dict[str, Any]:
+        """JSON-friendly summary for ``metrics.json``: settings, counts and the ``top`` significant slices."""
+        sig = self.top.head(top)
+
+        def num(v: Any) -> Any:
+            return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
+
+        return {
+            "settings": self.settings.to_parameters(), "columns": self.columns, "predicates": self.predicates,
+            "candidates": {str(k): v for k, v in self.candidates.items()}, "tested": self.tested,
+            "significant": int(self.slices["significant"].sum()), "overall": num(float(self.overall)),
+            "metric": self.settings.metric,
+            "method": self.method(),
+            "slices": [{k: (num(float(v)) if isinstance(v, (float, np.floating)) else
+                            int(v) if isinstance(v, (np.integer,)) else bool(v) if isinstance(v, np.bool_) else v)
+                        for k, v in row.items()} for row in sig.to_dict(orient="records")]}
+
+
+def _counts_by_key(key: np.ndarray, cls: np.ndarray, size: int) -> np.ndarray:
+    """Confusion counts ``(size, 4)`` per key (tn, fp, fn, tp); keys < 0 are left out."""
+    ok = key >= 0
+    return np.bincount(key[ok] * 4 + cls[ok], minlength=size * 4).reshape(size, 4)
+
+
+def _enumerate(ids: np.ndarray, cls: np.ndarray, sizes: list[int], offsets: list[int], s: SliceSettings
+               ) -> tuple[list[tuple[int, ...]], np.ndarray, dict[int, int]]:
+    """Every conjunction with enough support in each of its sub-conjunctions, and its confusion counts."""
+    n_cols = ids.shape[1]
+    local = ids - np.asarray(offsets)[None, :]  # per-column predicate codes (-1: none)
+    local[ids < 0] = -1
+    terms: list[tuple[int, ...]] = []
+    counts: list[np.ndarray] = []
+    candidates: dict[int, int] = {}
+    # one term
+    single = [_counts_by_key(local[:, j], cls, sizes[j]) for j in range(n_cols)]
+    ok1 = [c.sum(axis=1) >= s.min_support for c in single]
+    for j in range(n_cols):
+        for v in np.nonzero(ok1[j])[0]:
+            terms.append((offsets[j] + int(v),))
+            counts.append(single[j][v])
+    candidates[1] = len(terms)
+    if s.max_terms < 2:
+        return terms, np.array(counts).reshape(-1, 4), candidates
+    # two terms: per pair of columns, only rows whose both predicates are supported
+    pair_ok: dict[tuple[int, int], np.ndarray] = {}
+    n2 = 0
+    for i, j in combinations(range(n_cols), 2):
+        a, b = local[:, i], local[:, j]
+        valid = (a >= 0) & (b >= 0)
+        valid[valid] &= ok1[i][a[valid]] & ok1[j][b[valid]]
+        key = np.where(valid, a * sizes[j] + b, -1)
+        c = _counts_by_key(key, cls, sizes[i] * sizes[j])
+        ok = c.sum(axis=1) >= s.min_support
+        pair_ok[(i, j)] = ok.reshape(sizes[i], sizes[j])
+        for k in np.nonzero(ok)[0]:
+            terms.append((offsets[i] + int(k // sizes[j]), offsets[j] + int(k % sizes[j])))
+            counts.append(c[k])
+            n2 += 1
+    candidates[2] = n2
+    if s.max_terms < 3:
+        return terms, np.array(counts).reshape(-1, 4), candidates
+    n3 = 0
+    for i, j, k in combinations(range(n_cols), 3):
+        a, b, c3 = local[:, i], local[:, j], local[:, k]
+        valid = (a >= 0) & (b >= 0) & (c3 >= 0)
+        av, bv, cv = a[valid], b[valid], c3[valid]
+        sub = pair_ok[(i, j)][av, bv] & pair_ok[(i, k)][av, cv] & pair_ok[(j, k)][bv, cv]
+        valid[valid] = sub
+        key = np.where(valid, (a * sizes[j] + b) * sizes[k] + c3, -1)
+        cnt = _counts_by_key(key, cls, sizes[i] * sizes[j] * sizes[k])
+        ok = cnt.sum(axis=1) >= s.min_support
+        for q in np.nonzero(ok)[0]:
+            q = int(q)
+            terms.append((offsets[i] + q // (sizes[j] * sizes[k]), offsets[j] + (q // sizes[k]) % sizes[j],
+                          offsets[k] + q % sizes[k]))
+            counts.append(cnt[q])
+            n3 += 1
+    candidates[3] = n3
+    return terms, np.array(counts).reshape(-1, 4), candidates
+
+
+def _test(counts: np.ndarray, total: np.ndarray, s: SliceSettings) -> dict[str, np.ndarray]:
+    """Per slice: denominator, errors, values, gap with interval, one-sided p-value."""
+    from scipy.stats import hypergeom, norm
+
+    tn, fp, fn, tp = (counts[:, k].astype(np.float64) for k in range(4))
+    T = [float(v) for v in total]
+    n = tn + fp + fn + tp
+    if s.metric == "cost":
+        # per-sample costs: c_fp on false positives, c_fn on false negatives, 0 otherwise
+        def moments(fp_: Any, fn_: Any, n_: Any) -> tuple[Any, Any]:
+            mean = (s.cost_fp * fp_ + s.cost_fn * fn_) / n_
+            second = (s.cost_fp ** 2 * fp_ + s.cost_fn ** 2 * fn_) / n_
+            return mean, np.maximum(second - mean ** 2, 0) * n_ / np.maximum(n_ - 1, 1)
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m1, v1 = moments(fp, fn, n)
+            rn, rfp, rfn = sum(T) - n, T[1] - fp, T[2] - fn
+            m2, v2 = moments(rfp, rfn, rn)
+            se = np.sqrt(v1 / n + v2 / rn)
+            gap = m1 - m2
+            z = norm.ppf(1 - (1 - s.level) / 2)
+            p = np.where(se > 0, norm.sf(gap / np.where(se > 0, se, 1)), np.where(gap > 0, 0.0, 1.0))
+        return {"denominator": n, "errors": fp + fn, "value": m1, "rest": m2, "gap": gap, "gap_low": gap - z * se,
+                "gap_high": gap + z * se, "p_value": p}
+    err_fn, den_fn, complement = _RATES[s.metric]
+    e, d = err_fn(tn, fp, fn, tp), den_fn(tn, fp, fn, tp)
+    E, D = err_fn(*T), den_fn(*T)
+    re, rd = E - e, D - d
+    # P(X >= e) for X ~ Hypergeometric(D, E, d): the slice has at least its errors by chance
+    p = hypergeom.sf(e - 1, D, E, d)
+    low, high = newcombe_difference(e, d, re, rd, s.level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share, rest_share = e / d, re / rd
+    value, rest = (1 - share, 1 - rest_share) if complement else (share, rest_share)
+    return {"denominator": d, "errors": e, "value": value, "rest": rest, "gap": share - rest_share, "gap_low": low,
+            "gap_high": high, "p_value": np.clip(p, 0, 1)}
+
+
+def _overall(total: np.ndarray, s: SliceSettings) -> tuple[float, float]:
+    """The metric on all the data and its denominator."""
+    tn, fp, fn, tp = (float(v) for v in total)
+    if s.metric == "cost":
+        n = tn + fp + fn + tp
+        return (s.cost_fp * fp + s.cost_fn * fn) / n if n else float("nan"), n
+    err_fn, den_fn, complement = _RATES[s.metric]
+    e, d = err_fn(tn, fp, fn, tp), den_fn(tn, fp, fn, tp)
+    share = e / d if d else float("nan")
+    return (1 - share if complement else share), d
+
+
+def find_slices(frame: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, *,
+                columns: Sequence[str] | None = None, settings: SliceSettings | dict | None = None,
+                **overrides: Any) -> SliceSearch:
+    """Search the slices of ``frame`` where the decisions ``y_pred`` are worse than on the rest of the data.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The columns to slice on (sensitive features, model inputs), one row per sample.
+    y_true, y_pred : array-like of 0/1
+        Labels and the model's decisions at its operating threshold.
+    columns : sequence of str, optional
+        Which columns of ``frame`` (default: all).
+    settings : SliceSettings or dict, optional
+        Overridden by keyword arguments (``metric="fnr"``, ``max_terms=2``, ...).
+
+    Returns
+    -------
+    SliceSearch
+
+    Raises
+    ------
+    ValueError
+        If the labels or decisions are not 0/1, lengths differ, or a column is unknown.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"a": rng.choice(["x", "y"], 4000), "b": rng.normal(size=4000)})
+    >>> y = rng.integers(0, 2, 4000)
+    >>> wrong = (X.a == "x") & (X.b > 0.7)          # a planted failing slice
+    >>> pred = np.where(wrong & (rng.random(4000) < 0.6), 1 - y, y)
+    >>> out = find_slices(X, y, pred, max_terms=2)
+    >>> out.top.iloc[0]["slice"]
+    'a = x & b in [0.6803, 3.257]'
+    """
+    start = time.perf_counter()
+    s = SliceSettings.build(settings, **overrides)
+    columns = list(frame.columns if columns is None else columns)
+    unknown = [c for c in columns if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"columns {unknown} are not in the data; expected some of {list(frame.columns)}")
+    y, pred = np.asarray(y_true), np.asarray(y_pred)
+    if y.shape != (len(frame),) or pred.shape != (len(frame),):
+        raise ValueError(f"y_true and y_pred must have one value per row of frame ({len(frame)}), got "
+                         f"{y.shape} and {pred.shape}")
+    for name, v in (("y_true", y), ("y_pred", pred)):
+        bad = ~np.isin(v, [0, 1])
+        if bad.any():
+            raise ValueError(f"{name} must be 0/1; found {v[bad][:3].tolist()} (row {int(np.argmax(bad))})")
+    cls = (2 * y.astype(np.int64) + pred.astype(np.int64))  # 0 tn, 1 fp, 2 fn, 3 tp
+    preds, ids = predicate_table(frame, columns, bins=s.bins)
+    sizes = [int(np.sum([p.column == c for p in preds])) for c in columns]
+    offsets = list(np.cumsum([0] + sizes[:-1]))
+    terms, counts, candidates = _enumerate(ids, cls, sizes, offsets, s)
+    total = np.bincount(cls, minlength=4)
+    res = _test(counts, total, s) if len(terms) else {k: np.zeros(0) for k in (
+        "denominator", "errors", "value", "rest", "gap", "gap_low", "gap_high", "p_value")}
+    n = counts.sum(axis=1) if len(terms) else np.zeros(0)
+    overall, total_den = _overall(total, s)
+    testable = (n >= s.min_support) & (res["denominator"] >= s.min_denominator) & \
+        (total_den - res["denominator"] >= s.min_denominator)
+    table = pd.DataFrame({
+        "slice": [" & ".join(preds[t].label for t in ts) for ts in terms],
+        "query": [" and ".join(f"({preds[t].query})" for t in ts) for ts in terms],
+        "terms": [len(ts) for ts in terms], "n": n.astype(np.int64), **res})
+    kept = [t for t, ok in zip(terms, testable, strict=True) if ok]
+    table = table[testable].reset_index(drop=True)
+    table["p_adjusted"] = benjamini_hochberg(table["p_value"].to_numpy()) if len(table) else np.zeros(0)
+    table["significant"] = (table["p_adjusted"] <= s.fdr) & (table["gap"] > 0)
+    # a conjunction adds something only when the data show it worse than every sub-conjunction tested
+    bound = dict(zip(kept, table["gap_low"].to_numpy(), strict=True))
+    parents = [max((bound[p] for k in range(1, len(t)) for p in combinations(t, k) if p in bound), default=-np.inf)
+               for t in kept]
+    table["parent_gap_low"] = np.where(np.isfinite(parents), parents, np.nan)
+    table["adds"] = ~(table["gap_low"] <= table["parent_gap_low"])
+    table = table.sort_values(["significant", "gap_low", "p_value"], ascending=[False, False, True],
+                              kind="stable").reset_index(drop=True)
+    table["denominator"] = table["denominator"].astype(np.int64)
+    binned = sorted({p.column for p in preds if " in [" in p.label})
+    return SliceSearch(settings=s, slices=table, columns=columns, predicates=len(preds), candidates=candidates,
+                       tested=len(table), overall=float(overall), seconds=time.perf_counter() - start,
+                       binned=binned)
+
