@@ -33,6 +33,8 @@ FDR = 0.05
 TOLERANCE = 0.05
 #: Groups smaller than this are flagged and never compared.
 MIN_GROUP_SIZE = 30
+#: Metrics a slice search can look for (each with the direction that counts as worse).
+SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost")
 #: Rows per chunk of the out-of-core engines.
 CHUNK_ROWS = 1_000_000
 #: Seconds a report's (and a comparison's) notebook cell may run.
@@ -352,6 +354,10 @@ class EvaluationSettings(_Fields):
     scheduler: str | None = _setting(None, "Dask scheduler for --engine dask (default: a LocalCluster on "
                                      "127.0.0.1 for the run)", metavar="ADDRESS")
     chunk_rows: int = _setting(CHUNK_ROWS, "rows per chunk for --engine stream|dask", cli=positive_int)
+    slice_metric: str = _setting("error_rate", "metric the search for failing slices looks at, over the sensitive "
+                                 "features and the model's inputs (none: no search)",
+                                 choices=("none", *SLICE_METRICS))
+    slice_terms: int = _setting(3, "most predicates joined in one slice (1 to 3)", cli=positive_int)
 
     def __post_init__(self) -> None:
         # Normalise containers (frozen: through object.__setattr__), then validate once.
@@ -394,6 +400,10 @@ class EvaluationSettings(_Fields):
             raise ValueError("scheduler is only for engine='dask'")
         if not _is_int(self.min_group_size) or self.min_group_size < 1:
             raise ValueError(f"min_group_size must be a positive integer, got {self.min_group_size!r}")
+        if self.slice_metric not in ("none", *SLICE_METRICS):
+            raise ValueError(f"slice_metric must be one of {['none', *SLICE_METRICS]}, got {self.slice_metric!r}")
+        if not _is_int(self.slice_terms) or not 1 <= self.slice_terms <= 3:
+            raise ValueError(f"slice_terms must be 1, 2 or 3, got {self.slice_terms!r}")
         parse_rule(self.threshold_rule)
         check_uncertainty_settings(n_boot=self.n_boot, ci_level=self.ci_level, seed=self.seed,
                                    tolerance=self.tolerance, fdr=self.fdr)
@@ -494,10 +504,6 @@ class VerificationSettings(_Fields):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-
-
-#: Metrics a slice search can look for (each with the direction that counts as worse).
-SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,11 +3,13 @@ with the ``metrics.json`` contract; the in-memory engine and the out-of-core eng
 ``dask``), dispatched by :func:`evaluate` without a cycle between them.
 
 May import: the root (``settings``, ``exceptions``, ``_io``), :mod:`evalkit.tracking`, :mod:`evalkit.data`,
-:mod:`evalkit.models`, :mod:`evalkit.metrics`, :mod:`evalkit.stats`.
+:mod:`evalkit.models`, :mod:`evalkit.metrics`, :mod:`evalkit.stats`, :mod:`evalkit.slices`.
 """
 
 from ._evaluate import (
     evaluate,
+    slice_columns,
+    slice_frame,
 )
 from ._result import (
     SCHEMA_VERSION,
@@ -61,6 +63,8 @@ __all__ = [
     "read_task",
     "reduce_frame",
     "run_task",
+    "slice_columns",
+    "slice_frame",
     "spec_for",
     "tables",
     "versions",

@@ -153,6 +153,7 @@ def evaluate(
     name, target = parse_rule(threshold_rule)
     target = st.target_fpr if st.target_fpr is not None else (target if name == "fpr" else overall["fpr"])
     thresholds = _group_thresholds(y_true, y_score, groupings, thr, target, w)
+    slices = _slices(ds, y_true, y_score, thr, st, c_fp, c_fn)
     return Evaluation(
         model=ref,
         data=ds,
@@ -176,7 +177,36 @@ def evaluate(
         composition=composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w),
         sample_weight=w,
         settings=st,
+        slices=slices,
     )
+
+
+def slice_columns(ds: Dataset) -> list[str]:
+    """The columns a slice search looks at: the sensitive features, then the model's inputs."""
+    inputs = list(ds.manifest.feature_columns or ())
+    return list(dict.fromkeys([*ds.sensitive.columns, *inputs]))
+
+
+def slice_frame(ds: Dataset) -> pd.DataFrame:
+    """The table a slice search runs on (and its queries read): :func:`slice_columns`, the sensitive features as
+    the report names their groups, one row per sample in evaluation order."""
+    columns = [c for c in slice_columns(ds) if c in ds.frame.columns or c in ds.sensitive.columns]
+    out = pd.DataFrame({c: (ds.sensitive[c] if c in ds.sensitive.columns else ds.frame[c]).to_numpy()
+                        for c in columns})
+    return out
+
+
+def _slices(ds: Dataset, y_true: np.ndarray, y_score: np.ndarray, threshold: float, st: EvaluationSettings,
+            cost_fp: float, cost_fn: float) -> Any:
+    """The search for failing slices at the operating threshold (None when switched off)."""
+    if st.slice_metric == "none":
+        return None
+    from ..slices import find_slices
+
+    frame = slice_frame(ds)
+    return find_slices(frame, y_true, (y_score >= threshold).astype(np.int64), columns=list(frame.columns),
+                       metric=st.slice_metric, max_terms=st.slice_terms, min_support=st.min_group_size,
+                       fdr=st.fdr, level=st.ci_level, cost_fp=cost_fp, cost_fn=cost_fn)
 
 
 def _print_progress(done: int, total: int) -> None:

@@ -90,6 +90,8 @@ class Evaluation:
         seconds, scheduler and binning; ``data`` then holds the manifest but no rows and ``y_score`` is empty.
     settings : EvaluationSettings or None
         The settings it was computed with.
+    slices : evalkit.slices.SliceSearch or None
+        The search for failing slices at the operating threshold (None when ``slice_metric='none'``).
     tables : ScaleTables or None
         The merged histograms behind an out-of-core evaluation (its curves are drawn from them).
     """
@@ -119,6 +121,7 @@ class Evaluation:
     scale: dict[str, Any] | None = None
     tables: Any = None
     settings: EvaluationSettings | None = None
+    slices: Any = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -244,6 +247,7 @@ class Evaluation:
                              for r in self.small_groups.itertuples()],
             "undefined": self.undefined(),
             "cost": self.cost.to_dict() if self.cost is not None else None,
+            "slices": self.slices.to_dict() if self.slices is not None else None,
             "mlflow_run_id": self.run_id,
             "mlflow_tracking_uri": tracking.tracking_uri() if self.run_id else None,
             "created": self.created,

@@ -44,6 +44,11 @@ from ._samples import (
     samples_html,
     thumbnails_html,
 )
+from ._slices import (
+    slice_rows,
+    slices_section,
+    where_it_fails,
+)
 from ._summary import (
     HEADLINE,
     KEY_DISPARITY_METRICS,
@@ -111,10 +116,13 @@ __all__ = [
     "samples_html",
     "score_histogram",
     "score_histograms",
+    "slice_rows",
+    "slices_section",
     "small_groups_table",
     "summary",
     "table",
     "thresholds_table",
     "thumbnails_html",
     "undefined_table",
+    "where_it_fails",
 ]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..data import INTERSECTION_SEP
 from ._html import cell_html, fmt, fmt_ci, html_fragment, html_table, label
+from ._slices import where_it_fails
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -107,51 +108,91 @@ def _uncertainty_text(ev: Evaluation) -> str:
             f"Benjamini-Hochberg at FDR {u.fdr:g}")
 
 
+#: Fewest samples in a metric's denominator (positives for recall, ...) for a group's value to be ranked.
+MIN_DENOMINATOR = 10
+
+
+def denominator(row: pd.Series, metric: str) -> float:
+    """The samples a group's value of ``metric`` rests on: positives for recall/FNR, negatives for FPR/TNR,
+    predicted positives for precision, the smaller class for threshold-free metrics, else all samples."""
+    pos, neg = row.get("tp", np.nan) + row.get("fn", np.nan), row.get("fp", np.nan) + row.get("tn", np.nan)
+    if metric in ("recall", "fnr", "tpr"):
+        return pos
+    if metric in ("fpr", "tnr", "specificity"):
+        return neg
+    if metric in ("precision", "fdr"):
+        return row.get("tp", np.nan) + row.get("fp", np.nan)
+    if metric in ("roc_auc", "average_precision", "eer", "f1"):
+        return min(pos, neg) if metric != "f1" else pos
+    return row.get("n", np.nan)
+
+
+def _support(ev: Evaluation, feature: str, worst: str, best: str, metric: str) -> float:
+    return float(min(denominator(ev.by_group.loc[(feature, worst)], metric),
+                     denominator(ev.by_group.loc[(feature, best)], metric)))
+
+
 def disparity_table(ev: Evaluation, *, metrics: tuple[str, ...] = KEY_DISPARITY_METRICS,
-                    top: int | None = 10, intersections: bool = True) -> pd.DataFrame:
-    """The largest between-group differences, largest first, with the worst and best groups.
+                    top: int | None = 10, intersections: bool = True, supported: bool | None = True
+                    ) -> pd.DataFrame:
+    """The largest between-group differences, ranked by what the data support, with the worst and best groups.
+
+    Ranked by the lower bound of the difference's interval (the bound nearest zero; by the difference itself
+    without intervals), never by the point estimate alone.
 
     Parameters
     ----------
     metrics : tuple of str
         Which metrics to include.
     top : int or None, default=10
-        Keep the ``top`` largest differences (all when None).
+        Keep the ``top`` first rows (all when None).
     intersections : bool, default=True
         Include intersections of features; ``False`` keeps single features only.
+    supported : bool or None, default=True
+        True: only gaps whose two groups each have at least :data:`MIN_DENOMINATOR` samples in the metric's
+        denominator (:func:`denominator`); False: only the others (under-powered, listed apart); None: all.
 
     Returns
     -------
     DataFrame
-        Formatted strings: feature, metric, difference, ratio, worst group (value, n), best group.
+        Formatted strings: feature, metric, difference (with interval), ratio, worst group (value, n), best
+        group, groups, and ``support`` (the smaller denominator of the two groups).
     """
     d = ev.disparities.reset_index()
     keep = d["metric"].isin(list(metrics)) & d["difference"].notna() & ~d["feature"].map(_is_source)
     if not intersections:
         keep &= ~d["feature"].str.contains(INTERSECTION_SEP, regex=False)
-    d = d[keep].sort_values("difference", ascending=False, kind="stable")
+    d = d[keep].copy()
+    d["support"] = [_support(ev, r.feature, r.worst_group, r.best_group, r.metric) for r in d.itertuples()]
+    if supported is not None:
+        d = d[(d["support"] >= MIN_DENOMINATOR) == supported]
+    u = ev.uncertainty
+    ci = u.disparities if u is not None else pd.DataFrame()
+    d["bound"] = [ci.loc[(r.feature, r.metric), "difference_ci_low"] if (r.feature, r.metric) in ci.index
+                  else r.difference for r in d.itertuples()]
+    d = d.sort_values(["bound", "difference"], ascending=False, kind="stable", na_position="last")
     if top is not None:
         d = d.head(top)
-    u = ev.uncertainty
     rows = []
     for r in d.itertuples():
         worst = ev.by_group.loc[(r.feature, r.worst_group)]
         best = ev.by_group.loc[(r.feature, r.best_group)]
-        ci = ""
-        if u is not None and (r.feature, r.metric) in u.disparities.index:
-            c = u.disparities.loc[(r.feature, r.metric)]
-            ci = fmt_ci(c["difference_ci_low"], c["difference_ci_high"])
+        interval = ""
+        if (r.feature, r.metric) in ci.index:
+            c = ci.loc[(r.feature, r.metric)]
+            interval = fmt_ci(c["difference_ci_low"], c["difference_ci_high"])
         rows.append({
             "feature": r.feature,
             "metric": label(r.metric) + (" ↓" if r.metric in ev.lower_is_better else ""),
-            "difference": fmt(r.difference) + (f" {ci}" if ci else ""),
+            "difference": fmt(r.difference) + (f" {interval}" if interval else ""),
             "ratio": fmt(r.ratio),
             "worst-off group": f"{r.worst_group}: {fmt(worst[r.metric])} (n={int(worst['n']):,})",
             "best group": f"{r.best_group}: {fmt(best[r.metric])} (n={int(best['n']):,})",
             "groups": r.groups_compared,
+            "support": f"{int(r.support):,}" if np.isfinite(r.support) else "—",
         })
     return pd.DataFrame(rows, columns=["feature", "metric", "difference", "ratio", "worst-off group",
-                                       "best group", "groups"])
+                                       "best group", "groups", "support"])
 
 
 def summary(ev: Evaluation, *, top: int = 8) -> HTML:
@@ -184,13 +225,28 @@ def summary(ev: Evaluation, *, top: int = 8) -> HTML:
         "<div class='evalkit-box'><h3>Good enough?</h3>"
         f"<div class='evalkit-strip'>{tiles}</div><p>{html.escape(n)}</p>{_by_source_html(ev)}</div>"
         "<div class='evalkit-box'><h3>Fair enough? Largest gaps between groups</h3>"
-        f"<p>By single feature (groups with n ≥ {ev.min_group_size}); ↓ marks metrics where lower is better.</p>"
+        f"<p>By single feature (groups with n ≥ {ev.min_group_size}), ranked by the lower bound of the gap's "
+        f"interval (what the data support, not the point estimate); <i>support</i> is the smaller group's count in "
+        "the metric's denominator (positives for recall, negatives for FPR, predicted positives for precision); "
+        "↓ marks metrics where lower is better.</p>"
         + html_table(single, ("feature", "metric", "worst-off group", "best group"))
         + "<p>Including intersections:</p>"
         + html_table(disp, ("feature", "metric", "worst-off group", "best group"))
+        + _thin_html(ev, top=top)
         + _survivors_html(ev, top=top)
         + small_text + undefined_text + "</div>"
+        + where_it_fails(ev)
     )
+
+
+def _thin_html(ev: Evaluation, *, top: int) -> str:
+    """The gaps between groups with too few samples in the metric's denominator to rank, listed apart."""
+    thin = disparity_table(ev, top=None, supported=False)
+    if thin.empty:
+        return ""
+    return (f"<details><summary>{len(thin)} gap(s) rest on a group with fewer than {MIN_DENOMINATOR} samples in "
+            "the metric's denominator: listed apart, not ranked (their intervals are too wide to order)</summary>"
+            + html_table(thin.head(top * 3), ("feature", "metric", "worst-off group", "best group")) + "</details>")
 
 
 def _survivors_html(ev: Evaluation, *, top: int) -> str:
@@ -330,7 +386,7 @@ def all_disparities(ev: Evaluation) -> HTML:
     """Every disparity (all features and metrics), largest difference first."""
     from ..metrics import DISPARITY_METRICS
 
-    return html_fragment(html_table(disparity_table(ev, metrics=DISPARITY_METRICS + ev.config.comparable, top=None),
+    return html_fragment(html_table(disparity_table(ev, metrics=DISPARITY_METRICS + ev.config.comparable, top=None, supported=None),
                         ("feature", "metric", "worst-off group", "best group")))
 
 
