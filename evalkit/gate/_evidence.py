@@ -401,6 +401,8 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
                                  f"{r.errors} of {r.n} attacks accepted") for r in apcer.itertuples()]
         elif req.check == "apcer_max":
             evidence = _apcer_max_evidence(req, result.pad)
+        elif req.check == "no_failing_slice":
+            evidence = [_slice_evidence(req, ev)]
         elif req.check == "non_inferiority":
             evidence = _non_inferiority(req, result)
             if evidence is None:
@@ -410,6 +412,32 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
                 continue
         verdicts.extend(judge(req, e) for e in evidence)
     return verdicts
+
+
+def _slice_evidence(req: Requirement, ev: Any) -> Evidence:
+    """The failing slices on the requirement's metric (the evaluation's search, or a new one on another metric):
+    the estimate is the best-supported slice's gap, the interval runs from the largest lower bound to the
+    largest upper bound over the significant slices, so the verdict fails when some slice is surely worse than
+    the bound and passes only when none may be."""
+    from ..evaluation import slice_frame
+    from ..slices import find_slices
+
+    search = ev.slices
+    if search is None or search.settings.metric != req.metric:
+        st = ev.settings
+        search = find_slices(slice_frame(ev.data), ev.y_true, (ev.y_score >= ev.threshold).astype(int),
+                             metric=req.metric, max_terms=st.slice_terms if st else 3,
+                             min_support=ev.min_group_size, fdr=st.fdr if st else 0.05,
+                             level=st.ci_level if st else 0.95)
+    found = search.significant
+    if found.empty:
+        return Evidence(0.0, 0.0, 0.0, search.tested, "every slice",
+                        f"none of {search.tested:,} slices tested is significantly worse (BH at FDR "
+                        f"{search.settings.fdr:g})")
+    first = found.iloc[0]
+    return Evidence(float(first.gap), float(found.gap_low.max()), float(found.gap_high.max()), int(first.n),
+                    first.slice, f"{len(found):,} of {search.tested:,} slices significantly worse; best supported: "
+                    f"{first.slice} ({search.settings.metric} {first.value:.3g} against {first.rest:.3g})")
 
 
 def _apcer_max_evidence(req: Requirement, pad: Any) -> list[Evidence]:

@@ -69,13 +69,14 @@ from ..exceptions import ConfigError
 from ..data import Declared, read_yaml_mapping, validate_declared
 from ..diagnostics import PERTURBATIONS
 from ..metrics import LOWER_IS_BETTER, METRIC_NAMES
+from ..settings import SLICE_METRICS
 from ..stats import COUNT_METRICS, PAIRED_METRICS
 
 Decision = Literal["pass", "fail", "inconclusive"]
 #: The kinds of requirement a policy may state.
 CHECKS: tuple[str, ...] = ("metric", "disparity", "fitting_gap", "robustness_drop", "robustness_flips",
                            "attack_success", "apcer", "apcer_max", "non_inferiority", "latency", "memory",
-                           "fnmr_at_fmr", "fmr_inequity")
+                           "fnmr_at_fmr", "fmr_inequity", "no_failing_slice")
 _BOUND = "a finite number"
 #: Checks judged on a verification set (``verification_data``), whose features are its own.
 _VERIFICATION = ("fnmr_at_fmr", "fmr_inequity")
@@ -137,6 +138,16 @@ class RobustnessFlipsSpec(_Spec):
     check: Literal["robustness_flips"]
     perturbation: str
     strength: float = Field(description=_BOUND, allow_inf_nan=False)
+    max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
+
+
+class NoFailingSliceSpec(_Spec):
+    """No slice of the data (up to three conditions on sensitive features and model inputs) significantly worse
+    on a metric than the rest of the data by more than ``max`` (see :mod:`evalkit.slices`)."""
+
+    check: Literal["no_failing_slice"]
+    metric: str = Field("error_rate", description="the metric the slices are searched on: "
+                                                  "error_rate, fnr, fpr, recall, precision or cost")
     max: float | None = Field(None, description=_BOUND, allow_inf_nan=False)
 
 
@@ -210,7 +221,8 @@ class MemorySpec(_Spec):
 
 RequirementSpec = Annotated[
     MetricSpec | DisparitySpec | FittingGapSpec | RobustnessDropSpec | RobustnessFlipsSpec | AttackSuccessSpec
-    | ApcerSpec | ApcerMaxSpec | NonInferioritySpec | LatencySpec | MemorySpec | FnmrAtFmrSpec | FmrInequitySpec,
+    | ApcerSpec | ApcerMaxSpec | NonInferioritySpec | LatencySpec | MemorySpec | FnmrAtFmrSpec | FmrInequitySpec
+    | NoFailingSliceSpec,
     Field(discriminator="check")]
 
 
@@ -300,6 +312,9 @@ class Requirement:
             return f"scoring server's resident memory {sign} {self.bound:g} MB"
         if self.check == "attack_success":
             return f"adversarial attack success rate {sign} {self.bound:g}"
+        if self.check == "no_failing_slice":
+            return (f"no slice significantly worse on {self.metric} than the rest of the data by more than "
+                    f"{self.bound:g}")
         if self.check == "apcer":
             return f"attacks accepted (APCER) for every attack species {sign} {self.bound:g}"
         if self.check == "apcer_max":
@@ -357,7 +372,8 @@ def _requirement(path: Path, index: int, spec: Any, features: Sequence[str] | No
     check = spec.check
     metric = getattr(spec, "metric", None)
     if metric is not None:
-        allowed = {"robustness_drop": COUNT_METRICS, "non_inferiority": PAIRED_METRICS}.get(check, METRIC_NAMES)
+        allowed = {"robustness_drop": COUNT_METRICS, "non_inferiority": PAIRED_METRICS,
+                   "no_failing_slice": SLICE_METRICS}.get(check, METRIC_NAMES)
         if metric not in allowed:
             raise ConfigError(path, f"metric {metric!r} is not one of {list(allowed)}", key=f"{where}.metric")
     if check == "non_inferiority":

@@ -219,3 +219,17 @@ def test_verification_requirements_need_verification_data(tmp_path):
     path.write_text("requirements:\n  - {check: fnmr_at_fmr, fmr: 2, max: 0.03}\n")
     with pytest.raises(ConfigError, match=r"key 'requirements\[0\]\.fmr': expected the target FMR"):
         load_policy(path)
+
+
+def test_no_failing_slice_is_judged_on_the_slices_intervals(tmp_path):
+    """On Adult the logistic model misses most high earners among the never-married and the less educated: a
+    slice search on recall finds slices far worse than the rest, so a bound of 0.1 fails; a bound of 1 cannot
+    be exceeded and passes."""
+    policy = _policy(tmp_path, "  - {name: slices, check: no_failing_slice, metric: recall, max: 0.1}\n"
+                               "  - {name: loose, check: no_failing_slice, metric: recall, max: 1.0}\n",
+                     settings="n_boot: 0")
+    result = run_checks("adult-logreg", ADULT_TEST, policy)
+    verdicts = {v["requirement"]: v for v in result.verdicts}
+    assert verdicts["slices"]["decision"] == "fail" and verdicts["loose"]["decision"] == "pass"
+    assert verdicts["slices"]["ci_low"] > 0.1 and " = " in verdicts["slices"]["subject"]
+    assert "slices significantly worse" in verdicts["slices"]["note"]
