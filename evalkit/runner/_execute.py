@@ -8,8 +8,10 @@ when every step has succeeded.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -44,6 +46,7 @@ def render_html(notebook: Path, html_path: Path, *, title: str) -> Path:
 
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["title"] = title
+    add_contents(nb)
     for cell in nb.cells:  # a figure cell's "alt" metadata describes its images to screen readers
         alt = cell.metadata.get("alt")
         for output in cell.get("outputs", []) if alt else []:
@@ -59,6 +62,46 @@ def render_html(notebook: Path, html_path: Path, *, title: str) -> Path:
     )
     body, _ = exporter.from_notebook_node(nb)
     return atomic_write_text(html_path, body)
+
+
+def section_id(heading: str) -> str:
+    """The anchor of a report section: ``evalkit-`` and the heading's words in lower case, joined by ``-``.
+
+    Examples
+    --------
+    >>> section_id("Where the model fails")
+    'evalkit-where-the-model-fails'
+    """
+    return "evalkit-" + re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+
+
+def add_contents(nb: Any) -> list[tuple[str, str]]:
+    """Give every section heading (``## ...`` in a markdown cell) an anchor and put a table of contents linking
+    to them just before the first one, under the first screen. Returns (heading, anchor) pairs; nothing is added
+    for fewer than three sections."""
+    import nbformat
+
+    sections: list[tuple[str, str]] = []
+    first = None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        for k, line in enumerate(lines):
+            m = re.match(r"^##\s+(.+?)\s*$", line)
+            if m:
+                anchor = section_id(m.group(1))
+                sections.append((m.group(1), anchor))
+                lines[k] = f"<a id='{anchor}'></a>\n\n{line}"
+                first = index if first is None else first
+        cell.source = "\n".join(lines)
+    if len(sections) < 3 or first is None:
+        return sections
+    links = "".join(f"<li><a href='#{a}'>{html.escape(h)}</a></li>" for h, a in sections)
+    toc = nbformat.v4.new_markdown_cell(f"<nav class='evalkit-toc' aria-label='Contents'><b>Contents</b>"
+                                        f"<ol>{links}</ol></nav>")
+    nb.cells.insert(first, toc)
+    return sections
 
 
 def render_outputs(notebook: Path, staging: Path, html_name: str, json_name: str, *,

@@ -68,7 +68,7 @@ def where_it_fails(ev: Evaluation, *, top: int = 5) -> str:
     if found.empty:
         return head + "</p></div>"
     return (head + f" The {min(top, len(found))} the data support best (ranked by the interval's lower bound; "
-            "the full list and their samples under <a href='#Where-the-model-fails'>Where the model fails</a>):</p>"
+            "the full list and their samples under <a href='#evalkit-where-the-model-fails'>Where the model fails</a>):</p>"
             + html_table(_rows(ev, found.head(top), links=True), ("slice",), raw_html=True) + "</div>")
 
 

@@ -72,3 +72,33 @@ def test_report_in_headless_chromium(page_report, tmp_path):
     external = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert external == []
     assert shot.stat().st_size > 10_000
+
+
+def check_contents_links(html: Path) -> list[str]:
+    """Open ``html`` in Chromium, follow every link of its table of contents and return the sections whose
+    heading did not land in the viewport (empty when all did)."""
+    from playwright.sync_api import sync_playwright
+
+    missed = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(html.as_uri(), wait_until="load")
+            links = page.eval_on_selector_all("nav.evalkit-toc a", "as => as.map(a => a.getAttribute('href'))")
+            assert len(links) >= 3, links
+            for href in links:
+                page.click(f"nav.evalkit-toc a[href='{href}']")
+                page.wait_for_function("h => location.hash === h", arg=href)
+                box = page.evaluate("""id => { const a = document.getElementById(id);
+                    const h = a.parentElement.querySelector('h2') || a.nextElementSibling;
+                    const r = (h || a).getBoundingClientRect(); return [r.top, window.innerHeight]; }""", href[1:])
+                if not -2 <= box[0] < box[1]:  # sub-pixel rounding puts a landed anchor a fraction above 0
+                    missed.append(href)
+        finally:
+            browser.close()
+    return missed
+
+
+def test_every_contents_link_lands_on_its_section(page_report):
+    assert check_contents_links(page_report) == []
