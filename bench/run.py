@@ -27,6 +27,10 @@ speedup and a note. Timings are measured here and reported, never asserted by th
    and reduced, against the matrix products alone; verification_bootstrap_1000: 1,000 subject-clustered
    resamples of every per-group figure; verification_vs_pyeer: the same FMR/FNMR points as pyeer and the time
    ratio; verification_coverage: 95 % interval coverage over 500 simulated data sets.
+10. slice_search_adult / slice_search_synthetic: the search for failing slices (conjunctions of up to 3
+   predicates, every supported slice tested, BH over all) on Adult (48,842 rows) and on 10^6 rows x 20 columns.
+11. interval_coverage: the coverage table of the per-group and disparity intervals (method x metric x group
+   size of 30, 100, 1,000), 500 simulated data sets per cell.
 6. bootstrap: 1,000 Poisson resamples of every metric for every group of the 3 features, their 3
    pairwise intersections and the 3-way intersection (7 groupings, 71 groups + overall), at 1e6 rows;
    against MetricFrame(n_boot=10) on 1e5 rows and the 40 groups (its own bootstrap; 1,000 resamples
@@ -553,6 +557,71 @@ def bench_verification() -> list[dict]:
     return records
 
 
+def _slices_case(which: str) -> dict:
+    """The slice search on Adult (train + test, 48,842 rows) or on 10^6 synthetic rows with 20 columns."""
+    import pandas as pd
+
+    from evalkit.slices import find_slices
+
+    if which == "adult":
+        from evalkit import load_dataset
+        from evalkit.evaluation import slice_frame
+        from evalkit.models import resolve_model, score
+
+        model = resolve_model("adult-logreg")
+        parts = [load_dataset(ROOT / "data_manifests" / f"adult_{s}.yaml") for s in ("train", "test")]
+        frame = pd.concat([slice_frame(d) for d in parts], ignore_index=True)
+        y = np.concatenate([d.y_true for d in parts])
+        pred = np.concatenate([(score(model, d) >= 0.5).astype(int) for d in parts])
+    else:
+        rng = np.random.default_rng(0)
+        n = 1_000_000
+        cols = {f"c{j}": rng.choice([f"v{k}" for k in range(3 + j % 6)], n) for j in range(10)}
+        cols.update({f"x{j}": rng.normal(size=n) for j in range(10)})
+        frame = pd.DataFrame(cols)
+        y = rng.integers(0, 2, n)
+        p = np.full(n, 0.1)
+        p[(frame.c0 == "v1") & (frame.x0 > 1)] = 0.3  # one planted slice
+        pred = np.where(rng.random(n) < p, 1 - y, y)
+    gc.collect()
+    base = _reset_peak()
+    t = time.perf_counter()
+    out = find_slices(frame, y, pred, max_terms=3)
+    seconds = time.perf_counter() - t
+    return {"rows": len(frame), "columns": len(frame.columns), "seconds": seconds,
+            "peak_mb": (_peak_kb() - base) / 1024, "tested": out.tested, "candidates": out.candidates,
+            "predicates": out.predicates, "significant": int(out.slices["significant"].sum()),
+            "top": out.top["slice"].head(3).tolist()}
+
+
+def bench_slices() -> list[dict]:
+    """The slice search: Adult under 5 s, 10^6 rows x 20 columns under 60 s and 2 GiB."""
+    records = []
+    for which, target in (("adult", 5.0), ("synthetic", 60.0)):
+        r = _measure(f"slices_{which}", ROOT)
+        met = r["seconds"] <= target and (which == "adult" or r["peak_mb"] <= 2048)
+        records.append(_record(f"slice_search_{which}", r["rows"], r["columns"], r["seconds"], r["peak_mb"],
+                               target_seconds=target, target_met=met, tested=r["tested"],
+                               candidates=r["candidates"], predicates=r["predicates"], significant=r["significant"],
+                               note=f"error rate, conjunctions of up to 3 of {r['predicates']} predicates over "
+                                    f"{r['columns']} columns; candidates per level {r['candidates']}, "
+                                    f"{r['tested']:,} tested (Fisher exact, BH over all), {r['significant']:,} "
+                                    f"significant; first: {r['top']}"))
+    return records
+
+
+def bench_coverage() -> list[dict]:
+    """The coverage table of the intervals (method x metric x group size), 500 data sets per cell."""
+    sys.path.insert(0, str(ROOT))
+    from tests.unit.stats.test_coverage import coverage_table
+
+    t = time.perf_counter()
+    table = coverage_table(datasets=500, n_boot=400, seed=2026)
+    return [_record("interval_coverage", 500, 3, time.perf_counter() - t, None, table=table,
+                    note="95 % intervals, 500 simulated data sets per cell (groups of 30, 100, 1,000): " +
+                         "; ".join(f"{r['method']} {r['metric']} n={r['n']}: {r['coverage']:.3f}" for r in table))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
@@ -569,6 +638,9 @@ def main() -> None:
     if args.case == "pyeer":
         print(json.dumps(_pyeer_case()))
         return
+    if args.case and args.case.startswith("slices_"):
+        print(json.dumps(_slices_case(args.case.removeprefix("slices_"))))
+        return
     if args.case:
         print(json.dumps(_case(args.case, Path(args.data))))
         return
@@ -584,6 +656,9 @@ def main() -> None:
         records += bench_out_of_core([int(v) for v in args.scale_sizes.split(",")], Path(tmp))
         print("biometric verification at scale, against pyeer, interval coverage ...", flush=True)
         records += bench_verification()
+        print("slice search (Adult, 10^6 x 20) and the coverage of the intervals ...", flush=True)
+        records += bench_slices()
+        records += bench_coverage()
     doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "records": records}
     from evalkit._io import atomic_write_json

@@ -323,7 +323,8 @@ class EvaluationSettings(_Fields):
                                           metavar="FILE")
     min_group_size: int = _setting(MIN_GROUP_SIZE, "groups smaller than this are flagged and not compared",
                                    cli=positive_int)
-    intersections: bool = _setting(True, "also evaluate pairwise intersections of the sensitive features", cli=None)
+    intersections: bool = _setting(True, "also evaluate the intersections of the sensitive features (every pair, "
+                                 "and all of them together when there are three or more)", cli=None)
     engine: str = _setting("vectorised", "vectorised or fairlearn's MetricFrame (same numbers, slower), in "
                            "memory; or out of core for data of any size read in chunks: stream (this process) "
                            "or dask (a cluster)", choices=ENGINES)

@@ -13,14 +13,16 @@ import pandas as pd
 INTERSECTION_SEP = "&"
 
 def group_columns(sensitive: pd.DataFrame, *, intersections: bool = True) -> dict[str, pd.Series]:
-    """The grouping columns to evaluate: each sensitive feature and, optionally, each pair of them.
+    """The grouping columns to evaluate: each sensitive feature and, optionally, each pair of them and (with three
+    or more features) the intersection of all of them.
 
     Parameters
     ----------
     sensitive : DataFrame
         One string column per sensitive feature.
     intersections : bool, default=True
-        Add pairwise intersections, named ``"a&b"`` with values ``"x&y"``.
+        Add pairwise intersections, named ``"a&b"`` with values ``"x&y"``, and the full intersection
+        ``"a&b&c"`` (values ``"x&y&z"``) when there are three or more features.
 
     Returns
     -------
@@ -32,6 +34,11 @@ def group_columns(sensitive: pd.DataFrame, *, intersections: bool = True) -> dic
     if intersections:
         for a, b in combinations(sensitive.columns, 2):
             cols[f"{a}{INTERSECTION_SEP}{b}"] = _intersect(cols[a], cols[b])
+        if sensitive.shape[1] >= 3:  # the intersection of all of them (fairlearn's MetricFrame groups)
+            full = cols[sensitive.columns[0]]
+            for c in sensitive.columns[1:]:
+                full = _intersect(full, cols[c])
+            cols[INTERSECTION_SEP.join(sensitive.columns)] = full
     return cols
 
 

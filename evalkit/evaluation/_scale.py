@@ -456,6 +456,11 @@ def _groupings(cells: list[tuple[str, ...]], sensitive: Sequence[str], intersect
             names = sorted(set(values))
             lookup = {n: k for k, n in enumerate(names)}
             out[f"{a}{INTERSECTION_SEP}{b}"] = (np.array([lookup[v] for v in values]), names)
+        if len(sensitive) >= 3:  # the intersection of all of them, as group_columns adds it
+            values = [INTERSECTION_SEP.join(c) for c in cells]
+            names = sorted(set(values))
+            lookup = {n: k for k, n in enumerate(names)}
+            out[INTERSECTION_SEP.join(sensitive)] = (np.array([lookup[v] for v in values]), names)
     return out
 
 

@@ -138,59 +138,53 @@ def _counts_by_key(key: np.ndarray, cls: np.ndarray, size: int) -> np.ndarray:
 
 def _enumerate(ids: np.ndarray, cls: np.ndarray, sizes: list[int], offsets: list[int], s: SliceSettings
                ) -> tuple[list[tuple[int, ...]], np.ndarray, dict[int, int]]:
-    """Every conjunction with enough support in each of its sub-conjunctions, and its confusion counts."""
+    """Every conjunction with enough support in each of its sub-conjunctions, and its confusion counts.
+
+    Columns are held as contiguous per-column codes; for every pair of columns a boolean per row says whether the
+    row's pair of predicates is a supported conjunction, so a triple of columns needs three ANDs, one gather of
+    the rows that remain and one ``bincount``."""
     n_cols = ids.shape[1]
-    local = ids - np.asarray(offsets)[None, :]  # per-column predicate codes (-1: none)
-    local[ids < 0] = -1
+    local = [np.ascontiguousarray(np.where(ids[:, j] >= 0, ids[:, j] - offsets[j], -1)) for j in range(n_cols)]
+    cls = np.ascontiguousarray(cls)
     terms: list[tuple[int, ...]] = []
     counts: list[np.ndarray] = []
     candidates: dict[int, int] = {}
-    # one term
-    single = [_counts_by_key(local[:, j], cls, sizes[j]) for j in range(n_cols)]
-    ok1 = [c.sum(axis=1) >= s.min_support for c in single]
-    for j in range(n_cols):
-        for v in np.nonzero(ok1[j])[0]:
-            terms.append((offsets[j] + int(v),))
-            counts.append(single[j][v])
-    candidates[1] = len(terms)
-    if s.max_terms < 2:
-        return terms, np.array(counts).reshape(-1, 4), candidates
-    # two terms: per pair of columns, only rows whose both predicates are supported
-    pair_ok: dict[tuple[int, int], np.ndarray] = {}
-    n2 = 0
-    for i, j in combinations(range(n_cols), 2):
-        a, b = local[:, i], local[:, j]
-        valid = (a >= 0) & (b >= 0)
-        valid[valid] &= ok1[i][a[valid]] & ok1[j][b[valid]]
-        key = np.where(valid, a * sizes[j] + b, -1)
-        c = _counts_by_key(key, cls, sizes[i] * sizes[j])
+
+    def keep(c: np.ndarray, decode: Callable[[int], tuple[int, ...]]) -> np.ndarray:
         ok = c.sum(axis=1) >= s.min_support
-        pair_ok[(i, j)] = ok.reshape(sizes[i], sizes[j])
-        for k in np.nonzero(ok)[0]:
-            terms.append((offsets[i] + int(k // sizes[j]), offsets[j] + int(k % sizes[j])))
-            counts.append(c[k])
-            n2 += 1
-    candidates[2] = n2
-    if s.max_terms < 3:
-        return terms, np.array(counts).reshape(-1, 4), candidates
-    n3 = 0
-    for i, j, k in combinations(range(n_cols), 3):
-        a, b, c3 = local[:, i], local[:, j], local[:, k]
-        valid = (a >= 0) & (b >= 0) & (c3 >= 0)
-        av, bv, cv = a[valid], b[valid], c3[valid]
-        sub = pair_ok[(i, j)][av, bv] & pair_ok[(i, k)][av, cv] & pair_ok[(j, k)][bv, cv]
-        valid[valid] = sub
-        key = np.where(valid, (a * sizes[j] + b) * sizes[k] + c3, -1)
-        cnt = _counts_by_key(key, cls, sizes[i] * sizes[j] * sizes[k])
-        ok = cnt.sum(axis=1) >= s.min_support
-        for q in np.nonzero(ok)[0]:
-            q = int(q)
-            terms.append((offsets[i] + q // (sizes[j] * sizes[k]), offsets[j] + (q // sizes[k]) % sizes[j],
-                          offsets[k] + q % sizes[k]))
-            counts.append(cnt[q])
-            n3 += 1
-    candidates[3] = n3
-    return terms, np.array(counts).reshape(-1, 4), candidates
+        for q in np.flatnonzero(ok):
+            terms.append(decode(int(q)))
+        counts.append(c[ok])
+        return ok
+
+    # one term
+    ok1 = []
+    for j in range(n_cols):
+        ok1.append(keep(_counts_by_key(local[j], cls, sizes[j]), lambda q, j=j: (offsets[j] + q,)))
+    candidates[1] = len(terms)
+    if s.max_terms >= 2:
+        rows_ok: dict[tuple[int, int], np.ndarray] = {}
+        before = len(terms)
+        for i, j in combinations(range(n_cols), 2):
+            a, b = local[i], local[j]
+            valid = (a >= 0) & (b >= 0)
+            valid &= np.take(ok1[i], np.maximum(a, 0)) & np.take(ok1[j], np.maximum(b, 0))
+            key = np.where(valid, a * sizes[j] + b, -1)
+            ok = keep(_counts_by_key(key, cls, sizes[i] * sizes[j]),
+                      lambda q, i=i, j=j: (offsets[i] + q // sizes[j], offsets[j] + q % sizes[j]))
+            if s.max_terms >= 3:
+                rows_ok[(i, j)] = valid & np.take(ok, np.maximum(key, 0))
+        candidates[2] = len(terms) - before
+        if s.max_terms >= 3:
+            before = len(terms)
+            for i, j, k in combinations(range(n_cols), 3):
+                idx = np.flatnonzero(rows_ok[(i, j)] & rows_ok[(i, k)] & rows_ok[(j, k)])
+                key = (local[i][idx] * sizes[j] + local[j][idx]) * sizes[k] + local[k][idx]
+                c = _counts_by_key(key, cls[idx], sizes[i] * sizes[j] * sizes[k])
+                keep(c, lambda q, i=i, j=j, k=k: (offsets[i] + q // (sizes[j] * sizes[k]),
+                                                  offsets[j] + (q // sizes[k]) % sizes[j], offsets[k] + q % sizes[k]))
+            candidates[3] = len(terms) - before
+    return terms, (np.concatenate(counts) if counts else np.zeros((0, 4), dtype=np.int64)), candidates
 
 
 def _test(counts: np.ndarray, total: np.ndarray, s: SliceSettings) -> dict[str, np.ndarray]:

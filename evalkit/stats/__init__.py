@@ -10,6 +10,7 @@ from ._binomial import (
     clopper_pearson,
     wilson,
     newcombe_difference,
+    max_min_interval,
 )
 from ._bootstrap import (
     CountMetric,
@@ -80,6 +81,7 @@ __all__ = [
     "group_onehots",
     "histogram",
     "histogram_metrics",
+    "max_min_interval",
     "mcnemar",
     "metric_by_columns",
     "metrics_by_columns",

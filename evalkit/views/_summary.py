@@ -42,7 +42,8 @@ def header(ev: Evaluation) -> HTML:
         ("Dataset sha256", m.sha256),
         ("Decision threshold", _threshold_text(ev)),
         ("Uncertainty", _uncertainty_text(ev)),
-        ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"),
+        ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"
+         + (" and all of them together" if len(m.sensitive_features) >= 3 else "")),
         ("Per-group metrics", f"{ev.engine} engine; groups under {ev.min_group_size} samples flagged"),
         *([("Out of core", _scale_text(ev))] if ev.scale else []),
         ("evalkit", f"{versions()['evalkit']}, git {git_commit()}"),
