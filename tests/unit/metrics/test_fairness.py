@@ -101,9 +101,29 @@ def test_single_group_has_no_disparity():
 
 def test_group_columns_intersections():
     cols = group_columns(pd.DataFrame({"a": ["x", "y"], "b": ["1", "2"], "c": ["p", "q"]}))
-    assert list(cols) == ["a", "b", "c", "a&b", "a&c", "b&c"]
+    assert list(cols) == ["a", "b", "c", "a&b", "a&c", "b&c", "a&b&c"]
     assert cols["a&c"].tolist() == ["x&p", "y&q"]
+    assert cols["a&b&c"].tolist() == ["x&1&p", "y&2&q"]
     assert list(group_columns(pd.DataFrame({"a": ["x"]}), intersections=False)) == ["a"]
+    assert list(group_columns(pd.DataFrame({"a": ["x"], "b": ["1"]}))) == ["a", "b", "a&b"]  # two: no extra
+
+
+def test_full_intersection_equals_metricframe_with_three_features():
+    """fairlearn's MetricFrame with three sensitive features gives the three-way groups directly."""
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import recall_score
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    sens = pd.DataFrame({"a": rng.choice(["x", "y"], n), "b": rng.choice(["1", "2", "3"], n),
+                         "c": rng.choice(["p", "q"], n)})
+    y, s = rng.integers(0, 2, n), rng.random(n)
+    ours = metrics_by_group(y, s, sensitive=sens, threshold=0.5).loc["a&b&c", "recall"]
+    mf = MetricFrame(metrics=recall_score, y_true=y, y_pred=(s >= 0.5).astype(int), sensitive_features=sens)
+    ref = {"&".join(k): v for k, v in mf.by_group.items()}
+    assert len(ours) == len(ref) == 12
+    for group, value in ours.items():
+        assert value == pytest.approx(ref[group], abs=1e-12)
 
 
 def test_unknown_engine():
