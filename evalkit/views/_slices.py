@@ -63,7 +63,7 @@ def where_it_fails(ev: Evaluation, *, top: int = 5) -> str:
     found = s.top
     head = (f"<div class='evalkit-box'><h3>Where the model fails</h3><p>{s.tested:,} slices tested (up to "
             f"{s.settings.max_terms} conditions on the sensitive features and the model's inputs); <b>{len(found):,}"
-            f"</b> have a {metric} worse than the rest of the data after a Benjamini-Hochberg correction at FDR "
+            f"</b> are worse on {metric} than the rest of the data after a Benjamini-Hochberg correction at FDR "
             f"{s.settings.fdr:g} (and worse than each of their sub-slices); overall {metric} {fmt(s.overall)}.")
     if found.empty:
         return head + "</p></div>"
