@@ -37,6 +37,7 @@ from ._spoofing import (
     spoof_dataset_report,
     apcer_bpcer_curve,
     bpcer_at_apcer,
+    bpcer_name,
 )
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "attack_rates",
     "attack_species",
     "bpcer_at_apcer",
+    "bpcer_name",
     "default_suite",
     "feature_kinds",
     "fitting_diagnostics",

@@ -146,6 +146,18 @@ def worst_apcer(rates: pd.DataFrame, feature: str = "overall", group: str = "all
     return part.sort_values(["value", "ci_high"], ascending=False, kind="stable").iloc[0]
 
 
+def bpcer_name(target: float) -> str:
+    """ISO/IEC 30107-3's name for BPCER at APCER ``target``: ``BPCER N`` where the target is ``1/N``.
+
+    Examples
+    --------
+    >>> bpcer_name(0.10), bpcer_name(0.05), bpcer_name(0.03)
+    ('BPCER10', 'BPCER20', 'BPCER at APCER 0.03')
+    """
+    n = 1 / target
+    return f"BPCER{round(n):d}" if abs(n - round(n)) < 1e-9 else f"BPCER at APCER {target:g}"
+
+
 def _attack_column(data: Dataset) -> str:
     column = data.manifest.attack_column
     if not column:
@@ -245,7 +257,7 @@ def apcer_bpcer_curve(y_true: np.ndarray, y_score: np.ndarray, attack: Sequence[
     Examples
     --------
     >>> c = apcer_bpcer_curve(np.array([1, 1, 0]), np.array([.9, .4, .6]), ["", "", "print"])
-    >>> c[["threshold", "apcer_max", "bpcer"]].to_numpy().tolist()[1:]
+    >>> c[["threshold", "apcer_max", "bpcer"]].to_numpy().tolist()[1:3]
     [[0.6, 1.0, 0.5], [0.9, 0.0, 0.5]]
     """
     species, score, bona = _pad_arrays(y_true, y_score, attack)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..diagnostics import bpcer_name
 from ..views import fmt, fmt_ci, html_fragment, html_table
 
 if TYPE_CHECKING:
@@ -279,9 +280,7 @@ def spoofing(result: GateResult) -> HTML:
     at = pad.at_apcer[pad.at_apcer.rate == "BPCER"]
     parts = []
     for target, part in at.groupby("target", sort=False):
-        # ISO/IEC 30107-3 names BPCER at APCER 1/N "BPCER N" (BPCER10 at 10 %, BPCER20 at 5 %)
-        n = 1 / target
-        name = f"BPCER{round(n):d}" if abs(n - round(n)) < 1e-9 else f"BPCER at APCER {target:g}"
+        name = bpcer_name(target)
         parts.append(_pad_wide(part.assign(rate=f"{name} (threshold {fmt(part.threshold.iloc[0])})"),
                                [f"{name} (threshold {fmt(part.threshold.iloc[0])})"]).set_index("group"))
     later = pd.concat(parts, axis=1).reset_index() if parts else pd.DataFrame()

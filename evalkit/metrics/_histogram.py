@@ -130,7 +130,7 @@ def most_confidently_wrong(y_true: npt.ArrayLike, y_score: npt.ArrayLike, thresh
     Examples
     --------
     >>> most_confidently_wrong([0, 1, 0, 1], [0.9, 0.1, 0.6, 0.45], 0.5).tolist()
-    [1, 0, 2, 3]
+    [0, 1, 2, 3]
     """
     y = np.asarray(y_true)
     s = np.asarray(y_score, dtype=np.float64)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from ..settings import SliceSettings
 from ..stats import benjamini_hochberg, newcombe_difference
-from ._predicates import Predicate, predicate_table
+from ._predicates import predicate_table
 
 #: The metric's errors and denominator from the confusion counts (tn, fp, fn, tp), and whether the printed
 #: value is the error share itself or its complement (recall = 1 - FNR, precision = 1 - FDR).

@@ -148,7 +148,7 @@ def metric_key(*parts: str) -> str:
     Examples
     --------
     >>> metric_key("by_group", "age_band", "65+", "recall")
-    'by_group/age_band/65_-f1a5a8/recall'
+    'by_group/age_band/65_-d62a7d/recall'
     """
     out = []
     for part in parts:

@@ -204,7 +204,7 @@ def evaluate_verification(counts: VerificationCounts, *, settings: VerificationS
     >>> from evalkit.verification import counts_from_templates, make_verification_set
     >>> samples, templates = make_verification_set(200, 3, seed=0)
     >>> counts = counts_from_templates(samples, templates, subject_column="subject", features=["group"])
-    >>> res = evaluate_verification(counts, fmr_targets=(1e-2,), n_boot=0)
+    >>> res = evaluate_verification(counts, fmr_targets=(1e-3,), n_boot=0)
     >>> bool(res.thresholds["supported"].iloc[0])
     True
     """

@@ -190,10 +190,10 @@ def eer_from_histograms(genuine: np.ndarray, impostor: np.ndarray) -> float | np
 
     Examples
     --------
-    >>> float(eer_from_histograms(np.array([1, 1, 0, 0]), np.array([0, 0, 1, 1])))  # separated: no error
+    >>> float(eer_from_histograms(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])))  # separated: no error
     0.0
-    >>> float(eer_from_histograms(np.array([0, 1, 1]), np.array([1, 1, 0])))
-    0.5
+    >>> float(eer_from_histograms(np.array([0, 1, 1]), np.array([1, 1, 0])))  # halfway between two edges
+    0.25
     """
     gen, imp = np.asarray(genuine, dtype=float), np.asarray(impostor, dtype=float)
     g, i = gen.sum(-1, keepdims=True), imp.sum(-1, keepdims=True)

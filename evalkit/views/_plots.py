@@ -397,6 +397,8 @@ def apcer_bpcer_det(pad: Any, feature: str | None = None, *, ax: Axes | None = N
     """
     from scipy.stats import norm
 
+    from ..diagnostics import bpcer_name
+
     ax = axes_for(ax)
     curve = pad.curve
     if "feature" not in curve.columns:
@@ -423,9 +425,7 @@ def apcer_bpcer_det(pad: Any, feature: str | None = None, *, ax: Axes | None = N
             ax.plot(*at, "o", color=line.get_color(), ms=4)
     for target in sorted(set(pad.at_apcer["target"])):
         ax.axvline(norm.ppf(target), ls=":", color="grey", lw=1)
-        n = 1 / target
-        name = f"BPCER{round(n)}" if abs(n - round(n)) < 1e-9 else f"APCER {target:g}"
-        ax.annotate(name, (norm.ppf(target), 0.97), xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
+        ax.annotate(bpcer_name(target), (norm.ppf(target), 0.97), xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
                     color="grey", ha="right", va="top")
     det_axes(ax, f"APCER_max vs BPCER{'' if feature is None else ' by ' + feature}", low=low,
              xlabel="APCER_max (attacks accepted, worst species)", ylabel="BPCER (bona fide rejected)")
