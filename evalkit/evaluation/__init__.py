@@ -8,8 +8,6 @@ May import: the root (``settings``, ``exceptions``, ``_io``), :mod:`evalkit.trac
 
 from ._evaluate import (
     evaluate,
-    slice_columns,
-    slice_frame,
 )
 from ._result import (
     SCHEMA_VERSION,
@@ -17,6 +15,8 @@ from ._result import (
     Evaluation,
     versions,
     git_commit,
+    slice_columns,
+    slice_frame,
 )
 from ._scale import (
     FINE_BINS,

@@ -33,7 +33,7 @@ from ..metrics import (
 from ..models import ModelRef, check_score_range, resolve_model, score
 from ..settings import EvaluationSettings, parse_rule
 from ..stats import estimate_uncertainty
-from ._result import Evaluation
+from ._result import Evaluation, costs, search_slices
 from ._scale import evaluate_at_scale
 
 
@@ -127,8 +127,7 @@ def evaluate(
             w = bw if w is None else w * bw
     balance_info["rows_after"] = len(ds)
     y_true = ds.y_true
-    c_fp = st.cost_fp if st.cost_fp is not None else (config.cost_fp if config.cost_fp is not None else 1.0)
-    c_fn = st.cost_fn if st.cost_fn is not None else (config.cost_fn if config.cost_fn is not None else 1.0)
+    c_fp, c_fn = costs(st, config)
     op = choose_threshold(y_true, y_score, threshold_rule, threshold=threshold, cost_fp=c_fp, cost_fn=c_fn,
                           sample_weight=w)
     thr = op.threshold
@@ -153,7 +152,7 @@ def evaluate(
     name, target = parse_rule(threshold_rule)
     target = st.target_fpr if st.target_fpr is not None else (target if name == "fpr" else overall["fpr"])
     thresholds = _group_thresholds(y_true, y_score, groupings, thr, target, w)
-    slices = _slices(ds, y_true, y_score, thr, st, c_fp, c_fn)
+    slices = search_slices(ds, y_true, y_score, thr, st, c_fp, c_fn)
     return Evaluation(
         model=ref,
         data=ds,
@@ -179,34 +178,6 @@ def evaluate(
         settings=st,
         slices=slices,
     )
-
-
-def slice_columns(ds: Dataset) -> list[str]:
-    """The columns a slice search looks at: the sensitive features, then the model's inputs."""
-    inputs = list(ds.manifest.feature_columns or ())
-    return list(dict.fromkeys([*ds.sensitive.columns, *inputs]))
-
-
-def slice_frame(ds: Dataset) -> pd.DataFrame:
-    """The table a slice search runs on (and its queries read): :func:`slice_columns`, the sensitive features as
-    the report names their groups, one row per sample in evaluation order."""
-    columns = [c for c in slice_columns(ds) if c in ds.frame.columns or c in ds.sensitive.columns]
-    out = pd.DataFrame({c: (ds.sensitive[c] if c in ds.sensitive.columns else ds.frame[c]).to_numpy()
-                        for c in columns})
-    return out
-
-
-def _slices(ds: Dataset, y_true: np.ndarray, y_score: np.ndarray, threshold: float, st: EvaluationSettings,
-            cost_fp: float, cost_fn: float) -> Any:
-    """The search for failing slices at the operating threshold (None when switched off)."""
-    if st.slice_metric == "none":
-        return None
-    from ..slices import find_slices
-
-    frame = slice_frame(ds)
-    return find_slices(frame, y_true, (y_score >= threshold).astype(np.int64), columns=list(frame.columns),
-                       metric=st.slice_metric, max_terms=st.slice_terms, min_support=st.min_group_size,
-                       fdr=st.fdr, level=st.ci_level, cost_fp=cost_fp, cost_fn=cost_fn)
 
 
 def _print_progress(done: int, total: int) -> None:

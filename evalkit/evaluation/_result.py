@@ -172,6 +172,14 @@ class Evaluation:
                     notes.append(note)
         return notes
 
+    def slice_search(self, metric: str) -> Any:
+        """The failing slices on ``metric``: :attr:`slices` when it searched that metric, else a new search with
+        the same settings and costs."""
+        if self.slices is not None and self.slices.settings.metric == metric:
+            return self.slices
+        st = (self.settings or EvaluationSettings()).replace(slice_metric=metric)
+        return search_slices(self.data, self.y_true, self.y_score, self.threshold, st, *costs(st, self.config))
+
     def to_dict(self) -> dict[str, Any]:
         """The ``metrics.json`` document (JSON-ready: NaN becomes ``null``)."""
         from .. import tracking
@@ -378,3 +386,40 @@ def git_commit() -> str:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def costs(st: EvaluationSettings, config: MetricsConfig) -> tuple[float, float]:
+    """The costs of a false positive and a false negative: the settings', else the metrics configuration's,
+    else 1."""
+    def pick(given: float | None, configured: float | None) -> float:
+        return given if given is not None else (configured if configured is not None else 1.0)
+
+    return pick(st.cost_fp, config.cost_fp), pick(st.cost_fn, config.cost_fn)
+
+
+def slice_columns(ds: Dataset) -> list[str]:
+    """The columns a slice search looks at: the sensitive features, then the model's inputs."""
+    inputs = list(ds.manifest.feature_columns or ())
+    return list(dict.fromkeys([*ds.sensitive.columns, *inputs]))
+
+
+def slice_frame(ds: Dataset) -> pd.DataFrame:
+    """The table a slice search runs on (and its queries read): :func:`slice_columns`, the sensitive features as
+    the report names their groups, one row per sample in evaluation order."""
+    columns = [c for c in slice_columns(ds) if c in ds.frame.columns or c in ds.sensitive.columns]
+    return pd.DataFrame({c: (ds.sensitive[c] if c in ds.sensitive.columns else ds.frame[c]).to_numpy()
+                         for c in columns})
+
+
+def search_slices(ds: Dataset, y_true: np.ndarray, y_score: np.ndarray, threshold: float, st: EvaluationSettings,
+                  cost_fp: float, cost_fn: float) -> Any:
+    """The search for failing slices on ``st.slice_metric`` at the operating threshold (None when it is
+    ``"none"``), with the evaluation's group size, false discovery rate, level and costs."""
+    if st.slice_metric == "none":
+        return None
+    from ..slices import find_slices
+
+    frame = slice_frame(ds)
+    return find_slices(frame, y_true, (y_score >= threshold).astype(np.int64), columns=list(frame.columns),
+                       metric=st.slice_metric, max_terms=st.slice_terms, min_support=st.min_group_size,
+                       fdr=st.fdr, level=st.ci_level, cost_fp=cost_fp, cost_fn=cost_fn)

@@ -419,16 +419,7 @@ def _slice_evidence(req: Requirement, ev: Any) -> Evidence:
     the estimate is the best-supported slice's gap, the interval runs from the largest lower bound to the
     largest upper bound over the significant slices, so the verdict fails when some slice is surely worse than
     the bound and passes only when none may be."""
-    from ..evaluation import slice_frame
-    from ..slices import find_slices
-
-    search = ev.slices
-    if search is None or search.settings.metric != req.metric:
-        st = ev.settings
-        search = find_slices(slice_frame(ev.data), ev.y_true, (ev.y_score >= ev.threshold).astype(int),
-                             metric=req.metric, max_terms=st.slice_terms if st else 3,
-                             min_support=ev.min_group_size, fdr=st.fdr if st else 0.05,
-                             level=st.ci_level if st else 0.95)
+    search = ev.slice_search(req.metric)
     found = search.significant
     if found.empty:
         return Evidence(0.0, 0.0, 0.0, search.tested, "every slice",

@@ -26,11 +26,15 @@ def _p(p: float) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.2g}"
 
 
-def slice_rows(ev: Evaluation, query: str) -> np.ndarray:
-    """The rows (evaluation order) of the slice ``query``, the wrongly decided first, then by score."""
+def slice_rows(ev: Evaluation, query: str, frame: pd.DataFrame | None = None) -> np.ndarray:
+    """The rows (evaluation order) of the slice ``query``, the wrongly decided first, then by score.
+
+    ``frame`` is :func:`evalkit.evaluation.slice_frame` of the evaluation's data (built when not given; pass it
+    when reading many slices)."""
     from ..evaluation import slice_frame
 
-    inside = slice_frame(ev.data).eval(query).to_numpy(dtype=bool)
+    frame = slice_frame(ev.data) if frame is None else frame
+    inside = frame.eval(query).to_numpy(dtype=bool)
     rows = np.flatnonzero(inside)
     wrong = (ev.y_score[rows] >= ev.threshold).astype(int) != ev.y_true[rows]
     return rows[np.lexsort((-ev.y_score[rows], ~wrong))]
@@ -84,8 +88,11 @@ def slices_section(ev: Evaluation, *, top: int = 30, samples: int = 12) -> HTML:
         parts.append("<p>No slice is significantly worse than the rest of the data.</p>")
         return html_fragment("".join(parts))
     parts.append(html_table(_rows(ev, found, links=False), ("slice",), raw_html=True))
+    from ..evaluation import slice_frame
+
+    frame = slice_frame(ev.data)  # once for every slice's rows
     for k, r in enumerate(found.itertuples(), 1):
-        rows = slice_rows(ev, r.query)
+        rows = slice_rows(ev, r.query, frame)
         parts.append(f"<details id='evalkit-slice-{k}'><summary>{k}. {html.escape(r.slice)} — {r.n:,} samples"
                      f"</summary><p>pandas: <code>frame.query({html.escape(repr(r.query))})</code></p>"
                      + samples_html(ev, rows, max_rows=samples) + "</details>")
