@@ -4,6 +4,7 @@ cannot produce the fault (no permission to mount a small file system)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -42,6 +43,28 @@ def _wait_for(proc: subprocess.Popen, text: str) -> list[str]:
     pytest.fail(f"the process ended before printing {text!r}: {''.join(lines)}")
 
 
+def _wait_for_cells(proc: subprocess.Popen, out: Path, cells: int) -> None:
+    """Wait until papermill has saved ``cells`` executed code cells of the report being written.
+
+    Readiness, not a clock: papermill saves the staging notebook after every cell. The bound only
+    stops a hung run from hanging the suite; it is never reached by a run that makes progress.
+    """
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the report ended before {cells} cells ran: {proc.communicate()[1][-2000:]}")
+        for nb in out.glob(".staging-*/*.ipynb"):
+            try:
+                doc = json.loads(nb.read_text())
+            except (OSError, ValueError):  # being rewritten
+                continue
+            done = sum(1 for c in doc["cells"] if c["cell_type"] == "code" and c.get("execution_count"))
+            if done >= cells:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"no progress to {cells} executed cells in 900 s")
+
+
 @pytest.fixture
 def good_report(synthetic_dataset, mlflow_store, tmp_path):
     """A finished report in tmp_path/reports, to check that a later failure leaves it intact."""
@@ -51,13 +74,13 @@ def good_report(synthetic_dataset, mlflow_store, tmp_path):
     return manifest, preds, out, result.html.read_bytes()
 
 
-@pytest.mark.parametrize(("sig", "code", "delay"), [(signal.SIGINT, 130, 3.0), (signal.SIGTERM, 143, 1.0)])
-def test_interrupt_mid_run(good_report, sig, code, delay):
+@pytest.mark.parametrize(("sig", "code", "cells"), [(signal.SIGINT, 130, 6), (signal.SIGTERM, 143, 1)])
+def test_interrupt_mid_run(good_report, sig, code, cells):
     """Early or late in the notebook: a signal swallowed inside a library must still fail the run."""
     manifest, preds, out, before = good_report
     proc = _cli(str(preds), manifest, out)
     _wait_for(proc, "executing")
-    time.sleep(delay)
+    _wait_for_cells(proc, out, cells)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
@@ -74,7 +97,7 @@ def test_kernel_dies_mid_run(good_report):
     manifest, preds, out, before = good_report
     proc = _cli(str(preds), manifest, out)
     _wait_for(proc, "executing")
-    time.sleep(1.0)
+    _wait_for_cells(proc, out, 1)  # the kernel is running cells (killed earlier, it would die at start-up)
     kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
                if "ipykernel_launcher" in " ".join(p.cmdline())]
     assert len(kernels) == 1
