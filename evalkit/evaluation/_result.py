@@ -246,6 +246,8 @@ class Evaluation:
             "by_group_ci": by_group_ci if u is not None else None,
             "bootstrap": ({"method": "poisson", "n_boot": u.n_boot, "level": u.level, "seed": u.seed,
                            "exact_bins": u.exact_bins} if u is not None else None),
+            "interval_methods": ({"by_metric": dict(u.methods), "disparities": dict(u.disparity_methods),
+                                  "reference_disparities": "percentile"} if u is not None else None),
             "disparities": disp,
             "reference_disparities": reference,
             "multiple_comparisons": self._comparisons(),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..settings import CI_LEVEL, FDR, Resampling, TOLERANCE
 from ._bootstrap import CountMetric, Replicates, bootstrap, group_interval_frames, shifted_interval
+from ._methods import disparity_interval, disparity_methods, interval_methods
 
 
 @dataclass
@@ -50,6 +51,12 @@ class Uncertainty:
         ``difference_ci_high``, ``ratio_ci_low``, ``ratio_ci_high``, ``se``, ``p_value``,
         ``p_adjusted``, ``significant``.
     tolerance, fdr : float
+    methods : dict of str to str
+        The interval method of each metric, per group and overall (``wilson``, ``delong-logit``,
+        ``percentile``; see :mod:`evalkit.stats._methods`).
+    disparity_methods : dict of str to str
+        The method of each metric's max - min and min / max intervals (``simultaneous-wilson`` or
+        ``percentile``). Differences to a reference group are always ``percentile``.
     """
 
     level: float
@@ -62,6 +69,8 @@ class Uncertainty:
     reference: pd.DataFrame
     tolerance: float
     fdr: float
+    methods: dict[str, str] = field(default_factory=dict)
+    disparity_methods: dict[str, str] = field(default_factory=dict)
 
     def interval(self, feature: str | None, group: str | None, metric: str) -> tuple[float, float]:
         """``(ci_low, ci_high)`` of one metric, overall (``feature=None``) or for one group; NaN for a
@@ -143,6 +152,10 @@ def _disparity_intervals(reps: Replicates, by_group: pd.DataFrame, disparities: 
             continue
         j = reps.metrics.index(metric)
         eligible = (by_group.loc[feature, "n"] >= min_group_size).to_numpy()
+        closed = disparity_interval(reps, feature, metric, eligible, level)
+        if closed is not None:
+            data[i] = closed
+            continue
         diff, ratio = _between_groups(reps.values[feature][:, eligible, j])
         b_diff, b_ratio = _between_groups(reps.binned[feature][None, eligible, j])
         data[i, :2] = _shift(diff, row["difference"], b_diff[0], level)
@@ -244,4 +257,6 @@ def uncertainty_from_replicates(reps: Replicates, *, by_group: pd.DataFrame, ove
         reference=_reference_intervals(reps, by_group, reference, level, tolerance, fdr),
         tolerance=tolerance,
         fdr=fdr,
+        methods=interval_methods(reps),
+        disparity_methods=disparity_methods(reps),
     )

@@ -104,9 +104,21 @@ def _uncertainty_text(ev: Evaluation) -> str:
         return "no confidence intervals (n_boot=0)"
     bins = ("exact" if u.exact_bins else "256 merged score bins, shifted to the fine-histogram values" if ev.scale
             else "binned scores, shifted to the exact values")
-    return (f"{u.level:.0%} percentile intervals from {u.n_boot:,} Poisson bootstrap resamples (seed {u.seed}, "
-            f"{bins}); differences to reference groups tested against tolerance {u.tolerance:g} with "
-            f"Benjamini-Hochberg at FDR {u.fdr:g}")
+    boot = f"Poisson bootstrap percentile from {u.n_boot:,} resamples (seed {u.seed}, {bins})"
+    shown = [m for m in u.methods if m not in ("n", "tp", "fp", "tn", "fn")]
+    by_method: dict[str, list[str]] = {}
+    for m in shown:
+        by_method.setdefault(u.methods[m], []).append(m)
+    names = {"wilson": "Wilson score", "delong-logit": "DeLong on the logit scale", "percentile": boot}
+    parts = [f"{names.get(method, method)} for {', '.join(metrics)}" for method, metrics in by_method.items()]
+    if not u.methods:
+        parts = [boot]
+    simultaneous = [m for m, method in u.disparity_methods.items() if method == "simultaneous-wilson"]
+    disparity = ("max - min disparities of proportions from simultaneous Bonferroni-Wilson bounds over the groups "
+                 "(Newcombe's interval for two groups), others from the bootstrap" if simultaneous
+                 else "disparities from the bootstrap")
+    return (f"{u.level:.0%} intervals: {'; '.join(parts)}; {disparity}; differences to reference groups "
+            f"from the bootstrap, tested against tolerance {u.tolerance:g} with Benjamini-Hochberg at FDR {u.fdr:g}")
 
 
 #: Fewest samples in a metric's denominator (positives for recall, ...) for a group's value to be ranked.

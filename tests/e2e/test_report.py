@@ -143,6 +143,9 @@ def test_report_with_threshold_rule_custom_metrics_and_intervals(synthetic_datas
     fpr = np.mean(s[y == 0] >= doc["threshold"])
     assert fpr <= 0.05 and doc["overall"]["fpr"] == pytest.approx(fpr, abs=1e-12)
     assert doc["bootstrap"] == {"method": "poisson", "n_boot": 200, "level": 0.95, "seed": 3, "exact_bins": False}
+    assert doc["interval_methods"]["by_metric"]["recall"] == "wilson"
+    assert doc["interval_methods"]["by_metric"]["roc_auc"] == "delong-logit"
+    assert doc["interval_methods"]["disparities"]["recall"] == "simultaneous-wilson"
     for name in ("roc_auc", "recall", "fraud_cost"):
         ci = doc["overall_ci"][name]
         assert ci["ci_low"] < ci["value"] < ci["ci_high"], name

@@ -65,6 +65,23 @@ def test_chunked_csv_equals_the_in_memory_engine(scored_csv):
         assert ev.overall["eer"] == pytest.approx(memory.overall["eer"], abs=1e-3)
 
 
+def test_both_engines_use_the_same_interval_methods(scored_csv):
+    """Wilson and simultaneous-Wilson intervals rest on exact counts: identical in memory and out of core."""
+    (manifest, preds), csv, _ = scored_csv
+    memory = evaluate(str(preds), manifest, n_boot=50)
+    ev = evaluate("column:score", csv, engine="stream", chunk_rows=5000, n_boot=50)
+    assert ev.uncertainty.methods == memory.uncertainty.methods
+    assert ev.uncertainty.disparity_methods == memory.uncertainty.disparity_methods
+    assert memory.uncertainty.methods["recall"] == "wilson"
+    for m in ("recall", "fpr", "precision", "selection_rate"):
+        cols = [(m, "ci_low"), (m, "ci_high")]
+        pd.testing.assert_frame_equal(ev.uncertainty.by_group[cols], memory.uncertainty.by_group[cols],
+                                      check_exact=False, atol=1e-12)
+        key = [(f, m) for f in ("group", "band")]
+        pd.testing.assert_frame_equal(ev.uncertainty.disparities.loc[key], memory.uncertainty.disparities.loc[key],
+                                      check_exact=False, atol=1e-12)
+
+
 def test_csv_chunk_boundaries_lose_and_repeat_no_row(scored_csv):
     _, csv, _ = scored_csv
     counts = {rows: evaluate("column:score", csv, engine="stream", chunk_rows=rows, n_boot=0).overall["n"]

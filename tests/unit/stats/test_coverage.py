@@ -7,7 +7,8 @@ Population: prevalence 0.3; scores N(1, 1) for positives and N(0, 1) for negativ
 prevalence, ROC AUC = Phi(1/sqrt(2)).
 
 Methods: ``percentile`` is what a report uses today (Poisson bootstrap, percentile interval); ``wilson`` the
-Wilson score interval of a proportion; for the disparity, ``percentile`` of the resampled max - min and
+Wilson score interval of a proportion; ``delong-logit`` the DeLong standard error on the logit scale for
+the ROC AUC (what reports use now); for the disparity, ``percentile`` of the resampled max - min and
 ``simultaneous`` the Bonferroni-Wilson bounds of :func:`evalkit.stats.max_min_interval`. `make bench` runs
 500 data sets per cell and writes the table to ``bench/results.json``.
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-from evalkit.stats import bootstrap, max_min_interval, percentile_interval, wilson
+from sklearn.metrics import roc_auc_score
+
+from evalkit.stats import bootstrap, logit_auc_interval, max_min_interval, percentile_interval, wilson
 
 PREVALENCE = 0.3
 THRESHOLD = 0.5
@@ -64,6 +67,13 @@ def coverage_table(sizes=(30, 100, 1000), datasets: int = 100, *, n_boot: int = 
                         lo, hi = wilson(k, total, level)
                         if np.isfinite(lo):
                             hits.setdefault(("wilson", m), []).append(bool(lo <= true[0][m] <= hi))
+                    y0 = y[g == 0]
+                    if 0 < y0.sum() < y0.size:
+                        lo, hi = logit_auc_interval(np.array([roc_auc_score(y0, s[g == 0])]), reps.auc_se["g"][:1],
+                                                    np.array([y0.sum()]), np.array([y0.size - y0.sum()]), level)
+                        if np.isfinite(lo[0]):
+                            hits.setdefault(("delong-logit", "roc_auc"), []).append(
+                                bool(lo[0] <= true[0]["roc_auc"] <= hi[0]))
                 rec = v[:, :, reps.metrics.index("recall")]
                 lo, hi = percentile_interval(np.nanmax(rec, axis=1) - np.nanmin(rec, axis=1), level)
                 hits.setdefault(("percentile", f"recall max-min, {case}"), []).append(bool(lo <= gap <= hi))
@@ -84,6 +94,7 @@ def test_coverage_of_intervals_by_method_metric_and_group_size():
     for n in (30, 1000):
         for m in ("recall", "fpr", "precision"):
             assert rows[("wilson", m, n)] >= 0.88, (m, n, rows[("wilson", m, n)])
+        assert rows[("delong-logit", "roc_auc", n)] >= 0.88, (n, rows[("delong-logit", "roc_auc", n)])
         # the simultaneous bounds of max - min keep their level whether or not the groups differ
         assert rows[("simultaneous", "recall max-min, equal groups", n)] >= 0.9
         assert rows[("simultaneous", "recall max-min, different groups", n)] >= 0.9
