@@ -1,5 +1,9 @@
-"""The interactive explorer: the score histogram tool with a threshold slider, group and source
+"""The interactive explorer: the score histogram tool with a threshold slider, group, source and failing-slice
 selectors, live per-group metrics and the samples behind any bin, as an ipywidgets app.
+
+The slice list holds the evaluation's significant failing slices (:attr:`Evaluation.slices
+<evalkit.evaluation.Evaluation.slices>`, ranked as in the report); choosing one restricts the histogram,
+the live metrics and the samples to its rows.
 
 ``evalkit.explore(model, data)`` in JupyterLab, or ``make explore MODEL=x`` as a web app (Voilà on
 127.0.0.1). All numbers come from :mod:`evalkit.histogram` (the same definitions as the report); the
@@ -26,7 +30,7 @@ from ..metrics import (
     select,
 )
 
-from ..views import metrics_table_html, samples_html
+from ..views import metrics_table_html, samples_html, slice_rows
 
 if TYPE_CHECKING:
     from ..evaluation import Evaluation
@@ -54,8 +58,8 @@ class Explorer:
 
         self.ev, self.bins = ev, bins
         self.edges = bin_edges(ev.y_score, bins)
-        self._indexes: dict[tuple[str, str], ThresholdIndex] = {}
-        self._counts: dict[str, pd.DataFrame] = {}
+        self._indexes: dict[tuple[str, str, str], ThresholdIndex] = {}
+        self._counts: dict[tuple[str, str], pd.DataFrame] = {}
         features = list(ev.data.manifest.sensitive_features)
         sources = sorted(pd.unique(ev.data.sources)) if "members" in ev.data.manifest.extra else []
         lo, hi = float(self.edges[0]), float(self.edges[-1])
@@ -65,6 +69,12 @@ class Explorer:
         self.feature = w.Dropdown(options=features, value=features[0], description="group by")
         self.source = w.Dropdown(options=[_ALL, *sources], value=_ALL, description="source",
                                  layout=w.Layout(display=None if sources else "none"))
+        self._slices = self._slice_options(ev)
+        self._slice_rows: dict[str, np.ndarray] = {}
+        self._slice_names = {q: label.split(" (n=")[0].split(" ", 1)[-1] for label, q in self._slices}
+        self.slice = w.Dropdown(options=[(label, q) for label, q in self._slices], value=_ALL,
+                                description="slice", layout=w.Layout(width="760px",
+                                                                     display=None if len(self._slices) > 1 else "none"))
         self.bin_range = w.IntRangeSlider(value=(0, bins - 1), min=0, max=bins - 1, description="bins",
                                           continuous_update=False, layout=w.Layout(width="480px"))
         self.group = w.Dropdown(options=[_ALL], value=_ALL, description="group")
@@ -82,6 +92,7 @@ class Explorer:
             w.HTML(f"<h3>Explore {html.escape(ev.model.name)} on {html.escape(ev.data.name)} "
                    f"({len(ev.data):,} samples)</h3>"),
             w.HBox([self.threshold, self.feature, self.source]),
+            self.slice,
             self.metrics,
             w.HBox([self.log]),
             self.plot,
@@ -91,7 +102,7 @@ class Explorer:
             self.samples,
         ])
         self.threshold.observe(lambda _: self.on_threshold(), names="value")
-        for control in (self.feature, self.source):
+        for control in (self.feature, self.source, self.slice):
             control.observe(lambda _: self.refresh(), names="value")
         for control in (self.bin_range, self.group, self.kind, self.sort):
             control.observe(lambda _: self.update_samples(), names="value")
@@ -99,14 +110,33 @@ class Explorer:
         self.refresh()
 
     # --- state ---------------------------------------------------------------------------------
+    @staticmethod
+    def _slice_options(ev: Evaluation, top: int = 30) -> list[tuple[str, str]]:
+        """``(label, query)`` of "all samples" and the ``top`` significant slices, ranked as in the report."""
+        options = [("all samples", _ALL)]
+        s = ev.slices
+        if s is None:
+            return options
+        name = s.settings.metric.replace("_", " ")
+        for k, r in enumerate(s.top.head(top).itertuples(), 1):
+            options.append((f"#{k} {r.slice} (n={r.n:,}, {name} {r.value:.3g} vs {r.rest:.3g})", r.query))
+        return options
+
     def _rows(self) -> np.ndarray:
         if self.source.value == _ALL:
-            return np.arange(len(self.ev.data))
-        return np.flatnonzero(self.ev.data.sources.to_numpy() == self.source.value)
+            rows = np.arange(len(self.ev.data))
+        else:
+            rows = np.flatnonzero(self.ev.data.sources.to_numpy() == self.source.value)
+        query = self.slice.value
+        if query == _ALL:
+            return rows
+        if query not in self._slice_rows:
+            self._slice_rows[query] = np.sort(slice_rows(self.ev, query))
+        return np.intersect1d(rows, self._slice_rows[query], assume_unique=True)
 
     def index(self) -> ThresholdIndex:
-        """The threshold index of the current feature and source (built once, then cached)."""
-        key = (self.feature.value, self.source.value)
+        """The threshold index of the current feature, source and slice (built once, then cached)."""
+        key = (self.feature.value, self.source.value, self.slice.value)
         if key not in self._indexes:
             rows = self._rows()
             w = None if self.ev.sample_weight is None else self.ev.sample_weight[rows]
@@ -154,8 +184,8 @@ class Explorer:
     def update_plot(self) -> None:
         import matplotlib.pyplot as plt
 
-        key = self.source.value
-        if key not in self._counts:  # the bins do not move with the threshold: count once per source
+        key = (self.source.value, self.slice.value)
+        if key not in self._counts:  # the bins do not move with the threshold: count once per source and slice
             rows = self._rows()
             self._counts[key] = bin_counts(self.ev.y_true[rows], self.ev.y_score[rows], bins=self.bins,
                                            score_range=(self.edges[0], self.edges[-1]))
@@ -182,6 +212,7 @@ class Explorer:
         self.selection.value = (f"<p>{len(rows):,} samples with score in [{self.edges[lo_bin]:.3f}, "
                                 f"{self.edges[hi_bin + 1]:.3f}{']' if hi_bin == self.bins - 1 else ')'}"
                                 f"{'' if self.group.value == _ALL else f', {html.escape(str(self.group.value))}'}"
+                                f"{'' if self.slice.value == _ALL else f', in slice {html.escape(self._slice_names[self.slice.value])}'}"
                                 f" — first 24:</p>")
         self.samples.value = samples_html(self.ev, rows, feature=self.feature.value)
 

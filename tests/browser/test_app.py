@@ -67,6 +67,11 @@ def test_explorer_app_in_a_real_browser(synthetic_dataset, tmp_path, monkeypatch
                 for metric in ("recall", "fpr", "precision"):
                     shown = page.inner_text(f"td[data-group='{group}'][data-metric='{metric}']")
                     assert shown == f"{expected.loc[group, metric]:.4g}", (group, metric)
+            # the slice list (the report's failing slices) restricts the samples to the slice's rows
+            page.locator(".widget-dropdown:has(label:text-is('slice')) select").select_option(index=1)
+            page.wait_for_function("document.body.innerText.includes('in slice group = B')", timeout=30_000)
+            n_b = int(expected.loc["B", "n"])
+            assert f"{n_b:,} samples with score in" in page.inner_text("body")
             page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
             assert (tmp_path / "explorer.png").stat().st_size > 20_000
             browser.close()

@@ -1,5 +1,6 @@
 """The explorer widget wires controls to evalkit's functions: values it shows equal evalkit's."""
 
+import html
 import re
 
 import numpy as np
@@ -63,3 +64,34 @@ def test_metrics_table_escapes_group_names():
     html = metrics_table_html(pd.DataFrame({m: [0.5] for m in ("n", "selection_rate", "precision", "recall", "fpr",
                                                                 "fnr", "accuracy")}, index=["<img src=x>"]))
     assert "<img src=x>" not in html and "&lt;img src=x&gt;" in html
+
+
+def test_slice_list_filters_histogram_metrics_and_samples(adult_eval_for_slices):
+    """The slice list holds the report's top failing slices; choosing one restricts everything to its rows."""
+    from evalkit.evaluation import slice_frame
+
+    ev = adult_eval_for_slices
+    ex = Explorer(ev)
+    labels = [label for label, _ in ex.slice.options]
+    assert labels[0] == "all samples" and len(labels) > 1
+    top = ev.slices.top.iloc[0]
+    assert labels[1].startswith(f"#1 {top['slice']} (n={top['n']:,}")
+    ex.slice.value = top["query"]
+    inside = np.flatnonzero(slice_frame(ev.data).eval(top["query"]).to_numpy(dtype=bool))
+    np.testing.assert_array_equal(np.sort(ex.selected_rows()), inside)  # all samples of every bin
+    counts = ex._counts[(ex.source.value, top["query"])]
+    assert int(counts["n"].sum()) == top["n"] == inside.size
+    overall = ex.live_metrics().loc["all"]
+    assert overall["n"] == top["n"]
+    wrong = (ev.y_score[inside] >= ex.threshold.value).astype(int) != ev.y_true[inside]
+    assert 1 - overall["accuracy"] == pytest.approx(wrong.mean(), abs=1e-12) == pytest.approx(top["value"], abs=1e-12)
+    assert f"in slice {html.escape(top['slice'])}" in ex.selection.value
+    ex.slice.value = "(all)"
+    assert len(ex.selected_rows()) == len(ev.data)
+
+
+@pytest.fixture(scope="module")
+def adult_eval_for_slices():
+    from tests.conftest import ADULT_TEST
+
+    return evaluate("adult-logreg", ADULT_TEST, n_boot=0)
