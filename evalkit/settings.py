@@ -34,7 +34,7 @@ TOLERANCE = 0.05
 #: Groups smaller than this are flagged and never compared.
 MIN_GROUP_SIZE = 30
 #: Metrics a slice search can look for (each with the direction that counts as worse).
-SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost")
+SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost", "roc_auc")
 #: Rows per chunk of the out-of-core engines.
 CHUNK_ROWS = 1_000_000
 #: Seconds a report's (and a comparison's) notebook cell may run.

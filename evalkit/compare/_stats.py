@@ -193,11 +193,17 @@ class Comparison:
         return next(c for c in self.candidates if c.name == name)
 
     def significant(self, name: str | None = None) -> pd.DataFrame:
-        """Deltas that survive the Benjamini-Hochberg correction (of one candidate), largest first."""
+        """Deltas that survive the Benjamini-Hochberg correction (of one candidate), ranked by what the data
+        support: the interval bound nearest zero, largest first (then the difference). A large difference in a
+        small group, whose interval reaches almost to zero, ranks below a smaller one that is known precisely.
+        Groups under ``min_group_size`` are never significant (see ``small``)."""
         d = self.deltas[self.deltas["significant"]]
         if name is not None:
             d = d[d["candidate"] == name]
-        return d.reindex(d["difference"].abs().sort_values(ascending=False, kind="stable").index)
+        diff, low, high = d["difference"].to_numpy(float), d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float)
+        bound = np.where(diff >= 0, np.maximum(low, 0), np.maximum(-high, 0))
+        order = np.lexsort((-np.abs(diff), -np.nan_to_num(bound, nan=-1.0)))
+        return d.iloc[order]
 
     def verdicts(self) -> pd.DataFrame:
         """One row per challenger: how many surviving differences are better and worse (selection rate is

@@ -111,8 +111,8 @@ def leaderboard_table(cmp: Comparison) -> str:
 
 
 def summary(cmp: Comparison, *, top: int = 10) -> HTML:
-    """The first screen: the verdict for each challenger, the leaderboard, and the largest significant
-    per-group differences (worse first)."""
+    """The first screen: the verdict for each challenger, the leaderboard, and the significant per-group
+    differences (worse first, each ranked by its interval bound nearest zero)."""
     verdicts = cmp.verdicts()
     sentences = "".join(f"<li>{_verdict_sentence(cmp, v)}</li>" for _, v in verdicts.iterrows())
     best = cmp.leaderboard.index[0]
@@ -133,7 +133,8 @@ def summary(cmp: Comparison, *, top: int = 10) -> HTML:
         "model's own report: value and 95% interval; ↓ lower is better; gaps are the largest difference between "
         "groups of one feature; cost (single-row p95 latency, batch rows per second, file size, memory while "
         "scoring) as measured by its report.</p>" + leaderboard_table(cmp) + "</div>"
-        "<div class='evalkit-box'><h3>Largest significant differences by group</h3>"
+        "<div class='evalkit-box'><h3>Significant differences by group</h3><p>Worse first; ranked by the interval "
+        "bound nearest zero (what the data support), not by the point estimate.</p>"
         + (deltas_html(sig.head(top)) if len(sig) else "<p>No per-group difference survives the correction.</p>")
         + small_text + "</div>")
 

@@ -16,7 +16,7 @@ For each perturbation and strength, :func:`assess_robustness` reports every metr
 group with a paired bootstrap interval (the same resampled rows, clean and perturbed), the drop from
 the clean value, and the prediction flip rate. A perturbation *hurts a group more than others* when
 that group's drop exceeds the drop of the rest of its feature by more than ``tolerance`` and the
-interval of that excess lies above zero.
+interval of that excess lies above zero; such findings are ranked by the interval's lower bound.
 """
 
 from __future__ import annotations
@@ -364,7 +364,9 @@ def assess_robustness(
     curves = pd.concat(rows, ignore_index=True)
     hurt_frame = pd.DataFrame(hurt, columns=["perturbation", "strength", "feature", "group", "metric", "drop",
                                              "drop_rest", "excess", "excess_ci_low", "excess_ci_high"])
-    hurt_frame = hurt_frame.sort_values("excess", ascending=False, kind="stable").reset_index(drop=True)
+    # ranked by what the data support: the excess's lower bound, then the excess itself
+    hurt_frame = hurt_frame.sort_values(["excess_ci_low", "excess"], ascending=False, kind="stable",
+                                        na_position="last").reset_index(drop=True)
     return Robustness(curves=curves, hurt=hurt_frame, errors=errors, metrics=tuple(metrics), threshold=threshold,
                       level=level, n_boot=n_boot, seed=seed, tolerance=tolerance, min_group_size=min_group_size,
                       suite={k: tuple(sorted(v)) for k, v in suite.items()})

@@ -423,5 +423,5 @@ def search_slices(ds: Dataset, y_true: np.ndarray, y_score: np.ndarray, threshol
 
     frame = slice_frame(ds)
     return find_slices(frame, y_true, (y_score >= threshold).astype(np.int64), columns=list(frame.columns),
-                       metric=st.slice_metric, max_terms=st.slice_terms, min_support=st.min_group_size,
+                       y_score=y_score, metric=st.slice_metric, max_terms=st.slice_terms, min_support=st.min_group_size,
                        fdr=st.fdr, level=st.ci_level, cost_fp=cost_fp, cost_fn=cost_fn)

@@ -169,7 +169,7 @@ def robustness(result: GateResult, *, top: int = 10) -> HTML:
         h = rob.hurt.head(top)
         parts.append(f"<p><b>{len(rob.hurt)}</b> perturbation × group × metric combinations hurt one group more than "
                      f"the rest of its feature (excess drop above {rob.tolerance:g}, interval above zero); the "
-                     f"largest {len(h)}:</p>")
+                     f"{len(h)} best supported (ranked by the interval's lower bound):</p>")
         out = pd.DataFrame({
             "perturbation": [f"{p} ({s:g})" for p, s in zip(h.perturbation, h.strength, strict=True)],
             "group": [f"{f}={g}" for f, g in zip(h.feature, h.group, strict=True)], "metric": h.metric,

@@ -49,8 +49,9 @@ def _rows(ev: Evaluation, top: pd.DataFrame, *, links: bool) -> pd.DataFrame:
         out.append({
             "#": f"<a href='#evalkit-slice-{k}'>{k}</a>" if links else str(k),
             "slice": name,
-            "n": f"{r.n:,}" + ("" if s.settings.metric in ("error_rate", "cost") else f" ({r.denominator:,} in the "
-                                                                                        "denominator)"),
+            "n": f"{r.n:,}" + ("" if s.settings.metric in ("error_rate", "cost") else
+                               f" ({r.denominator:,} in the smaller class)" if s.settings.metric == "roc_auc" else
+                               f" ({r.denominator:,} in the denominator)"),
             f"{metric} in the slice": fmt(r.value),
             "rest of the data": fmt(r.rest),
             "how much worse": html.escape(f"{fmt(r.gap)} {fmt_ci(r.gap_low, r.gap_high)}"),

@@ -187,3 +187,22 @@ def test_comparison_json_is_strict(biased_and_fixed):
     assert {c["name"] for c in doc["candidates"]} == {"biased", "fixed"} and "NaN" not in text
     assert doc["verdicts"][0]["candidate"] == "fixed" and math.isfinite(doc["verdicts"][0]["difference"])
     assert pd.DataFrame(doc["deltas"]).shape[0] == len(compare(list(biased_and_fixed), n_boot=20).deltas)
+
+
+def test_significant_differences_are_ranked_by_the_bound_nearest_zero():
+    """A large difference in a small group whose interval almost reaches zero ranks below a smaller, precise one."""
+    from evalkit.compare import Comparison
+
+    deltas = pd.DataFrame([
+        {"candidate": "c", "feature": "g", "group": "tiny", "metric": "recall", "n": 40, "difference": -0.30,
+         "ci_low": -0.58, "ci_high": -0.02, "significant": True, "better": False, "small": False},
+        {"candidate": "c", "feature": "g", "group": "big", "metric": "recall", "n": 9000, "difference": -0.10,
+         "ci_low": -0.13, "ci_high": -0.07, "significant": True, "better": False, "small": False},
+        {"candidate": "c", "feature": "g", "group": "up", "metric": "fpr", "n": 500, "difference": 0.05,
+         "ci_low": 0.01, "ci_high": 0.09, "significant": True, "better": False, "small": False},
+        {"candidate": "c", "feature": "g", "group": "none", "metric": "recall", "n": 900, "difference": -0.5,
+         "ci_low": -0.9, "ci_high": 0.1, "significant": False, "better": False, "small": False},
+    ])
+    cmp = Comparison(candidates=[], baseline="b", samples=pd.DataFrame(), same_data=True,
+                     leaderboard=pd.DataFrame(), deltas=deltas, tests=pd.DataFrame())
+    assert list(cmp.significant("c")["group"]) == ["big", "tiny", "up"]  # bounds 0.07, 0.02, 0.01

@@ -151,6 +151,32 @@ def test_a_perturbation_that_hurts_one_group_is_named(tmp_path):
     assert rob.drop("gaussian_noise", 0.01, "accuracy", "group", "A")["drop"] < 0.01
 
 
+def test_hurt_groups_are_ranked_by_the_lower_bound(tmp_path):
+    """Two groups hurt by noise: the one with the larger lower bound of its excess drop comes first, whatever
+    the point estimates (ranking by what the data support)."""
+    from evalkit.data import write_synthetic_dataset
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    group = rng.choice(["A", "B", "C"], n, p=[0.47, 0.47, 0.06])  # C: small and strongly hurt
+    x1 = rng.normal(0, 1, n)
+    x2 = rng.normal(0, np.where(group == "A", 100.0, 1.0))
+    y = np.where(group == "A", x1 > 0, x2 > 0).astype(int)
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "label": np.where(y == 1, "pos", "neg"), "y": y,
+                          "score": 0.5, "group": group, "band": rng.choice(["u", "v"], n), "x1": x1, "x2": x2})
+    manifest, _ = write_synthetic_dataset(tmp_path, frame)
+    data = load_dataset(manifest)
+    in_a = data.frame["group"].to_numpy() == "A"
+
+    def scorer(f: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-10 * np.where(in_a, f["x1"].to_numpy(), f["x2"].to_numpy())))
+
+    rob = assess_robustness(scorer, data, suite={"gaussian_noise": [0.01]}, n_boot=100, metrics=("accuracy",))
+    h = rob.hurt[rob.hurt.feature == "group"]
+    assert set(h.group) <= {"B", "C"} and len(h) >= 1
+    assert h["excess_ci_low"].is_monotonic_decreasing
+
+
 def test_a_model_that_cannot_take_missing_values_is_reported_not_crashed(adult, flawed_models):
     scorer = load_scorer(resolve_model(str(flawed_models["sound"])), positive_label=">50K")
     rob = assess_robustness(scorer, adult[1], suite={"missing": [0.1], "category_swap": [0.1]}, n_boot=0)

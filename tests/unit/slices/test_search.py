@@ -107,6 +107,52 @@ def test_cost_metric_and_every_rate_metric_run(adult_search):
     assert row.value == pytest.approx((fp + 5 * fn) / inside.sum(), abs=1e-12)
 
 
+def _auc_data(rng: np.random.Generator, n: int, *, planted: bool):
+    X = pd.DataFrame({"region": rng.choice(["north", "south", "east", "west"], n),
+                      "plan": rng.choice(["basic", "silver", "gold"], n), "age": rng.integers(18, 90, n)})
+    y = rng.integers(0, 2, n)
+    signal = np.where(planted & (X.region == "north") & (X.plan == "gold"), 0.2, 1.5)  # ranks poorly there
+    score = rng.normal(0, 1, n) + signal * y
+    return X, y, (score >= 0.75).astype(int), score
+
+
+def test_roc_auc_slices_planted_found_and_recomputed_with_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    from evalkit.slices._search import AUC_BINS
+
+    X, y, pred, score = _auc_data(np.random.default_rng(5), 12_000, planted=True)
+    out = find_slices(X, y, pred, y_score=score, metric="roc_auc", max_terms=2)
+    assert out.top.iloc[0]["slice"] == "region = north & plan = gold"
+    # the slice's and the rest's AUC are those of the scores' quantile bins (ties count half), exactly
+    bins = np.searchsorted(np.unique(np.quantile(score, np.linspace(0, 1, AUC_BINS + 1)[1:-1])), score, side="right")
+    for row in (out.top.iloc[0], out.slices.iloc[len(out.slices) // 2]):
+        inside = X.eval(row.query).to_numpy()
+        assert row.value == pytest.approx(roc_auc_score(y[inside], bins[inside]), abs=1e-12)
+        assert row.rest == pytest.approx(roc_auc_score(y[~inside], bins[~inside]), abs=1e-12)
+        assert row.gap == pytest.approx(row.rest - row.value, abs=1e-12)
+        # and within a few thousandths of the exact AUC of the raw scores
+        assert row.value == pytest.approx(roc_auc_score(y[inside], score[inside]), abs=0.01)
+    assert out.overall == pytest.approx(roc_auc_score(y, bins), abs=1e-12)
+    assert "DeLong" in out.method()
+
+
+def test_roc_auc_slices_on_null_data_report_nothing_often():
+    """Scores equally good everywhere: slices on the AUC are reported about as often as FDR 0.05 allows."""
+    rng = np.random.default_rng(11)
+    hits = 0
+    for _ in range(40):
+        X, y, pred, score = _auc_data(rng, 1500, planted=False)
+        hits += bool(find_slices(X, y, pred, y_score=score, metric="roc_auc", max_terms=2).slices["significant"].any())
+    assert hits <= 6, hits  # nominal 5 % of 40 = 2; the bound allows for chance
+
+
+def test_roc_auc_needs_the_scores():
+    X, y, pred, _ = _auc_data(np.random.default_rng(0), 200, planted=False)
+    with pytest.raises(ValueError, match="metric='roc_auc' needs the model's scores: pass y_score"):
+        find_slices(X, y, pred, metric="roc_auc")
+
+
 def test_bad_input_is_a_clear_error():
     X = pd.DataFrame({"a": ["x", "y", "x"]})
     with pytest.raises(ValueError, match=r"y_true must be 0/1; found \[2\]"):
