@@ -279,15 +279,36 @@ def _survivors_html(ev: Evaluation, *, top: int) -> str:
     return intro + html_table(_reference_rows(ev, surviving.head(top)), ("feature", "metric", "group", "reference"))
 
 
+def supported_size(frame: pd.DataFrame) -> np.ndarray:
+    """How large each difference is at least, by its interval: the bound nearest zero (0 when the interval
+    holds 0), or ``|difference|`` without intervals. What evalkit ranks differences by.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"difference": [-0.3, 0.1, 0.2], "difference_ci_low": [-0.6, 0.05, -0.1],
+    ...                   "difference_ci_high": [-0.01, 0.15, 0.5]})
+    >>> supported_size(f).tolist()
+    [0.01, 0.05, 0.0]
+    """
+    d = frame["difference"].to_numpy(float)
+    if "difference_ci_low" not in frame:
+        return np.abs(d)
+    low, high = frame["difference_ci_low"].to_numpy(float), frame["difference_ci_high"].to_numpy(float)
+    bound = np.where(low > 0, low, np.where(high < 0, -high, 0.0))
+    return np.where(np.isnan(low) | np.isnan(high), np.nan, bound)
+
+
 def _by_importance(frame: pd.DataFrame) -> pd.DataFrame:
-    """Single features before intersections, then the largest differences first."""
+    """Single features before intersections, then by what the data support (:func:`supported_size`), then the
+    difference itself."""
     if frame.empty:
         return frame
     key = pd.DataFrame({
         "inter": frame.index.get_level_values("feature").str.contains(INTERSECTION_SEP, regex=False),
+        "bound": -np.nan_to_num(supported_size(frame), nan=-1.0),
         "size": -frame["difference"].abs().to_numpy(),
     }, index=frame.index)
-    return frame.loc[key.sort_values(["inter", "size"], kind="stable").index]
+    return frame.loc[key.sort_values(["inter", "bound", "size"], kind="stable").index]
 
 
 def _fmt_p(p: Any) -> str:
@@ -317,7 +338,7 @@ def _reference_rows(ev: Evaluation, frame: pd.DataFrame) -> pd.DataFrame:
 def reference_table(ev: Evaluation, *, metrics: tuple[str, ...] | None = KEY_DISPARITY_METRICS,
                     intersections: bool = False, significant_only: bool = False) -> HTML:
     """Groups against their feature's reference group, with intervals and BH-adjusted p-values,
-    surviving differences first, then by size of the difference.
+    surviving differences first, then by what the data support (:func:`supported_size`).
 
     Parameters
     ----------
@@ -339,8 +360,9 @@ def reference_table(ev: Evaluation, *, metrics: tuple[str, ...] | None = KEY_DIS
     if ref.empty:
         return html_fragment("<p>No group could be compared with a reference group.</p>")
     if "p_adjusted" in ref:
-        ref = ref.assign(_abs=ref["difference"].abs()).sort_values(["significant", "_abs"], ascending=[False, False],
-                                                                   kind="stable")
+        ref = ref.assign(_bound=np.nan_to_num(supported_size(ref), nan=-1.0), _abs=ref["difference"].abs()
+                         ).sort_values(["significant", "_bound", "_abs"], ascending=[False, False, False],
+                                       kind="stable")
         if significant_only:
             ref = ref[ref["significant"]]
     return html_fragment(html_table(_reference_rows(ev, ref), ("feature", "metric", "group", "reference")))
