@@ -1,7 +1,9 @@
 """Statistics: the Poisson bootstrap (per sample and from sufficient statistics), intervals and
 multiple comparisons for an evaluation, the paired bootstrap of two models on the same samples,
-significance tests (McNemar, DeLong), exact binomial intervals (Clopper-Pearson), Wilson intervals and
-Newcombe's interval for a difference of proportions.
+significance tests (McNemar, DeLong), exact binomial intervals (Clopper-Pearson), Wilson intervals,
+Newcombe's interval for a difference of proportions, DeLong-logit intervals of an AUC, and which interval each
+metric gets (:func:`interval_methods`: the closed forms where the bootstrap falls short, measured by a coverage
+simulation).
 
 Pure computation. May import: :mod:`evalkit.metrics`, the root's ``exceptions``.
 """
