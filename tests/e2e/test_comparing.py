@@ -92,6 +92,9 @@ def test_compare_builds_the_report_and_a_linked_mlflow_run(compared, reported):
     assert 0 < verdict["flip_rate"] < 0.2 and verdict["delong_p"] < 1e-6
     html = (folder / "comparison.html").read_text()
     assert html.rstrip().endswith("</html>") and "Which model is better?" in html and "Traceback" not in html
+    from tests.browser.test_browser import check_contents_links
+
+    assert check_contents_links(folder / "comparison.html") == []  # its table of contents lands on every section
     assert "RuntimeWarning" not in html and "Downloading artifacts" not in proc.stderr
     run = tracking.client().get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["evalkit.kind"] == "comparison"

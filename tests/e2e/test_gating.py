@@ -169,7 +169,7 @@ def test_invalid_policy_starts_nothing(mlflow_store, flawed_models, adult, tmp_p
 def test_cli_gate_of_a_skops_file_exits_3_on_fail_and_the_report_shows_why(mlflow_store, flawed_models, tmp_path,
                                                                              capsys):
     from evalkit.cli import main
-    from tests.browser.test_browser import open_report
+    from tests.browser.test_browser import check_contents_links, open_report
 
     policy = _policy(tmp_path / "configs")
     code = main(["gate", "--model", str(flawed_models["biased"]), "--policy", str(policy), "--output-root",
@@ -184,6 +184,7 @@ def test_cli_gate_of_a_skops_file_exits_3_on_fail_and_the_report_shows_why(mlflo
     assert "Promotion gate: FAIL" in state["text"] and "sex=Female" in state["text"] and "Every verdict" in state["text"]
     assert state["broken"] == 0 and state["code"] == 0 and state["images"] >= 1
     assert errors == [] and [u for u in requests if not u.startswith(("file://", "data:"))] == []
+    assert check_contents_links(html) == []  # the gate report's table of contents lands on every section
     assert main(["promote", "--model", str(flawed_models["biased"])]) == 1
     assert "only registered models can be promoted" in capsys.readouterr().err
 
