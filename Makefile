@@ -105,8 +105,9 @@ stage: $(RUNTIME_STAMP) ## Serve MODEL= with `mlflow models serve` on 127.0.0.1,
 	@test -n "$(MODEL)" || { echo "make stage: set MODEL=, e.g. make stage MODEL=adult-logreg" >&2; exit 2; }
 	$(PY) -m evalkit stage --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(ARGS)
 
-explore: $(RUNTIME_STAMP) ## Serve the explorer for MODEL= (and DATA=) on 127.0.0.1 (a free port) and print its URL
-	$(PY) -m evalkit explore $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)")
+explore: $(RUNTIME_STAMP) ## Serve the explorer for MODEL= (DATA=, THRESHOLD=, RULE=, METRICS=, BALANCE= as for report) on 127.0.0.1 and print its URL
+	$(PY) -m evalkit explore $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") \
+	  $(if $(RULE),--threshold-rule "$(RULE)") $(if $(METRICS),--metrics-config "$(METRICS)") $(if $(BALANCE),--balance "$(BALANCE)") $(ARGS)
 
 schemas: $(RUNTIME_STAMP) ## Write the JSON Schemas of manifests, suites, metrics configs and gate policies into schemas/
 	$(PY) -m evalkit schemas

@@ -13,6 +13,7 @@ from . import signals
 from .exceptions import EvalkitError
 from .settings import (
     CI_LEVEL,
+    EXPLORE_SETTINGS,
     FDR,
     GATE_TIMEOUT,
     MIN_GROUP_SIZE,
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=None, help="as for report (default adult-logreg)")
     e.add_argument("--data", default=None, help="data or suite manifest (default data_manifests/adult_test.yaml)")
     e.add_argument("--port", type=_positive_int, default=None, help="port (default: a free one)")
+    add_arguments(e, EvaluationSettings, only=EXPLORE_SETTINGS)  # the operating point, as make report takes it
     return p
 
 
@@ -407,7 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "explore":
             from .explorer import serve
 
-            return serve(args.model, args.data, args.port)
+            settings = from_arguments(args, EvaluationSettings)
+            EvaluationSettings(**settings)  # a bad threshold or rule stops here, before the app starts
+            return serve(args.model, args.data, args.port, settings=settings)
         if args.command == "stage":
             from .serve import stage
 

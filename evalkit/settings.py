@@ -34,6 +34,10 @@ TOLERANCE = 0.05
 #: Groups smaller than this are flagged and never compared.
 MIN_GROUP_SIZE = 30
 #: Metrics a slice search can look for (each with the direction that counts as worse).
+#: The evaluation settings the explorer takes (``make explore THRESHOLD= RULE= METRICS= BALANCE=``): what sets
+#: the operating point and the samples, as :func:`evalkit.runner.run_report` takes them.
+EXPLORE_SETTINGS: tuple[str, ...] = ("threshold", "threshold_rule", "metrics_config", "balance", "balance_by",
+                                     "score_range", "min_group_size", "slice_metric")
 SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost", "roc_auc")
 #: Rows per chunk of the out-of-core engines.
 CHUNK_ROWS = 1_000_000

@@ -11,6 +11,11 @@ import pytest
 from evalkit.data import make_biased_scores, write_synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+#: How long a test waits for a server or process to become ready. Tests wait on readiness (a line printed, a
+#: port that answers, a file written) and fail at once when the process exits; this bound only stops a hung
+#: process from hanging the suite. It is never reached by a process that makes progress, however loaded the
+#: machine (``make test`` beside ``make bench``).
+READY_BOUND = 900.0
 ADULT_TEST = ROOT / "data_manifests" / "adult_test.yaml"
 ADULT_TRAIN = ROOT / "data_manifests" / "adult_train.yaml"
 

@@ -18,6 +18,7 @@ from ._check import (
 )
 from ._dataset import (
     Dataset,
+    check_label_values,
     load_dataset,
     image_paths,
     load_suite,
@@ -96,6 +97,7 @@ __all__ = [
     "balancing_weights",
     "check_frame",
     "check_inside",
+    "check_label_values",
     "check_manifests",
     "clean_loc",
     "combine",

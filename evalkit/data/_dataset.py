@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +129,39 @@ def _check_columns(manifest: Manifest, frame: pd.DataFrame) -> None:
             )
 
 
+def check_label_values(found: Any, manifest: Any, where: Callable[[str], Any]) -> None:
+    """Refuse label values a binary evaluation would otherwise count as negatives silently.
+
+    ``found`` holds the distinct label values seen; ``manifest`` is a :class:`Manifest` (or anything with its
+    ``positive_label``, ``negative_labels``, ``label_values``, ``label_column`` and ``data_path``, like the
+    out-of-core engines' spec).
+
+    Every value other than ``positive_label`` must be declared as a negative (``negative_labels``), or be
+    allowed by ``label_values``, or be the only other value. ``where(value)`` names the rows (ids or a row
+    number) of an offending value in the error.
+
+    Raises
+    ------
+    DataError
+        Naming the label column, the values found and how to declare them.
+    """
+    positive = str(manifest.positive_label)
+    others = sorted({str(v) for v in found} - {positive})
+    if manifest.negative_labels is not None:
+        undeclared = [v for v in others if v not in manifest.negative_labels]
+        if undeclared:
+            raise DataError(manifest.data_path, f"label {undeclared[0]!r} is neither the positive_label {positive!r} "
+                            f"nor one of negative_labels {list(manifest.negative_labels)}; e.g. {where(undeclared[0])}",
+                            column=manifest.label_column)
+        return
+    if manifest.label_values is None and len(others) > 1:
+        raise DataError(manifest.data_path, f"{len(others) + 1} label values found ({', '.join(map(repr, [positive, *others][:6]))}"
+                        f"{' …' if len(others) > 5 else ''}); a binary label column holds the positive_label "
+                        f"{positive!r} and one other value, and evalkit will not count several values as negative "
+                        f"silently: declare them with negative_labels: {others[:6]} (or label_values), or fix the "
+                        f"data; e.g. {others[1]!r} at {where(others[1])}", column=manifest.label_column)
+
+
 def _check_values(manifest: Manifest, frame: pd.DataFrame) -> None:
     path, id_col = manifest.data_path, manifest.id_column
     if len(frame) == 0:
@@ -175,6 +210,7 @@ def _check_values(manifest: Manifest, frame: pd.DataFrame) -> None:
             f"{sorted(labels.unique().tolist())[:10]}",
             column=manifest.label_column,
         )
+    check_label_values(labels.unique(), manifest, lambda value: f"ids {_examples(frame, labels == value, id_col)}")
 
 
 def load_dataset(manifest: Manifest | str | Path) -> Dataset:
@@ -227,7 +263,9 @@ def load_dataset(manifest: Manifest | str | Path) -> Dataset:
         )
     frame = _read_frame(manifest)
     _check_columns(manifest, frame)
-    for col in (manifest.id_column, manifest.label_column, *manifest.sensitive_features):
+    # Labels and group values are trimmed and NFC-normalised on purpose (one group is one group however it was
+    # typed); ids are not: they are matched exactly against predictions files.
+    for col in (manifest.label_column, *manifest.sensitive_features):
         frame[col] = _normalise(frame[col])
     _check_values(manifest, frame)
     if manifest.schema:

@@ -51,6 +51,9 @@ class ManifestFile(Declared):
     license: str = Field(description="the data's licence")
     description: str = ""
     label_values: list[str | int] | None = Field(None, description="every label value the data may hold")
+    negative_labels: list[str | int] | None = Field(
+        None, description="the label values counted as the negative class (default: the one value other than "
+                          "positive_label; a third value is refused unless declared here or in label_values)")
     feature_columns: list[str] | None = Field(None, description="the columns a model reads")
     size_bytes: int | None = None
     citation: str = ""
@@ -84,6 +87,7 @@ class Manifest:
     description: str = ""
     feature_columns: tuple[str, ...] | None = None
     label_values: tuple[str, ...] | None = None
+    negative_labels: tuple[str, ...] | None = None
     size_bytes: int | None = None
     citation: str = ""
     schema: tuple[ColumnSpec, ...] = ()
@@ -133,6 +137,14 @@ def _check_values(path: Path, raw: dict[str, Any]) -> None:
     if "label_values" in raw and str(raw["positive_label"]) not in {str(v) for v in raw["label_values"]}:
         raise ManifestError(path, f"positive_label {raw['positive_label']!r} is not one of label_values "
                                   f"{raw['label_values']}", key="positive_label")
+    if raw.get("negative_labels") is not None:
+        negatives = {str(v) for v in raw["negative_labels"]}
+        if str(raw["positive_label"]) in negatives or not negatives:
+            raise ManifestError(path, f"negative_labels {raw['negative_labels']} must be a non-empty list without "
+                                      f"the positive_label {raw['positive_label']!r}", key="negative_labels")
+        if "label_values" in raw and not negatives <= {str(v) for v in raw["label_values"]}:
+            raise ManifestError(path, f"negative_labels {raw['negative_labels']} must be among label_values "
+                                      f"{raw['label_values']}", key="negative_labels")
     used = [raw["id_column"], raw["label_column"]]
     clash = [c for c in raw["sensitive_features"] if c in used]
     if clash:
@@ -255,6 +267,8 @@ def load_manifest(path: str | Path) -> Manifest:
         description=raw.get("description", ""),
         feature_columns=tuple(raw["feature_columns"]) if "feature_columns" in raw else None,
         label_values=tuple(str(v) for v in raw["label_values"]) if "label_values" in raw else None,
+        negative_labels=(tuple(str(v) for v in raw["negative_labels"]) if raw.get("negative_labels") is not None
+                         else None),
         size_bytes=raw.get("size_bytes"),
         citation=raw.get("citation", ""),
         schema=parse_schema(path, raw["schema"]) if "schema" in raw else (),

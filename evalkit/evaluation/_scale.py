@@ -47,7 +47,7 @@ from ..stats import Histogram, bootstrap_histogram, combine_codes, group_onehots
 from ..exceptions import DataError
 from ..metrics import DISPARITY_METRICS, disparities, reference_disparities, small_groups
 from ..data import INTERSECTION_SEP
-from ..data import Dataset, Manifest, load_manifest
+from ..data import Dataset, Manifest, check_label_values, load_manifest
 from .._io import sha256_file
 from ..metrics import OperatingPoint, check_reference
 from ..settings import CHUNK_ROWS, SCALE_ENGINES, EvaluationSettings, ScaleEngine
@@ -73,6 +73,9 @@ class ScaleSpec:
     label_column, positive_label : str
     label_values : tuple of str or None
         Allowed labels (any other is an error).
+    negative_labels : tuple of str or None
+        The labels counted as negative (any other than these and the positive one is an error; without
+        either list, a second non-positive value is, see :func:`evalkit.data.check_label_values`).
     sensitive : tuple of str
     id_column : str
     score_column : str or None
@@ -102,6 +105,11 @@ class ScaleSpec:
     edges: np.ndarray
     threshold: float
     score_range: tuple[float, float]
+    negative_labels: tuple[str, ...] | None = None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.path)
 
     def columns(self) -> list[str] | None:
         """The columns to read (None: all, when a model needs its features)."""
@@ -119,10 +127,14 @@ class Partial:
 
     rows: int = 0
     cells: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
+    #: Each label value other than the positive one, with the first row it was seen at.
+    negatives: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: Partial) -> Partial:
         """Add ``other``'s counts into this one (in place) and return it."""
         self.rows += other.rows
+        for value, row in other.negatives.items():
+            self.negatives[value] = min(row, self.negatives.get(value, row))
         for key, counts in other.cells.items():
             mine = self.cells.get(key)
             self.cells[key] = counts.copy() if mine is None else mine + counts
@@ -132,7 +144,8 @@ class Partial:
 @dataclass(frozen=True)
 class Task:
     """A range of the data file: Parquet row groups, CSV bytes ``[start, end)``, or the whole file read as a
-    stream (compressed CSV cannot be split)."""
+    stream (compressed CSV cannot be split; a CSV with quotes is not split either: a quoted field may hold a line
+    break)."""
 
     kind: Literal["row_groups", "bytes", "stream"]
     row_groups: tuple[int, ...] = ()
@@ -168,7 +181,8 @@ def bin_index(score: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def plan_tasks(spec: ScaleSpec, chunk_rows: int = CHUNK_ROWS) -> list[Task]:
-    """Split the data file into tasks of about ``chunk_rows`` rows (whole Parquet row groups; CSV lines)."""
+    """Split the data file into tasks of about ``chunk_rows`` rows (whole Parquet row groups; CSV lines, or one
+    stream for a compressed CSV or one holding a double quote)."""
     path = Path(spec.path)
     if spec.format == "parquet":
         import pyarrow.parquet as pq
@@ -184,7 +198,9 @@ def plan_tasks(spec: ScaleSpec, chunk_rows: int = CHUNK_ROWS) -> list[Task]:
         if current:
             tasks.append(Task("row_groups", tuple(current), first_row=first))
         return tasks
-    if path.name.endswith(".gz"):
+    if path.name.endswith(".gz") or _has_quotes(path):
+        # A quoted field may hold a line break, which splitting by bytes would cut into two broken rows:
+        # such files are read as one stream by a parser that knows quotes (slower, never wrong).
         return [Task("stream")]
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -192,6 +208,16 @@ def plan_tasks(spec: ScaleSpec, chunk_rows: int = CHUNK_ROWS) -> list[Task]:
     block = max(1 << 16, chunk_rows * 64)  # ~64 bytes a row: a first guess, refined by the line ends
     starts = list(range(header_end, size, block))
     return [Task("bytes", start=s, end=min(s + block, size)) for s in starts] or [Task("bytes", header_end, header_end)]
+
+
+def _has_quotes(path: Path) -> bool:
+    """Whether a CSV file holds a double quote anywhere (a scan at memory speed; an empty file has none)."""
+    import mmap
+
+    if path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return mm.find(b'"') >= 0
 
 
 def _header(path: Path) -> list[str]:
@@ -222,6 +248,7 @@ def read_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS) -> Iter
                                    strings_can_be_null=True, quoted_strings_can_be_null=True)
     if task.kind == "stream":
         with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=chunk_rows * 64),
+                            parse_options=pacsv.ParseOptions(newlines_in_values=True),
                             convert_options=convert) as reader:
             for batch in reader:
                 yield batch.to_pandas()
@@ -260,8 +287,9 @@ def _scorer(model_path: str, trusted_types: tuple[str, ...]) -> Callable[[pd.Dat
     return lambda frame: np.asarray(scorer(frame, path.name), dtype=np.float64)
 
 
-def _labels(values: pd.Series, spec: ScaleSpec, first_row: int) -> np.ndarray:
-    """0/1 labels of a chunk; an error names the row of a missing or unexpected label."""
+def _labels(values: pd.Series, spec: ScaleSpec, first_row: int) -> tuple[np.ndarray, dict[str, int]]:
+    """0/1 labels of a chunk and the first row of each non-positive label value; an error names the row of a
+    missing or unexpected label."""
     text = values.astype(str) if not isinstance(values.dtype, pd.CategoricalDtype) else values
     codes, uniques = pd.factorize(text)
     uniques = [str(u) for u in uniques]
@@ -275,7 +303,9 @@ def _labels(values: pd.Series, spec: ScaleSpec, first_row: int) -> np.ndarray:
             raise DataError(Path(spec.path), f"column '{spec.label_column}' has label {unexpected[0]!r} at row {row:,}; "
                                              f"the manifest allows {list(spec.label_values)}")
     positive = np.array([u == spec.positive_label for u in uniques])
-    return positive[codes].astype(np.int64)
+    first = {u: first_row + int(np.argmax(codes == i)) for i, u in enumerate(uniques) if not positive[i]}
+    check_label_values(uniques, spec, lambda value: f"row {first[value]:,}")
+    return positive[codes].astype(np.int64), first
 
 
 def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Partial:
@@ -284,7 +314,7 @@ def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Pa
                if c not in frame.columns]
     if missing:
         raise DataError(Path(spec.path), f"column(s) {missing} not found; columns are {list(frame.columns)}")
-    y = _labels(frame[spec.label_column], spec, first_row)
+    y, negatives = _labels(frame[spec.label_column], spec, first_row)
     if spec.score_column is not None:
         score = pd.to_numeric(frame[spec.score_column], errors="coerce").to_numpy(dtype=np.float64)
     else:
@@ -312,7 +342,7 @@ def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Pa
     for i in range(n_cells):
         name = tuple(values[col][group_of_cell[col][i]] for col in spec.sensitive)
         out[name] = out[name] + counts[i] if name in out else counts[i].astype(np.int64)  # values equal once trimmed
-    return Partial(rows=len(frame), cells=out)
+    return Partial(rows=len(frame), cells=out, negatives=negatives)
 
 
 def run_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS) -> Partial:
@@ -383,8 +413,12 @@ def accumulate(spec: ScaleSpec, *, engine: ScaleEngine = "stream", scheduler: st
             total.merge(run_task(spec, task, chunk_rows))
             if progress is not None:
                 progress(i + 1, len(tasks))
+        check_label_values(total.negatives, spec, lambda value: f"row {total.negatives[value]:,}")
         return Accumulated(total, "stream", len(tasks), 1, time.monotonic() - start)
-    return _accumulate_dask(spec, tasks, scheduler, chunk_rows, progress, start)
+    acc = _accumulate_dask(spec, tasks, scheduler, chunk_rows, progress, start)
+    # chunks each holding one negative value may hold different ones: judged on the whole file
+    check_label_values(acc.partial.negatives, spec, lambda value: f"row {acc.partial.negatives[value]:,}")
+    return acc
 
 
 def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, chunk_rows: int,
@@ -533,7 +567,7 @@ def spec_for(ref: Any, manifest: Manifest, *, threshold: float, score_range: tup
     return ScaleSpec(
         path=str(manifest.data_path), format=manifest.format, label_column=manifest.label_column,
         positive_label=str(manifest.positive_label), label_values=manifest.label_values,
-        sensitive=tuple(manifest.sensitive_features), id_column=manifest.id_column,
+        negative_labels=manifest.negative_labels, sensitive=tuple(manifest.sensitive_features), id_column=manifest.id_column,
         score_column=str(ref.path) if ref.kind == "column" else None,
         model_path=None if ref.kind == "column" else str(ref.path), feature_columns=manifest.feature_columns,
         trusted_types=tuple(trusted_types), edges=fine_edges(threshold, score_range, fine_bins), threshold=threshold,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..exceptions import ReportError
 
@@ -21,11 +24,12 @@ def free_port() -> int:
 
 
 def start_app(model: str | None = None, data: str | None = None, *, port: int | None = None,
-              timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+              timeout: float = 600.0, settings: Mapping[str, Any] | None = None) -> tuple[subprocess.Popen, str]:
     """Start Voilà on the explorer notebook, wait until it answers, and return ``(process, url)``.
 
-    The model and data reach the notebook as ``EVALKIT_MODEL`` / ``EVALKIT_DATA``. The server binds to
-    127.0.0.1 only. Stop it with ``process.terminate()``.
+    The model and data reach the notebook as ``EVALKIT_MODEL`` / ``EVALKIT_DATA``, evaluation ``settings``
+    (threshold, threshold rule, ... : :data:`evalkit.settings.EXPLORE_SETTINGS`) as JSON in
+    ``EVALKIT_SETTINGS``. The server binds to 127.0.0.1 only. Stop it with ``process.terminate()``.
 
     Raises
     ------
@@ -41,6 +45,8 @@ def start_app(model: str | None = None, data: str | None = None, *, port: int | 
         env["EVALKIT_MODEL"] = model
     if data:
         env["EVALKIT_DATA"] = str(Path(data).resolve())
+    if settings:
+        env["EVALKIT_SETTINGS"] = json.dumps(dict(settings))
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"evalkit-explore-{port}.log"
     cmd = [sys.executable, "-m", "voila", str(root / "notebooks" / "explore.ipynb"), "--no-browser",
            f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.base_url=/",
@@ -62,10 +68,13 @@ def start_app(model: str | None = None, data: str | None = None, *, port: int | 
     raise ReportError(f"the explorer app did not answer on {url} within {timeout:.0f} s: {log.read_text()[-2000:]}")
 
 
-def serve(model: str | None, data: str | None, port: int | None = None) -> int:
-    """Run the app until interrupted (``make explore``)."""
-    proc, url = start_app(model, data, port=port)
-    print(f"evalkit explorer for {model or 'adult-logreg'} at {url} (Ctrl-C stops it)", flush=True)
+def serve(model: str | None, data: str | None, port: int | None = None, *,
+          settings: Mapping[str, Any] | None = None) -> int:
+    """Run the app until interrupted (``make explore``), with the evaluation ``settings`` given."""
+    proc, url = start_app(model, data, port=port, settings=settings)
+    given = ", ".join(f"{k}={v}" for k, v in (settings or {}).items())
+    print(f"evalkit explorer for {model or 'adult-logreg'}{f' ({given})' if given else ''} at {url} "
+          "(Ctrl-C stops it)", flush=True)
     try:
         return proc.wait()
     except KeyboardInterrupt:

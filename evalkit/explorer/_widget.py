@@ -15,6 +15,7 @@ threshold does not touch the raw rows.
 from __future__ import annotations
 
 import html
+import json
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -221,7 +222,9 @@ def explore(model: Any = None, data: Any = None, *, bins: int = 30, **evaluate_k
     """Open the explorer on a model and dataset (see :func:`evalkit.evaluate` for both).
 
     ``model`` and ``data`` default to the ``EVALKIT_MODEL`` and ``EVALKIT_DATA`` environment variables
-    (how ``make explore`` passes them to the app), then to the demo model on ``adult_test``.
+    (how ``make explore`` passes them to the app), then to the demo model on ``adult_test``; evaluation
+    settings given to ``make explore`` (``THRESHOLD=``, ``RULE=``, ...) arrive as JSON in ``EVALKIT_SETTINGS``
+    and start the slider at the threshold they choose.
     Confidence intervals are skipped (``n_boot=0``) unless asked for: the explorer is about samples.
 
     Returns
@@ -234,7 +237,8 @@ def explore(model: Any = None, data: Any = None, *, bins: int = 30, **evaluate_k
 
     model = model or os.environ.get("EVALKIT_MODEL") or "adult-logreg"
     data = data or os.environ.get("EVALKIT_DATA") or project_root() / "data_manifests" / "adult_test.yaml"
-    kwargs: Mapping[str, Any] = {"n_boot": 0, **evaluate_kwargs}
+    given = json.loads(os.environ.get("EVALKIT_SETTINGS") or "{}")  # make explore THRESHOLD= RULE= ...
+    kwargs: Mapping[str, Any] = {"n_boot": 0, **given, **evaluate_kwargs}
     explorer = Explorer(evaluate(model, data, **kwargs), bins=bins)
     explorer.widget.explorer = explorer
     return explorer.widget

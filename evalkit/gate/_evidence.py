@@ -24,7 +24,7 @@ import pandas as pd
 from ..data import Dataset, load_dataset
 from ..evaluation import Evaluation, evaluate, git_commit, versions
 from ..verification import verify
-from ._policy import Evidence, Policy, Requirement, combine, judge, load_policy, requirement_table
+from ._policy import Evidence, Policy, Requirement, combine, judge, load_policy, nothing_to_compare, requirement_table
 from ..models import ModelRef, load_scorer, resolve_model, score
 
 #: Version of the ``gate.json`` layout.
@@ -42,8 +42,12 @@ class GateResult:
         One per requirement and subject (see :func:`evalkit.gate.judge`).
     policy : Policy
     evaluation : Evaluation
-    fitting, learning_curve, robustness, adversarial, spoofing, non_inferiority
+    fitting, learning_curve, robustness, adversarial, spoofing
         The evidence gathered (None where the policy did not ask for it).
+    non_inferiority : list of dict
+        One paired comparison with the staging model per ``non_inferiority`` requirement (``requirement``,
+        ``metric``, ``candidate``, ``staging``, ``difference``, ``ci_low``, ``ci_high``, ``n``, ``staging_uri``,
+        ``staging_version``); empty when there is none or no model holds the ``staging`` alias.
     staging : ModelRef or None
         The model that held the ``staging`` alias, if any.
     corner_cases : DataFrame or None
@@ -60,8 +64,9 @@ class GateResult:
     adversarial: Any = None
     spoofing: pd.DataFrame | None = None
     pad: Any = None
-    non_inferiority: dict[str, Any] | None = None
+    non_inferiority: list[dict[str, Any]] = field(default_factory=list)
     staging: ModelRef | None = None
+    staging_scores: np.ndarray | None = field(default=None, repr=False)
     corner_cases: pd.DataFrame | None = None
     corner_dataset: Dataset | None = None
     attack_dataset: Dataset | None = None
@@ -114,9 +119,9 @@ class GateResult:
         if self.served is not None:
             evidence["served_replica"] = {k: v for k, v in self.served.items() if k != "load"} | {
                 "load": [{k: v for k, v in level.items() if k != "latencies_ms"} for level in self.served["load"]]}
-        if self.non_inferiority is not None:
-            evidence["non_inferiority"] = {k: _num(v) if isinstance(v, float) else v
-                                           for k, v in self.non_inferiority.items() if k != "staging_scores"}
+        if self.non_inferiority:
+            evidence["non_inferiority"] = [{k: _num(v) if isinstance(v, float) else v for k, v in c.items()}
+                                           for c in self.non_inferiority]
         return {
             "schema_version": RECORD_SCHEMA_VERSION,
             "kind": "evalkit.gate",
@@ -303,7 +308,7 @@ def run_checks(
             ModelRef(**{**staging, "path": Path(staging["path"])}) if isinstance(staging, Mapping)
             else resolve_model(staging))
     if result.staging is not None and policy.needs("non_inferiority"):
-        result.non_inferiority = {"staging_scores": score(result.staging, data, trusted_types=trusted_types)}
+        result.staging_scores = score(result.staging, data, trusted_types=trusted_types)
         lap("staging_scores")
     if policy.corner_cases is not None and ref.kind not in ("predictions", "column"):
         corner = result.corner_dataset = load_dataset(policy.corner_cases)
@@ -406,9 +411,8 @@ def _judge_all(policy: Policy, result: GateResult) -> list[dict[str, Any]]:
         elif req.check == "non_inferiority":
             evidence = _non_inferiority(req, result)
             if evidence is None:
-                verdicts.append({**judge(req, Evidence(0.0, 0.0, 0.0, len(ev.data))), "estimate": None,
-                                 "ci_low": None, "ci_high": None, "decision": "pass",
-                                 "note": "no model holds the staging alias: nothing to compare with"})
+                verdicts.append(nothing_to_compare(req, "no model holds the staging alias: nothing to compare with",
+                                                   len(ev.data)))
                 continue
         verdicts.extend(judge(req, e) for e in evidence)
     return verdicts
@@ -531,17 +535,16 @@ def _missing(note: str) -> Evidence:
 def _non_inferiority(req: Requirement, result: GateResult) -> list[Evidence] | None:
     from ..stats import paired_difference
 
-    ni = result.non_inferiority
-    if ni is None or result.staging is None:
+    if result.staging_scores is None or result.staging is None:
         return None
     ev = result.evaluation
     s = result.settings
-    diff = paired_difference(ev.y_true, ev.y_score, ni["staging_scores"], req.metric, threshold_a=ev.threshold,
+    diff = paired_difference(ev.y_true, ev.y_score, result.staging_scores, req.metric, threshold_a=ev.threshold,
                              n_boot=max(s["n_boot"], 200), level=s["ci_level"], seed=s["seed"],
                              lower_is_better=req.metric in ("fpr", "fnr"))
-    result.non_inferiority = {"metric": req.metric, "candidate": diff["a"], "staging": diff["b"],
-                              "difference": diff["difference"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"],
-                              "staging_uri": result.staging.uri, "staging_version": result.staging.version,
-                              "staging_scores": ni["staging_scores"]}
+    result.non_inferiority.append({
+        "requirement": req.name, "metric": req.metric, "candidate": diff["a"], "staging": diff["b"],
+        "difference": diff["difference"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"], "n": diff["n"],
+        "staging_uri": result.staging.uri, "staging_version": result.staging.version})
     return [Evidence(diff["difference"], diff["ci_low"], diff["ci_high"], diff["n"], "vs staging",
                      f"candidate {diff['a']:.4g}, staging (v{result.staging.version}) {diff['b']:.4g}")]

@@ -536,6 +536,24 @@ def judge(requirement: Requirement, evidence: Evidence) -> dict[str, Any]:
             "n_to_decide": n_to_decide, "note": note}
 
 
+def nothing_to_compare(requirement: Requirement, reason: str, n: int) -> dict[str, Any]:
+    """The verdict of a comparison with no counterpart (a ``non_inferiority`` requirement when no model holds the
+    ``staging`` alias): *pass*, with no estimate and no interval, and the reason as its note. Nothing is
+    judged: a first promotion cannot be worse than no model.
+
+    Examples
+    --------
+    >>> r = Requirement(name="ni", check="non_inferiority", bound=-0.01, direction="min", metric="roc_auc")
+    >>> v = nothing_to_compare(r, "no model holds the staging alias", 100)
+    >>> v["decision"], v["estimate"], v["subject"]
+    ('pass', None, 'vs staging')
+    """
+    return {"requirement": requirement.name, "check": requirement.check, "subject": "vs staging",
+            "text": requirement.text(), "bound": requirement.bound, "direction": requirement.direction,
+            "estimate": None, "ci_low": None, "ci_high": None, "n": n, "decision": "pass", "n_to_decide": None,
+            "note": reason}
+
+
 def sample_size_to_decide(estimate: float, ci_low: float, ci_high: float, bound: float, n: float) -> int | None:
     """The number of samples at which an interval around ``estimate`` would no longer contain ``bound``.
 

@@ -304,15 +304,18 @@ def spoofing_det(result: GateResult, feature: str | None = None) -> Figure | Non
 
 
 def non_inferiority(result: GateResult) -> HTML:
-    """The candidate against the model now in staging, paired on the same samples."""
-    ni = result.non_inferiority
-    if not ni or "difference" not in ni:
+    """The candidate against the model now in staging, paired on the same samples: one row per
+    ``non_inferiority`` requirement."""
+    if not result.non_inferiority:
         return html_fragment("<p>No model holds the <code>staging</code> alias (or the policy asks for no comparison): "
-                     "nothing to compare with.</p>")
-    return html_fragment(f"<p>{html.escape(ni['metric'])}: candidate {fmt(ni['candidate'])}, staging version "
-                 f"{html.escape(str(ni['staging_version']))} {fmt(ni['staging'])}; difference "
-                 f"<b>{fmt(ni['difference'])}</b> {html.escape(_ci(ni['ci_low'], ni['ci_high']))} (paired bootstrap on "
-                 f"the same {len(result.evaluation.data):,} samples; positive means the candidate is better).</p>")
+                             "nothing to compare with.</p>")
+    rows = [{"requirement": c["requirement"], "metric": c["metric"], "candidate": fmt(c["candidate"]),
+             "staging": f"{fmt(c['staging'])} (v{c['staging_version']})",
+             "difference": f"{fmt(c['difference'])} {_ci(c['ci_low'], c['ci_high'])}"}
+            for c in result.non_inferiority]
+    table = pd.DataFrame(rows).fillna("")
+    return html_fragment(f"<p>Paired bootstrap on the same {len(result.evaluation.data):,} samples; a positive "
+                         "difference means the candidate is better.</p>" + html_table(table, ("requirement", "metric")))
 
 
 def served(result: GateResult) -> HTML:

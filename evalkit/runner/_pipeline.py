@@ -141,6 +141,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
     run_id: str | None = None
     target: Target | None = None
     staging: Path | None = None
+    beat = tracking.Heartbeat(None)  # renews the run's heartbeat while it works (stale-run detection)
     try:
         # The kernel boots and imports on the second core while this process checks the input,
         # talks to MLflow and imports papermill.
@@ -151,6 +152,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
                 if before_run is not None:
                     before_run()
                 run_id = pipeline.start_run(target)
+                beat = tracking.Heartbeat(run_id if pipeline.end_run else None).__enter__()
             nb_out = staging / (pipeline.notebook_name or pipeline.notebook.name)
             execute_notebook(pipeline.notebook, nb_out, target.out_dir, km=km, timeout=options.timeout,
                              progress=options.progress,
@@ -163,6 +165,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
             pipeline.log_run(run_id, target, outputs)
         signals.check()
         publish(staging, target.out_dir, pipeline.published)
+        beat.__exit__()
         if options.track and run_id is not None and pipeline.end_run:
             tracking.end_run(run_id, "FINISHED")
         out = target.out_dir
@@ -172,12 +175,15 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
         where = err.filename or output_root
         failure = ReportError(f"cannot write the {pipeline.noun or pipeline.kind}: {where}: {err.strerror or err}",
                               notebook=getattr(err, "notebook", None))  # kept by execute_notebook, if any
+        beat.__exit__()
         _fail(pipeline, run_id, target, failure)
         raise failure from err
     except BaseException as err:
+        beat.__exit__()
         _fail(pipeline, run_id, target, err)
         raise
     finally:
+        beat.__exit__()
         shutil.rmtree(workdir, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

@@ -17,7 +17,7 @@ from ..data import Manifest, balance_groups, load_dataset, load_manifest
 from ..evaluation import SCORES_FILE, spec_for
 from ..exceptions import DataError
 from ..metrics import check_reference, load_metrics_config
-from ..models import ModelRef, check_model_file, cost_metrics, resolve_model
+from ..models import ModelRef, check_model_file, check_score_range, cost_metrics, resolve_model, score
 from ..settings import EvaluationSettings, RunOptions, split_settings
 from ._execute import check_parameters, log, version_params
 from ._pipeline import Outputs, Pipeline, Target, run_pipeline
@@ -72,6 +72,12 @@ def _check_inputs(model: str, data: Path, download_dir: Path, trust: bool,
     # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
     # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
     check_model_file(ref)
+    if ref.kind in ("predictions", "column"):
+        # Scores given as a file or column need no model: every check on them (ids against the data, numeric
+        # and finite values, the declared range) is made here, with the messages the kernel would give.
+        scores = score(ref, dataset)
+        if st.score_range is not None:
+            check_score_range(ref, dataset, scores, st.score_range)
     return dataset.manifest, ref
 
 

@@ -174,11 +174,61 @@ def log_params(run_id: str, params: Mapping[str, Any], tags: Mapping[str, str] |
                        tags=[RunTag(k, v) for k, v in (tags or {}).items()])
 
 
-def owner_tags() -> dict[str, str]:
-    """Tags that identify the process owning a run, so a later command can tell a stale run."""
-    import socket
+#: How often a running evalkit run writes its ``evalkit.heartbeat`` tag (seconds).
+HEARTBEAT_SECONDS = 60.0
+#: A RUNNING run whose heartbeat is older than this is stale, whichever host started it (seconds).
+STALE_AFTER_SECONDS = 15 * 60.0
 
-    return {"evalkit.host": socket.gethostname(), "evalkit.pid": str(os.getpid())}
+
+def owner_tags() -> dict[str, str]:
+    """Tags that identify the process owning a run, so a later command on any host can tell a stale run:
+    host and pid (checked directly on the same host) and a first heartbeat (a UTC epoch second, renewed every
+    :data:`HEARTBEAT_SECONDS` by :class:`Heartbeat` while the run works)."""
+    import socket
+    import time
+
+    return {"evalkit.host": socket.gethostname(), "evalkit.pid": str(os.getpid()),
+            "evalkit.heartbeat": str(int(time.time()))}
+
+
+class Heartbeat:
+    """Renew a run's ``evalkit.heartbeat`` tag every ``interval`` seconds from a daemon thread, until the
+    context ends. A process that dies stops beating, which :func:`fail_stale_runs` sees from any host.
+    Best effort: a failed write (a busy store) is retried at the next beat, never raised.
+
+    Examples
+    --------
+    >>> with Heartbeat(run_id, interval=60):  # doctest: +SKIP
+    ...     long_work()
+    """
+
+    def __init__(self, run_id: str | None, *, interval: float = HEARTBEAT_SECONDS) -> None:
+        import threading
+
+        self.run_id, self.interval = run_id, interval
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="evalkit-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.wait(self.interval):
+            try:
+                client().set_tag(self.run_id, "evalkit.heartbeat", str(int(time.time())))
+                self.beats += 1
+            except Exception:  # noqa: BLE001 - best effort, see the class docstring
+                continue
+
+    def __enter__(self) -> Heartbeat:
+        if self.run_id is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
 
 def _alive(pid: int) -> bool:
@@ -191,10 +241,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def fail_stale_runs(experiment: str = DEFAULT_EXPERIMENT) -> list[str]:
-    """Mark FAILED every RUNNING evalkit run of this host whose process has ended (killed, crashed).
+def stale_reason(tags: Mapping[str, str], *, now: float, host: str, pid: int,
+                 stale_after: float = STALE_AFTER_SECONDS) -> str | None:
+    """Why a RUNNING run with these tags is stale, or None when it may be alive.
 
-    Runs started on other hosts are left alone: their process cannot be checked from here.
+    On the host that started it: its process has ended. On any host: its heartbeat is older than
+    ``stale_after`` seconds. A run without a heartbeat (not evalkit's, or from before heartbeats) started
+    elsewhere cannot be judged and is left alone.
+
+    Examples
+    --------
+    >>> stale_reason({"evalkit.host": "b", "evalkit.pid": "7", "evalkit.heartbeat": "1000"}, now=5000, host="a",
+    ...              pid=1)
+    'stale: no heartbeat from process 7 on b for 4000 s (the limit is 900 s)'
+    >>> stale_reason({"evalkit.host": "b", "evalkit.pid": "7", "evalkit.heartbeat": "4800"}, now=5000, host="a",
+    ...              pid=1) is None
+    True
+    """
+    run_pid, run_host = tags.get("evalkit.pid", ""), tags.get("evalkit.host")
+    if run_host == host and run_pid.isdigit() and int(run_pid) != pid and not _alive(int(run_pid)):
+        return f"stale: process {run_pid} ended without finishing the run"
+    beat = tags.get("evalkit.heartbeat", "")
+    if beat.isdigit() and now - int(beat) > stale_after:
+        return (f"stale: no heartbeat from process {run_pid or '?'} on {run_host or '?'} for {now - int(beat):.0f} s "
+                f"(the limit is {stale_after:.0f} s)")
+    return None
+
+
+def fail_stale_runs(experiment: str = DEFAULT_EXPERIMENT, *, stale_after: float = STALE_AFTER_SECONDS) -> list[str]:
+    """Mark FAILED every RUNNING evalkit run that is stale (:func:`stale_reason`): its process ended (same
+    host), or it stopped beating ``stale_after`` seconds ago (any host).
 
     Returns
     -------
@@ -202,19 +278,19 @@ def fail_stale_runs(experiment: str = DEFAULT_EXPERIMENT) -> list[str]:
         The ids of the runs marked FAILED.
     """
     import socket
+    import time
 
     c = client()
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    host = socket.gethostname()
+    host, now = socket.gethostname(), time.time()
     stale = []
     runs = c.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
     for run in runs:
-        tags = run.data.tags
-        pid = tags.get("evalkit.pid", "")
-        if tags.get("evalkit.host") == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            c.set_tag(run.info.run_id, "evalkit.error", f"stale: process {pid} ended without finishing the run")
+        reason = stale_reason(run.data.tags, now=now, host=host, pid=os.getpid(), stale_after=stale_after)
+        if reason is not None:
+            c.set_tag(run.info.run_id, "evalkit.error", reason)
             c.set_terminated(run.info.run_id, status="FAILED")
             stale.append(run.info.run_id)
     return stale

@@ -14,7 +14,7 @@ import pytest
 
 from evalkit import evaluate
 
-from tests.conftest import ROOT
+from tests.conftest import READY_BOUND, ROOT
 from tests.browser.test_browser import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -24,7 +24,7 @@ def _start(model: str, data: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "evalkit", "explore", "--model", model, "--data", data],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ}, start_new_session=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + READY_BOUND
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         found = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
@@ -33,7 +33,7 @@ def _start(model: str, data: str) -> tuple[subprocess.Popen, str]:
         if proc.poll() is not None:
             pytest.fail(f"make explore exited: {line}{proc.stdout.read()}")
     proc.kill()
-    pytest.fail("the explorer did not print its URL within 120 s")
+    pytest.fail(f"the explorer did not print its URL within {READY_BOUND:.0f} s")
 
 
 def _port_open(port: int) -> bool:

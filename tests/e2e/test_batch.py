@@ -17,7 +17,7 @@ from evalkit import tracking
 from evalkit.runner import default_jobs, report_all
 from evalkit.data import make_biased_scores, write_synthetic_dataset
 
-from tests.conftest import ROOT
+from tests.conftest import READY_BOUND, ROOT
 
 pytestmark = [pytest.mark.e2e]
 FAST = ["--n-boot", "0", "--cost-repetitions", "0"]
@@ -78,13 +78,13 @@ def test_interrupt_stops_every_report_and_fails_their_runs(mlflow_store, three_m
                              "--output-root", str(tmp_path / "reports")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     logs = tmp_path / "reports" / "report-all"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + READY_BOUND
     while not all((logs / f).is_file() and "executing" in (logs / f).read_text()
                   for f in ("synthetic_scores.log", "model1.log")):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=READY_BOUND)
     assert proc.returncode == 130, err
     c = tracking.client()
     runs = c.search_runs([c.get_experiment_by_name("evalkit").experiment_id])

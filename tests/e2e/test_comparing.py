@@ -20,7 +20,7 @@ from evalkit.runner import report_all
 from evalkit.compare import ComparisonError
 from evalkit.compare import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 
-from tests.conftest import ADULT_TEST, ROOT, _store_uri, stop_process_group
+from tests.conftest import ADULT_TEST, READY_BOUND, ROOT, _store_uri, stop_process_group
 from tests.browser.test_browser import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.e2e]
@@ -145,7 +145,7 @@ def mlflow_server(store):
                              "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + READY_BOUND
         while True:
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2):
@@ -179,7 +179,7 @@ def test_html_reports_display_in_the_mlflow_artifact_viewer(mlflow_server, compa
                     (mlflow_server, "blob:", "data:")) else None)
                 page.goto(f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/{name}")
                 page.wait_for_selector("iframe.mlflow-html-iframe", timeout=60_000)
-                deadline = time.monotonic() + 60  # the iframe's blob document arrives after the element
+                deadline = time.monotonic() + READY_BOUND  # the iframe's blob document arrives after the element
                 while not (frames := [f for f in page.frames if f.url.startswith("blob:")]):
                     assert time.monotonic() < deadline, [f.url for f in page.frames]
                     page.wait_for_timeout(200)

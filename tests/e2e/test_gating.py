@@ -218,3 +218,25 @@ def test_latency_and_memory_budgets_are_judged_on_a_served_replica(mlflow_store,
     assert "served replica within its budgets" in promoted.detail
     runs = tracking.client().search_runs([tracking.experiment_id(PROMOTION_EXPERIMENT)])
     assert runs[0].data.metrics["stage/c1_p95_ms"] > 0
+
+
+def test_bin_evalkit_gives_the_gates_own_exit_codes(mlflow_store, flawed_models, tmp_path):
+    """make turns every failing recipe into 2; bin/evalkit is the front door that keeps 0/1/2/3."""
+    import os
+    import subprocess
+
+    front = ROOT / "bin" / "evalkit"
+    policy = _policy(tmp_path / "configs", requirements="requirements:\n"
+                     "  - {name: auc, check: metric, metric: roc_auc, min: 0.99}\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.tracking_uri()}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(front), *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    gate = run("gate", "--model", str(flawed_models["sound"]), "--policy", str(policy), "--no-tracking",
+               "--no-progress", "--output-root", str(tmp_path / "reports"))
+    assert gate.returncode == 3, gate.stderr  # roc_auc ~0.90 < 0.99: fail
+    assert "gate decision: FAIL" in gate.stdout
+    assert run("report", "--model", "no-such-model", "--no-progress").returncode == 1
+    usage = run("report", "--no-such-flag")
+    assert usage.returncode == 2 and "unrecognized arguments: --no-such-flag" in usage.stderr

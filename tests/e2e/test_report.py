@@ -250,10 +250,17 @@ def test_notebook_failure_marks_run_failed_and_keeps_previous_report(synthetic_d
     out = tmp_path / "reports"
     good = run_report(str(preds), manifest, output_root=out, progress=False)
     before = good.html.read_bytes()
-    # Same file name, but 10 ids lost: only the kernel's scoring step can see it.
-    pd.read_csv(preds).iloc[10:].to_csv(preds, index=False)
-    with pytest.raises(ReportError, match=r"failed in cell \d+: ModelError: model '.*synthetic_scores\.csv': no score for 10 of 1500 ids") as info:
-        run_report(str(preds), manifest, output_root=out, progress=False)
+    # A model of the same name that reads a column the data lack: only the kernel, which loads the model
+    # (skops' trusted-types check is done once, there), can see it. (A predictions file's problems are
+    # refused before any run: tests/faults/test_bad_input.py.)
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    model = tmp_path / "synthetic_scores.skops"
+    sio.dump(LogisticRegression().fit(pd.DataFrame({"income": [1.0, 2.0, 3.0, 4.0]}), [0, 0, 1, 1]), model)
+    with pytest.raises(ReportError, match=r"failed in cell \d+: ModelError: model '.*synthetic_scores\.skops': the model "
+                                          r"expects column\(s\) \['income'\]") as info:
+        run_report(str(model), manifest, output_root=out, progress=False)
     assert good.html.read_bytes() == before  # the previous report is intact
     failed = out / "synthetic_scores" / "failed.ipynb"
     assert info.value.notebook == failed and failed.is_file()
@@ -262,7 +269,7 @@ def test_notebook_failure_marks_run_failed_and_keeps_previous_report(synthetic_d
     from evalkit import tracking
 
     assert "failed.ipynb" in {a.path for a in tracking.client().list_artifacts(runs[0].info.run_id)}
-    assert "no score for 10" in runs[0].data.tags["evalkit.error"]
+    assert "the model expects column(s) ['income']" in runs[0].data.tags["evalkit.error"]
 
 
 def test_untrusted_model_fails_in_kernel_with_clear_message(mlflow_store, tmp_path):

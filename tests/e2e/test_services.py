@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, stop_process_group
+from tests.conftest import READY_BOUND, ROOT, stop_process_group
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def _assert_loopback_only(pid: int) -> None:
     assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
 
 
-def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float = 90.0) -> bytes:
+def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float = READY_BOUND) -> bytes:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:

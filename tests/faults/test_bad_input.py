@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import DataError, ManifestError, ReportError
+from evalkit import DataError, ManifestError, ModelError, ReportError
 from evalkit._io import sha256_file
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores
@@ -185,6 +185,95 @@ def test_labels_outside_declared_set(case):
     _fails(case, DataError, r"column 'label': 1 labels outside the declared label_values \['pos', 'neg'\]: found \['maybe'\], e.g. ids \['s000007'\]")
 
 
+@pytest.mark.parametrize("third", ["7", "pos.", "Pos", "NEG"])
+def test_a_third_label_value_is_refused_not_counted_negative(case, third):
+    """Without label_values, a value other than the positive one and one other used to become a negative."""
+    _manifest_edit(case, 'label_values: ["pos", "neg"]\n', "")
+    frame = _data(case)
+    frame.loc[[7, 8], "label"] = third
+    _rewrite_data(case, frame)
+    _fails(case, DataError, rf"column 'label': 3 label values found \('pos', .*{third!r}.*\); a binary label column holds "
+                            r"the positive_label 'pos' and one other value, and evalkit will not count several values "
+                            rf"as negative silently: declare them with negative_labels: .*; e\.g\. .* at ids \[")
+    assert runs("RUNNING") == [] and runs("FAILED") == []  # refused before any run
+
+
+def test_negative_labels_declare_several_negatives(case):
+    _manifest_edit(case, 'label_values: ["pos", "neg"]\n', 'negative_labels: ["neg", "unknown"]\n')
+    frame = _data(case)
+    frame.loc[[7, 8], "label"] = "unknown"
+    _rewrite_data(case, frame)
+    from evalkit import load_dataset
+
+    ds = load_dataset(case / "d.yaml")
+    assert ds.y_true[[7, 8]].tolist() == [0, 0]
+    frame.loc[9, "label"] = "7"
+    _rewrite_data(case, frame)
+    _fails(case, DataError, r"column 'label': label '7' is neither the positive_label 'pos' nor one of negative_labels "
+                            r"\['neg', 'unknown'\]; e\.g\. ids \['s000009'\]")
+
+
+def test_negative_labels_must_not_hold_the_positive(case):
+    _manifest_edit(case, 'label_values: ["pos", "neg"]\n', 'negative_labels: ["neg", "pos"]\n')
+    _fails(case, ManifestError, r"key 'negative_labels': negative_labels \['neg', 'pos'\] must be a non-empty list "
+                                r"without the positive_label 'pos'")
+
+
+@pytest.mark.parametrize("engine", ["stream", "dask"])
+def test_out_of_core_refuses_a_third_label_across_chunks(tmp_path, engine):
+    """Each chunk holds one negative value, the file two: judged on the whole file, naming the first row."""
+    from evalkit import evaluate
+    from evalkit.data import write_dataset
+
+    frame = make_biased_scores(4000, seed=2).drop(columns=["y"])
+    frame.loc[3000:, "label"] = frame.loc[3000:, "label"].replace({"neg": "no"})
+    fields = {"name": "three", "source": "benchmark", "description": "x", "id_column": "id", "label_column": "label",
+              "positive_label": "pos", "sensitive_features": ["group", "band"], "license": "CC0-1.0"}
+    manifest = write_dataset(frame, tmp_path / "three.csv", tmp_path / "three.yaml", fields=fields)
+    first_no = int(np.flatnonzero(frame["label"].to_numpy() == "no")[0])
+    with pytest.raises(DataError, match=rf"3 label values found .*'no' at row {first_no:,}"):
+        evaluate("column:score", manifest, engine=engine, chunk_rows=1000, n_boot=0)
+
+
+def test_an_unquoted_yaml_boolean_label_is_refused(case):
+    _manifest_edit(case, 'positive_label: "pos"', "positive_label: true")
+    _fails(case, ManifestError, r"key 'positive_label': expected a string or integer, found bool True \(quote the value "
+                                r"so YAML keeps it as text\)")
+
+
+@pytest.mark.parametrize("label", ["True", "true", "1"])
+def test_boolean_looking_labels_are_text_not_coerced(case, label):
+    """``positive_label: "True"`` is the text 'True'; labels 'true' or '1' are not it: refused by name."""
+    _manifest_edit(case, 'positive_label: "pos"\nlabel_values: ["pos", "neg"]\n', 'positive_label: "True"\n')
+    frame = _data(case)
+    frame["label"] = np.where(frame["label"] == "pos", label, "false")
+    _rewrite_data(case, frame)
+    if label == "True":
+        from evalkit import load_dataset
+
+        assert load_dataset(case / "d.yaml").y_true.sum() == (frame["label"] == "True").sum()
+    else:
+        found = sorted(["false", label])
+        _fails(case, DataError, rf"no row has the positive_label 'True'; labels found: \['{found[0]}', '{found[1]}'\]")
+
+
+def test_ids_are_not_normalised_in_the_data_either(tmp_path, mlflow_store):
+    """The same decomposed 'é' in data and predictions: byte-equal ids match (the data's ids are not
+    normalised behind the user's back); a trailing space in the data is part of the id."""
+    import unicodedata
+
+    frame = make_biased_scores(200, seed=1)
+    frame["id"] = [unicodedata.normalize("NFD", f"caf\u00e9-{i}") + (" " if i == 3 else "") for i in range(len(frame))]
+    frame.drop(columns=["score", "y"]).to_csv(tmp_path / "d.csv", index=False)
+    frame[["id", "score"]].to_csv(tmp_path / "scores.csv", index=False)
+    (tmp_path / "d.yaml").write_text(GOOD.format(sha=sha256_file(tmp_path / "d.csv")))
+    from evalkit import evaluate, load_dataset
+
+    ds = load_dataset(tmp_path / "d.yaml")
+    assert ds.ids[3].endswith(" ") and unicodedata.is_normalized("NFD", ds.ids[0])
+    assert evaluate(str(tmp_path / "scores.csv"), tmp_path / "d.yaml", n_boot=0).n == 200
+
+
 def test_missing_group_values(case):
     frame = _data(case)
     frame.loc[11, "group"] = " "
@@ -203,16 +292,50 @@ def test_nan_or_inf_scores(case, value, what):
     scores = pd.read_csv(case / "scores.csv")
     scores.loc[5, "score"] = value
     scores.to_csv(case / "scores.csv", index=False)
-    # Predictions files are read in the kernel: the run starts, then fails with the same message.
-    _fails(case, ReportError, r"ModelError: model '.*scores\.csv': column 'score' has 1 missing, non-numeric or infinite values, e\.g\. ids \['s000005'\]")
-    assert len(runs("FAILED")) == 1
+    # checked before any run or kernel: no run at all
+    _fails(case, ModelError, r"model '.*scores\.csv': column 'score' has 1 missing, non-numeric or infinite values, e\.g\. ids \['s000005'\]")
+    assert runs("FAILED") == [] and runs("RUNNING") == []
+
+
+@pytest.mark.parametrize(("change", "example"), [
+    (lambda i: "0" + i, "s000000"),                                   # a leading zero
+    (lambda i: i + " ", "s000000"),                                   # trailing whitespace
+    (lambda i: i.replace("s", "\u0455", 1), "s000000"),               # a look-alike letter (Cyrillic dze)
+])
+def test_prediction_ids_must_match_exactly(case, change, example):
+    """Ids are never normalised (groups are): a predictions file whose ids differ is refused up front."""
+    scores = pd.read_csv(case / "scores.csv", dtype={"id": str})
+    scores["id"] = scores["id"].map(change)
+    scores.to_csv(case / "scores.csv", index=False)
+    _fails(case, ModelError, rf"no score for 400 of 400 ids of dataset 'd', e\.g\. \['{example}'")
+    assert runs("FAILED") == [] and runs("RUNNING") == []
+
+
+def test_unicode_normalisation_of_ids_is_not_undone(tmp_path, mlflow_store):
+    """'é' composed (NFC) in the data and decomposed (NFD) in the predictions: different ids, refused."""
+    import unicodedata
+
+    frame = make_biased_scores(200, seed=1)
+    frame["id"] = [f"caf\u00e9-{i}" for i in range(len(frame))]
+    frame.drop(columns=["score", "y"]).to_csv(tmp_path / "d.csv", index=False)
+    preds = frame[["id", "score"]].assign(id=lambda f: f["id"].map(lambda v: unicodedata.normalize("NFD", v)))
+    preds.to_csv(tmp_path / "scores.csv", index=False)
+    (tmp_path / "d.yaml").write_text(GOOD.format(sha=sha256_file(tmp_path / "d.csv")))
+    _fails(tmp_path, ModelError, r"no score for 200 of 200 ids of dataset 'd'")
+
+
+def test_decimal_comma_scores_are_refused(case):
+    scores = pd.read_csv(case / "scores.csv")
+    scores["score"] = scores["score"].map(lambda v: f"{v:.4f}".replace(".", ","))
+    scores.to_csv(case / "scores.csv", index=False)
+    _fails(case, ModelError, r"column 'score' has 400 missing, non-numeric or infinite values")
 
 
 def test_scores_outside_declared_range(case):
     scores = pd.read_csv(case / "scores.csv")
     scores["score"] = scores["score"] * 10 - 5  # logits-like
     scores.to_csv(case / "scores.csv", index=False)
-    _fails(case, ReportError, r"\d+ scores lie outside the declared range \[0, 1\] \(found min .*, max .*\), e\.g\. ids \['s0000")
+    _fails(case, ModelError, r"\d+ scores lie outside the declared range \[0, 1\] \(found min .*, max .*\), e\.g\. ids \['s0000")
     result = run_report(str(case / "scores.csv"), case / "d.yaml", output_root=case / "ok", progress=False,
                         score_range=None)  # declared as any finite score: accepted
     assert result.html.is_file()

@@ -20,7 +20,7 @@ from evalkit import ReportError, TrackingError, tracking
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores, write_synthetic_dataset
 
-from tests.conftest import ADULT_TEST, ROOT
+from tests.conftest import ADULT_TEST, READY_BOUND, ROOT
 from tests.faults.conftest import assert_nothing_half_written, runs
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
@@ -49,7 +49,7 @@ def _wait_for_cells(proc: subprocess.Popen, out: Path, cells: int) -> None:
     Readiness, not a clock: papermill saves the staging notebook after every cell. The bound only
     stops a hung run from hanging the suite; it is never reached by a run that makes progress.
     """
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + READY_BOUND
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"the report ended before {cells} cells ran: {proc.communicate()[1][-2000:]}")
@@ -82,7 +82,7 @@ def test_interrupt_mid_run(good_report, sig, code, cells):
     _wait_for(proc, "executing")
     _wait_for_cells(proc, out, cells)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=READY_BOUND)
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert (out / "synthetic_scores" / "report.html").read_bytes() == before  # previous report intact
@@ -102,7 +102,7 @@ def test_kernel_dies_mid_run(good_report):
                if "ipykernel_launcher" in " ".join(p.cmdline())]
     assert len(kernels) == 1
     kernels[0].kill()
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=READY_BOUND)
     assert proc.returncode == 1
     assert "evalkit: error: the notebook kernel failed: DeadKernelError" in err
     assert (out / "synthetic_scores" / "report.html").read_bytes() == before
@@ -116,12 +116,35 @@ def test_stale_running_run_is_marked_failed(synthetic_dataset, mlflow_store, tmp
                                   tags={"evalkit.kind": "report", **tracking.owner_tags(), "evalkit.pid": str(dead.pid)})
     elsewhere = tracking.start_run(experiment="evalkit", run_name="other host", params={},
                                    tags={"evalkit.kind": "report", "evalkit.host": "another-host", "evalkit.pid": "1"})
+    now = int(time.time())
+    silent = tracking.start_run(experiment="evalkit", run_name="other host, silent", params={},
+                                tags={"evalkit.kind": "report", "evalkit.host": "another-host", "evalkit.pid": "2",
+                                      "evalkit.heartbeat": str(now - 3600)})
+    beating = tracking.start_run(experiment="evalkit", run_name="other host, beating", params={},
+                                 tags={"evalkit.kind": "report", "evalkit.host": "another-host", "evalkit.pid": "3",
+                                       "evalkit.heartbeat": str(now)})
     manifest, preds = synthetic_dataset
     run_report(str(preds), manifest, output_root=tmp_path / "r", progress=False)
     stale = tracking.get_run(stale_id)
     assert stale.info.status == "FAILED"
     assert stale.data.tags["evalkit.error"] == f"stale: process {dead.pid} ended without finishing the run"
-    assert tracking.get_run(elsewhere).info.status == "RUNNING"  # cannot be judged from here
+    assert tracking.get_run(elsewhere).info.status == "RUNNING"  # no heartbeat, another host: cannot be judged
+    gone = tracking.get_run(silent)  # another host, but silent for an hour: judged by its heartbeat
+    assert gone.info.status == "FAILED"
+    assert gone.data.tags["evalkit.error"].startswith("stale: no heartbeat from process 2 on another-host for 36")
+    assert tracking.get_run(beating).info.status == "RUNNING"
+
+
+def test_a_running_report_renews_its_heartbeat(mlflow_store):
+    """The heartbeat thread renews the tag while the run works; waits on the tag changing, not on a clock."""
+    run_id = tracking.start_run(experiment="evalkit", run_name="beating", params={},
+                                tags={"evalkit.kind": "report", **tracking.owner_tags(), "evalkit.heartbeat": "0"})
+    with tracking.Heartbeat(run_id, interval=0.05) as beat:
+        deadline = time.monotonic() + READY_BOUND  # a bound for a hung store only
+        while tracking.get_run(run_id).data.tags["evalkit.heartbeat"] == "0":
+            assert time.monotonic() < deadline, "no heartbeat was written"
+            time.sleep(0.05)
+    assert beat.beats >= 1 and int(tracking.get_run(run_id).data.tags["evalkit.heartbeat"]) > 1_700_000_000
 
 
 def test_unreachable_tracking_server(synthetic_dataset, monkeypatch, tmp_path):

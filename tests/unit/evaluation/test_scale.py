@@ -209,3 +209,21 @@ def test_make_report_with_the_dask_engine(mlflow_store, large, tmp_path):
     run = tracking.get_run(doc["mlflow_run_id"])
     assert run.info.status == "FINISHED" and run.data.metrics["engine/rows"] == 300_000
     assert run.data.params["engine"] == "dask" and run.data.params["chunk_rows"] == "100000"
+
+
+@pytest.mark.parametrize("engine", ["stream", "dask"])
+def test_quoted_line_breaks_in_csv_are_never_split(tmp_path, engine):
+    """A quoted field holding a line break: splitting the file by bytes would cut such a row in two. Every
+    row is counted once, with the counts of the in-memory engine."""
+    frame = make_biased_scores(5000, seed=9)
+    frame["note"] = np.where(np.arange(5000) % 7 == 0, "first line\nsecond, with a comma", "plain")
+    fields = {"name": "quoted", "source": "benchmark", "description": "x", "id_column": "id", "label_column": "label",
+              "positive_label": "pos", "label_values": ["pos", "neg"], "sensitive_features": ["group", "band"],
+              "license": "CC0-1.0"}
+    csv = write_dataset(frame.drop(columns=["y"]), tmp_path / "quoted.csv", tmp_path / "quoted.yaml", fields=fields)
+    assert b'"first line\nsecond' in (tmp_path / "quoted.csv").read_bytes()
+    ev = evaluate("column:score", csv, engine=engine, chunk_rows=1000, n_boot=0)
+    memory = evaluate("column:score", csv, n_boot=0)
+    assert ev.n == 5000 and ev.scale["chunks"] == 1  # read as one stream that knows quotes
+    for m in COUNTS:
+        assert ev.overall[m] == pytest.approx(memory.overall[m], abs=1e-12), m

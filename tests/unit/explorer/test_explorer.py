@@ -95,3 +95,17 @@ def adult_eval_for_slices():
     from tests.conftest import ADULT_TEST
 
     return evaluate("adult-logreg", ADULT_TEST, n_boot=0)
+
+
+def test_explorer_starts_at_the_threshold_make_explore_gives(synthetic_dataset, monkeypatch):
+    """make explore THRESHOLD=0.45 reaches the app as EVALKIT_SETTINGS; the slider starts there."""
+    from evalkit.explorer import explore
+
+    manifest, preds = synthetic_dataset
+    monkeypatch.setenv("EVALKIT_SETTINGS", '{"threshold": 0.45}')
+    widget = explore(str(preds), manifest)
+    assert widget.explorer.threshold.value == pytest.approx(0.45, abs=1e-3)
+    assert widget.explorer.ev.threshold == 0.45
+    monkeypatch.setenv("EVALKIT_SETTINGS", '{"threshold_rule": "eer"}')
+    ev = explore(str(preds), manifest).explorer.ev
+    assert ev.operating_point.rule == "eer" and ev.threshold == pytest.approx(ev.overall["eer_threshold"], abs=1e-9)

@@ -95,10 +95,38 @@ def test_the_sound_model_passes_the_shipped_policy_and_the_record_is_complete(fl
 def test_non_inferiority_against_the_staging_model(tmp_path, flawed_models):
     policy = _policy(tmp_path, "  - {name: vs, check: non_inferiority, metric: roc_auc, margin: 0.01}\n")
     same = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy, staging=str(flawed_models["sound"]))
-    assert same.non_inferiority["difference"] == 0 and same.decision == "pass"
+    assert same.non_inferiority[0]["difference"] == 0 and same.decision == "pass"
     worse = run_checks(str(flawed_models["overfitted"]), ADULT_TEST, policy, staging=str(flawed_models["sound"]))
     assert worse.decision == "fail"
-    assert worse.non_inferiority["ci_high"] < -0.01
+    assert worse.non_inferiority[0]["ci_high"] < -0.01
+
+
+def test_every_non_inferiority_requirement_keeps_its_comparison(tmp_path, flawed_models):
+    """Several non_inferiority requirements: each comparison is kept (the result, gate.json and the report)."""
+    from evalkit.gate import non_inferiority
+
+    policy = _policy(tmp_path, "  - {name: vs-auc, check: non_inferiority, metric: roc_auc, margin: 0.01}\n"
+                               "  - {name: vs-recall, check: non_inferiority, metric: recall, margin: 0.02}\n"
+                               "  - {name: vs-fpr, check: non_inferiority, metric: fpr, margin: 0.01}\n")
+    result = run_checks(str(flawed_models["overfitted"]), ADULT_TEST, policy, staging=str(flawed_models["sound"]))
+    assert [c["requirement"] for c in result.non_inferiority] == ["vs-auc", "vs-recall", "vs-fpr"]
+    assert [c["metric"] for c in result.non_inferiority] == ["roc_auc", "recall", "fpr"]
+    record = json.loads(json.dumps(result.record()))["evidence"]["non_inferiority"]
+    assert [c["metric"] for c in record] == ["roc_auc", "recall", "fpr"]
+    by_req = {v["requirement"]: v for v in result.verdicts}
+    for c in result.non_inferiority:
+        assert by_req[c["requirement"]]["estimate"] == c["difference"]
+    shown = non_inferiority(result).data
+    assert all(name in shown for name in ("vs-auc", "vs-recall", "vs-fpr"))
+
+
+def test_no_staging_model_is_a_first_class_pass(tmp_path, flawed_models):
+    policy = _policy(tmp_path, "  - {name: vs, check: non_inferiority, metric: roc_auc, margin: 0.01}\n")
+    result = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy)
+    (v,) = [v for v in result.verdicts if v["requirement"] == "vs"]
+    assert v["decision"] == "pass" and v["estimate"] is None and v["ci_low"] is None and v["n_to_decide"] is None
+    assert v["note"] == "no model holds the staging alias: nothing to compare with" and v["subject"] == "vs staging"
+    assert result.non_inferiority == []
 
 
 def test_predictions_files_leave_model_checks_inconclusive(tmp_path, synthetic_dataset):

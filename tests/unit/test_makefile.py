@@ -1,0 +1,34 @@
+"""Every Makefile target passes the variables that make sense for it, the same way (checked with ``make -n``:
+the command each target would run, nothing run)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _dry(*args: str) -> str:
+    # the venv stamps are up to date in a checkout that ran the tests, so -n prints the command alone
+    out = subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    return out.replace("\\\n", " ")
+
+
+@pytest.mark.parametrize("target", ["report", "explore"])
+def test_operating_point_variables_reach_report_and_explore(target):
+    cmd = _dry(target, "MODEL=adult-logreg", "THRESHOLD=0.45", "RULE=fpr=0.01", "METRICS=configs/metrics.yaml",
+               "BALANCE=weights")
+    for flag in ('--model "adult-logreg"', '--threshold "0.45"', '--threshold-rule "fpr=0.01"',
+                 '--metrics-config "configs/metrics.yaml"', '--balance "weights"'):
+        assert flag in cmd, (target, flag, cmd)
+
+
+def test_explore_cli_takes_the_threshold_and_passes_it_to_the_app():
+    from evalkit.cli import _parser
+    from evalkit.settings import EvaluationSettings, from_arguments
+
+    args = _parser().parse_args(["explore", "--model", "m", "--threshold", "0.45", "--threshold-rule", "eer"])
+    assert from_arguments(args, EvaluationSettings) == {"threshold": 0.45, "threshold_rule": "eer"}
