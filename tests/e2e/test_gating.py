@@ -238,5 +238,5 @@ def test_bin_evalkit_gives_the_gates_own_exit_codes(mlflow_store, flawed_models,
     assert gate.returncode == 3, gate.stderr  # roc_auc ~0.90 < 0.99: fail
     assert "gate decision: FAIL" in gate.stdout
     assert run("report", "--model", "no-such-model", "--no-progress").returncode == 1
-    usage = run("report", "--no-such-flag")
+    usage = run("report", "--model", "adult-logreg", "--no-such-flag")
     assert usage.returncode == 2 and "unrecognized arguments: --no-such-flag" in usage.stderr
