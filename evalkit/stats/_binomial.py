@@ -87,9 +87,18 @@ def max_min_interval(k: np.ndarray, n: np.ndarray, level: float = CI_LEVEL) -> t
     >>> float(low), round(float(high), 3)
     (0.0, 0.214)
     """
+    bounds = simultaneous_wilson(k, n, level)
+    if bounds is None:
+        return float("nan"), float("nan")
+    low, high = bounds
+    return float(max(0.0, low.max() - high.min())), float(high.max() - low.min())
+
+
+def simultaneous_wilson(k: np.ndarray, n: np.ndarray, level: float = CI_LEVEL) -> tuple[np.ndarray, np.ndarray] | None:
+    """Wilson intervals of the groups with ``n > 0``, each at the Bonferroni level ``1 - (1 - level) / G``, so
+    that all ``G`` cover together with probability at least ``level``; None with fewer than two such groups."""
     k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
     keep = n > 0
     if keep.sum() < 2:
-        return float("nan"), float("nan")
-    low, high = wilson(k[keep], n[keep], 1 - (1 - level) / keep.sum())
-    return float(max(0.0, low.max() - high.min())), float(high.max() - low.min())
+        return None
+    return wilson(k[keep], n[keep], 1 - (1 - level) / keep.sum())

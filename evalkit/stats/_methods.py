@@ -32,7 +32,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ._binomial import max_min_interval, newcombe_difference, wilson
+from ._binomial import max_min_interval, newcombe_difference, simultaneous_wilson, wilson
 
 
 class Replicates(Protocol):
@@ -95,9 +95,14 @@ def proportion_counts(reps: Replicates, grouping: str, metric: str) -> tuple[np.
     """``(k, n)`` of ``metric`` for every group of ``grouping``, from the full data's confusion counts
     (exact: the threshold is a bin edge)."""
     num, den = PROPORTIONS[metric]
-    b = reps.binned[grouping]
-    col = {c: b[:, reps.metrics.index(c)] for c in ("tp", "fp", "tn", "fn")}
+    col = _confusion(reps, grouping)
     return sum(col[c] for c in num), sum(col[c] for c in den)
+
+
+def _confusion(reps: Replicates, grouping: str) -> dict[str, np.ndarray]:
+    """``tp``, ``fp``, ``tn``, ``fn`` of every group of ``grouping`` on the full data."""
+    b = reps.binned[grouping]
+    return {c: b[:, reps.metrics.index(c)] for c in ("tp", "fp", "tn", "fn")}
 
 
 def hanley_mcneil_se(auc: np.ndarray, n_pos: np.ndarray, n_neg: np.ndarray) -> np.ndarray:
@@ -182,8 +187,7 @@ def closed_form_intervals(reps: Replicates, grouping: str, exact: np.ndarray, lo
             k, n = proportion_counts(reps, grouping, metric)
             low[:, j], high[:, j] = wilson(k, n, level)
         elif method == "delong-logit":
-            b = reps.binned[grouping]
-            col = {c: b[:, reps.metrics.index(c)] for c in ("tp", "fp", "tn", "fn")}
+            col = _confusion(reps, grouping)
             low[:, j], high[:, j] = logit_auc_interval(exact[:, j], reps.auc_se[grouping],  # type: ignore[index]
                                                        col["tp"] + col["fn"], col["fp"] + col["tn"], level)
 
@@ -198,11 +202,10 @@ def min_max_ratio_interval(k: np.ndarray, n: np.ndarray, level: float) -> tuple[
     >>> round(low, 3), high
     (0.509, 1.0)
     """
-    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
-    keep = n > 0
-    if keep.sum() < 2:
+    bounds = simultaneous_wilson(k, n, level)
+    if bounds is None:
         return float("nan"), float("nan")
-    lo, hi = wilson(k[keep], n[keep], 1 - (1 - level) / keep.sum())
+    lo, hi = bounds
     top = hi.max()
     ratio_low = lo.min() / top if top > 0 else float("nan")
     ratio_high = min(1.0, hi.min() / lo.max()) if lo.max() > 0 else 1.0

@@ -122,43 +122,13 @@ def test_the_brittle_model_flips_more_than_the_sound_one(adult, flawed_models):
         results["sound"].flips("gaussian_noise", 0.25)["flip_rate"]
 
 
-def test_a_perturbation_that_hurts_one_group_is_named(tmp_path):
-    """Synthetic ground truth: group A is decided by x1, group B by x2 with the same margin, but x2 is
-    spread 100x wider in group A, so noise scaled to x2's overall spread swamps B's decisions. Noise
-    must name B, never A."""
+def _noise_case(tmp_path, rng: np.random.Generator, group: np.ndarray):
+    """Group A is decided by x1, every other group by x2 with the same margin, but x2 is spread 100x wider in
+    group A, so noise scaled to x2's overall spread swamps the other groups' decisions. Returns the dataset
+    and a scorer that is perfect on clean data."""
     from evalkit.data import write_synthetic_dataset
 
-    rng = np.random.default_rng(0)
-    n = 4000
-    group = rng.choice(["A", "B"], n)
-    x1 = rng.normal(0, 1, n)
-    x2 = rng.normal(0, np.where(group == "A", 100.0, 1.0))
-    y = np.where(group == "A", x1 > 0, x2 > 0).astype(int)
-    frame = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "label": np.where(y == 1, "pos", "neg"), "y": y,
-                          "score": 0.5, "group": group, "band": rng.choice(["u", "v"], n), "x1": x1, "x2": x2})
-    manifest, _ = write_synthetic_dataset(tmp_path, frame)
-    data = load_dataset(manifest)
-    in_a = data.frame["group"].to_numpy() == "A"
-
-    def scorer(f: pd.DataFrame) -> np.ndarray:  # perfect on clean data
-        return 1 / (1 + np.exp(-10 * np.where(in_a, f["x1"].to_numpy(), f["x2"].to_numpy())))
-
-    rob = assess_robustness(scorer, data, suite={"gaussian_noise": [0.01]}, n_boot=100, metrics=("accuracy",))
-    named = rob.hurt[rob.hurt.feature == "group"]
-    assert list(named.group) == ["B"]
-    assert named.iloc[0].excess_ci_low > 0
-    assert rob.drop("gaussian_noise", 0.01, "accuracy", "group", "B")["drop"] > 0.1
-    assert rob.drop("gaussian_noise", 0.01, "accuracy", "group", "A")["drop"] < 0.01
-
-
-def test_hurt_groups_are_ranked_by_the_lower_bound(tmp_path):
-    """Two groups hurt by noise: the one with the larger lower bound of its excess drop comes first, whatever
-    the point estimates (ranking by what the data support)."""
-    from evalkit.data import write_synthetic_dataset
-
-    rng = np.random.default_rng(1)
-    n = 6000
-    group = rng.choice(["A", "B", "C"], n, p=[0.47, 0.47, 0.06])  # C: small and strongly hurt
+    n = len(group)
     x1 = rng.normal(0, 1, n)
     x2 = rng.normal(0, np.where(group == "A", 100.0, 1.0))
     y = np.where(group == "A", x1 > 0, x2 > 0).astype(int)
@@ -171,6 +141,27 @@ def test_hurt_groups_are_ranked_by_the_lower_bound(tmp_path):
     def scorer(f: pd.DataFrame) -> np.ndarray:
         return 1 / (1 + np.exp(-10 * np.where(in_a, f["x1"].to_numpy(), f["x2"].to_numpy())))
 
+    return data, scorer
+
+
+def test_a_perturbation_that_hurts_one_group_is_named(tmp_path):
+    """Synthetic ground truth (:func:`_noise_case`): noise must name B, never A."""
+    rng = np.random.default_rng(0)
+    data, scorer = _noise_case(tmp_path, rng, rng.choice(["A", "B"], 4000))
+    rob = assess_robustness(scorer, data, suite={"gaussian_noise": [0.01]}, n_boot=100, metrics=("accuracy",))
+    named = rob.hurt[rob.hurt.feature == "group"]
+    assert list(named.group) == ["B"]
+    assert named.iloc[0].excess_ci_low > 0
+    assert rob.drop("gaussian_noise", 0.01, "accuracy", "group", "B")["drop"] > 0.1
+    assert rob.drop("gaussian_noise", 0.01, "accuracy", "group", "A")["drop"] < 0.01
+
+
+def test_hurt_groups_are_ranked_by_the_lower_bound(tmp_path):
+    """Two groups hurt by noise: the one with the larger lower bound of its excess drop comes first, whatever
+    the point estimates (ranking by what the data support)."""
+    rng = np.random.default_rng(1)
+    group = rng.choice(["A", "B", "C"], 6000, p=[0.47, 0.47, 0.06])  # C: small and strongly hurt
+    data, scorer = _noise_case(tmp_path, rng, group)
     rob = assess_robustness(scorer, data, suite={"gaussian_noise": [0.01]}, n_boot=100, metrics=("accuracy",))
     h = rob.hurt[rob.hurt.feature == "group"]
     assert set(h.group) <= {"B", "C"} and len(h) >= 1
