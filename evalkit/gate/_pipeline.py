@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._io import atomic_write_json, atomic_write_text, sha256_file
 from ..data import load_dataset
-from ..models import ModelRef, check_model_file, resolve_model
+from ..models import ModelRef, check_model_file, gives_scores, resolve_model, score
 from ..runner import DEFAULT_MANIFEST, Outputs, Pipeline, Target, log, run_pipeline
 from ..settings import GATE_TIMEOUT, RunOptions
 from ._policy import load_policy
@@ -153,6 +153,8 @@ def run_gate(
         log(f"checking model {model}")
         ref = resolve_model(model, download_dir=workdir / "model", trust=opts.trust)
         check_model_file(ref)
+        if ref.kind in ("predictions", "column"):
+            score(ref, dataset)  # ids against the data, numeric and finite: the kernel's messages, before any run
         staging_model = _staging_ref(ref, workdir / "staging")  # reading the registry, also untracked
         return Target(name=f"{ref.name}-gate", out_dir=output_root / ref.name / "gate",
                       title=f"evalkit gate: {ref.name}", context={"ref": ref, "staging": staging_model})
@@ -181,7 +183,7 @@ def run_gate(
 
     pipeline = Pipeline(kind="gate", noun="gate report", notebook=root / GATE_NOTEBOOK, html_name="gate.html",
                         record_name="gate.json", published=GATE_FILES, validate=validate, start_run=start_run,
-                        parameters=parameters, log_run=log_run, on_failure=on_failure,
+                        parameters=parameters, log_run=log_run, on_failure=on_failure, check_first=gives_scores(model),
                         kernel_extra="evalkit.gate" + (", art.attacks.evasion" if adversarial else ""))
     target, out, run_id = run_pipeline(pipeline, opts, output_root=output_root)
     log(f"gate decision {out.record['decision'].upper()}; report at {out.html}")

@@ -108,6 +108,22 @@ def _local_ref(spec: str, path: Path, trust: bool) -> ModelRef:
                     sha256=sha256_file(path))
 
 
+def gives_scores(spec: str) -> bool:
+    """Whether a ``MODEL`` value names scores rather than a model: ``column:<name>`` or a predictions file
+    (``.csv``, ``.csv.gz``, ``.parquet``, ``.pq``), judged from the text alone (nothing is read).
+
+    Examples
+    --------
+    >>> gives_scores("column:score"), gives_scores("out/scores.csv"), gives_scores("adult-logreg")
+    (True, True, False)
+    """
+    if not isinstance(spec, str):
+        return False
+    spec = spec.strip()
+    return (spec.startswith(COLUMN_PREFIX) and len(spec) > len(COLUMN_PREFIX)) or \
+        spec.lower().endswith(_PREDICTION_SUFFIXES)
+
+
 def resolve_model(spec: str, *, download_dir: str | Path | None = None, trust: bool = False) -> ModelRef:
     """Turn a ``MODEL`` value into a local, checksummed model file.
 

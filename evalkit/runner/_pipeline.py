@@ -86,6 +86,10 @@ class Pipeline:
         Modules the kernel imports while it waits (beyond the report's).
     end_run : bool
         End the MLflow run when done; False for a run someone else owns (``attach_to``).
+    check_first : bool
+        Run ``validate`` before the kernel starts instead of beside it (default False). For inputs whose checks
+        decide most failures by themselves (scores given as a file or a column): a bad file then never starts a
+        kernel, at the cost of the overlap.
     noun : str
         What the run makes, in error messages (default ``kind``): "cannot write the gate report: ...".
     notebook_name : str
@@ -104,6 +108,7 @@ class Pipeline:
     on_failure: Callable[[str | None, Target | None, BaseException], None] | None = None
     kernel_extra: str = ""
     end_run: bool = True
+    check_first: bool = False
     noun: str = ""
     notebook_name: str = ""
 
@@ -143,10 +148,13 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
     staging: Path | None = None
     beat = tracking.Heartbeat(None)  # renews the run's heartbeat while it works (stale-run detection)
     try:
-        # The kernel boots and imports on the second core while this process checks the input,
-        # talks to MLflow and imports papermill.
-        with warm_kernel(pipeline.notebook.parent, workdir / "kernel.log", extra=pipeline.kernel_extra) as km:
+        if pipeline.check_first:
             target = pipeline.validate(workdir)
+        # The kernel boots and imports on the second core while this process checks the input (unless checked
+        # first), talks to MLflow and imports papermill.
+        with warm_kernel(pipeline.notebook.parent, workdir / "kernel.log", extra=pipeline.kernel_extra) as km:
+            if target is None:
+                target = pipeline.validate(workdir)
             staging = staging_dir(output_root, target.name)
             if options.track:
                 if before_run is not None:

@@ -17,7 +17,7 @@ from ..data import Manifest, balance_groups, load_dataset, load_manifest
 from ..evaluation import SCORES_FILE, spec_for
 from ..exceptions import DataError
 from ..metrics import check_reference, load_metrics_config
-from ..models import ModelRef, check_model_file, check_score_range, cost_metrics, resolve_model, score
+from ..models import ModelRef, check_model_file, check_score_range, cost_metrics, gives_scores, resolve_model, score
 from ..settings import EvaluationSettings, RunOptions, split_settings
 from ._execute import check_parameters, log, version_params
 from ._pipeline import Outputs, Pipeline, Target, run_pipeline
@@ -170,7 +170,9 @@ def run_report(
     published = ("metrics.json", *(() if st.out_of_core else (SCORES_FILE,)), "evaluate_model.ipynb", "report.html")
     pipeline = Pipeline(kind="report", notebook=notebook, html_name="report.html", record_name="metrics.json",
                         published=published, validate=validate, start_run=start_run, parameters=parameters,
-                        log_run=log_run, end_run=opts.attach_to is None, notebook_name="evaluate_model.ipynb")
+                        log_run=log_run, end_run=opts.attach_to is None, notebook_name="evaluate_model.ipynb",
+                        # scores from a file or column are checked in full before the kernel starts (in memory)
+                        check_first=gives_scores(model) and not st.out_of_core)
     target, out, run_id = run_pipeline(pipeline, opts, output_root=output_root)
     log(f"report written to {out.html}")
     return ReportResult(output_dir=target.out_dir, html=out.html, metrics=out.record, run_id=run_id)

@@ -297,6 +297,45 @@ def test_nan_or_inf_scores(case, value, what):
     assert runs("FAILED") == [] and runs("RUNNING") == []
 
 
+@pytest.fixture
+def kernels(monkeypatch):
+    """Counts the kernels the run pipeline starts (the real warm_kernel, wrapped)."""
+    from evalkit.runner import _pipeline
+
+    started: list[Path] = []
+    real = _pipeline.warm_kernel
+
+    def counting(cwd, log, **kw):
+        started.append(log)
+        return real(cwd, log, **kw)
+
+    monkeypatch.setattr(_pipeline, "warm_kernel", counting)
+    return started
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda f: f.assign(score=f["score"].astype(object).where(f.index != 7, "high")),
+     r"column 'score' has 1 missing, non-numeric or infinite values, e\.g\. ids \['s000007'\]"),
+    (lambda f: f.drop(index=[3, 4]), r"no score for 2 of 400 ids of dataset 'd', e\.g\. \['s000003', 's000004'\]"),
+])
+def test_bad_predictions_file_starts_no_kernel(case, kernels, edit, match):
+    """Issue 20: a predictions file's problems are found before any MLflow run or kernel starts, by the
+    report and by the gate; a good file starts exactly one kernel."""
+    from evalkit.gate import run_gate
+
+    good = pd.read_csv(case / "scores.csv", dtype={"id": str})
+    edit(good).to_csv(case / "scores.csv", index=False)
+    _fails(case, ModelError, match)
+    policy = case / "p.yaml"
+    policy.write_text("settings: {n_boot: 0}\nrequirements:\n  - {name: auc, check: metric, metric: roc_auc, min: 0.5}\n")
+    with pytest.raises(ModelError, match=match):
+        run_gate(str(case / "scores.csv"), case / "d.yaml", policy=policy, output_root=case / "reports", progress=False)
+    assert kernels == [] and runs("FAILED") == [] and runs("RUNNING") == []
+    good.to_csv(case / "scores.csv", index=False)
+    run_report(str(case / "scores.csv"), case / "d.yaml", output_root=case / "reports", progress=False, n_boot=0)
+    assert len(kernels) == 1
+
+
 @pytest.mark.parametrize(("change", "example"), [
     (lambda i: "0" + i, "s000000"),                                   # a leading zero
     (lambda i: i + " ", "s000000"),                                   # trailing whitespace
