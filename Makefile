@@ -36,7 +36,7 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv venv-dev schemas verify verify-faces report report-all compare gate promote rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
+.PHONY: help venv venv-dev schemas verify verify-faces report report-all compare gate promote reproduce rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -93,9 +93,13 @@ gate: $(RUNTIME_STAMP) ## Judge MODEL= against POLICY= (default configs/gates.ya
 	@test -n "$(MODEL)" || { echo "make gate: set MODEL=, e.g. make gate MODEL=adult-logreg" >&2; exit 2; }
 	$(PY) -m evalkit gate --model "$(MODEL)" $(if $(DATA),--data "$(DATA)") $(if $(POLICY),--policy "$(POLICY)") $(ARGS)
 
-promote: $(RUNTIME_STAMP) ## Move the registry alias 'staging' to MODEL='s version if its gate passed; check it end to end
+promote: $(RUNTIME_STAMP) ## Move the registry alias 'staging' to MODEL='s version if its gate passed (REQUIRE_REPRODUCED=1: and was reproduced); check it end to end
 	@test -n "$(MODEL)" || { echo "make promote: set MODEL=, e.g. make promote MODEL=adult-logreg" >&2; exit 2; }
-	$(PY) -m evalkit promote --model "$(MODEL)" $(if $(POLICY),--policy "$(POLICY)")
+	$(PY) -m evalkit promote --model "$(MODEL)" $(if $(POLICY),--policy "$(POLICY)") $(if $(REQUIRE_REPRODUCED),--require-reproduced)
+
+reproduce: $(RUNTIME_STAMP) ## Replay MLflow run RUN= (report, verify, gate, comparison) and compare value by value: reports/reproduce/<run>/ (bin/evalkit reproduce: exit 4 if different)
+	@test -n "$(RUN)" || { echo "make reproduce: set RUN=, an MLflow run id, e.g. make reproduce RUN=91430fdedc0a407190aed583e384fcb5" >&2; exit 2; }
+	$(PY) -m evalkit reproduce --run "$(RUN)" $(if $(RTOL),--rtol "$(RTOL)") $(ARGS)
 
 rollback: $(RUNTIME_STAMP) ## Return MODEL='s staging version to the lab; the alias goes back to the version it replaced
 	@test -n "$(MODEL)" || { echo "make rollback: set MODEL=, e.g. make rollback MODEL=adult-logreg" >&2; exit 2; }

@@ -16,7 +16,16 @@ from . import _moved
 from ._version import __version__
 from .data import Dataset, Manifest, load_dataset, load_manifest
 from .evaluation import Evaluation, evaluate
-from .exceptions import ConfigError, DataError, EvalkitError, ManifestError, ModelError, ReportError, TrackingError
+from .exceptions import (
+    ConfigError,
+    DataError,
+    EvalkitError,
+    ManifestError,
+    ModelError,
+    ReportError,
+    ReproduceError,
+    TrackingError,
+)
 from .explorer import explore
 from .metrics import load_metrics_config
 from .models import ModelRef, resolve_model
@@ -39,6 +48,7 @@ __all__ = [
     "ReportError",
     "Resampling",
     "RunOptions",
+    "ReproduceError",
     "TrackingError",
     "__version__",
     "evaluate",

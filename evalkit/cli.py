@@ -37,6 +37,13 @@ _positive_int, _count, _fraction, _non_negative = positive_int, count, fraction,
 _threshold = finite_number
 
 
+def _fraction_below_one(text: str) -> float:
+    value = non_negative(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def _shares(text: str) -> dict[str, float]:
     return group_numbers(text, signed=False)
 
@@ -70,6 +77,17 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="registered model name (latest version) or models:/<name>/<version>")
     pr.add_argument("--policy", default=None, metavar="FILE",
                     help="the policy the gate must have passed under (default: configs/gates.yaml)")
+    pr.add_argument("--require-reproduced", action="store_true",
+                    help="also require that 'evalkit reproduce' found the version's latest gate run identical")
+    rp = sub.add_parser("reproduce", help="replay a report, verification, gate or comparison run from its MLflow record "
+                                          "and compare value by value (exit 0 identical, 4 different, 1 error)")
+    rp.add_argument("--run", required=True, metavar="RUN_ID", help="the MLflow run to reproduce")
+    rp.add_argument("--output-root", default=None,
+                    help="where the replay writes (default: reports/reproduce/<run id>/)")
+    rp.add_argument("--rtol", type=_fraction_below_one, default=0.0, metavar="R",
+                    help="relative tolerance for numbers (default 0: exact equality)")
+    rp.add_argument("--trust", action="store_true", help="accept a pickle/joblib model file, as the original run did")
+    rp.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
     rb = sub.add_parser("rollback", help="return the model in staging to the lab; the alias goes back to the "
                                          "version it replaced")
     rb.add_argument("--model", required=True, help="registered model name")
@@ -359,7 +377,7 @@ def _deployment_command(args: argparse.Namespace) -> int:
     from .gate import promote, rollback
 
     if args.command == "promote":
-        result = promote(args.model, policy=args.policy)
+        result = promote(args.model, policy=args.policy, require_reproduced=args.require_reproduced)
     else:
         result = rollback(args.model, reason=args.reason)
     print(f"{result.name}: {result.action} (version {result.version}; staging now "
@@ -398,6 +416,7 @@ def _comparison_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 success, 1 evaluation error, 2 usage error, 3 gate not passed,
+    4 reproduction different,
     130 interrupted, 143 terminated)."""
     args = _parser().parse_args(argv)
     # SIGTERM (kill, CI cancellation) unwinds like Ctrl-C: the run is marked FAILED, the kernel stopped;
@@ -423,6 +442,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if result.run_id:
                 print(f"mlflow run: {result.run_id}")
             return 0
+        if args.command == "reproduce":
+            from .reproduce import format_table, reproduce
+
+            outcome = reproduce(args.run, output_root=args.output_root, rtol=args.rtol, trust=args.trust,
+                                progress=not args.no_progress)
+            print(format_table(outcome))
+            return outcome.exit_code
         if args.command in ("gate", "promote", "rollback"):
             return _deployment_command(args)
         if args.command in ("report-all", "compare"):

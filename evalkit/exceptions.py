@@ -96,3 +96,7 @@ class ReportError(EvalkitError, RuntimeError):
 
 class TrackingError(EvalkitError, RuntimeError):
     """The MLflow tracking store or server cannot be used (unreachable, refused)."""
+
+
+class ReproduceError(EvalkitError, RuntimeError):
+    """A run cannot be reproduced: not found, not finished, not an evalkit run, or one of its inputs changed."""

@@ -461,10 +461,15 @@ class RunOptions(_Fields):
     progress: bool = _setting(True, "show papermill's progress bar (--no-progress hides it)", cli=None)
     trust: bool = _setting(False, "accept a pickle/joblib model file (loading it can run arbitrary code)", cli=None)
     attach_to: str | None = _setting(None, "an open MLflow run to report into instead of starting one", cli=None)
+    run_tags: Mapping[str, str] | None = _setting(None, "extra tags of the MLflow run (e.g. evalkit.reproduces)",
+                                                  cli=None)
 
     def __post_init__(self) -> None:
         if self.output_root is not None:
             object.__setattr__(self, "output_root", str(self.output_root))
+        if self.run_tags is not None and not (isinstance(self.run_tags, Mapping) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.run_tags.items())):
+            raise ValueError(f"run_tags must map tag names to text, got {self.run_tags!r}")
         if not _is_int(self.timeout) or self.timeout < 1:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         for name in ("track", "progress", "trust"):

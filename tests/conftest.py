@@ -22,6 +22,33 @@ ADULT_TRAIN = ROOT / "data_manifests" / "adult_train.yaml"
 
 #: Markers that follow the test's folder (``tests/e2e/``, ``tests/browser/``, ``tests/faults/``), so that
 #: ``-m "not e2e"`` and friends select by layout as well as by a file's own ``pytestmark``.
+#: The manifest of :func:`write_small_case`'s dataset (``{sha}`` filled in).
+SMALL_MANIFEST = """\
+name: d
+source: corner_case
+path: d.csv
+sha256: {sha}
+format: csv
+id_column: id
+label_column: label
+positive_label: "pos"
+label_values: ["pos", "neg"]
+sensitive_features: [group, band]
+license: CC0-1.0
+"""
+
+
+def write_small_case(folder: Path, rows: int = 400, seed: int = 5) -> Path:
+    """A good synthetic dataset (``d.csv``, ``d.yaml``) and its scores (``scores.csv``) in ``folder``."""
+    from evalkit._io import sha256_file
+
+    frame = make_biased_scores(rows, seed=seed)
+    frame.drop(columns=["score", "y"]).to_csv(folder / "d.csv", index=False)
+    frame[["id", "score"]].to_csv(folder / "scores.csv", index=False)
+    (folder / "d.yaml").write_text(SMALL_MANIFEST.format(sha=sha256_file(folder / "d.csv")))
+    return folder
+
+
 _FOLDER_MARKERS = {"e2e": ("e2e",), "browser": ("browser", "e2e"), "faults": ("faults",)}
 
 

@@ -3,6 +3,7 @@ shared by the in-memory and the out-of-core engines."""
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 from collections.abc import Mapping, Sequence
@@ -364,13 +365,26 @@ def _ci_dict(value: Any, low: Any, high: Any) -> dict[str, float | None]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of evalkit, Python and the libraries that compute the numbers."""
+    """Versions of evalkit, Python, the libraries that compute the numbers, and numpy's BLAS with the machine's
+    architecture (a different BLAS or CPU may round sums differently in the last digits)."""
     from importlib.metadata import version
 
     out = {"evalkit": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "pandas", "scikit-learn", "fairlearn"):
+    for pkg in ("numpy", "pandas", "scikit-learn", "fairlearn", "scipy"):
         out[pkg] = version(pkg)
+    out["blas"] = f"{_blas()} on {platform.machine()}"
     return out
+
+
+@functools.cache
+def _blas() -> str:
+    import numpy as np
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # an unusual numpy build: the versions still say which numpy
+        return "unknown"
 
 
 def git_commit() -> str:

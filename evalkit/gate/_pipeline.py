@@ -32,6 +32,10 @@ DEFAULT_POLICY = Path("configs") / "gates.yaml"
 #: MLflow experiment of gate runs.
 GATE_EXPERIMENT = "evalkit-gate"
 #: Files a gate run publishes (the HTML last: it marks a complete run).
+#: ``run_gate(staging=NO_STAGING)``: compare with no staging model (as a gate run that found none).
+NO_STAGING = "none"
+#: Version tag set by a reproduction that found the gate decision identical: the gate run it reproduced.
+REPRODUCED_TAG = "evalkit.gate.reproduced"
 GATE_FILES = ("gate.json", "corner_cases.csv", "gate.ipynb", "gate.html")
 #: Model version tags a gate sets (``evalkit.gate.decision`` is pass, fail, inconclusive or error).
 DECISION_TAG = "evalkit.gate.decision"
@@ -94,6 +98,8 @@ def run_gate(
     n_boot: int | None = None,
     seed: int | None = None,
     trusted_types: tuple[str, ...] = (),
+    staging: str | None = None,
+    record_decision: bool = True,
     options: RunOptions | None = None,
     **overrides: Any,
 ) -> GateRun:
@@ -112,6 +118,13 @@ def run_gate(
         Override the policy's bootstrap settings.
     trusted_types : tuple of str
         Extra types a skops model may contain.
+    staging : str, optional
+        The model the non-inferiority checks compare with: a ``models:/<name>/<version>`` URI, or
+        :data:`NO_STAGING` for none. Default: the version holding the ``staging`` alias now. A reproduction
+        passes the one recorded by the gate run it replays.
+    record_decision : bool, default=True
+        Tag the model version with the decision (``evalkit.gate.*``). A reproduction passes False: it must not
+        replace the decision it checks.
     options : RunOptions, optional
         How the run goes (:class:`evalkit.settings.RunOptions`); the gate's default time limit per cell is
         :data:`GATE_TIMEOUT` seconds and its experiment ``evalkit-gate``. ``track=False`` writes the files only
@@ -155,7 +168,10 @@ def run_gate(
         check_model_file(ref)
         if ref.kind in ("predictions", "column"):
             score(ref, dataset)  # ids against the data, numeric and finite: the kernel's messages, before any run
-        staging_model = _staging_ref(ref, workdir / "staging")  # reading the registry, also untracked
+        if staging is None:
+            staging_model = _staging_ref(ref, workdir / "staging")  # reading the registry, also untracked
+        else:
+            staging_model = None if staging == NO_STAGING else resolve_model(staging, download_dir=workdir / "staging")
         return Target(name=f"{ref.name}-gate", out_dir=output_root / ref.name / "gate",
                       title=f"evalkit gate: {ref.name}", context={"ref": ref, "staging": staging_model})
 
@@ -173,12 +189,12 @@ def run_gate(
                 "trusted_types": list(trusted_types), "run_id": run_id, "output_dir": str(staging)}
 
     def log_run(run_id: str, target: Target, out: Outputs) -> None:
-        _log_gate(run_id, target.context["ref"], out.record_path,
+        _log_gate(run_id, target.context["ref"] if record_decision else None, out.record_path,
                   [out.html, out.record_path, out.notebook, out.staging / "corner_cases.csv", policy_obj.path],
                   out.figures)
 
     def on_failure(run_id: str | None, target: Target | None, err: BaseException) -> None:
-        if run_id is not None:
+        if run_id is not None and record_decision:
             _tag_error(target.context["ref"] if target is not None else None, run_id, err)
 
     pipeline = Pipeline(kind="gate", noun="gate report", notebook=root / GATE_NOTEBOOK, html_name="gate.html",
@@ -207,7 +223,7 @@ def _start_gate_run(ref: ModelRef, manifest: Any, policy: Any, experiment: str, 
     return run_id
 
 
-def _log_gate(run_id: str, ref: ModelRef, record_path: Path, files: list[Path], figures: list[Path]) -> None:
+def _log_gate(run_id: str, ref: ModelRef | None, record_path: Path, files: list[Path], figures: list[Path]) -> None:
     from .. import tracking
     from .._io import sha256_file
 
@@ -224,14 +240,15 @@ def _log_gate(run_id: str, ref: ModelRef, record_path: Path, files: list[Path], 
     tracking.log_artifacts(run_id, [f for f in files if f.is_file()], artifact_path="gate")
     tracking.log_artifacts(run_id, figures, artifact_path="gate/figures")
     tracking.client().set_tag(run_id, DECISION_TAG, record["decision"])
-    if ref.kind == "registered" and ref.uri and ref.version:
+    if ref is not None and ref.kind == "registered" and ref.uri and ref.version:
         record_sha = sha256_file(record_path)
         tracking.set_version_tags(tracking.registered_name(ref.uri), ref.version, {
             DECISION_TAG: record["decision"], "evalkit.gate.run_id": run_id,
             "evalkit.gate.policy_sha256": record["policy"]["sha256"], "evalkit.gate.model_sha256": ref.sha256,
             "evalkit.gate.data_sha256": record["data"]["sha256"], "evalkit.gate.record_sha256": record_sha,
             "evalkit.gate.decided_at": record["decided_at"]})
-    log(f"decision record attached to run {run_id}" + (f" and to {ref.uri}" if ref.kind == "registered" else ""))
+    log(f"decision record attached to run {run_id}"
+        + (f" and to {ref.uri}" if ref is not None and ref.kind == "registered" else ""))
 
 
 def _tag_error(ref: ModelRef | None, run_id: str, err: BaseException) -> None:

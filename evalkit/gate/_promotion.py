@@ -31,7 +31,7 @@ from .._io import sha256_file
 from ..data import load_dataset
 from ..exceptions import EvalkitError
 from ._policy import Policy, load_policy
-from ._pipeline import DECISION_TAG, DEFAULT_POLICY
+from ._pipeline import DECISION_TAG, DEFAULT_POLICY, REPRODUCED_TAG
 from ..runner import log
 from ..serve import score_mismatch
 from ..views import fmt_ci
@@ -107,8 +107,10 @@ def _record_run(name: str, version: str, action: str, params: dict[str, Any], *,
     return run_id
 
 
-def check_gate(name: str, version: str, policy: str | Path) -> tuple[dict[str, str], Policy]:
-    """Refuse promotion unless version ``version`` passed the gate under this very policy file.
+def check_gate(name: str, version: str, policy: str | Path, *,
+               require_reproduced: bool = False) -> tuple[dict[str, str], Policy]:
+    """Refuse promotion unless version ``version`` passed the gate under this very policy file (and, with
+    ``require_reproduced``, unless ``evalkit reproduce`` found that very gate run's decision identical).
 
     Returns
     -------
@@ -119,7 +121,8 @@ def check_gate(name: str, version: str, policy: str | Path) -> tuple[dict[str, s
     ------
     PromotionError
         If the policy file is invalid or changed since the gate ran, the decision is not ``pass``
-        (fail, inconclusive, error, or no gate run at all), or the model file changed.
+        (fail, inconclusive, error, or no gate run at all), or the model file changed; with
+        ``require_reproduced``, if the latest gate run was not reproduced identically.
     ConfigError
         If the policy file is missing or invalid.
     """
@@ -137,6 +140,12 @@ def check_gate(name: str, version: str, policy: str | Path) -> tuple[dict[str, s
         raise PromotionError(f"{name} version {version} passed the gate under another policy (sha256 "
                              f"{tags.get('evalkit.gate.policy_sha256', '?')[:12]}…); {current.path} is now "
                              f"{current.sha256[:12]}…: run 'make gate MODEL={name}' again")
+    gate_run = tags.get("evalkit.gate.run_id", "?")
+    if require_reproduced and tags.get(REPRODUCED_TAG) != gate_run:
+        found = tags.get("evalkit.gate.reproduction")
+        raise PromotionError(f"{name} version {version}: its gate run {gate_run} has not been reproduced identically"
+                             + (f" (the last reproduction: {found})" if found else "")
+                             + f"; run 'make reproduce RUN={gate_run}' first")
     return tags, current
 
 
@@ -233,7 +242,7 @@ def replica_check(name: str, record: dict[str, Any], model_file: Path, policy: P
     return {"served": served, "verdicts": verdicts}
 
 
-def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
+def promote(model: str, *, policy: str | Path | None = None, require_reproduced: bool = False) -> PromotionResult:
     """Move the ``staging`` alias to ``model``'s version after checking its gate decision, then check the
     promoted model end to end; roll back on any failure.
 
@@ -243,6 +252,9 @@ def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
         A registered model name (its latest version) or ``models:/<name>/<version>``.
     policy : path-like, optional
         The policy the gate must have passed under (default ``configs/gates.yaml``).
+    require_reproduced : bool, default=False
+        Also require that ``evalkit reproduce`` replayed the version's latest gate run and found the decision
+        and every verdict identical (``--require-reproduced``).
 
     Returns
     -------
@@ -258,7 +270,7 @@ def promote(model: str, *, policy: str | Path | None = None) -> PromotionResult:
 
     policy = Path(policy) if policy is not None else tracking.project_root() / DEFAULT_POLICY
     name, version = _resolve(model)
-    tags, policy_obj = check_gate(name, version, policy)
+    tags, policy_obj = check_gate(name, version, policy, require_reproduced=require_reproduced)
     previous = tracking.alias_version(name)
     if previous == version:
         run_id = _record_run(name, version, "promote", {"previous": previous, "result": "unchanged"})

@@ -160,6 +160,8 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
                 if before_run is not None:
                     before_run()
                 run_id = pipeline.start_run(target)
+                if options.run_tags:
+                    tracking.set_tags(run_id, options.run_tags)
                 beat = tracking.Heartbeat(run_id if pipeline.end_run else None).__enter__()
             nb_out = staging / (pipeline.notebook_name or pipeline.notebook.name)
             execute_notebook(pipeline.notebook, nb_out, target.out_dir, km=km, timeout=options.timeout,

@@ -174,6 +174,13 @@ def log_params(run_id: str, params: Mapping[str, Any], tags: Mapping[str, str] |
                        tags=[RunTag(k, v) for k, v in (tags or {}).items()])
 
 
+def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    """Set tags on a run (one batch)."""
+    from mlflow.entities import RunTag
+
+    client().log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
 #: How often a running evalkit run writes its ``evalkit.heartbeat`` tag (seconds).
 HEARTBEAT_SECONDS = 60.0
 #: A RUNNING run whose heartbeat is older than this is stale, whichever host started it (seconds).

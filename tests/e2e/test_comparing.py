@@ -105,6 +105,17 @@ def test_compare_builds_the_report_and_a_linked_mlflow_run(compared, reported):
     assert {"comparison.html", "comparison.json", "compare_models.ipynb", "figures"} <= artifacts
 
 
+def test_a_comparison_reproduces_identically(compared, tmp_path):
+    """Issue 21: the comparison replayed from its run (the same report runs, settings and seed)."""
+    from evalkit.reproduce import reproduce
+
+    _, run_id, _ = compared
+    result = reproduce(run_id, output_root=tmp_path, progress=False)
+    assert result.kind == "comparison" and result.verdict == "identical", result.differences[:5]
+    assert result.settings["n_boot"] == 200 and len(result.verified) == 2
+    assert (tmp_path / "reproduction.json").is_file() and list(tmp_path.glob("compare/*/comparison.json"))
+
+
 def test_compare_refuses_runs_on_different_data_before_any_run(reported):
     out, _ = reported
     other = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", "adult-logreg", "--data",

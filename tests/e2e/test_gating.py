@@ -240,3 +240,29 @@ def test_bin_evalkit_gives_the_gates_own_exit_codes(mlflow_store, flawed_models,
     assert run("report", "--model", "no-such-model", "--no-progress").returncode == 1
     usage = run("report", "--model", "adult-logreg", "--no-such-flag")
     assert usage.returncode == 2 and "unrecognized arguments: --no-such-flag" in usage.stderr
+
+
+def test_a_gate_decision_reproduces_and_promotion_can_require_it(mlflow_store, flawed_models, adult, tmp_path):
+    """Issue 21: the gate run is replayed against the staging model it recorded (none), even after the alias
+    moved to the judged version itself; the version's decision is not replaced; promotion can require it."""
+    from evalkit.gate import REPRODUCED_TAG
+    from evalkit.reproduce import REPRODUCES_TAG, reproduce
+
+    policy = _policy(tmp_path / "configs")
+    v1 = _register(flawed_models, adult, "sound", tmp_path)
+    run = _gate(v1, policy, tmp_path)
+    assert run.decision == "pass"
+    with pytest.raises(PromotionError, match=rf"its gate run {run.run_id} has not been reproduced identically; "
+                                             rf"run 'make reproduce RUN={run.run_id}' first"):
+        promote(NAME, policy=policy, require_reproduced=True)
+    assert promote(NAME, policy=policy).action == "promoted"  # staging is v1 now
+    result = reproduce(run.run_id, output_root=tmp_path / "again", progress=False)
+    assert result.verdict == "identical", result.differences
+    assert result.settings["staging"] == "none" and "decided_at" in result.expected_differences
+    record = json.loads((tmp_path / "again" / "income-model" / "gate" / "gate.json").read_text())
+    assert record["decision"] == "pass" and record["staging"] is None
+    tags = tracking.version_tags(NAME, v1)
+    assert tags[REPRODUCED_TAG] == run.run_id and tags["evalkit.gate.run_id"] == run.run_id  # decision kept
+    assert tags["evalkit.gate.reproduction"] == f"identical (run {result.new_run_id})"
+    assert tracking.get_run(result.new_run_id).data.tags[REPRODUCES_TAG] == run.run_id
+    assert promote(NAME, policy=policy, require_reproduced=True).action == "unchanged"

@@ -47,6 +47,18 @@ def test_report_metrics_and_run(verified, monkeypatch):
     assert run.data.params["fmr_targets"] == "[0.001, 0.0001, 1e-07]"
 
 
+def test_a_verification_run_reproduces_identically(verified, monkeypatch, tmp_path):
+    """Issue 21: the biometric report replayed from its run (settings from the run, files verified by sha256)."""
+    from evalkit.reproduce import reproduce
+
+    _, env, out = verified
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    result = reproduce(out.stdout.strip().splitlines()[-1].split()[-1], output_root=tmp_path, progress=False)
+    assert result.kind == "verification" and result.verdict == "identical", result.differences[:5]
+    assert result.settings["fmr_targets"] == [1e-3, 1e-4, 1e-7] and result.settings["n_boot"] == 200
+    assert [v.split()[0] for v in result.verified] == ["samples", "templates"]
+
+
 def test_make_report_on_a_verification_manifest_runs_the_verification_report(tmp_path):
     import os
 

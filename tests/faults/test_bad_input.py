@@ -18,34 +18,18 @@ from evalkit._io import sha256_file
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SMALL_MANIFEST, write_small_case
 from tests.faults.conftest import assert_nothing_half_written, runs
 
 pytestmark = pytest.mark.faults
 
-GOOD = """\
-name: d
-source: corner_case
-path: d.csv
-sha256: {sha}
-format: csv
-id_column: id
-label_column: label
-positive_label: "pos"
-label_values: ["pos", "neg"]
-sensitive_features: [group, band]
-license: CC0-1.0
-"""
+GOOD = SMALL_MANIFEST
 
 
 @pytest.fixture
 def case(tmp_path, mlflow_store):
     """A folder with a good synthetic dataset (d.csv, d.yaml) and its scores (scores.csv)."""
-    frame = make_biased_scores(400, seed=5)
-    frame.drop(columns=["score", "y"]).to_csv(tmp_path / "d.csv", index=False)
-    frame[["id", "score"]].to_csv(tmp_path / "scores.csv", index=False)
-    (tmp_path / "d.yaml").write_text(GOOD.format(sha=sha256_file(tmp_path / "d.csv")))
-    return tmp_path
+    return write_small_case(tmp_path)
 
 
 def _rewrite_data(folder: Path, frame: pd.DataFrame) -> None:

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 PKG = ROOT / "evalkit"
 #: Bottom to top: a subpackage may import the root's low modules and the subpackages before it, never after.
 LAYERS = ["tracking", "data", "models", "metrics", "stats", "slices", "evaluation", "diagnostics", "views", "explorer",
-          "runner", "serve", "verification", "gate", "compare"]
+          "runner", "serve", "verification", "gate", "compare", "reproduce"]
 #: Root modules every layer may import (the top of the package, cli/__init__/notebook, imports everything).
 ROOT_LOW = {"settings", "exceptions", "_io", "_version", "signals"}
 

@@ -32,3 +32,22 @@ def test_explore_cli_takes_the_threshold_and_passes_it_to_the_app():
 
     args = _parser().parse_args(["explore", "--model", "m", "--threshold", "0.45", "--threshold-rule", "eer"])
     assert from_arguments(args, EvaluationSettings) == {"threshold": 0.45, "threshold_rule": "eer"}
+
+
+def test_reproduce_and_promote_take_their_variables():
+    assert '-m evalkit reproduce --run "abc123" --rtol "1e-9"' in _dry("reproduce", "RUN=abc123", "RTOL=1e-9")
+    assert '--require-reproduced' in _dry("promote", "MODEL=m", "REQUIRE_REPRODUCED=1")
+    assert '--require-reproduced' not in _dry("promote", "MODEL=m")
+    out = subprocess.run(["make", "--no-print-directory", "reproduce"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "make reproduce: set RUN=, an MLflow run id" in out.stderr
+
+
+def test_reproduce_cli_checks_its_options():
+    from evalkit.cli import _parser
+
+    args = _parser().parse_args(["reproduce", "--run", "r1", "--rtol", "1e-12"])
+    assert (args.run, args.rtol, args.trust) == ("r1", 1e-12, False)
+    for bad in ("1", "-0.1", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            _parser().parse_args(["reproduce", "--run", "r1", "--rtol", bad])
+        assert exit_info.value.code == 2
