@@ -193,6 +193,8 @@ def recorded_settings(cls: type, params: Mapping[str, str], executed: Mapping[st
         if prefix + f.name not in params:
             continue
         value = _parse(str(f.type), params[prefix + f.name])
+        if value == "" and values.get(f.name, f.default) is None:
+            value = None  # recorded as "" where MLflow would show nothing (the out-of-core scheduler)
         if f.name in values and not _same(values[f.name], value):
             drift[f.name] = (values[f.name], value)
         values[f.name] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,26 @@ def test_runs_that_cannot_be_reproduced_are_refused(reported):
     tracking.end_run(plain)
     with pytest.raises(ReproduceError, match="not an evalkit report, verification, gate or comparison run"):
         reproduce(plain, progress=False)
+    # A record of another schema_version cannot be compared value by value: refused, with the commit to use.
+    artifact = Path(tracking.get_run(run.run_id).info.artifact_uri.removeprefix("file://")) / "metrics.json"
+    artifact.write_text(artifact.read_text().replace('"schema_version": 2', '"schema_version": 1', 1))
+    with pytest.raises(ReproduceError, match=r"metrics.json has schema_version 1; this evalkit writes 2: the records "
+                                             r"cannot be compared value by value \(reproduce it with the evalkit "
+                                             r"version of the run, git commit [0-9a-f]{12}"):
+        reproduce(run.run_id, progress=False)
+
+
+def test_an_out_of_core_report_reproduces_identically(tmp_path, mlflow_store):
+    """The stream engine reads the data in chunks; its replay gives the same record (scores from a column)."""
+    from evalkit.data import make_biased_scores
+    from tests.conftest import SMALL_MANIFEST
+
+    make_biased_scores(3000, seed=5).drop(columns=["y"]).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "d.yaml").write_text(SMALL_MANIFEST.format(sha=sha256_file(tmp_path / "d.csv")))
+    run = run_report("column:score", tmp_path / "d.yaml", output_root=tmp_path / "reports", progress=False,
+                     n_boot=50, engine="stream", chunk_rows=1000)
+    result = reproduce(run.run_id, output_root=tmp_path / "again", progress=False)
+    assert result.verdict == "identical", result.differences[:5]
+    assert result.settings["engine"] == "stream" and result.settings["scheduler"] is None
+    assert result.warnings == [w for w in result.warnings if w.startswith("git commit")]  # no setting drift
+    assert "engine_details.seconds" in result.expected_differences

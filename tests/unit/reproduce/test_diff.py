@@ -36,15 +36,19 @@ def test_rtol_relaxes_numbers_only():
 
 
 def test_identity_time_and_timings_are_expected_differences():
-    old = {"created": "t1", "mlflow_run_id": "r1", "cost": {"batch_seconds": 0.1}, "engine_details": {"seconds": 2},
+    old = {"created": "t1", "mlflow_run_id": "r1", "cost": {"batch_seconds": 0.1},
+           "engine_details": {"seconds": 2, "rows": 9, "scheduler": "tcp://127.0.0.1:1"},
            "verdicts": [{"requirement": "latency", "p99_latency_ms": 3.0, "decision": "pass"}],
            "model": {"spec": "m", "sha256": "s"}}
-    new = {"created": "t2", "mlflow_run_id": "r2", "cost": {"batch_seconds": 0.2}, "engine_details": {"seconds": 3},
+    new = {"created": "t2", "mlflow_run_id": "r2", "cost": {"batch_seconds": 0.2},
+           "engine_details": {"seconds": 3, "rows": 8, "scheduler": "tcp://127.0.0.1:2"},
            "verdicts": [{"requirement": "latency", "p99_latency_ms": 4.0, "decision": "fail"}],
            "model": {"spec": "models:/m/1", "sha256": "s"}}
     diffs, timing = diff_records(old, new)
-    assert diffs == [Difference("verdicts.0.decision", "pass", "fail")]  # a decision is never a timing
-    assert timing == ["created", "mlflow_run_id", "cost", "engine_details", "verdicts.0.p99_latency_ms", "model.spec"]
+    assert diffs == [Difference("engine_details.rows", 9, 8),  # only the timings of engine_details are expected
+                     Difference("verdicts.0.decision", "pass", "fail")]  # a decision is never a timing
+    assert timing == ["created", "mlflow_run_id", "cost", "engine_details.seconds", "engine_details.scheduler",
+                      "verdicts.0.p99_latency_ms", "model.spec"]
     assert expected("cost.load_seconds") and not expected("overall.recall")
 
 
@@ -63,5 +67,6 @@ def test_settings_come_from_the_parameters_then_the_notebook():
     assert st.n_boot == 60 and st.intersections is False and st.threshold == 0.4
     assert st.score_range == (0.0, 1.0) and st.reference == {}
     assert drift == {"n_boot": (50, 60)}
-    same, none = recorded_settings(EvaluationSettings, {"n_boot": "50", "threshold_rule": "fixed"}, executed)
-    assert same == EvaluationSettings.build(executed) and none == {}
+    same, none = recorded_settings(EvaluationSettings, {"n_boot": "50", "threshold_rule": "fixed", "scheduler": ""},
+                                   executed)
+    assert same == EvaluationSettings.build(executed) and same.scheduler is None and none == {}
