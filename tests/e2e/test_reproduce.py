@@ -127,4 +127,6 @@ def test_an_out_of_core_report_reproduces_identically(tmp_path, mlflow_store):
     assert result.verdict == "identical", result.differences[:5]
     assert result.settings["engine"] == "stream" and result.settings["scheduler"] is None
     assert result.warnings == [w for w in result.warnings if w.startswith("git commit")]  # no setting drift
-    assert "engine_details.seconds" in result.expected_differences
+    # timings may or may not differ (seconds are rounded to the millisecond): only these may be listed
+    assert {"created", "mlflow_run_id"} <= set(result.expected_differences) <= {
+        "created", "mlflow_run_id", "engine_details.seconds", "engine_details.rows_per_second"}
