@@ -545,6 +545,6 @@ def _non_inferiority(req: Requirement, result: GateResult) -> list[Evidence] | N
     result.non_inferiority.append({
         "requirement": req.name, "metric": req.metric, "candidate": diff["a"], "staging": diff["b"],
         "difference": diff["difference"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"], "n": diff["n"],
-        "staging_uri": result.staging.uri, "staging_version": result.staging.version})
+        "staging_uri": result.staging.uri, "staging_version": result.staging.version, "method": diff["method"]})
     return [Evidence(diff["difference"], diff["ci_low"], diff["ci_high"], diff["n"], "vs staging",
                      f"candidate {diff['a']:.4g}, staging (v{result.staging.version}) {diff['b']:.4g}")]

@@ -311,11 +311,15 @@ def non_inferiority(result: GateResult) -> HTML:
                              "nothing to compare with.</p>")
     rows = [{"requirement": c["requirement"], "metric": c["metric"], "candidate": fmt(c["candidate"]),
              "staging": f"{fmt(c['staging'])} (v{c['staging_version']})",
-             "difference": f"{fmt(c['difference'])} {_ci(c['ci_low'], c['ci_high'])}"}
+             "difference": f"{fmt(c['difference'])} {_ci(c['ci_low'], c['ci_high'])}",
+             "interval": c.get("method", "")}
             for c in result.non_inferiority]
     table = pd.DataFrame(rows).fillna("")
-    return html_fragment(f"<p>Paired bootstrap on the same {len(result.evaluation.data):,} samples; a positive "
-                         "difference means the candidate is better.</p>" + html_table(table, ("requirement", "metric")))
+    return html_fragment(f"<p>Paired on the same {len(result.evaluation.data):,} samples; a positive difference "
+                         "means the candidate is better. ROC AUC: DeLong's interval of the difference of two "
+                         "correlated AUCs (normal approximation); count metrics: a Poisson bootstrap of the joint "
+                         "cells (label &times; decision of each model), the per-sample paired bootstrap in "
+                         "distribution (a percentile interval: short of its level below about 30 positives).</p>" + html_table(table, ("requirement", "metric")))
 
 
 def served(result: GateResult) -> HTML:

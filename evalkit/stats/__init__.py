@@ -41,7 +41,9 @@ from ._methods import (
 )
 from ._paired import (
     COUNT_METRICS,
+    PAIRED_METHODS,
     PAIRED_METRICS,
+    joint_cells,
     BLOCK_BYTES,
     poisson_weights,
     weight_blocks,
@@ -75,6 +77,7 @@ __all__ = [
     "CountMetric",
     "Histogram",
     "METHOD_TEXT",
+    "PAIRED_METHODS",
     "PAIRED_METRICS",
     "PROPORTIONS",
     "Replicates",
@@ -101,6 +104,7 @@ __all__ = [
     "histogram",
     "histogram_metrics",
     "interval_methods",
+    "joint_cells",
     "logit_auc_interval",
     "max_min_interval",
     "mcnemar",

@@ -117,3 +117,45 @@ def test_weight_blocks_are_the_same_draws_with_bounded_memory(data):
     np.testing.assert_array_equal(np.vstack(blocks), whole)
     auc = replicates(lambda w: weighted_auc(y, s, w), len(y), 37, 5)
     np.testing.assert_allclose(auc, weighted_auc(y, s, whole), rtol=0, atol=1e-12)
+
+
+def test_paired_auc_interval_is_delongs(data):
+    """The gate's ROC AUC difference: DeLong's interval, to the last digit, and sklearn's AUCs."""
+    from evalkit.stats import delong
+
+    y, s = data
+    other = np.clip(s + np.random.default_rng(3).normal(0, 0.1, s.size), 0, 1)
+    d = paired_difference(y, s, other, "roc_auc", n_boot=0)
+    ref = delong(y, s, other)
+    assert d["method"] == "delong" and d["a"] == roc_auc_score(y, s) and d["b"] == roc_auc_score(y, other)
+    assert (d["difference"], d["ci_low"], d["ci_high"]) == (ref["difference"], ref["ci_low"], ref["ci_high"])
+
+
+@pytest.mark.parametrize("metric", ["recall", "fpr", "precision", "accuracy", "f1"])
+def test_joint_cell_bootstrap_matches_the_per_sample_paired_bootstrap(data, metric):
+    """The same point estimates as the per-sample path to the last digit, and an interval that agrees with the
+    per-sample paired bootstrap (the same distribution, other draws) to within Monte Carlo error."""
+    from evalkit.stats import percentile_interval
+    from evalkit.stats._paired import _metric_values, replicates
+
+    y, s = data
+    other = np.clip(s + np.random.default_rng(3).normal(0, 0.15, s.size), 0, 1)
+    yb = y.astype(bool)
+    d = paired_difference(y, s, other, metric, threshold_a=0.5, n_boot=4000, seed=2)
+    assert d["method"] == "joint-cell poisson bootstrap"
+    assert d["a"] == float(_metric_values(metric, yb, s, 0.5, None))
+    assert d["b"] == float(_metric_values(metric, yb, other, 0.5, None))
+    reps = replicates(lambda w: _metric_values(metric, yb, s, 0.5, w) - _metric_values(metric, yb, other, 0.5, w),
+                      y.size, 4000, 2)
+    low, high = percentile_interval(reps, 0.95)
+    width = high - low
+    assert abs(d["ci_low"] - low) < 0.1 * width and abs(d["ci_high"] - high) < 0.1 * width, (d, low, high)
+
+
+def test_joint_cells_count_every_sample_once():
+    from evalkit.stats import joint_cells
+
+    y = np.array([1, 1, 0, 0, 1, 0])
+    a = np.array([True, False, True, False, True, False])
+    b = np.array([True, True, False, False, False, False])
+    assert joint_cells(y, a, b).tolist() == [2, 0, 1, 0, 0, 1, 1, 1]  # index 4 y + 2 a + b
