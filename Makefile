@@ -129,7 +129,7 @@ chromium: ## Install Debian's Chromium for the browser tests if it is missing
 	@chromium --version
 
 test: $(DEV_STAMP) chromium data-check ## Verify the data, then run the whole test suite (unit, end-to-end, browser)
-	$(PY) -m pytest $(PYTEST_PARALLEL)
+	$(PY) -m pytest $(PYTEST_PARALLEL) --durations=15
 
 test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser ones
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not e2e and not browser and not faults"

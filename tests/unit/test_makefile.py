@@ -51,3 +51,7 @@ def test_reproduce_cli_checks_its_options():
         with pytest.raises(SystemExit) as exit_info:
             _parser().parse_args(["reproduce", "--run", "r1", "--rtol", bad])
         assert exit_info.value.code == 2
+
+
+def test_the_suite_prints_its_15_slowest_tests():
+    assert "-m pytest -n 3 --dist loadfile --durations=15" in _dry("test")
