@@ -173,7 +173,9 @@ def evaluate(
         target_fpr=float(target) if target is not None else math.nan,
         balance=balance_info,
         composition_before=composition_before,
-        composition=composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w),
+        # unchanged rows and no weights: the composition after balancing is the one before
+        composition=composition_before if chosen is None and w is None else
+        composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w),
         sample_weight=w,
         settings=st,
         slices=slices,
