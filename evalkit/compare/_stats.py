@@ -36,7 +36,7 @@ from ..exceptions import EvalkitError
 from ..data import group_columns
 from ..metrics import LOWER_IS_BETTER
 from ..stats import COUNT_METRICS, PAIRED_METRICS, count_metrics_by_columns, metrics_by_columns, weight_blocks
-from ..stats import delong_sorted, flip_rate, mcnemar
+from ..stats import delong_sorted, flip_rate_counts, mcnemar_counts
 from ..stats import benjamini_hochberg, tolerance_p_value
 
 #: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
@@ -630,34 +630,67 @@ def compare(
                       settings=settings)
 
 
-def _sub_order(order: np.ndarray, mask: np.ndarray | slice) -> np.ndarray:
-    """The permutation sorting a subset, from the one sorting all samples: O(rows), no new sort."""
-    if isinstance(mask, slice):
-        return order
-    return (np.cumsum(mask) - 1)[order[mask[order]]]
+def _layout(codes: np.ndarray | None, n_groups: int, orders: Mapping[str, np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """For one grouping: the samples grouped (each group's rows in sample order), where each group starts, each
+    sample's place in its group, and per model the samples grouped in that model's score order. O(rows) per
+    grouping (a stable radix sort of small codes): no rows x groups mask, no sort per group."""
+    n = next(iter(orders.values())).size
+    index = np.int32 if n < 2**31 else np.int64
+    if codes is None:
+        return np.arange(n, dtype=index), np.array([0, n]), np.arange(n, dtype=index), dict(orders)
+    small = codes.astype(np.int16 if n_groups < 2**15 else np.int64)
+    grouped = np.argsort(small, kind="stable").astype(index, copy=False)
+    starts = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_groups))]
+    place = np.empty(n, dtype=index)
+    place[grouped] = np.arange(n, dtype=index) - starts[small[grouped]].astype(index)
+    by_score = {name: order[np.argsort(small[order], kind="stable")] for name, order in orders.items()}
+    return grouped, starts, place, by_score
 
 
 def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], groups: _Groups,
            index: pd.MultiIndex, baseline: str, level: float) -> pd.DataFrame:
-    """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column."""
-    rows = []
+    """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column.
+
+    McNemar and the flip rate come from counts per (group, label, decision of each model), one ``bincount`` per
+    grouping; DeLong from one sort per model, regrouped per grouping in O(rows): each group's samples, in sample
+    order and in each model's score order, are contiguous slices. One grouping's layout is held at a time. The
+    numbers are those of the same tests run on each group's samples alone."""
+    found: dict[tuple[str, int], dict[str, Any]] = {}
     base_pred = scores[baseline] >= thresholds[baseline]
-    orders = {name: np.argsort(score, kind="stable") for name, score in scores.items()}  # one sort per model
+    index_type = np.int32 if y.size < 2**31 else np.int64  # half the memory of int64 permutations
+    orders = {name: np.argsort(score, kind="stable").astype(index_type) for name, score in scores.items()}
+    columns: dict[str | None, list[int]] = {}
+    for k, (feature, _) in enumerate(groups.columns):
+        columns.setdefault(feature, []).append(k)
     for name, score in scores.items():
         if name == baseline:
             continue
         pred = score >= thresholds[name]
-        for k, (feature, group) in enumerate(index):
-            rows_k = groups.mask(k)
-            mc = mcnemar(y[rows_k], pred[rows_k], base_pred[rows_k])
-            order_a, order_b = _sub_order(orders[name], rows_k), _sub_order(orders[baseline], rows_k)
-            dl = delong_sorted(y[rows_k], score[rows_k], scores[baseline][rows_k], order_a, order_b, level=level)
-            fl = flip_rate(pred[rows_k], base_pred[rows_k], level=level)
-            rows.append({"candidate": name, "feature": feature, "group": group, "n": int(groups.counts[k]),
-                         "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
-                         "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
-                         "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
-                         "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
-                         "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"],
-                         "flip_ci_high": fl["ci_high"]})
-    return pd.DataFrame(rows)
+        cell = 4 * y.astype(np.int64) + 2 * pred + base_pred  # label, candidate's decision, baseline's decision
+        for feature, ks in columns.items():
+            codes = None if feature is None else groups.codes[feature]
+            n_groups = 1 if codes is None else int(codes.max()) + 1
+            counts = np.bincount(cell if codes is None else codes * 8 + cell, minlength=8 * n_groups)
+            grouped, starts, place, by_score = _layout(codes, n_groups, {"a": orders[name], "b": orders[baseline]})
+            for k in ks:
+                code = groups.columns[k][1]
+                c = counts[8 * code: 8 * code + 8]
+                # right only for the candidate: (y=1, a=1, b=0) and (y=0, a=0, b=1); only the baseline: (5, 2)
+                mc = mcnemar_counts(int(c[6] + c[1]), int(c[5] + c[2]), int(c.sum()))
+                fl = flip_rate_counts(int(c[1] + c[2] + c[5] + c[6]), int(c.sum()), level=level)
+                lo, hi = starts[code], starts[code + 1]
+                sub = grouped[lo:hi]
+                dl = delong_sorted(y[sub], score[sub], scores[baseline][sub], place[by_score["a"][lo:hi]],
+                                   place[by_score["b"][lo:hi]], level=level)
+                feature_name, group = index[k]
+                found[(name, k)] = {
+                    "candidate": name, "feature": feature_name, "group": group, "n": int(groups.counts[k]),
+                    "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
+                    "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
+                    "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
+                    "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
+                    "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"],
+                    "flip_ci_high": fl["ci_high"]}
+            del grouped, place, by_score
+    return pd.DataFrame([found[key] for key in sorted(found, key=lambda t: (list(scores).index(t[0]), t[1]))])

@@ -59,9 +59,11 @@ from ._paired import (
 )
 from ._significance import (
     mcnemar,
+    mcnemar_counts,
     delong,
     delong_sorted,
     flip_rate,
+    flip_rate_counts,
 )
 from ._uncertainty import (
     Uncertainty,
@@ -96,6 +98,7 @@ __all__ = [
     "disparity_methods",
     "estimate_uncertainty",
     "flip_rate",
+    "flip_rate_counts",
     "group_interval_frames",
     "group_matrix",
     "group_onehots",
@@ -108,6 +111,7 @@ __all__ = [
     "logit_auc_interval",
     "max_min_interval",
     "mcnemar",
+    "mcnemar_counts",
     "metric_by_columns",
     "metrics_by_columns",
     "min_max_ratio_interval",

@@ -206,3 +206,38 @@ def test_significant_differences_are_ranked_by_the_bound_nearest_zero():
     cmp = Comparison(candidates=[], baseline="b", samples=pd.DataFrame(), same_data=True,
                      leaderboard=pd.DataFrame(), deltas=deltas, tests=pd.DataFrame())
     assert list(cmp.significant("c")["group"]) == ["big", "tiny", "up"]  # bounds 0.07, 0.02, 0.01
+
+
+def test_per_group_tests_equal_the_tests_on_each_group_alone():
+    """Issue 19: McNemar and flip rates from counts per cell, DeLong from one sort per model regrouped in
+    O(rows): every number equals the same test run on the group's own samples (the former per-group path), to
+    the last bit, for three candidates, 3 features and their intersections, with tied scores."""
+    from evalkit.compare._stats import _Groups, _tests
+    from evalkit.stats import flip_rate, mcnemar
+
+    rng = np.random.default_rng(4)
+    n = 6000
+    y = rng.random(n) < 0.3
+    base = np.round(np.clip(0.35 * y + 0.6 * rng.random(n), 0, 1), 3)
+    scores = {"base": base, "b": np.round(np.clip(base + rng.normal(0, 0.05, n), 0, 1), 3),
+              "c": np.round(np.clip(base + rng.normal(0, 0.2, n), 0, 1), 2)}
+    samples = pd.DataFrame({"group:sex": rng.choice(["F", "M"], n), "group:age": rng.choice(["<30", "30+", "65+"], n),
+                            "group:site": rng.choice(list("abcd"), n, p=[0.5, 0.3, 0.19, 0.01])})
+    groups = _Groups.of(samples, True)
+    thresholds = {"base": 0.5, "b": 0.45, "c": 0.5}
+    got = _tests(y, scores, thresholds, groups, groups.index, "base", 0.95)
+    expected = []
+    for name in ("b", "c"):
+        for k, (feature, group) in enumerate(groups.index):
+            rows = np.ones(n, bool) if feature == "overall" else groups.mask(k)
+            yk, a, b = y[rows], scores[name][rows], base[rows]
+            pa, pb = a >= thresholds[name], b >= 0.5
+            mc, dl, fl = mcnemar(yk, pa, pb), delong(yk.astype(int), a, b), flip_rate(pa, pb)
+            expected.append({"candidate": name, "feature": feature, "group": group, "n": int(rows.sum()),
+                             "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
+                             "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
+                             "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
+                             "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"], "flips": fl["flips"],
+                             "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"], "flip_ci_high": fl["ci_high"]})
+    assert len(got) == 2 * len(groups.index) == 2 * (1 + 2 + 3 + 4 + 6 + 8 + 12 + 24)
+    pd.testing.assert_frame_equal(got, pd.DataFrame(expected), check_exact=True)

@@ -101,3 +101,14 @@ def test_flip_rate_interval_is_clopper_pearson():
     ci = binomtest(7, 100).proportion_ci(method="exact")
     assert (f["flips"], f["rate"]) == (7.0, 0.07)
     assert (f["ci_low"], f["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_binom_half_p_is_scipys_binomtest():
+    """McNemar's exact p-value without scipy's search for the other tail: the same float on a grid."""
+    from scipy.stats import binomtest
+
+    from evalkit.stats._significance import binom_half_p
+
+    cases = [(k, n) for n in (*range(1, 120), 999, 1000, 4321, 100_000)
+             for k in {*range(0, min(n, 40) + 1), n // 2 - 1, n // 2, n // 2 + 1, n - 3, n} if 0 <= k <= n]
+    assert all(binom_half_p(k, n) == binomtest(k, n, 0.5).pvalue for k, n in cases)
