@@ -310,7 +310,7 @@ def non_inferiority(result: GateResult) -> HTML:
         return html_fragment("<p>No model holds the <code>staging</code> alias (or the policy asks for no comparison): "
                              "nothing to compare with.</p>")
     rows = [{"requirement": c["requirement"], "metric": c["metric"], "candidate": fmt(c["candidate"]),
-             "staging": f"{fmt(c['staging'])} (v{c['staging_version']})",
+             "staging": fmt(c["staging"]) + (f" (v{c['staging_version']})" if c.get("staging_version") else ""),
              "difference": f"{fmt(c['difference'])} {_ci(c['ci_low'], c['ci_high'])}",
              "interval": c.get("method", "")}
             for c in result.non_inferiority]

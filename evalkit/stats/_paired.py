@@ -135,7 +135,7 @@ def _metric_values(metric: str, y: np.ndarray, score: np.ndarray, threshold: flo
 
 
 #: How :func:`paired_difference` computes each interval (``method`` of its result).
-PAIRED_METHODS = {"roc_auc": "delong", **{m: "joint-cell poisson bootstrap" for m in COUNT_METRICS}}
+PAIRED_METHODS = {"roc_auc": "DeLong", **{m: "paired Poisson bootstrap of joint cells" for m in COUNT_METRICS}}
 
 
 def joint_cells(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> np.ndarray:

@@ -127,7 +127,7 @@ def test_paired_auc_interval_is_delongs(data):
     other = np.clip(s + np.random.default_rng(3).normal(0, 0.1, s.size), 0, 1)
     d = paired_difference(y, s, other, "roc_auc", n_boot=0)
     ref = delong(y, s, other)
-    assert d["method"] == "delong" and d["a"] == roc_auc_score(y, s) and d["b"] == roc_auc_score(y, other)
+    assert d["method"] == "DeLong" and d["a"] == roc_auc_score(y, s) and d["b"] == roc_auc_score(y, other)
     assert (d["difference"], d["ci_low"], d["ci_high"]) == (ref["difference"], ref["ci_low"], ref["ci_high"])
 
 
@@ -142,7 +142,7 @@ def test_joint_cell_bootstrap_matches_the_per_sample_paired_bootstrap(data, metr
     other = np.clip(s + np.random.default_rng(3).normal(0, 0.15, s.size), 0, 1)
     yb = y.astype(bool)
     d = paired_difference(y, s, other, metric, threshold_a=0.5, n_boot=4000, seed=2)
-    assert d["method"] == "joint-cell poisson bootstrap"
+    assert d["method"] == "paired Poisson bootstrap of joint cells"
     assert d["a"] == float(_metric_values(metric, yb, s, 0.5, None))
     assert d["b"] == float(_metric_values(metric, yb, other, 0.5, None))
     reps = replicates(lambda w: _metric_values(metric, yb, s, 0.5, w) - _metric_values(metric, yb, other, 0.5, w),
