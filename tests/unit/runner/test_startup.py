@@ -1,0 +1,34 @@
+"""The command's start-up: ``python -m evalkit`` goes without jsonschema's slow "iri" checker, and
+notebooks are still validated."""
+import subprocess
+import sys
+
+PROBE = """
+import runpy, sys
+sys.argv = ["evalkit", "--help"]
+try:
+    runpy.run_module("evalkit", run_name="__main__")
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+import nbformat, jsonschema
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+nbformat.validate(nb)
+broken = nbformat.v4.new_notebook()
+broken["cells"] = [{"cell_type": "code"}]
+try:
+    nbformat.validate(broken)
+except nbformat.ValidationError:
+    print("refused")
+print("iri" in jsonschema.FormatChecker().checkers, sys.modules.get("rfc3987_syntax"))
+"""
+
+
+def test_the_command_validates_notebooks_without_the_iri_grammars():
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-2:] == ["refused", "False None"]
+
+
+def test_importing_evalkit_leaves_jsonschema_whole():
+    probe = "import evalkit, evalkit.runner, jsonschema; print('iri' in jsonschema.FormatChecker().checkers)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
