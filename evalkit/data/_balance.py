@@ -101,9 +101,11 @@ def balancing_weights(groups: npt.ArrayLike, *, target: Mapping[str, float] | No
 
 
 def composition(sensitive: pd.DataFrame, sources: pd.Series | None = None, *, min_group_size: int = MIN_GROUP_SIZE,
-                weights: np.ndarray | None = None) -> pd.DataFrame:
+                weights: np.ndarray | None = None, groupings: Mapping[str, pd.Series] | None = None) -> pd.DataFrame:
     """Counts and shares of every group of every feature and pairwise intersection, combined and per
     source, with groups under ``min_group_size`` flagged.
+
+    ``groupings`` is ``group_columns(sensitive)`` when the caller has built it already.
 
     Returns
     -------
@@ -117,16 +119,20 @@ def composition(sensitive: pd.DataFrame, sources: pd.Series | None = None, *, mi
     srcs = None if sources is None else pd.Series(np.asarray(sources), index=sensitive.index).astype(str)
     multi = srcs is not None and srcs.nunique() > 1
     parts = {}
-    for feature, groups in group_columns(sensitive).items():
-        values = pd.Series(np.asarray(groups, dtype=object), index=sensitive.index)
-        frame = pd.DataFrame({"n": values.value_counts().sort_index()})
-        frame["share"] = pd.Series(w, index=sensitive.index).groupby(values).sum() / w.sum()
-        if multi:
-            for src in sorted(srcs.unique()):
-                mask = (srcs == src).to_numpy()
-                counts = values[mask].value_counts()
-                frame[f"n[{src}]"] = counts.reindex(frame.index).fillna(0).astype(int)
-                frame[f"share[{src}]"] = frame[f"n[{src}]"] / mask.sum()
+    source_masks = {src: (srcs == src).to_numpy() for src in sorted(srcs.unique())} if multi else {}
+    for feature, groups in (groupings if groupings is not None else group_columns(sensitive)).items():
+        # counted from the categorical's codes (its categories are the sorted group names), not per string
+        codes, names = groups.cat.codes.to_numpy(), groups.cat.categories
+        k = len(names)
+        n = np.bincount(codes, minlength=k)
+        present = n > 0
+        index = pd.Index(np.asarray(names, dtype=object)[present], name=feature)
+        frame = pd.DataFrame({"n": n[present]}, index=index)
+        frame["share"] = pd.Series(w, index=sensitive.index).groupby(codes).sum().reindex(
+            np.flatnonzero(present)).to_numpy() / w.sum()
+        for src, mask in source_masks.items():
+            frame[f"n[{src}]"] = np.bincount(codes[mask], minlength=k)[present]
+            frame[f"share[{src}]"] = frame[f"n[{src}]"] / mask.sum()
         frame["small"] = frame["n"] < min_group_size
         parts[feature] = frame
     out = pd.concat(parts, names=["feature", "group"])

@@ -112,7 +112,8 @@ def evaluate(
     if st.score_range:
         check_score_range(ref, ds, y_score, st.score_range)
     w = check_sample_weight(sample_weight, len(ds))
-    composition_before = composition(ds.sensitive, ds.sources, min_group_size=min_group_size)
+    every_group = group_columns(ds.sensitive)  # built once: composition, metrics and intervals share them
+    composition_before = composition(ds.sensitive, ds.sources, min_group_size=min_group_size, groupings=every_group)
     balance_info: dict[str, Any] = {"method": balance, "rows_before": len(ds)}
     chosen = balance_groups(ds.sensitive, balance, balance_by, balance_target)
     if chosen is not None:
@@ -122,6 +123,7 @@ def evaluate(
             rows = downsample(groups, target=balance_target, seed=seed)
             ds, y_score = ds.subset(rows), y_score[rows]
             w = None if w is None else w[rows]
+            every_group = group_columns(ds.sensitive)
         else:
             bw = balancing_weights(groups, target=balance_target)
             w = bw if w is None else w * bw
@@ -131,9 +133,9 @@ def evaluate(
     op = choose_threshold(y_true, y_score, threshold_rule, threshold=threshold, cost_fp=c_fp, cost_fn=c_fn,
                           sample_weight=w)
     thr = op.threshold
-    groupings = group_columns(ds.sensitive, intersections=intersections)
-    by_group = metrics_by_group(y_true, y_score, sensitive=ds.sensitive, threshold=thr,
-                                intersections=intersections, engine=st.engine, sample_weight=w)
+    groupings = every_group if intersections else {f: every_group[f] for f in ds.sensitive.columns}
+    by_group = metrics_by_group(y_true, y_score, sensitive=ds.sensitive, threshold=thr, intersections=intersections,
+                                engine=st.engine, sample_weight=w, groupings=groupings)
     overall = binary_metrics(y_true, y_score, threshold=thr, sample_weight=w)
     by_group, overall = _add_custom(config, by_group, overall, y_true, y_score, groupings, thr, w)
     compared = DISPARITY_METRICS + config.comparable
@@ -175,10 +177,11 @@ def evaluate(
         composition_before=composition_before,
         # unchanged rows and no weights: the composition after balancing is the one before
         composition=composition_before if chosen is None and w is None else
-        composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w),
+        composition(ds.sensitive, ds.sources, min_group_size=min_group_size, weights=w, groupings=every_group),
         sample_weight=w,
         settings=st,
         slices=slices,
+        groupings=every_group,
     )
 
 

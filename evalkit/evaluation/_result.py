@@ -95,6 +95,9 @@ class Evaluation:
         The search for failing slices at the operating threshold (None when ``slice_metric='none'``).
     tables : ScaleTables or None
         The merged histograms behind an out-of-core evaluation (its curves are drawn from them).
+    groupings : dict of str to Series or None
+        ``group_columns(data.sensitive)``: every feature and intersection as a categorical (built on first
+        use when None).
     """
 
     model: ModelRef
@@ -124,7 +127,8 @@ class Evaluation:
     settings: EvaluationSettings | None = None
     slices: Any = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    _groups: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    groupings: dict[str, pd.Series] | None = field(default=None, repr=False, compare=False)
+    _groups: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -154,8 +158,10 @@ class Evaluation:
 
     def group_values(self, feature: str) -> np.ndarray:
         """The group of every sample for ``feature`` (a sensitive feature or an ``a&b`` intersection)."""
-        if self._groups is None:
-            self._groups = {k: v.to_numpy() for k, v in group_columns(self.data.sensitive).items()}
+        if self.groupings is None:
+            self.groupings = group_columns(self.data.sensitive)
+        if feature not in self._groups:
+            self._groups[feature] = self.groupings[feature].to_numpy()
         return self._groups[feature]
 
     def undefined(self) -> list[dict[str, str]]:

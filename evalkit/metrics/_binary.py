@@ -143,6 +143,47 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
+def group_count_table(
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    *,
+    threshold: float | np.ndarray,
+    sample_weight: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The metrics of :func:`group_metric_table` that the counts at the threshold give (``n`` ... ``fn``; no
+    curve metric). Each group's sums run in sample order, so a group's values equal those of its samples alone.
+
+    ``threshold`` is one value, or one per sample (e.g. each group's own: ``thresholds[codes]``).
+    """
+    y_pred = y_score >= threshold
+    n = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    w = np.ones(y_true.size) if sample_weight is None else sample_weight
+    total = n if sample_weight is None else np.bincount(codes, weights=w, minlength=n_groups)
+    pos = np.bincount(codes, weights=w * y_true, minlength=n_groups)
+    pred = np.bincount(codes, weights=w * y_pred, minlength=n_groups)
+    tp = np.bincount(codes, weights=w * ((y_true == 1) & y_pred), minlength=n_groups)
+    fp, fn = pred - tp, pos - tp
+    tn = total - tp - fp - fn
+    precision, recall = _safe_div(tp, tp + fp), _safe_div(tp, pos)
+    return {
+        "n": n,
+        "prevalence": _safe_div(pos, total),
+        "selection_rate": _safe_div(pred, total),
+        "accuracy": _safe_div(tp + tn, total),
+        "precision": precision,
+        "recall": recall,
+        "f1": _safe_div(2 * tp, 2 * tp + fp + fn),
+        "fpr": _safe_div(fp, fp + tn),
+        "fnr": _safe_div(fn, pos),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+    }
+
+
 def group_metric_table(
     y_true: np.ndarray,
     y_score: np.ndarray,
@@ -175,31 +216,8 @@ def group_metric_table(
     dict of str to ndarray
         Metric name to an array of length ``n_groups``; undefined values are NaN.
     """
-    y_pred = y_score >= threshold
-    n = np.bincount(codes, minlength=n_groups).astype(np.float64)
-    w = np.ones(y_true.size) if sample_weight is None else sample_weight
-    total = n if sample_weight is None else np.bincount(codes, weights=w, minlength=n_groups)
-    pos = np.bincount(codes, weights=w * y_true, minlength=n_groups)
-    pred = np.bincount(codes, weights=w * y_pred, minlength=n_groups)
-    tp = np.bincount(codes, weights=w * ((y_true == 1) & y_pred), minlength=n_groups)
-    fp, fn = pred - tp, pos - tp
-    tn = total - tp - fp - fn
-    precision, recall = _safe_div(tp, tp + fp), _safe_div(tp, pos)
-    out = {
-        "n": n,
-        "prevalence": _safe_div(pos, total),
-        "selection_rate": _safe_div(pred, total),
-        "accuracy": _safe_div(tp + tn, total),
-        "precision": precision,
-        "recall": recall,
-        "f1": _safe_div(2 * tp, 2 * tp + fp + fn),
-        "fpr": _safe_div(fp, fp + tn),
-        "fnr": _safe_div(fn, pos),
-        "tp": tp,
-        "fp": fp,
-        "tn": tn,
-        "fn": fn,
-    }
+    out = group_count_table(y_true, y_score, codes, n_groups, threshold=threshold, sample_weight=sample_weight)
+    n = out["n"]
     curve = np.full((n_groups, len(_CURVE_METRICS)), np.nan)
     order = np.lexsort((-y_score, codes))
     starts = np.r_[0, np.cumsum(n.astype(np.int64))]

@@ -142,6 +142,7 @@ def metrics_by_group(
     intersections: bool = True,
     engine: Engine = "vectorised",
     sample_weight: np.ndarray | None = None,
+    groupings: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Every built-in metric for every group of every sensitive feature (and their intersections).
 
@@ -162,6 +163,10 @@ def metrics_by_group(
         metrics: identical values, many times slower; used as the reference in tests.
     sample_weight : ndarray of shape (n_samples,), optional
         Non-negative sample weights (see :func:`evalkit.metrics.group_metric_table`).
+    groupings : dict of str to Series, optional
+        ``group_columns(sensitive, intersections=intersections)`` when the caller has built it already
+        (building it costs about 0.2 s per feature at 10^6 rows); ``sensitive`` and ``intersections`` are then
+        not read again.
 
     Returns
     -------
@@ -182,7 +187,8 @@ def metrics_by_group(
     compute = _by_group_vectorised if engine == "vectorised" else _by_group_fairlearn
     parts = {
         feature: compute(y_true, y_score, groups, threshold, sample_weight)
-        for feature, groups in group_columns(sensitive, intersections=intersections).items()
+        for feature, groups in (groupings if groupings is not None
+                                else group_columns(sensitive, intersections=intersections)).items()
     }
     return pd.concat(parts, names=["feature", "group"])
 

@@ -195,18 +195,25 @@ def group_thresholds(
         ``recall_at_target_fpr``, ``threshold_shift`` (group threshold minus global threshold).
         NaN where a group lacks the class a value needs.
     """
-    from ._binary import binary_metrics
+    from ._binary import group_count_table
 
-    rows = {}
     codes, uniques = pd.factorize(groups, sort=True)
-    for g, name in enumerate(np.asarray(uniques, dtype=object)):
+    k = len(uniques)
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    at_global = group_count_table(y_true, y_score, codes, k, threshold=threshold, sample_weight=sample_weight)
+    own = np.full(k, math.nan)
+    for g in range(k):
         mask = codes == g
-        y, s = y_true[mask], y_score[mask]
-        w = None if sample_weight is None else sample_weight[mask]
-        at_global = binary_metrics(y, s, threshold=threshold, sample_weight=w)
-        t = threshold_for_fpr(y, s, target_fpr, sample_weight=w) if (y == 0).any() else math.nan
-        recall_t = binary_metrics(y, s, threshold=t, sample_weight=w)["recall"] if math.isfinite(t) else math.nan
-        rows[name] = {"n": float(mask.sum()), "fpr": at_global["fpr"], "recall": at_global["recall"],
-                      "threshold_for_target_fpr": t, "recall_at_target_fpr": recall_t,
-                      "threshold_shift": t - threshold}
+        y = y_true[mask]
+        if (y == 0).any():
+            own[g] = threshold_for_fpr(y, y_score[mask], target_fpr,
+                                       sample_weight=None if sample_weight is None else sample_weight[mask])
+    finite = np.isfinite(own)
+    at_own = group_count_table(y_true, y_score, codes, k, threshold=np.where(finite, own, np.inf)[codes],
+                               sample_weight=sample_weight)
+    rows = {name: {"n": at_global["n"][g], "fpr": at_global["fpr"][g], "recall": at_global["recall"][g],
+                   "threshold_for_target_fpr": own[g],
+                   "recall_at_target_fpr": at_own["recall"][g] if finite[g] else math.nan,
+                   "threshold_shift": own[g] - threshold}
+            for g, name in enumerate(np.asarray(uniques, dtype=object))}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("group")

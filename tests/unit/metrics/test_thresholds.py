@@ -112,3 +112,26 @@ def test_group_thresholds_reach_the_target_in_each_group():
         assert row["recall_at_target_fpr"] == pytest.approx(recall)
         assert row["fpr"] == pytest.approx(_rates(y[m], s[m], 0.5)[0])
     assert table.loc["b", "threshold_shift"] > table.loc["a", "threshold_shift"]  # b's scores run higher
+
+
+def test_group_thresholds_equal_each_group_on_its_own_to_the_last_bit():
+    from evalkit.metrics import binary_metrics
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    g = pd.Series(rng.choice(["a", "b", "c", "only-pos", "only-neg"], n, p=[0.4, 0.3, 0.28, 0.01, 0.01]))
+    y = rng.integers(0, 2, n).astype(np.int8)
+    y[(g == "only-pos").to_numpy()], y[(g == "only-neg").to_numpy()] = 1, 0
+    s = np.round(rng.random(n), 3)
+    for w in (None, rng.gamma(2.0, 0.7, n)):
+        table = group_thresholds(y, s, g, threshold=0.5, target_fpr=0.1, sample_weight=w)
+        for name, row in table.iterrows():
+            m = (g == name).to_numpy()
+            wm = None if w is None else w[m]
+            alone = binary_metrics(y[m], s[m], threshold=0.5, sample_weight=wm)
+            t = threshold_for_fpr(y[m], s[m], 0.1, sample_weight=wm) if (y[m] == 0).any() else np.nan
+            own = binary_metrics(y[m], s[m], threshold=t, sample_weight=wm)["recall"] if np.isfinite(t) else np.nan
+            expected = [m.sum(), alone["fpr"], alone["recall"], t, own, t - 0.5]
+            got = row[["n", "fpr", "recall", "threshold_for_target_fpr", "recall_at_target_fpr", "threshold_shift"]]
+            np.testing.assert_array_equal(got.to_numpy(dtype=float), np.array(expected, dtype=float))
+        assert np.isnan(table.loc["only-neg", "recall"]) and np.isnan(table.loc["only-pos", "threshold_for_target_fpr"])

@@ -165,3 +165,14 @@ def test_bad_input_is_a_clear_error():
         SliceSettings(max_terms=4)
     with pytest.raises(TypeError, match="unknown SliceSettings"):
         find_slices(X, np.array([0, 1, 1]), np.array([0, 1, 1]), min_suport=3)
+
+
+def test_categorical_predicates_are_the_sorted_distinct_values_of_any_text_column():
+    from evalkit.slices._predicates import column_predicates
+
+    values = ["b", "a", "é", "Z", "a ", None, "b"]
+    for series in (pd.Series(values, dtype=object), pd.Series(values, dtype="str"),
+                   pd.Series(pd.Categorical(values, categories=["é", "b", "a ", "a", "Z"]))):
+        preds, codes = column_predicates(series.rename("c"), bins=10)
+        assert [p.label for p in preds] == ["c = Z", "c = a", "c = a ", "c = b", "c = é", "c is missing"]
+        assert codes.tolist() == [3, 1, 4, 0, 2, 5, 3]
