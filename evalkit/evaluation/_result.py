@@ -129,6 +129,7 @@ class Evaluation:
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     groupings: dict[str, pd.Series] | None = field(default=None, repr=False, compare=False)
     _groups: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _descending: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -163,6 +164,39 @@ class Evaluation:
         if feature not in self._groups:
             self._groups[feature] = self.groupings[feature].to_numpy()
         return self._groups[feature]
+
+    def curve_counts(self, feature: str | None = None) -> dict[str | None, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The counts behind the ROC, DET and precision-recall curves: for every group of ``feature`` (or for all
+        samples, key ``None``, when ``feature`` is None), the weighted false and true positives accepted at each
+        distinct score and that score, from the highest score down (scikit-learn's ``_binary_clf_curve``).
+
+        One sort of all the scores serves every feature; each group's samples are then taken in that order by a
+        stable sort of the group codes (linear for small integers), instead of one sort per group and curve.
+
+        Returns
+        -------
+        dict
+            Group name (or None) to ``(fps, tps, thresholds)``, arrays of the group's distinct scores.
+        """
+        if self._descending is None:
+            self._descending = np.argsort(-self.y_score, kind="stable")
+        order = self._descending
+        y, s = self.y_true[order], self.y_score[order]
+        w = np.ones(y.size) if self.sample_weight is None else self.sample_weight[order]
+        if feature is None:
+            return {None: _clf_counts(y, s, w)}
+        if self.groupings is None:
+            self.groupings = group_columns(self.data.sensitive)
+        column = self.groupings[feature]
+        codes = column.cat.codes.to_numpy()[order]
+        within = np.argsort(codes, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(column.cat.categories)))]
+        out = {}
+        for g, name in enumerate(column.cat.categories):
+            idx = within[bounds[g]:bounds[g + 1]]
+            if idx.size:
+                out[str(name)] = _clf_counts(y[idx], s[idx], w[idx])
+        return out
 
     def undefined(self) -> list[dict[str, str]]:
         """Every undefined value with its scope and reason (``scope`` is ``overall`` or ``feature=group``)."""
@@ -445,3 +479,11 @@ def search_slices(ds: Dataset, y_true: np.ndarray, y_score: np.ndarray, threshol
     return find_slices(frame, y_true, (y_score >= threshold).astype(np.int64), columns=list(frame.columns),
                        y_score=y_score, metric=st.slice_metric, max_terms=st.slice_terms, min_support=st.min_group_size,
                        fdr=st.fdr, level=st.ci_level, cost_fp=cost_fp, cost_fn=cost_fn)
+
+
+def _clf_counts(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fps, tps, thresholds) at each distinct score of samples sorted by descending score."""
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+    tps = np.cumsum(w * y)[last]
+    fps = np.cumsum(w * (1 - y))[last]
+    return fps, tps, s[last]

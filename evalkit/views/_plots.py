@@ -40,21 +40,55 @@ def _with_ci(ev: Evaluation, metric: str, feature: str | None = None, group: str
     return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else f"{value:.3f}"
 
 
-def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True,
-            metric: str | None = None) -> list[tuple[str, np.ndarray]]:
-    """(label, mask) of the groups of ``feature`` worth a curve: big enough, largest first. With
+def _curve_groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True,
+                  metric: str | None = None) -> list[tuple[str, str]]:
+    """(label, group) of the groups of ``feature`` worth a curve: big enough, largest first. With
     ``metric``, the label ends with the group's value and interval."""
     if feature is None:
         return []
-    values = ev.group_values(feature)
     table = ev.by_group.loc[feature].sort_values("n", ascending=False)
     out = []
     for group, row in table.iterrows():
         if row["n"] < ev.min_group_size or (both_classes and (row["tp"] + row["fn"] == 0 or row["tn"] + row["fp"] == 0)):
             continue
         suffix = f" {_SHORT.get(metric, metric)} {_with_ci(ev, metric, feature, group)}" if metric else ""
-        out.append((f"{group} (n={int(row['n']):,}){suffix}", values == group))
+        out.append((f"{group} (n={int(row['n']):,}){suffix}", str(group)))
     return out[:_MAX_GROUPS]
+
+
+def _groups(ev: Evaluation, feature: str | None, *, both_classes: bool = True,
+            metric: str | None = None) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) of the groups of ``feature`` worth a curve (see :func:`_curve_groups`)."""
+    values = ev.group_values(feature) if feature is not None else None
+    return [(label, values == group) for label, group in _curve_groups(ev, feature, both_classes=both_classes,
+                                                                       metric=metric)]
+
+
+#: A curve is drawn through at most about 6 x this many of its points (see :func:`thin_curve`).
+CURVE_POINTS = 500
+
+
+def thin_curve(x: np.ndarray, y: np.ndarray, points: int = CURVE_POINTS) -> np.ndarray:
+    """Indices of the points of a monotone curve (``x`` and ``y`` non-decreasing from 0 to 1) that draw it.
+
+    For each coordinate: the first point reaching each of ``points`` equal steps, and each of ``points`` steps
+    equal on a log scale from 1e-6 to 1 of the coordinate and of its distance to 1; and both ends. Between two
+    kept points the curve moves by less than one step in each coordinate, on linear axes (1/500 of a panel a
+    few hundred pixels wide) as on normal-deviate (DET) axes down to 10^-6: the line drawn is the curve
+    through every point. A curve of at most ``6 * points`` points is kept whole.
+    """
+    if x.size <= 6 * points:
+        return np.arange(x.size)
+    grid = np.r_[np.linspace(0.0, 1.0, points + 1), np.logspace(-6, 0, points + 1)]
+    keep = [np.searchsorted(v, q) for v in (x, y) for q in (grid, 1.0 - grid)]
+    return np.unique(np.clip(np.concatenate([*keep, [0, x.size - 1]]), 0, x.size - 1))
+
+
+def _counts_roc(fps: np.ndarray, tps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    fpr = np.r_[0.0, fps / fps[-1]] if fps[-1] > 0 else np.r_[0.0, np.zeros_like(fps)]
+    tpr = np.r_[0.0, tps / tps[-1]] if tps[-1] > 0 else np.r_[0.0, np.zeros_like(tps)]
+    keep = thin_curve(fpr, tpr)
+    return fpr[keep], tpr[keep]
 
 
 def _roc_curves(ev: Evaluation, feature: str | None, metric: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -62,14 +96,13 @@ def _roc_curves(ev: Evaluation, feature: str | None, metric: str) -> list[tuple[
     for an out-of-core evaluation from its merged histograms."""
     if ev.tables is not None:
         return [(label, *_histogram_roc(counts)) for label, counts in _histogram_groups(ev, feature, metric)]
-    from sklearn.metrics import roc_curve
-
-    y, s, w = ev.y_true, ev.y_score, ev.sample_weight
-    fpr, tpr, _ = roc_curve(y, s, sample_weight=w)
-    curves = [(f"overall {_SHORT.get(metric, metric)} {_with_ci(ev, metric)}", fpr, tpr)]
-    for label, mask in _groups(ev, feature, metric=metric):
-        f, t, _ = roc_curve(y[mask], s[mask], sample_weight=None if w is None else w[mask])
-        curves.append((label, f, t))
+    fps, tps, _ = ev.curve_counts()[None]
+    curves = [(f"overall {_SHORT.get(metric, metric)} {_with_ci(ev, metric)}", *_counts_roc(fps, tps))]
+    chosen = _curve_groups(ev, feature, metric=metric)
+    counts = ev.curve_counts(feature) if chosen else {}
+    for label, group in chosen:
+        fps, tps, _ = counts[group]
+        curves.append((label, *_counts_roc(fps, tps)))
     return curves
 
 
@@ -154,17 +187,25 @@ def _histogram_roc(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.r_[0.0, neg / max(neg[-1], 1)], np.r_[0.0, pos / max(pos[-1], 1)]
 
 
+def _counts_pr(fps: np.ndarray, tps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at each distinct score, as scikit-learn's ``precision_recall_curve`` gives them
+    (ending at recall 0, precision 1), thinned for drawing. Needs positives."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tps / tps[-1]
+        precision = np.where(tps + fps > 0, tps / (tps + fps), 1.0)
+    keep = thin_curve(recall, np.maximum.accumulate(fps / max(fps[-1], 1e-300)))
+    return np.r_[recall[keep][::-1], 0.0], np.r_[precision[keep][::-1], 1.0]
+
+
 def precision_recall(ev: Evaluation, feature: str | None = None, *, ax: Axes | None = None) -> Axes:
     """Precision-recall curves, overall and per group, with the prevalence as the chance line."""
-    from sklearn.metrics import precision_recall_curve
-
     ax = axes_for(ax)
-    w = ev.sample_weight
-    p, r, _ = precision_recall_curve(ev.y_true, ev.y_score, sample_weight=w)
+    r, p = _counts_pr(*ev.curve_counts()[None][:2])
     ax.plot(r, p, **{**_OVERALL, "label": f"overall AP={ev.overall['average_precision']:.3f}"})
-    for label, mask in _groups(ev, feature):
-        p, r, _ = precision_recall_curve(ev.y_true[mask], ev.y_score[mask],
-                                         sample_weight=None if w is None else w[mask])
+    chosen = _curve_groups(ev, feature)
+    counts = ev.curve_counts(feature) if chosen else {}
+    for label, group in chosen:
+        r, p = _counts_pr(*counts[group][:2])
         ax.plot(r, p, lw=1.2, label=label)
     ax.axhline(ev.overall["prevalence"], ls=":", color="grey", lw=1)
     ax.plot([ev.overall["recall"]], [ev.overall["precision"]], "o", color="black", ms=6,

@@ -85,3 +85,24 @@ def test_composition_section_escapes_feature_names(synthetic_dataset):
     ev = evaluate(str(preds), manifest, n_boot=0)
     text = summary.composition_table(ev, kind="intersections").data
     assert "group&amp;band" in text and "<td class=t>group&band" not in text
+
+
+def test_curve_counts_are_scikit_learns_curves_for_every_group(ev):
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    for w in (None, np.random.default_rng(1).gamma(2.0, 0.5, len(ev.y_true))):
+        ev.sample_weight, ev._descending = w, None
+        for feature in (None, *ev.data.manifest.sensitive_features, "&".join(ev.data.manifest.sensitive_features)):
+            counts = ev.curve_counts(feature)
+            values = None if feature is None else ev.group_values(feature)
+            assert sorted(counts, key=str) == sorted({None} if feature is None else set(values), key=str)
+            for group, (fps, tps, thresholds) in counts.items():
+                m = np.ones(len(ev.y_true), bool) if group is None else values == group
+                y, s, wm = ev.y_true[m], ev.y_score[m], None if w is None else w[m]
+                if 0 < y.sum() < y.size:
+                    fpr, tpr, thr = roc_curve(y, s, sample_weight=wm, drop_intermediate=False)
+                    np.testing.assert_allclose(fps / fps[-1], fpr[1:], rtol=0, atol=1e-12)
+                    np.testing.assert_allclose(tps / tps[-1], tpr[1:], rtol=0, atol=1e-12)
+                    np.testing.assert_array_equal(thresholds, thr[1:])
+                    p, r, _ = precision_recall_curve(y, s, sample_weight=wm, drop_intermediate=False)
+                    np.testing.assert_allclose(tps / (tps + fps), p[:-1][::-1], rtol=0, atol=1e-12)

@@ -103,3 +103,26 @@ def test_gate_verdict_views(hostile_evaluation):
     assert "<script>" not in reqs and "[0.15, 0.25]" in reqs
     table = _text(gate_verdicts(result))
     assert re.search(r"≤ 0\.01", table) and "<script>" not in table
+
+
+def test_a_thinned_curve_stays_within_a_step_of_every_point():
+    import numpy as np
+    from scipy.stats import norm
+
+    from evalkit.views._plots import CURVE_POINTS, thin_curve
+
+    rng = np.random.default_rng(0)
+    y = rng.random(200_000) < 0.3
+    s = rng.normal(np.where(y, 1.5, 0.0), 1.0)
+    order = np.argsort(-s)
+    tpr, fpr = np.cumsum(y[order]) / y.sum(), np.cumsum(~y[order]) / (~y).sum()
+    keep = thin_curve(fpr, tpr)
+    assert keep[0] == 0 and keep[-1] == fpr.size - 1 and keep.size <= 6 * (CURVE_POINTS + 1) + 2
+    step = 1 / CURVE_POINTS
+    gaps = np.diff(keep)
+    assert np.all(np.diff(fpr[keep]) <= step + 1 / (~y).sum()) and np.all(np.diff(tpr[keep]) <= step + 1 / y.sum())
+    # on DET axes (normal deviates) too, down to FPR 1e-4: a kept point every few hundredths of a deviate
+    shown = fpr[keep][(fpr[keep] > 1e-4) & (fpr[keep] < 0.99)]  # det_axes' range
+    assert np.max(np.diff(norm.ppf(shown))) < 0.05 and gaps.max() > 10
+    small = np.arange(10)
+    np.testing.assert_array_equal(thin_curve(small / 9, small / 9), small)
