@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,11 +47,13 @@ class Dataset:
         """Sample ids (strings)."""
         return self.frame[self.manifest.id_column]
 
-    @property
+    @functools.cached_property
     def y_true(self) -> np.ndarray:
-        """True labels as 0/1 integers, 1 for the manifest's ``positive_label``."""
+        """True labels as 0/1 integers, 1 for the manifest's ``positive_label`` (worked out once; read-only)."""
         labels = self.frame[self.manifest.label_column]
-        return (labels == str(self.manifest.positive_label)).to_numpy(dtype=np.int8)
+        y = (labels == str(self.manifest.positive_label)).to_numpy(dtype=np.int8)
+        y.flags.writeable = False
+        return y
 
     @property
     def sensitive(self) -> pd.DataFrame:

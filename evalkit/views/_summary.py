@@ -7,6 +7,7 @@ values, formatted to 4 significant digits; the notebook only displays them.
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -398,10 +399,18 @@ def overall_table(ev: Evaluation) -> HTML:
 
 def _group_table_html(ev: Evaluation, feature: str) -> str:
     table = ev.by_group.loc[feature].sort_values("n", ascending=False)
+    nan = pd.Series(math.nan, index=table.index)
+    cis = ev.uncertainty.by_group.loc[feature] if ev.uncertainty is not None else None
+    # the feature's intervals read once per metric, not one MultiIndex lookup per cell
+    bounds = {m: ((cis[(m, "ci_low")], cis[(m, "ci_high")]) if cis is not None and (m, "ci_low") in cis.columns
+                  else (nan, nan)) for m in ev.metric_names}
+    bounds = {m: (lo.reindex(table.index).to_numpy(float), hi.reindex(table.index).to_numpy(float))
+              for m, (lo, hi) in bounds.items()}
     rows = []
-    for group, r in table.iterrows():
+    for k, (group, r) in enumerate(table.iterrows()):
         row = {"group": html.escape(group) + (" ⚠ small" if r["n"] < ev.min_group_size else "")}
-        row.update({label(m): cell_html(r[m], m, *ev.interval(m, feature, group)) for m in ev.metric_names})
+        row.update({label(m): cell_html(r[m], m, float(bounds[m][0][k]), float(bounds[m][1][k]))
+                    for m in ev.metric_names})
         rows.append(row)
     return f"<h4>{html.escape(feature)}</h4>" + html_table(pd.DataFrame(rows), ("group",), raw_html=True)
 
