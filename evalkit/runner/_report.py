@@ -78,7 +78,21 @@ def _check_inputs(model: str, data: Path, download_dir: Path, trust: bool,
         scores = score(ref, dataset)
         if st.score_range is not None:
             check_score_range(ref, dataset, scores, st.score_range)
-    return dataset.manifest, ref
+    manifest = dataset.manifest
+    del dataset
+    _give_back_memory()
+    return manifest, ref
+
+
+def _give_back_memory() -> None:
+    """Return the checked data's memory to the system: the kernel loads the data again while this process
+    waits, and Arrow's allocator would keep the freed pages (about 180 MB for 10^6 rows) in the report's peak."""
+    import gc
+    import sys
+
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
 
 
 def run_report(
