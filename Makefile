@@ -137,8 +137,9 @@ test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser
 test-faults: $(DEV_STAMP) chromium ## Run only the fault suite (bad input, signals, full disk, concurrency, hostile files)
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m faults
 
-bench: $(DEV_STAMP) ## Run the benchmarks and write bench/results.json
+bench: $(DEV_STAMP) ## Run the benchmarks, write bench/results.json and the README's speed figures from it
 	$(PY) bench/run.py --out bench/results.json
+	$(PY) bench/readme.py bench/results.json
 
 lab: $(RUNTIME_STAMP) ## Open JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT) (LAB_PORT=8888)
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser $(ROOT_FLAG) --notebook-dir notebooks
