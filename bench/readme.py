@@ -124,6 +124,13 @@ def _gate_compare(records: list[dict]) -> list[str]:
         out.append(f"**The gate** on Adult in-process: {_s(gate['seconds'])} ("
                    + ", ".join(f"{k.replace('_', ' ')} {_s(v)}" for k, v in sorted(t.items(), key=lambda kv: -kv[1])
                                if v >= 0.5) + ").")
+    scale = _find(records, "gate_checks_at_scale")
+    if scale:
+        t = scale.get("timings", {})
+        out.append(f"The same gate on {_rows(scale['rows'])} rows (a policy with the same checks, against a staging "
+                   f"model): {_s(scale['seconds'])} (" + ", ".join(
+                       f"{k.replace('_', ' ')} {_s(v)}" for k, v in sorted(t.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+                   + f"; target {_s(scale['target_seconds'])}: {_target(scale)}).")
     paired = [r for r in records if r["name"] == "paired_auc_interval"]
     if paired:
         out.append("The gate's non-inferiority interval of the ROC AUC difference (DeLong): " + "; ".join(
