@@ -84,12 +84,16 @@ def _by_group(records: list[dict]) -> list[str]:
     return out
 
 
+def _slowest(record: dict, k: int) -> str:
+    """The ``k`` slowest cells of a report record's profile: ``cell`` seconds, joined by semicolons."""
+    return "; ".join(f"`{c['cell']}` {_s(c['seconds'])}" for c in record.get("profile", {}).get("cells", [])[:k])
+
+
 def _report(records: list[dict]) -> list[str]:
     out = []
     rep, ev = _find(records, "report_end_to_end"), _find(records, "evaluate_adult")
     if rep and ev:
         parts = rep.get("profile", {}).get("parts", {})
-        cells = rep.get("profile", {}).get("cells", [])[:4]
         out.append(
             f"**The report end to end on Adult** (`make report MODEL=adult-logreg`, fastest of 3): {_s(rep['seconds'])}"
             f"; the floor (papermill and nbconvert running a notebook that only imports) {_s(rep['baseline_seconds'])}"
@@ -100,19 +104,16 @@ def _report(records: list[dict]) -> list[str]:
                 f"Where it went: checks, model and MLflow run {_s(parts.get('checks_and_mlflow_run'))} (the kernel "
                 f"starts beside them), papermill {_s(parts.get('papermill'))} of which the cells "
                 f"{_s(parts.get('cells'))}, rendering and logging {_s(parts.get('render_and_log'))}, process start "
-                f"and exit {_s(parts.get('process_start_and_exit'))}; slowest cells: "
-                + "; ".join(f"`{c['cell']}` {_s(c['seconds'])}" for c in cells) + ".")
+                f"and exit {_s(parts.get('process_start_and_exit'))}; slowest cells: {_slowest(rep, 4)}.")
     side = _find(records, "report_vs_mlflow_evaluate")
     if side:
         parts = side.get("profile", {}).get("parts", {})
-        cells = side.get("profile", {}).get("cells", [])[:3]
         out.append(
             f"**Against `mlflow.models.evaluate`** (default evaluator, same {_rows(side['rows'])} rows and model, "
             f"one fresh process each): the report {_s(side['seconds'])} (peak {_mb(side['peak_mb'])} for CLI and "
             f"kernel), mlflow {_s(side['baseline_seconds'])} (peak {_mb(side.get('baseline_peak_mb'))}) with no "
             f"groups and no intervals; target ≤ 0.5 × mlflow's time and its peak: {_target(side)}"
-            + (f". Papermill {_s(parts.get('papermill'))}, slowest cells: "
-               + "; ".join(f"`{c['cell']}` {_s(c['seconds'])}" for c in cells) if parts else "") + ".")
+            + (f". Papermill {_s(parts.get('papermill'))}, slowest cells: {_slowest(side, 3)}" if parts else "") + ".")
     return out
 
 
