@@ -568,7 +568,7 @@ def compare(
     thresholds = {c.name: c.threshold for c in ordered}
 
     weighted = bool(np.any(sample_weight != 1.0))
-    tests = _tests(y, scores, thresholds, groups, index, baseline, ci_level)
+    tests = _tests(y, scores, thresholds, groups, baseline, ci_level)
     counted = [m for m in metrics if m in COUNT_METRICS]
     # DeLong counts samples; a weighted AUC needs the (per-sample) paired bootstrap
     boot_metrics = counted + (["roc_auc"] if "roc_auc" in metrics and weighted else [])
@@ -649,14 +649,14 @@ def _layout(codes: np.ndarray | None, n_groups: int, orders: Mapping[str, np.nda
 
 
 def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], groups: _Groups,
-           index: pd.MultiIndex, baseline: str, level: float) -> pd.DataFrame:
+           baseline: str, level: float) -> pd.DataFrame:
     """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column.
 
     McNemar and the flip rate come from counts per (group, label, decision of each model), one ``bincount`` per
     grouping; DeLong from one sort per model, regrouped per grouping in O(rows): each group's samples, in sample
     order and in each model's score order, are contiguous slices. One grouping's layout is held at a time. The
     numbers are those of the same tests run on each group's samples alone."""
-    found: dict[tuple[str, int], dict[str, Any]] = {}
+    rows = []  # per challenger, group columns in order: the groupings' columns are contiguous, overall first
     base_pred = scores[baseline] >= thresholds[baseline]
     index_type = np.int32 if y.size < 2**31 else np.int64  # half the memory of int64 permutations
     orders = {name: np.argsort(score, kind="stable").astype(index_type) for name, score in scores.items()}
@@ -683,14 +683,14 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
                 sub = grouped[lo:hi]
                 dl = delong_sorted(y[sub], score[sub], scores[baseline][sub], place[by_score["a"][lo:hi]],
                                    place[by_score["b"][lo:hi]], level=level)
-                feature_name, group = index[k]
-                found[(name, k)] = {
+                feature_name, group = groups.index[k]
+                rows.append({
                     "candidate": name, "feature": feature_name, "group": group, "n": int(groups.counts[k]),
                     "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
                     "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
                     "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
                     "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
                     "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"],
-                    "flip_ci_high": fl["ci_high"]}
+                    "flip_ci_high": fl["ci_high"]})
             del grouped, place, by_score
-    return pd.DataFrame([found[key] for key in sorted(found, key=lambda t: (list(scores).index(t[0]), t[1]))])
+    return pd.DataFrame(rows)

@@ -225,7 +225,7 @@ def test_per_group_tests_equal_the_tests_on_each_group_alone():
                             "group:site": rng.choice(list("abcd"), n, p=[0.5, 0.3, 0.19, 0.01])})
     groups = _Groups.of(samples, True)
     thresholds = {"base": 0.5, "b": 0.45, "c": 0.5}
-    got = _tests(y, scores, thresholds, groups, groups.index, "base", 0.95)
+    got = _tests(y, scores, thresholds, groups, "base", 0.95)
     expected = []
     for name in ("b", "c"):
         for k, (feature, group) in enumerate(groups.index):
