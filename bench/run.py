@@ -301,6 +301,24 @@ def _case(case: str, folder: Path) -> dict:
     return {"seconds": seconds, "peak_mb": (_peak_kb() - before) / 1024}
 
 
+def _tree_rss(root) -> int:
+    """Resident bytes of ``root`` (a psutil.Process) and every process it started; a process gone meanwhile
+    counts 0."""
+    import psutil
+
+    try:
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in processes:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def _scale_case(engine: str, folder: Path) -> dict:
     """evaluate(engine=...) on the Parquet file in ``folder``, with the peak resident memory of this process and
     every process it starts (Dask's scheduler and workers), sampled every 50 ms."""
@@ -315,13 +333,7 @@ def _scale_case(engine: str, folder: Path) -> dict:
 
     def sample():
         while not stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak[0] = max(peak[0], total)
+            peak[0] = max(peak[0], _tree_rss(me))
             stop.wait(0.05)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -440,13 +452,7 @@ def _tree_run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True)
         root, peak = psutil.Process(proc.pid), 0
         while proc.poll() is None:
-            total = 0
-            try:
-                for p in [root, *root.children(recursive=True)]:
-                    total += p.memory_info().rss
-            except psutil.Error:
-                pass
-            peak = max(peak, total)
+            peak = max(peak, _tree_rss(root))
             time.sleep(0.05)
         seconds = time.perf_counter() - t
         err.seek(0)

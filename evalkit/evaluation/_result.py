@@ -159,11 +159,15 @@ class Evaluation:
 
     def group_values(self, feature: str) -> np.ndarray:
         """The group of every sample for ``feature`` (a sensitive feature or an ``a&b`` intersection)."""
+        if feature not in self._groups:
+            self._groups[feature] = self._grouping(feature).to_numpy()
+        return self._groups[feature]
+
+    def _grouping(self, feature: str) -> pd.Series:
+        """``feature``'s group column as a categorical (the group columns built on first use)."""
         if self.groupings is None:
             self.groupings = group_columns(self.data.sensitive)
-        if feature not in self._groups:
-            self._groups[feature] = self.groupings[feature].to_numpy()
-        return self._groups[feature]
+        return self.groupings[feature]
 
     def curve_counts(self, feature: str | None = None) -> dict[str | None, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The counts behind the ROC, DET and precision-recall curves: for every group of ``feature`` (or for all
@@ -185,9 +189,7 @@ class Evaluation:
         w = np.ones(y.size) if self.sample_weight is None else self.sample_weight[order]
         if feature is None:
             return {None: _clf_counts(y, s, w)}
-        if self.groupings is None:
-            self.groupings = group_columns(self.data.sensitive)
-        column = self.groupings[feature]
+        column = self._grouping(feature)
         codes = column.cat.codes.to_numpy()[order]
         within = np.argsort(codes, kind="stable")
         bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(column.cat.categories)))]
