@@ -223,10 +223,13 @@ _COVERAGE_ROWS = (("Poisson bootstrap, percentile", "percentile", ("recall", "fp
                   ("**simultaneous Wilson bounds (reports)**", "simultaneous",
                    ("recall max-min, equal groups", "recall max-min, different groups")),
                   ("**paired DeLong (gate, compare)**", "paired delong", ("roc_auc a - b",)),
-                  ("**paired joint-cell bootstrap (gate, compare)**", "paired joint-cell", ("recall a - b",)))
+                  ("**paired joint-cell bootstrap (gate, compare)**", "paired joint-cell", ("recall a - b",)),
+                  ("**independent DeLong (gate: fitting)**", "independent delong", ("roc_auc train - eval",)),
+                  ("**per-set cell bootstrap (gate: fitting)**", "independent cells", ("recall train - eval",)))
 _METRIC_NAMES = {"fpr": "FPR", "roc_auc": "ROC AUC", "recall max-min, equal groups": "recall gap, groups equal (true 0)",
                  "recall max-min, different groups": "recall gap, groups differ", "roc_auc a - b": "ROC AUC, A − B",
-                 "recall a - b": "recall, A − B"}
+                 "recall a - b": "recall, A − B", "roc_auc train - eval": "ROC AUC, train − eval",
+                 "recall train - eval": "recall, train − eval"}
 
 
 def render_coverage(doc: dict) -> str:

@@ -2,9 +2,12 @@
 
 A model that is much better on its training data than on the evaluation data is *overfitted*; one
 that is poor even on its training data is *underfitted*. :func:`fitting_diagnostics` measures both
-with bootstrap intervals (the two datasets are independent samples, so their replicates are drawn
-independently), per group as well as overall, since a model can memorise a small group while
-generalising for the rest. :func:`learning_curve` refits a scikit-learn model on growing shares of the
+with intervals, per group as well as overall, since a model can memorise a small group while generalising
+for the rest. The two datasets are independent samples, so each is resampled on its own: count metrics by a
+Poisson bootstrap of each set's cells (group of every feature x label x decision; the per-sample Poisson
+bootstrap in distribution, see :class:`evalkit.stats.JointCells`), ROC AUC by DeLong's standard error of each
+set (the gap's variance is the sum of the two; the training value's interval is on the logit scale, as in
+reports). :func:`learning_curve` refits a scikit-learn model on growing shares of the
 training data and scores each fit on both sets.
 """
 
@@ -13,18 +16,33 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..settings import CI_LEVEL, MIN_GROUP_SIZE
-from ..stats import percentile_interval
 from ..data import Dataset
 from ..data import group_columns
 from ..metrics import LOWER_IS_BETTER
-from ..stats import PAIRED_METRICS, group_matrix, metric_by_columns, replicates
+from ..stats import (
+    PAIRED_METRICS,
+    JointCells,
+    auc_and_se,
+    count_metrics_by_columns,
+    group_codes,
+    logit_auc_interval,
+    metric_by_columns,
+    percentile_interval,
+)
+
+#: How :func:`fitting_diagnostics` computes each interval (``FitDiagnostics.methods``).
+FIT_METHODS: dict[str, str] = {
+    "roc_auc": "DeLong standard error of each set; gap: normal interval with the two variances summed (independent "
+               "sets); training value: on the logit scale",
+    "count": "Poisson bootstrap of each set's cells (group x label x decision), percentile interval",
+}
 
 #: Default lower bounds on training metrics below which a model is called underfitted.
 DEFAULT_MIN_TRAIN: dict[str, float] = {"roc_auc": 0.7}
@@ -47,12 +65,15 @@ class FitDiagnostics:
     max_gap : float
     min_train : dict
     level : float
+    methods : dict of str to str
+        How each metric's intervals were computed (see :data:`FIT_METHODS`).
     """
 
     table: pd.DataFrame
     max_gap: float
     min_train: dict[str, float]
     level: float
+    methods: dict[str, str] = field(default_factory=dict)
 
     def flagged(self) -> pd.DataFrame:
         """The rows with a flag, worst gap first."""
@@ -115,30 +136,30 @@ def fitting_diagnostics(
         raise ValueError(f"max_gap must be a number >= 0, got {max_gap!r}")
     min_train = dict(DEFAULT_MIN_TRAIN if min_train is None else min_train)
     shared = [c for c in sensitive_eval.columns if c in sensitive_train.columns]
-    g_tr, index = group_matrix(group_columns(sensitive_train[shared], intersections=False), len(y_train)) \
-        if shared else group_matrix({}, len(y_train))
-    g_ev, index_ev = group_matrix(group_columns(sensitive_eval[shared], intersections=False), len(y_eval)) \
-        if shared else group_matrix({}, len(y_eval))
-    keys = [k for k in index_ev if k in set(index)]  # groups present in both sets
-    col_tr = [index.get_loc(k) for k in keys]
-    col_ev = [index_ev.get_loc(k) for k in keys]
-    g_tr, g_ev = g_tr[:, col_tr], g_ev[:, col_ev]
-    n_tr, n_ev = g_tr.sum(axis=0), g_ev.sum(axis=0)
+    tr_set = _SetValues(y_train, score_train, threshold, sensitive_train[shared], metrics, n_boot, [seed, 0])
+    ev_set = _SetValues(y_eval, score_eval, threshold, sensitive_eval[shared], metrics, n_boot, [seed, 1])
+    keys = [k for k in ev_set.index if k in set(tr_set.index)]  # groups present in both sets
+    col_tr = np.array([tr_set.index.get_loc(k) for k in keys], dtype=np.int64)
+    col_ev = np.array([ev_set.index.get_loc(k) for k in keys], dtype=np.int64)
+    n_tr, n_ev = tr_set.n[col_tr], ev_set.n[col_ev]
     rows = []
     for metric in metrics:
         sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-        tr = metric_by_columns(metric, y_train, score_train, threshold, g_tr)
-        ev = metric_by_columns(metric, y_eval, score_eval, threshold, g_ev)
+        tr, ev = tr_set.point[metric][col_tr], ev_set.point[metric][col_ev]
         gap = sign * (tr - ev)
-        if n_boot:
-            rtr = replicates(lambda w, m=metric: metric_by_columns(m, y_train, score_train, threshold, g_tr, w),
-                             len(y_train), n_boot, seed)
-            rev = replicates(lambda w, m=metric: metric_by_columns(m, y_eval, score_eval, threshold, g_ev, w),
-                             len(y_eval), n_boot, seed + 1)
+        if not n_boot:
+            gap_low, gap_high, tr_low, tr_high = gap, gap, tr, tr
+        elif metric == "roc_auc":
+            from scipy.stats import norm
+
+            se_tr, se_ev = tr_set.auc_se[col_tr], ev_set.auc_se[col_ev]
+            half = float(norm.ppf(0.5 + level / 2)) * np.sqrt(se_tr**2 + se_ev**2)
+            gap_low, gap_high = gap - half, gap + half
+            tr_low, tr_high = logit_auc_interval(tr, se_tr, tr_set.n_pos[col_tr], tr_set.n_neg[col_tr], level)
+        else:
+            rtr, rev = tr_set.reps[metric][:, col_tr], ev_set.reps[metric][:, col_ev]
             gap_low, gap_high = percentile_interval(sign * (rtr - rev), level)
             tr_low, tr_high = percentile_interval(rtr, level)
-        else:
-            gap_low, gap_high, tr_low, tr_high = gap, gap, tr, tr
         for j, (feature, group) in enumerate(keys):
             small = min(n_tr[j], n_ev[j]) < min_group_size
             flag = ""
@@ -154,7 +175,43 @@ def fitting_diagnostics(
                          "n_eval": float(n_ev[j]), "train": float(tr[j]), "eval": float(ev[j]), "gap": float(gap[j]),
                          "gap_ci_low": float(gap_low[j]), "gap_ci_high": float(gap_high[j]),
                          "train_ci_low": float(tr_low[j]), "train_ci_high": float(tr_high[j]), "flag": flag})
-    return FitDiagnostics(table=pd.DataFrame(rows), max_gap=float(max_gap), min_train=min_train, level=level)
+    methods = {m: FIT_METHODS["roc_auc" if m == "roc_auc" else "count"] for m in metrics} if n_boot else {}
+    return FitDiagnostics(table=pd.DataFrame(rows), max_gap=float(max_gap), min_train=min_train, level=level,
+                          methods=methods)
+
+
+class _SetValues:
+    """One dataset's metrics per group column (overall first, in :func:`evalkit.stats.group_codes`' order): the
+    values, the count metrics' bootstrap replicates of its cells, and each ROC AUC's DeLong standard error."""
+
+    def __init__(self, y: np.ndarray, score: np.ndarray, threshold: float, sensitive: pd.DataFrame,
+                 metrics: Sequence[str], n_boot: int, seed: Sequence[int]) -> None:
+        y = np.asarray(y).astype(bool)
+        codes, self.index = group_codes(group_columns(sensitive, intersections=False) if sensitive.shape[1] else {})
+        cells = JointCells({**{f"group:{f}": c for f, c in codes.items()}, "y": y, "pred": score >= threshold})
+        member = cells.member({f: f"group:{f}" for f in codes}, self.index)
+        yc, pc = cells.of_cell["y"].astype(bool), cells.of_cell["pred"].astype(bool)
+        self.n = cells.counts @ member
+        self.n_pos = (cells.counts * yc) @ member
+        self.n_neg = self.n - self.n_pos
+        counted = [m for m in metrics if m != "roc_auc"]
+        self.point = {m: v[0] for m, v in count_metrics_by_columns(counted, yc, pc, member,
+                                                                   cells.counts[None, :]).items()}
+        self.reps = count_metrics_by_columns(counted, yc, pc, member, cells.draws(n_boot, seed)) if n_boot else {}
+        self.auc_se = np.full(len(self.index), np.nan)
+        if "roc_auc" in metrics:
+            order = np.argsort(score, kind="stable")
+            ys, ss = y[order], np.asarray(score, dtype=np.float64)[order]
+            auc = np.full(len(self.index), np.nan)
+            auc[0], self.auc_se[0] = auc_and_se(ys, ss)
+            k = 1  # group columns follow the features' codes 1, 2, … in order
+            for code in codes.values():
+                in_order = code[order]
+                for j in range(1, int(in_order.max(initial=0)) + 1):
+                    rows = in_order == j
+                    auc[k], self.auc_se[k] = auc_and_se(ys[rows], ss[rows])
+                    k += 1
+            self.point["roc_auc"] = auc
 
 
 def learning_curve(

@@ -14,7 +14,9 @@ deviation ``strength`` x 255), ``blur`` (Gaussian, radius ``strength`` pixels), 
 
 For each perturbation and strength, :func:`assess_robustness` reports every metric overall and per
 group with a paired bootstrap interval (the same resampled rows, clean and perturbed), the drop from
-the clean value, and the prediction flip rate. A perturbation *hurts a group more than others* when
+the clean value, and the prediction flip rate. The bootstrap resamples joint cells (group of every
+feature x label x clean decision x perturbed decision; see :class:`evalkit.stats.JointCells`): the
+per-sample paired Poisson bootstrap in distribution, at a cost that does not grow with the rows. A perturbation *hurts a group more than others* when
 that group's drop exceeds the drop of the rest of its feature by more than ``tolerance`` and the
 interval of that excess lies above zero; such findings are ranked by the interval's lower bound.
 """
@@ -37,7 +39,7 @@ from ..data import Dataset, image_paths
 from ..exceptions import ModelError
 from ..data import group_columns
 from ..metrics import LOWER_IS_BETTER
-from ..stats import COUNT_METRICS, confusion_counts, count_metric, group_matrix, replicates
+from ..stats import COUNT_METRICS, JointCells, confusion_counts, count_metric, group_codes
 
 
 @dataclass(frozen=True)
@@ -340,10 +342,9 @@ def assess_robustness(
     clean_inputs = base if images is None else image_features(images, data.manifest.image_features or {},
                                                                data.manifest.feature_columns or ())
     y = data.y_true.astype(bool)
-    groups, index = group_matrix(group_columns(data.sensitive, intersections=False), len(data))
-    boot = (len(data), n_boot, seed) if n_boot else None
+    codes, index = group_codes(group_columns(data.sensitive, intersections=False))
     clean_pred = scorer(clean_inputs) >= threshold
-    clean = _measure(y, clean_pred, clean_pred, groups, boot)
+    clean = _measure(y, clean_pred, clean_pred, codes, index, n_boot, [seed, 0])
     rows = [_rows("clean", 0.0, clean, clean, index, metrics, level)]
     hurt, errors = [], {}
     for k, (name, strengths) in enumerate(suite.items()):
@@ -358,7 +359,7 @@ def assess_robustness(
                 reason = str(err).split(": ", 1)[-1].split("\n")[0]
                 errors[name] = f"the model could not score inputs perturbed by {name} (strength {strength:g}): {reason}"
                 break
-            measured = _measure(y, pred, clean_pred, groups, boot)
+            measured = _measure(y, pred, clean_pred, codes, index, n_boot, [seed, 1, k, j])
             rows.append(_rows(name, strength, measured, clean, index, metrics, level))
             hurt.extend(_hurt(name, strength, measured, clean, index, metrics, level, tolerance, min_group_size))
     curves = pd.concat(rows, ignore_index=True)
@@ -372,20 +373,27 @@ def assess_robustness(
                       suite={k: tuple(sorted(v)) for k, v in suite.items()})
 
 
-def _measure(y: np.ndarray, pred: np.ndarray, clean_pred: np.ndarray, groups: np.ndarray,
-             boot: tuple[int, int, int] | None) -> dict[str, Any]:
-    """Counts (and flips) for the data and, with ``boot = (n, n_boot, seed)``, for every replicate (the
-    same replicate weights for every call with the same ``boot``: the resampling is paired)."""
-    point = confusion_counts(y, pred, groups)
-    flips = groups * (pred != clean_pred)[:, None].astype(np.float32)
-    out: dict[str, Any] = {"point": point, "n": groups.sum(axis=0, dtype=np.float64),
-                           "flips": flips.sum(axis=0, dtype=np.float64)}
-    if boot is not None:
-        reps = replicates(lambda w: {**confusion_counts(y, pred, groups, w),
-                                     "flips": (w @ flips).astype(np.float64), "n": (w @ groups).astype(np.float64)},
-                          *boot)
-        out["rep_flips"], out["rep_n"] = reps.pop("flips"), reps.pop("n")
-        out["reps"] = reps
+def _measure(y: np.ndarray, pred: np.ndarray, clean_pred: np.ndarray, codes: Mapping[str, np.ndarray],
+             index: pd.MultiIndex, n_boot: int, seed: Sequence[int]) -> dict[str, Any]:
+    """Counts per group column (and flips) of the perturbed and the clean decisions, for the data and, with
+    ``n_boot``, for every replicate of a Poisson bootstrap of the joint cells (group of every feature x label x
+    clean decision x perturbed decision): one draw per cell gives both decisions' counts, so they are paired."""
+    cells = JointCells({**{f"group:{f}": c for f, c in codes.items()}, "y": y, "clean": clean_pred, "pred": pred})
+    member = cells.member({f: f"group:{f}" for f in codes}, index)
+    yc = cells.of_cell["y"].astype(bool)
+    pc, cc = cells.of_cell["pred"].astype(bool), cells.of_cell["clean"].astype(bool)
+    flipped = member * (pc != cc)[:, None]
+
+    def counts(w: np.ndarray) -> dict[str, Any]:
+        return {"counts": confusion_counts(yc, pc, member, w), "clean": confusion_counts(yc, cc, member, w),
+                "flips": w @ flipped, "n": w @ member}
+
+    point = counts(cells.counts[None, :])
+    out: dict[str, Any] = {"point": {k: v[0] for k, v in point["counts"].items()}, "n": point["n"][0],
+                           "flips": point["flips"][0]}
+    if n_boot:
+        reps = counts(cells.draws(n_boot, seed))
+        out.update(reps=reps["counts"], clean_reps=reps["clean"], rep_flips=reps["flips"], rep_n=reps["n"])
     return out
 
 
@@ -414,7 +422,7 @@ def _rows(name: str, strength: float, m: Mapping[str, Any], clean: Mapping[str, 
         drop = _loss(metric, clean["point"], m["point"])
         if "reps" in m:
             low, high = percentile_interval(_metric(metric, m["reps"]), level)
-            drop_low, drop_high = percentile_interval(_loss(metric, clean["reps"], m["reps"]), level)
+            drop_low, drop_high = percentile_interval(_loss(metric, m["clean_reps"], m["reps"]), level)
         else:
             low = high = drop_low = drop_high = np.full(len(index), np.nan)
         parts.append(pd.DataFrame({
@@ -453,7 +461,7 @@ def _hurt(name: str, strength: float, m: Mapping[str, Any], clean: Mapping[str, 
                 continue
             for metric in metrics:
                 group, rest = _losses(metric, clean["point"], m["point"], members, col)
-                rep_group, rep_rest = _losses(metric, clean["reps"], m["reps"], members, col)
+                rep_group, rep_rest = _losses(metric, m["clean_reps"], m["reps"], members, col)
                 excess = float(group - rest)
                 low, high = percentile_interval(rep_group - rep_rest, level)
                 if math.isfinite(excess) and excess > tolerance and float(low) > 0:

@@ -100,6 +100,7 @@ class GateResult:
         }
         if self.fitting is not None:
             evidence["fitting"] = _records(self.fitting.table)
+            evidence["fitting_methods"] = dict(self.fitting.methods)
         if self.learning_curve is not None:
             evidence["learning_curve"] = _records(self.learning_curve)
         if self.robustness is not None:

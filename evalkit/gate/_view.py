@@ -150,6 +150,12 @@ def fitting(result: GateResult, *, top: int = 12) -> HTML:
             f"<b>overfit</b> when the whole interval is above, <b>possible overfit</b> when only the estimate is; "
             f"<b>underfit</b> when even the training value is below "
             f"{', '.join(f'{k} {v:g}' for k, v in fit.min_train.items()) or 'no bound'}).</p>")
+    methods = {}
+    for metric, text in fit.methods.items():
+        methods.setdefault(text, []).append(metric)
+    if methods:
+        note += ("<p>The training and evaluation sets are independent samples. Intervals: " + "; ".join(
+            f"{html.escape(', '.join(ms))}: {html.escape(text)}" for text, ms in methods.items()) + ".</p>")
     return html_fragment(note + html_table(out, ("metric", "group", "flag")))
 
 

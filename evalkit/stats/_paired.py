@@ -93,6 +93,70 @@ def group_matrix(groupings: Mapping[str, pd.Series | np.ndarray], n: int) -> tup
     return np.stack(columns, axis=1), pd.MultiIndex.from_tuples(keys, names=["feature", "group"])
 
 
+def group_codes(groupings: Mapping[str, pd.Series | np.ndarray]) -> tuple[dict[str, np.ndarray], pd.MultiIndex]:
+    """Each grouping's group of every sample as a small integer (0: no group, ``j + 1``: the ``j``-th group in
+    :func:`group_matrix`'s order), and the same ``(feature, group)`` index as :func:`group_matrix`.
+
+    Examples
+    --------
+    >>> codes, index = group_codes({"sex": np.array(["m", "f", None, "f"], dtype=object)})
+    >>> codes["sex"].tolist(), list(index)
+    ([2, 1, 0, 1], [('overall', 'all'), ('sex', 'f'), ('sex', 'm')])
+    """
+    codes, keys = {}, [("overall", "all")]
+    for feature, values in groupings.items():
+        raw, uniques = pd.factorize(values if isinstance(values, pd.Series) else pd.Series(np.asarray(values)))
+        order = sorted(range(len(uniques)), key=lambda i: str(uniques[i]))
+        remap = np.zeros(len(uniques) + 1, dtype=np.int64)  # raw -1 (missing) stays 0
+        remap[np.asarray(order, dtype=np.int64) + 1] = np.arange(1, len(uniques) + 1)
+        codes[feature] = remap[np.asarray(raw) + 1]
+        keys.extend((feature, str(uniques[i])) for i in order)
+    return codes, pd.MultiIndex.from_tuples(keys, names=["feature", "group"])
+
+
+class JointCells:
+    """Samples reduced to cells of equal codes (group of every grouping, label, decisions …), for a Poisson
+    bootstrap whose cost does not grow with the rows.
+
+    A sample's Poisson(1) bootstrap weights summed over a cell of ``c`` samples are Poisson(``c``), and the sums
+    over disjoint cells are independent: drawing one count per cell and replicate gives every count the per-sample
+    Poisson bootstrap gives, jointly and in distribution (not draw for draw).
+
+    Parameters
+    ----------
+    codes : dict of str to ndarray of int >= 0
+        One code per sample for each name (for example :func:`group_codes`' groupings plus ``y`` and a decision).
+
+    Attributes
+    ----------
+    counts : ndarray of float64, shape (cells,)
+        Samples per cell.
+    of_cell : dict of str to ndarray
+        For each name, its code in every cell.
+    """
+
+    def __init__(self, codes: Mapping[str, np.ndarray]) -> None:
+        from ._bootstrap import combine_codes
+
+        key, n_cells, self.of_cell = combine_codes({k: np.asarray(v, dtype=np.int64) for k, v in codes.items()})
+        self.counts = np.bincount(key, minlength=n_cells).astype(np.float64)
+
+    def member(self, groups: Mapping[str, np.ndarray], index: pd.MultiIndex) -> np.ndarray:
+        """``(cells, columns)`` 0/1 matrix of the columns of ``index`` (from :func:`group_codes`; ``groups`` names
+        the codes of each feature in :attr:`of_cell`)."""
+        out = np.zeros((self.counts.size, len(index)))
+        out[:, 0] = 1.0
+        position: dict[str, int] = {}
+        for k, (feature, _) in enumerate(index[1:], start=1):
+            position[feature] = position.get(feature, 0) + 1
+            out[:, k] = self.of_cell[groups[feature]] == position[feature]
+        return out
+
+    def draws(self, n_boot: int, seed: int | Sequence[int]) -> np.ndarray:
+        """``(n_boot, cells)`` Poisson draws of the cell counts from ``numpy.random.default_rng(seed)``."""
+        return np.random.default_rng(seed).poisson(self.counts, size=(n_boot, self.counts.size)).astype(np.float64)
+
+
 def confusion_counts(y: np.ndarray, pred: np.ndarray, groups: np.ndarray,
                      weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Confusion counts per group column, for the data (``weights=None``: shape ``(k,)``) or for each

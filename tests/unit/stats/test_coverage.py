@@ -11,7 +11,8 @@ Wilson score interval of a proportion; ``delong-logit`` the DeLong standard erro
 the ROC AUC (what reports use now); for the disparity, ``percentile`` of the resampled max - min and
 ``simultaneous`` the Bonferroni-Wilson bounds of :func:`evalkit.stats.max_min_interval`; ``paired delong`` and
 ``paired joint-cell``, the gate's non-inferiority intervals of the difference between two correlated models
-(:func:`evalkit.stats.paired_difference`). `make bench` runs
+(:func:`evalkit.stats.paired_difference`); ``independent delong`` and ``independent cells``, the gate's fitting
+intervals of the gap between a training and an evaluation set (:func:`evalkit.diagnostics.fitting_diagnostics`). `make bench` runs
 500 data sets per cell and writes the table to ``bench/results.json``.
 """
 
@@ -86,6 +87,7 @@ def coverage_table(sizes=(30, 100, 1000), datasets: int = 100, *, n_boot: int = 
                 rows.append({"method": method, "metric": metric, "n": n, "coverage": float(np.mean(h)),
                              "datasets": len(h)})
         rows += _paired_coverage(n, datasets, n_boot=n_boot, seed=seed, level=level)
+        rows += _fitting_coverage(n, datasets, n_boot=n_boot, seed=seed, level=level)
     return rows
 
 
@@ -116,6 +118,36 @@ def _paired_coverage(n: int, datasets: int, *, n_boot: int, seed: int, level: fl
             for m, h in hits.items()]
 
 
+#: Training scores separate the classes more than evaluation scores: y + e on training data, 0.7 y + e on new data.
+FIT_SHIFT = 0.7
+
+
+def _fitting_coverage(n: int, datasets: int, *, n_boot: int, seed: int, level: float) -> list[dict]:
+    """Coverage of the fitting gap's interval (train - eval, two independent sets of ``n`` samples): DeLong's
+    variances summed for ROC AUC, the per-set cell bootstrap for recall."""
+    import pandas as pd
+
+    from evalkit.diagnostics import fitting_diagnostics
+
+    true = {"roc_auc": float(norm.cdf(1 / np.sqrt(2)) - norm.cdf(FIT_SHIFT / np.sqrt(2))),
+            "recall": float(norm.sf(THRESHOLD - 1) - norm.sf(THRESHOLD - FIT_SHIFT))}
+    rng = np.random.default_rng([seed, n, 77])
+    none = pd.DataFrame(index=range(n))
+    hits: dict[str, list[bool]] = {m: [] for m in true}
+    for d in range(datasets):
+        y_tr, y_ev = ((rng.random(n) < PREVALENCE).astype(int) for _ in range(2))
+        s_tr, s_ev = y_tr + rng.normal(0, 1, n), FIT_SHIFT * y_ev + rng.normal(0, 1, n)
+        fit = fitting_diagnostics(y_tr, s_tr, none, y_ev, s_ev, none, threshold=THRESHOLD, metrics=tuple(true),
+                                  n_boot=n_boot, level=level, seed=d)
+        for m in true:
+            r = fit.gap(m)
+            if np.isfinite(r["gap_ci_low"]):
+                hits[m].append(bool(r["gap_ci_low"] <= true[m] <= r["gap_ci_high"]))
+    methods = {"roc_auc": "independent delong", "recall": "independent cells"}
+    return [{"method": methods[m], "metric": f"{m} train - eval", "n": n, "coverage": float(np.mean(h)),
+             "datasets": len(h)} for m, h in hits.items()]
+
+
 def test_coverage_of_intervals_by_method_metric_and_group_size():
     """The small version (60 data sets per cell, 150 resamples): one data set's coverage is known to about ±3 %
     at 60 sets, so the bands are wide; the full table (500 sets) is in `make bench` and the README."""
@@ -134,5 +166,8 @@ def test_coverage_of_intervals_by_method_metric_and_group_size():
         # of its level with ~9 positives, at its level from n = 100
         floor = 0.88 if n >= 100 else 0.7
         assert rows[("paired joint-cell", "recall a - b", n)] >= floor, rows[("paired joint-cell", "recall a - b", n)]
+        # the gate's fitting gap between two independent sets
+        assert rows[("independent delong", "roc_auc train - eval", n)] >= 0.88, rows
+        assert rows[("independent cells", "recall train - eval", n)] >= floor, rows
         # the percentile interval of the resampled max - min does not cover a true 0: it is biased upward
         assert rows[("percentile", "recall max-min, equal groups", n)] < 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
@@ -159,3 +160,25 @@ def test_joint_cells_count_every_sample_once():
     a = np.array([True, False, True, False, True, False])
     b = np.array([True, True, False, False, False, False])
     assert joint_cells(y, a, b).tolist() == [2, 0, 1, 0, 0, 1, 1, 1]  # index 4 y + 2 a + b
+
+
+def test_group_codes_follow_group_matrix_and_joint_cells_count_every_sample():
+    """The codes' columns are group_matrix's, missing values in no group, and the cells' membership times their
+    counts gives group_matrix's column sums; the draws have the cells' counts as means."""
+    from evalkit.stats import JointCells, group_codes, group_matrix
+
+    rng = np.random.default_rng(0)
+    groupings = {"sex": pd.Series(rng.choice(["m", "f", None], 500), dtype=object),
+                 "band": pd.Categorical(rng.choice(["b", "10", "2"], 500))}
+    matrix, index = group_matrix(groupings, 500)
+    codes, index2 = group_codes(groupings)
+    assert list(index2) == list(index)
+    y = rng.random(500) < 0.3
+    cells = JointCells({**{f"g:{f}": c for f, c in codes.items()}, "y": y})
+    member = cells.member({f: f"g:{f}" for f in codes}, index2)
+    assert (cells.counts @ member).tolist() == matrix.sum(axis=0, dtype=np.float64).tolist()
+    assert ((cells.counts * cells.of_cell["y"]) @ member).tolist() == (y.astype(float) @ matrix).tolist()
+    draws = cells.draws(4000, [1, 2])
+    assert draws.shape == (4000, cells.counts.size)
+    assert np.allclose(draws.mean(axis=0), cells.counts, atol=5 * np.sqrt(cells.counts / 4000) + 1e-12)
+    assert np.array_equal(draws, cells.draws(4000, [1, 2]))
