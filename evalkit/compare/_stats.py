@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..settings import CI_LEVEL, FDR, MIN_GROUP_SIZE, N_BOOT
-from ..stats import combine_codes, percentile_interval
+from ..stats import JointCells, percentile_interval
 from ..models import cost_metrics
 from ..exceptions import EvalkitError
 from ..data import group_columns
@@ -340,14 +340,18 @@ class _Groups:
         sensitive = sensitive.rename(columns=lambda c: c[len("group:"):])
         groupings = group_columns(sensitive, intersections=intersections) if sensitive.shape[1] else {}
         codes, keys, columns, counts = {}, [("overall", "all")], [(None, 0)], [len(samples)]
-        for feature, values in groupings.items():
-            code, uniques = pd.factorize(values, sort=True)
-            codes[feature] = code.astype(np.int64)
-            per = np.bincount(codes[feature], minlength=len(uniques))
-            for k, group in enumerate(uniques):
-                keys.append((feature, str(group)))
+        for feature, values in groupings.items():  # categoricals with sorted categories (group_columns)
+            raw = values.cat.codes.to_numpy()
+            if raw.size and raw.min() < 0:
+                raise ComparisonError(f"group column {feature!r} has missing values")
+            per = np.bincount(raw, minlength=len(values.cat.categories))
+            used = np.flatnonzero(per)  # the groups present, in sorted order (pd.factorize(sort=True)'s)
+            remap = (np.cumsum(per > 0) - 1).astype(np.int16 if used.size < 2**15 else np.int32)
+            codes[feature] = remap[raw]
+            for k, j in enumerate(used):
+                keys.append((feature, str(values.cat.categories[j])))
                 columns.append((feature, k))
-                counts.append(int(per[k]))
+                counts.append(int(per[j]))
         return cls(codes, pd.MultiIndex.from_tuples(keys, names=["feature", "group"]), columns, np.array(counts))
 
     def mask(self, k: int) -> np.ndarray | slice:
@@ -381,20 +385,23 @@ class _Cells:
 _MAX_WEIGHT_VALUES = 256
 
 
-def _cells(samples: pd.DataFrame, y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
-           sample_weight: np.ndarray) -> _Cells | None:
+def _cells(samples: pd.DataFrame, groups: _Groups, y: np.ndarray, scores: Mapping[str, np.ndarray],
+           thresholds: Mapping[str, float], sample_weight: np.ndarray) -> _Cells | None:
     """The cells of the count metrics' paired bootstrap, or None when weights take too many values."""
-    weight_codes, weight_values = pd.factorize(sample_weight, sort=True)
+    if sample_weight.size and np.all(sample_weight == sample_weight[0]):
+        weight_codes, weight_values = np.zeros(sample_weight.size, dtype=np.int8), sample_weight[:1]
+    else:
+        weight_codes, weight_values = pd.factorize(sample_weight, sort=True)
     if len(weight_values) > _MAX_WEIGHT_VALUES:
         return None
-    codes = {c: pd.factorize(samples[c], sort=True)[0] for c in samples.columns if c.startswith("group:")}
-    codes.update({"y": y.astype(np.int64), "weight": weight_codes.astype(np.int64)})
+    # the sensitive features' codes (their intersections follow from them)
+    codes: dict[str, np.ndarray] = {f"group:{f}": groups.codes[f] for f in (c[len("group:"):] for c in samples.columns
+                                                                          if c.startswith("group:"))}
     preds = {name: scores[name] >= thresholds[name] for name in scores}
-    codes.update({f"pred:{name}": p.astype(np.int64) for name, p in preds.items()})
-    key, n_cells, _ = combine_codes(codes)
-    _, rows, counts = np.unique(key, return_index=True, return_counts=True)
-    return _Cells(rows=rows, counts=counts.astype(np.float64), y=y[rows], preds={n: p[rows] for n, p in preds.items()},
-                  weight=sample_weight[rows])
+    cells = JointCells({**codes, "y": y, "weight": weight_codes, **{f"pred:{n}": p for n, p in preds.items()}})
+    return _Cells(rows=cells.rows, counts=cells.counts, y=cells.of_cell["y"].astype(bool),
+                  preds={n: cells.of_cell[f"pred:{n}"].astype(bool) for n in preds},
+                  weight=np.asarray(weight_values, dtype=np.float64)[cells.of_cell["weight"]])
 
 
 def _cell_replicates(cells: _Cells, groups: _Groups, metrics: Sequence[str], n_boot: int, seed: int,
@@ -572,7 +579,7 @@ def compare(
     counted = [m for m in metrics if m in COUNT_METRICS]
     # DeLong counts samples; a weighted AUC needs the (per-sample) paired bootstrap
     boot_metrics = counted + (["roc_auc"] if "roc_auc" in metrics and weighted else [])
-    cells = _cells(samples, y, scores, thresholds, sample_weight) if counted else None
+    cells = _cells(samples, groups, y, scores, thresholds, sample_weight) if counted else None
     point: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
     reps: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
     if cells is not None:  # count metrics from Poisson counts of cells: exact in distribution, O(cells) per resample
@@ -630,16 +637,14 @@ def compare(
                       settings=settings)
 
 
-def _layout(codes: np.ndarray | None, n_groups: int, orders: Mapping[str, np.ndarray]
+def _layout(codes: np.ndarray, n_groups: int, orders: Mapping[str, np.ndarray]
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """For one grouping: the samples grouped (each group's rows in sample order), where each group starts, each
     sample's place in its group, and per model the samples grouped in that model's score order. O(rows) per
     grouping (a stable radix sort of small codes): no rows x groups mask, no sort per group."""
     n = next(iter(orders.values())).size
     index = np.int32 if n < 2**31 else np.int64
-    if codes is None:
-        return np.arange(n, dtype=index), np.array([0, n]), np.arange(n, dtype=index), dict(orders)
-    small = codes.astype(np.int16 if n_groups < 2**15 else np.int64)
+    small = codes if codes.dtype.itemsize <= 2 else codes.astype(np.int16 if n_groups < 2**15 else np.int64)
     grouped = np.argsort(small, kind="stable").astype(index, copy=False)
     starts = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_groups))]
     place = np.empty(n, dtype=index)
@@ -666,31 +671,37 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
     for name, score in scores.items():
         if name == baseline:
             continue
-        pred = score >= thresholds[name]
-        cell = 4 * y.astype(np.int64) + 2 * pred + base_pred  # label, candidate's decision, baseline's decision
+        # label, candidate's decision, baseline's decision
+        cell = (y.view(np.int8) << 2) | ((score >= thresholds[name]).view(np.int8) << 1) | base_pred.view(np.int8)
         for feature, ks in columns.items():
             codes = None if feature is None else groups.codes[feature]
             n_groups = 1 if codes is None else int(codes.max()) + 1
-            counts = np.bincount(cell if codes is None else codes * 8 + cell, minlength=8 * n_groups)
+            counts = np.bincount(cell if codes is None else codes * np.int32(8) + cell, minlength=8 * n_groups)
+            if codes is None:  # every sample: the data and the orders as they are, nothing regrouped or copied
+                rows.append(_row(name, groups, 0, counts, level,
+                                 delong_sorted(y, score, scores[baseline], orders[name], orders[baseline], level=level)))
+                continue
             grouped, starts, place, by_score = _layout(codes, n_groups, {"a": orders[name], "b": orders[baseline]})
             for k in ks:
                 code = groups.columns[k][1]
-                c = counts[8 * code: 8 * code + 8]
-                # right only for the candidate: (y=1, a=1, b=0) and (y=0, a=0, b=1); only the baseline: (5, 2)
-                mc = mcnemar_counts(int(c[6] + c[1]), int(c[5] + c[2]), int(c.sum()))
-                fl = flip_rate_counts(int(c[1] + c[2] + c[5] + c[6]), int(c.sum()), level=level)
                 lo, hi = starts[code], starts[code + 1]
                 sub = grouped[lo:hi]
-                dl = delong_sorted(y[sub], score[sub], scores[baseline][sub], place[by_score["a"][lo:hi]],
-                                   place[by_score["b"][lo:hi]], level=level)
-                feature_name, group = groups.index[k]
-                rows.append({
-                    "candidate": name, "feature": feature_name, "group": group, "n": int(groups.counts[k]),
-                    "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
-                    "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"],
-                    "delong_difference": dl["difference"], "delong_ci_low": dl["ci_low"],
-                    "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
-                    "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"],
-                    "flip_ci_high": fl["ci_high"]})
+                rows.append(_row(name, groups, k, counts[8 * code: 8 * code + 8], level,
+                                 delong_sorted(y[sub], score[sub], scores[baseline][sub], place[by_score["a"][lo:hi]],
+                                               place[by_score["b"][lo:hi]], level=level)))
             del grouped, place, by_score
     return pd.DataFrame(rows)
+
+
+def _row(name: str, groups: _Groups, k: int, c: np.ndarray, level: float, dl: Mapping[str, float]) -> dict[str, Any]:
+    """One row of :func:`_tests`: group column ``k``'s 8 joint counts ``c`` (label, decision of the candidate, of
+    the baseline) and DeLong's result ``dl``."""
+    # right only for the candidate: (y=1, a=1, b=0) and (y=0, a=0, b=1); only the baseline: (5, 2)
+    mc = mcnemar_counts(int(c[6] + c[1]), int(c[5] + c[2]), int(c.sum()))
+    fl = flip_rate_counts(int(c[1] + c[2] + c[5] + c[6]), int(c.sum()), level=level)
+    feature, group = groups.index[k]
+    return {"candidate": name, "feature": feature, "group": group, "n": int(groups.counts[k]),
+            "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"],
+            "auc_candidate": dl["auc_a"], "auc_baseline": dl["auc_b"], "delong_difference": dl["difference"],
+            "delong_ci_low": dl["ci_low"], "delong_ci_high": dl["ci_high"], "delong_p": dl["p_value"],
+            "flips": fl["flips"], "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"], "flip_ci_high": fl["ci_high"]}

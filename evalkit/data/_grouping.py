@@ -54,7 +54,7 @@ def _intersect(a: pd.Series, b: pd.Series) -> pd.Series:
     """``a&b`` values as a categorical, built from the integer codes (no string per sample)."""
     ca, cb = a.cat.categories, b.cat.categories
     codes = a.cat.codes.to_numpy(np.int64) * len(cb) + b.cat.codes.to_numpy(np.int64)
-    used = np.unique(codes)
+    used = np.flatnonzero(np.bincount(codes, minlength=len(ca) * len(cb)))  # counted, not sorted (none is missing)
     names = [f"{ca[k // len(cb)]}{INTERSECTION_SEP}{cb[k % len(cb)]}" for k in used]
     order = np.argsort(names, kind="stable")
     remap = np.empty(len(ca) * len(cb), dtype=np.int64)

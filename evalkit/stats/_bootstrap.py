@@ -241,9 +241,9 @@ def combine_codes(groupings: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int,
         codes = groupings[name]
         width = int(codes.max()) + 1 if codes.size else 1
         key, size = _dense(key * width + codes, size * width)  # keep the key small
-    first = np.full(size, key.size, dtype=np.int64)
-    np.minimum.at(first, key, np.arange(key.size))
-    return key, size, {name: groupings[name][first] for name in names}
+    some = np.empty(size, dtype=np.int64)
+    some[key] = np.arange(key.size)  # a sample of every cell (which one does not matter: they share every code)
+    return key, size, {name: groupings[name][some] for name in names}
 
 
 def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, int]:

@@ -133,13 +133,17 @@ class JointCells:
         Samples per cell.
     of_cell : dict of str to ndarray
         For each name, its code in every cell.
+    rows : ndarray of int
+        A sample of every cell (all of a cell's samples share every code).
     """
 
     def __init__(self, codes: Mapping[str, np.ndarray]) -> None:
         from ._bootstrap import combine_codes
 
-        key, n_cells, self.of_cell = combine_codes({k: np.asarray(v, dtype=np.int64) for k, v in codes.items()})
+        key, n_cells, self.of_cell = combine_codes({k: np.asarray(v) for k, v in codes.items()})
         self.counts = np.bincount(key, minlength=n_cells).astype(np.float64)
+        self.rows = np.empty(n_cells, dtype=np.int64)
+        self.rows[key] = np.arange(key.size)
 
     def member(self, groups: Mapping[str, np.ndarray], index: pd.MultiIndex) -> np.ndarray:
         """``(cells, columns)`` 0/1 matrix of the columns of ``index`` (from :func:`group_codes`; ``groups`` names

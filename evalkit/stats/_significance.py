@@ -94,7 +94,10 @@ def mcnemar_counts(n_b: int, n_c: int, n: int) -> dict[str, float]:
 def _midranks(sorted_values: np.ndarray) -> np.ndarray:
     """1-based ranks of already sorted values, ties sharing their mean rank (as :func:`scipy.stats.rankdata`)."""
     n = sorted_values.size
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    tied = sorted_values[1:] == sorted_values[:-1]
+    if not tied.any():  # distinct values (most float scores): the ranks themselves, without counting blocks
+        return np.arange(1, n + 1, dtype=np.float64)
+    starts = np.flatnonzero(np.r_[True, ~tied])
     ends = np.r_[starts[1:], n]
     return np.repeat((starts + ends + 1) / 2.0, ends - starts)
 
@@ -177,11 +180,8 @@ def delong_sorted(y: np.ndarray, a: np.ndarray, b: np.ndarray, order_a: np.ndarr
         nan = math.nan
         return {"auc_a": nan, "auc_b": nan, "difference": nan, "se": nan, "z": nan, "p_value": nan,
                 "ci_low": nan, "ci_high": nan, "n_pos": float(m), "n_neg": float(n)}
-    auc_a, v10_a, v01_a = _structural_components(y[order_a], a[order_a])
-    auc_b, v10_b, v01_b = _structural_components(y[order_b], b[order_b])
-    # the placement values come in each model's score order: put them back in sample order to pair them
-    v10_a, v01_a = _unsort(v10_a, y, order_a), _unsort(v01_a, ~y, order_a)
-    v10_b, v01_b = _unsort(v10_b, y, order_b), _unsort(v01_b, ~y, order_b)
+    auc_a, v10_a, v01_a = _in_sample_order(y, a, order_a)
+    auc_b, v10_b, v01_b = _in_sample_order(y, b, order_b)
     s10 = np.cov(np.vstack([v10_a, v10_b])) if m > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack([v01_a, v01_b])) if n > 1 else np.zeros((2, 2))
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
@@ -197,12 +197,16 @@ def delong_sorted(y: np.ndarray, a: np.ndarray, b: np.ndarray, order_a: np.ndarr
             "ci_low": diff - half, "ci_high": diff + half, "n_pos": float(m), "n_neg": float(n)}
 
 
-def _unsort(values: np.ndarray, member: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Values computed for the members of a class in ``order`` (score order), put back in sample order."""
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)  # each sample's place in score order
-    place_in_class = np.cumsum(member[order]) - 1  # for each place in score order: the class members before it
-    return values[place_in_class[rank[member]]]
+def _in_sample_order(y: np.ndarray, score: np.ndarray, order: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`_structural_components` of one model, its placement values put back in sample order (positives'
+    and negatives' in the order of the samples) so that two models' can be paired: one scatter of every
+    sample's placement, one gather per class."""
+    y_sorted = y[order]
+    auc, v10, v01 = _structural_components(y_sorted, score[order])
+    placement = np.empty(y.size)
+    placement[order[y_sorted]] = v10
+    placement[order[~y_sorted]] = v01
+    return auc, placement[y], placement[~y]
 
 
 def flip_rate(pred_a: npt.ArrayLike, pred_b: npt.ArrayLike, *, level: float = CI_LEVEL) -> dict[str, float]:
