@@ -192,6 +192,7 @@ def group_metric_table(
     *,
     threshold: float,
     sample_weight: np.ndarray | None = None,
+    descending: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every metric in :data:`METRIC_NAMES` for each group, in one pass.
 
@@ -210,6 +211,10 @@ def group_metric_table(
     sample_weight : ndarray of float64, optional
         Non-negative weight of each sample. Counts (``tp`` ... ``fn``) and rates are then weighted, as
         scikit-learn's ``sample_weight`` does; ``n`` stays the number of samples.
+    descending : ndarray of int, optional
+        ``numpy.argsort(-y_score, kind="stable")``, when several groupings of the same scores are measured: each
+        then needs only a stable sort of its small group codes (the same order as sorting by group and
+        descending score, ties in sample order).
 
     Returns
     -------
@@ -219,7 +224,11 @@ def group_metric_table(
     out = group_count_table(y_true, y_score, codes, n_groups, threshold=threshold, sample_weight=sample_weight)
     n = out["n"]
     curve = np.full((n_groups, len(_CURVE_METRICS)), np.nan)
-    order = np.lexsort((-y_score, codes))
+    if descending is None:
+        order = np.lexsort((-y_score, codes))
+    else:  # by group, then descending score (ties in sample order): a stable radix sort of small codes
+        small = codes.astype(np.int16) if n_groups < 2**15 else codes
+        order = descending[np.argsort(small[descending], kind="stable")]
     starts = np.r_[0, np.cumsum(n.astype(np.int64))]
     y_sorted, s_sorted = y_true[order], y_score[order]
     w_sorted = None if sample_weight is None else sample_weight[order]

@@ -110,9 +110,10 @@ def reference_metrics(threshold: float) -> dict[str, Callable[..., float]]:
 
 
 def _by_group_vectorised(y_true: np.ndarray, y_score: np.ndarray, groups: pd.Series, threshold: float,
-                         sample_weight: np.ndarray | None) -> pd.DataFrame:
+                         sample_weight: np.ndarray | None, descending: np.ndarray | None = None) -> pd.DataFrame:
     codes, uniques = pd.factorize(groups, sort=True)
-    table = group_metric_table(y_true, y_score, codes, len(uniques), threshold=threshold, sample_weight=sample_weight)
+    table = group_metric_table(y_true, y_score, codes, len(uniques), threshold=threshold, sample_weight=sample_weight,
+                               descending=descending)
     index = pd.Index(np.asarray(uniques, dtype=object), name="group")
     return pd.DataFrame({m: table[m] for m in METRIC_NAMES}, index=index)
 
@@ -184,12 +185,14 @@ def metrics_by_group(
     """
     if engine not in get_args(Engine):
         raise ValueError(f"engine must be one of {list(get_args(Engine))}, got {engine!r}")
-    compute = _by_group_vectorised if engine == "vectorised" else _by_group_fairlearn
-    parts = {
-        feature: compute(y_true, y_score, groups, threshold, sample_weight)
-        for feature, groups in (groupings if groupings is not None
-                                else group_columns(sensitive, intersections=intersections)).items()
-    }
+    every = groupings if groupings is not None else group_columns(sensitive, intersections=intersections)
+    if engine == "vectorised":  # one sort of the scores for every grouping
+        descending = np.argsort(-np.asarray(y_score, dtype=np.float64), kind="stable")
+        parts = {feature: _by_group_vectorised(y_true, y_score, groups, threshold, sample_weight, descending)
+                 for feature, groups in every.items()}
+    else:
+        parts = {feature: _by_group_fairlearn(y_true, y_score, groups, threshold, sample_weight)
+                 for feature, groups in every.items()}
     return pd.concat(parts, names=["feature", "group"])
 
 

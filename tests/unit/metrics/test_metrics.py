@@ -205,3 +205,22 @@ def test_sample_weights_match_sklearn():
         binary_metrics(y, s, sample_weight=-w)
     with pytest.raises(ValueError, match=r"sample_weight must have shape \(500,\)"):
         binary_metrics(y, s, sample_weight=w[:3])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_descending_sort_for_every_grouping_gives_the_same_table(weighted):
+    """group_metric_table with ``descending`` (one sort of the scores, then a radix sort of each grouping's codes)
+    equals its own lexsort per grouping, bit for bit, with tied scores and weights."""
+    rng = np.random.default_rng(5)
+    n = 20000
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    s = np.round(rng.random(n) * 0.7 + 0.3 * y, 2)  # many ties
+    w = rng.choice([0.5, 1.0, 2.0], n) if weighted else None
+    descending = np.argsort(-s, kind="stable")
+    for n_groups in (1, 3, 40):
+        codes = rng.integers(0, n_groups, n)
+        a = group_metric_table(y, s, codes, n_groups, threshold=0.5, sample_weight=w)
+        b = group_metric_table(y, s, codes, n_groups, threshold=0.5, sample_weight=w, descending=descending)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
