@@ -193,8 +193,9 @@ def _group_thresholds(y_true: np.ndarray, y_score: np.ndarray, groupings: Mappin
                       target_fpr: float, w: np.ndarray | None) -> pd.DataFrame:
     if not (isinstance(target_fpr, float) and 0 < target_fpr < 1):
         return pd.DataFrame()
-    parts = {f: group_thresholds(y_true, y_score, g, threshold=threshold, target_fpr=target_fpr, sample_weight=w)
-             for f, g in groupings.items()}
+    descending = np.argsort(-np.asarray(y_score, dtype=np.float64), kind="stable")  # one sort for every grouping
+    parts = {f: group_thresholds(y_true, y_score, g, threshold=threshold, target_fpr=target_fpr, sample_weight=w,
+                                 descending=descending) for f, g in groupings.items()}
     return pd.concat(parts, names=["feature", "group"])
 
 

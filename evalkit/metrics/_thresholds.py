@@ -77,10 +77,15 @@ def threshold_for_fpr(y_true: npt.ArrayLike, y_score: npt.ArrayLike, target: flo
     0.7
     """
     fps, _, thr, _, s = _curve(y_true, y_score, sample_weight, pos_label)
+    return _fpr_threshold(fps, thr, s, target)
+
+
+def _fpr_threshold(fps: np.ndarray, thr: np.ndarray, scores: np.ndarray, target: float) -> float:
+    """:func:`threshold_for_fpr` from the curve's cumulative false positives and thresholds."""
     if fps[-1] <= 0:
         return math.nan
     ok = np.flatnonzero(fps / fps[-1] <= target * (1 + 1e-12))
-    return float(thr[ok[-1]]) if ok.size else _above_max(s)
+    return float(thr[ok[-1]]) if ok.size else _above_max(scores)
 
 
 def threshold_for_recall(y_true: npt.ArrayLike, y_score: npt.ArrayLike, target: float, *,
@@ -184,9 +189,14 @@ def group_thresholds(
     threshold: float,
     target_fpr: float,
     sample_weight: np.ndarray | None = None,
+    descending: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per group: FPR and recall at the global threshold, and the threshold the group would need to
     reach ``target_fpr`` with the recall it would then get.
+
+    ``descending`` (``numpy.argsort(-y_score, kind="stable")``, optional) saves the sort when several groupings
+    of the same scores are measured: each group's samples are taken in that order by a stable sort of the group
+    codes, the order :func:`threshold_for_fpr` sorts each group's samples in.
 
     Returns
     -------
@@ -202,12 +212,19 @@ def group_thresholds(
     y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
     at_global = group_count_table(y_true, y_score, codes, k, threshold=threshold, sample_weight=sample_weight)
     own = np.full(k, math.nan)
+    if descending is None:
+        descending = np.argsort(-y_score, kind="stable")
+    small = codes.astype(np.int16) if k < 2**15 else codes  # a radix sort for small codes
+    order = descending[np.argsort(small[descending], kind="stable")]
+    starts = np.r_[0, np.cumsum(np.bincount(codes, minlength=k))]
+    y_sorted, s_sorted = y_true[order], y_score[order]
+    w_sorted = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[order]
     for g in range(k):
-        mask = codes == g
-        y = y_true[mask]
-        if (y == 0).any():
-            own[g] = threshold_for_fpr(y, y_score[mask], target_fpr,
-                                       sample_weight=None if sample_weight is None else sample_weight[mask])
+        lo, hi = starts[g], starts[g + 1]
+        y = y_sorted[lo:hi]
+        if (y == 0).any():  # threshold_for_fpr on the group's samples, already sorted as it would sort them
+            fps, _, thr = _clf_curve(y, s_sorted[lo:hi], None if w_sorted is None else w_sorted[lo:hi])
+            own[g] = _fpr_threshold(fps, thr, s_sorted[lo:hi], target_fpr)
     finite = np.isfinite(own)
     at_own = group_count_table(y_true, y_score, codes, k, threshold=np.where(finite, own, np.inf)[codes],
                                sample_weight=sample_weight)

@@ -135,3 +135,28 @@ def test_group_thresholds_equal_each_group_on_its_own_to_the_last_bit():
             got = row[["n", "fpr", "recall", "threshold_for_target_fpr", "recall_at_target_fpr", "threshold_shift"]]
             np.testing.assert_array_equal(got.to_numpy(dtype=float), np.array(expected, dtype=float))
         assert np.isnan(table.loc["only-neg", "recall"]) and np.isnan(table.loc["only-pos", "threshold_for_target_fpr"])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_group_thresholds_from_one_sort_equal_each_group_sorted_alone(weighted):
+    """group_thresholds takes each group's samples from one descending sort of all scores: its threshold for the
+    target FPR is threshold_for_fpr on the group's own samples, bit for bit (ties, weights, a group without
+    negatives)."""
+    from evalkit.metrics import group_thresholds, threshold_for_fpr
+
+    rng = np.random.default_rng(8)
+    n = 6000
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    s = np.round(rng.random(n) * 0.7 + 0.3 * y, 2)
+    groups = pd.Series(rng.choice(["a", "b", "c"], n))
+    y[(groups == "c").to_numpy()] = 1  # no negatives: NaN
+    w = rng.choice([0.5, 1.0, 3.0], n) if weighted else None
+    got = group_thresholds(y, s, groups, threshold=0.5, target_fpr=0.05, sample_weight=w)
+    again = group_thresholds(y, s, groups, threshold=0.5, target_fpr=0.05, sample_weight=w,
+                             descending=np.argsort(-s, kind="stable"))
+    pd.testing.assert_frame_equal(got, again, check_exact=True)
+    for g in ("a", "b", "c"):
+        m = (groups == g).to_numpy()
+        expected = threshold_for_fpr(y[m], s[m], 0.05, sample_weight=None if w is None else w[m])
+        assert got.loc[g, "threshold_for_target_fpr"] == expected or (np.isnan(expected) and
+                                                                     np.isnan(got.loc[g, "threshold_for_target_fpr"]))
