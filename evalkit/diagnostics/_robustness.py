@@ -16,9 +16,11 @@ For each perturbation and strength, :func:`assess_robustness` reports every metr
 group with a paired bootstrap interval (the same resampled rows, clean and perturbed), the drop from
 the clean value, and the prediction flip rate. The bootstrap resamples joint cells (group of every
 feature x label x clean decision x perturbed decision; see :class:`evalkit.stats.JointCells`): the
-per-sample paired Poisson bootstrap in distribution, at a cost that does not grow with the rows. A perturbation *hurts a group more than others* when
-that group's drop exceeds the drop of the rest of its feature by more than ``tolerance`` and the
-interval of that excess lies above zero; such findings are ranked by the interval's lower bound.
+per-sample paired Poisson bootstrap in distribution, at a cost that does not grow with the rows.
+
+A perturbation *hurts a group more than others* when that group's drop exceeds the drop of the rest of its
+feature by more than ``tolerance`` and the interval of that excess lies above zero; such findings are ranked
+by the interval's lower bound.
 """
 
 from __future__ import annotations
