@@ -35,12 +35,6 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 # against 10.5 with two, and ~20 one by one).
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# numpy asks the kernel for transparent huge pages on every array over 4 MB. On the 2-core VM evalkit is measured
-# on (THP "madvise") that advice costs more than it saves: a loop of sorts and gathers of 10^7 values spent 25 s
-# of 96 in the kernel with it and 5 s of 75 without, and `make compare`'s statistics at 10^7 rows took 44 s with
-# it and 37 s without. Every target (and `make bench`, baselines included) runs without it; set
-# NUMPY_MADVISE_HUGEPAGE=1 to give it back.
-export NUMPY_MADVISE_HUGEPAGE ?= 0
 
 .PHONY: help venv venv-dev schemas verify verify-faces report report-all compare gate promote reproduce rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean
 

@@ -55,20 +55,3 @@ def test_reproduce_cli_checks_its_options():
 
 def test_the_suite_prints_its_15_slowest_tests():
     assert "-m pytest -n 3 --dist loadfile --durations=15" in _dry("test")
-
-
-def test_targets_run_without_numpys_huge_page_advice_unless_asked(tmp_path):
-    """Every target's environment has NUMPY_MADVISE_HUGEPAGE=0 (measured slower on this project's machine), and
-    a value given by the user wins."""
-    import os
-
-    probe = tmp_path / "probe.mk"
-    probe.write_text(f"include {ROOT / 'Makefile'}\nprobe:\n\t@echo \"hp=$$NUMPY_MADVISE_HUGEPAGE\"\n")
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-
-    def run(extra: dict[str, str]) -> str:
-        return subprocess.run(["make", "-s", "--no-print-directory", "-f", str(probe), "probe"], cwd=ROOT,
-                              env={**env, **extra}, capture_output=True, text=True, check=True).stdout.strip()
-
-    assert run({}) == "hp=0"
-    assert run({"NUMPY_MADVISE_HUGEPAGE": "1"}) == "hp=1"
