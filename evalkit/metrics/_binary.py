@@ -184,6 +184,17 @@ def group_count_table(
     }
 
 
+def grouped_descending(y_score: np.ndarray, codes: np.ndarray, n_groups: int,
+                       descending: np.ndarray | None = None) -> np.ndarray:
+    """The samples by group, then by descending score, ties in sample order (``np.lexsort((-y_score, codes))``):
+    a stable radix sort of the small group codes of ``descending`` (``np.argsort(-y_score, kind="stable")``,
+    sorted here when not given, so that several groupings of the same scores share one sort)."""
+    if descending is None:
+        descending = np.argsort(-np.asarray(y_score, dtype=np.float64), kind="stable")
+    small = codes.astype(np.int16) if n_groups < 2**15 else codes
+    return descending[np.argsort(small[descending], kind="stable")]
+
+
 def group_metric_table(
     y_true: np.ndarray,
     y_score: np.ndarray,
@@ -224,11 +235,7 @@ def group_metric_table(
     out = group_count_table(y_true, y_score, codes, n_groups, threshold=threshold, sample_weight=sample_weight)
     n = out["n"]
     curve = np.full((n_groups, len(_CURVE_METRICS)), np.nan)
-    if descending is None:
-        order = np.lexsort((-y_score, codes))
-    else:  # by group, then descending score (ties in sample order): a stable radix sort of small codes
-        small = codes.astype(np.int16) if n_groups < 2**15 else codes
-        order = descending[np.argsort(small[descending], kind="stable")]
+    order = grouped_descending(y_score, codes, n_groups, descending)
     starts = np.r_[0, np.cumsum(n.astype(np.int64))]
     y_sorted, s_sorted = y_true[order], y_score[order]
     w_sorted = None if sample_weight is None else sample_weight[order]

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..settings import parse_rule
-from ._binary import _as_binary, _as_scores, _clf_curve, check_sample_weight, eer_threshold
+from ._binary import _as_binary, _as_scores, _clf_curve, check_sample_weight, eer_threshold, grouped_descending
 
 #: The rule names, in documentation order.
 RULES = ("fixed", "eer", "fpr", "recall", "cost")
@@ -212,10 +212,7 @@ def group_thresholds(
     y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
     at_global = group_count_table(y_true, y_score, codes, k, threshold=threshold, sample_weight=sample_weight)
     own = np.full(k, math.nan)
-    if descending is None:
-        descending = np.argsort(-y_score, kind="stable")
-    small = codes.astype(np.int16) if k < 2**15 else codes  # a radix sort for small codes
-    order = descending[np.argsort(small[descending], kind="stable")]
+    order = grouped_descending(y_score, codes, k, descending)
     starts = np.r_[0, np.cumsum(np.bincount(codes, minlength=k))]
     y_sorted, s_sorted = y_true[order], y_score[order]
     w_sorted = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[order]
