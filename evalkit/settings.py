@@ -384,10 +384,9 @@ class EvaluationSettings(_Fields):
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
         if self.out_of_core:
-            if self.threshold_rule != "fixed" or self.balance != "none" or self.target_fpr is not None:
-                raise ValueError(f"engine {self.engine!r} (out of core) evaluates at a fixed threshold without "
-                                 f"balancing: threshold_rule must be 'fixed', balance 'none' and target_fpr unset "
-                                 f"(got {self.threshold_rule!r}, {self.balance!r}, {self.target_fpr!r})")
+            if self.balance != "none":
+                raise ValueError(f"engine {self.engine!r} (out of core) evaluates without balancing: balance must be "
+                                 f"'none' (got {self.balance!r})")
             if not self.score_range:
                 raise ValueError(f"engine {self.engine!r} needs a finite score range (the score grid spans it); "
                                  "score_range 'any' works only in memory")

@@ -29,11 +29,12 @@ estimates, as :mod:`evalkit.bootstrap` does in memory.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from itertools import combinations
@@ -49,8 +50,8 @@ from ..metrics import DISPARITY_METRICS, disparities, reference_disparities, sma
 from ..data import INTERSECTION_SEP
 from ..data import Dataset, Manifest, check_label_values, load_manifest
 from .._io import sha256_file
-from ..metrics import OperatingPoint, check_reference
-from ..settings import CHUNK_ROWS, SCALE_ENGINES, EvaluationSettings, ScaleEngine
+from ..metrics import OperatingPoint, check_reference, choose_threshold_binned, group_thresholds_binned
+from ..settings import CHUNK_ROWS, SCALE_ENGINES, EvaluationSettings, ScaleEngine, parse_rule
 from ..stats import uncertainty_from_replicates
 from ._result import Evaluation
 from ..metrics import LOWER_IS_BETTER, METRIC_NAMES
@@ -540,6 +541,37 @@ def coarse_histogram(hist: Histogram, max_bins: int = COARSE_BINS) -> Histogram:
     return Histogram(hist.edges[cuts], int(np.searchsorted(cuts, hist.threshold_bin)), coarse, None, exact=False)
 
 
+def operating_point(acc: Accumulated, spec: ScaleSpec, st: EvaluationSettings) -> OperatingPoint:
+    """The settings' threshold rule applied to the merged counts of every cell (see
+    :func:`evalkit.metrics.choose_threshold_binned`): a fixed threshold is an edge of the grid already, any other
+    rule picks an edge, so the counts at the chosen threshold are exact."""
+    if st.threshold_rule == "fixed":
+        return OperatingPoint(rule="fixed", threshold=float(spec.threshold), description=f"fixed at {spec.threshold:g}")
+    if not acc.partial.cells:
+        raise DataError(Path(spec.path), "no rows")
+    counts = np.sum([c for c in acc.partial.cells.values()], axis=0, dtype=np.float64)
+    c_fp = st.cost_fp if st.cost_fp is not None else 1.0
+    c_fn = st.cost_fn if st.cost_fn is not None else 1.0
+    return choose_threshold_binned(counts, spec.edges, st.threshold_rule, upper=spec.score_range[1],
+                                   threshold=spec.threshold, cost_fp=c_fp, cost_fn=c_fn)
+
+
+def scale_group_thresholds(t: ScaleTables, spec: ScaleSpec, threshold: float, target_fpr: float | None
+                           ) -> pd.DataFrame:
+    """Per group of every grouping: FPR and recall at the threshold, and the threshold for ``target_fpr`` (see
+    :func:`evalkit.metrics.group_thresholds_binned`); empty when ``target_fpr`` is not in (0, 1)."""
+    if not (isinstance(target_fpr, float) and 0 < target_fpr < 1):
+        return pd.DataFrame()
+    counts = t.histogram.counts
+    parts = {}
+    for feature, (codes, names) in t.groupings.items():
+        per_group = np.zeros((len(names), *counts.shape[1:]))
+        np.add.at(per_group, codes, counts)
+        parts[feature] = group_thresholds_binned(per_group, spec.edges, names, threshold=threshold,
+                                                 target_fpr=target_fpr, upper=spec.score_range[1])
+    return pd.concat(parts, names=["feature", "group"])
+
+
 def print_progress(done: int, total: int) -> None:
     """``evalkit: chunk 3/100`` on stderr."""
     print(f"evalkit: {done}/{total} chunks", file=sys.stderr, flush=True)
@@ -606,6 +638,9 @@ def evaluate_at_scale(
                     fine_bins=fine_bins)
     acc = accumulate(spec, engine=engine, scheduler=scheduler, chunk_rows=chunk_rows,
                      progress=print_progress if progress else None)
+    op = operating_point(acc, spec, st)
+    spec = replace(spec, threshold=op.threshold)  # an edge of the grid: the counts at it are exact
+    threshold = op.threshold
     t = tables(acc, spec)
     by_group, overall = t.by_group, t.overall
     if reference:
@@ -623,6 +658,9 @@ def evaluate_at_scale(
                                                   reference=ref_disp, min_group_size=min_group_size, level=st.ci_level,
                                                   tolerance=st.tolerance, fdr=st.fdr)
         ref_disp = uncertainty.reference
+    name, target = parse_rule(st.threshold_rule)
+    target = st.target_fpr if st.target_fpr is not None else (target if name == "fpr" else overall["fpr"])
+    thresholds = scale_group_thresholds(t, spec, threshold, target)
     rows = acc.partial.rows
     details = {
         "engine": acc.engine, "rows": rows, "chunks": acc.tasks, "chunk_rows": chunk_rows, "workers": acc.workers,
@@ -638,7 +676,6 @@ def evaluate_at_scale(
         model=ref, data=Dataset(manifest, frame), y_score=np.empty(0), threshold=float(threshold), overall=overall,
         by_group=by_group, disparities=disp, small_groups=small_groups(by_group, min_group_size=min_group_size),
         min_group_size=min_group_size, run_id=run_id, engine=engine,
-        operating_point=OperatingPoint(rule="fixed", threshold=float(threshold),
-                                       description=f"fixed at {threshold:g}"),
+        operating_point=op, group_thresholds=thresholds, target_fpr=float(target) if target is not None else math.nan,
         reference=ref_disp, uncertainty=uncertainty, scale=details, tables=t, settings=st,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -67,7 +67,9 @@ from ._thresholds import (
     threshold_for_recall,
     cost_threshold,
     choose_threshold,
+    choose_threshold_binned,
     group_thresholds,
+    group_thresholds_binned,
 )
 
 __all__ = [
@@ -93,6 +95,7 @@ __all__ = [
     "check_reference",
     "check_sample_weight",
     "choose_threshold",
+    "choose_threshold_binned",
     "confusion_matrices",
     "cost_threshold",
     "disparities",
@@ -102,6 +105,7 @@ __all__ = [
     "group_confusion_matrices",
     "group_metric_table",
     "group_thresholds",
+    "group_thresholds_binned",
     "load_metrics_config",
     "metrics_by_group",
     "most_confidently_wrong",

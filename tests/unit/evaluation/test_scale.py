@@ -15,7 +15,8 @@ import yaml
 
 from evalkit import DataError, ModelError, evaluate
 from evalkit.data import write_dataset
-from evalkit.evaluation import bin_index, fine_edges
+from evalkit.metrics import threshold_for_fpr
+from evalkit.evaluation import FINE_BINS, bin_index, fine_edges
 from evalkit.data import make_biased_scores, write_large_dataset, write_synthetic_dataset
 
 from tests.conftest import ROOT
@@ -80,6 +81,58 @@ def test_both_engines_use_the_same_interval_methods(scored_csv):
         key = [(f, m) for f in ("group", "band")]
         pd.testing.assert_frame_equal(ev.uncertainty.disparities.loc[key], memory.uncertainty.disparities.loc[key],
                                       check_exact=False, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def on_the_grid(tmp_path_factory):
+    """The 20,000 rows of ``scored_csv`` with their scores rounded down to the fine grid, as a dataset +
+    predictions file (in memory) and as a CSV with a score column (out of core)."""
+    folder = tmp_path_factory.mktemp("grid")
+    frame = make_biased_scores(20_000, seed=4)
+    frame["score"] = np.floor(frame["score"] * FINE_BINS) / FINE_BINS
+    memory = write_synthetic_dataset(folder / "memory", frame)
+    fields = {"name": "grid", "source": "benchmark", "description": "x", "id_column": "id", "label_column": "label",
+              "positive_label": "pos", "label_values": ["pos", "neg"], "sensitive_features": ["group", "band"],
+              "license": "CC0-1.0"}
+    return memory, write_dataset(frame.drop(columns=["y"]), folder / "grid.csv", folder / "grid.yaml", fields=fields)
+
+
+@pytest.mark.parametrize("rule, extra", [("fpr=0.05", {}), ("recall=0.8", {}), ("cost", {"cost_fn": 5.0}),
+                                         ("fpr=0.2", {"target_fpr": 0.01})])
+def test_threshold_rules_out_of_core_equal_the_in_memory_rule_on_the_grid(on_the_grid, rule, extra):
+    """On scores already on the fine grid, every rule picks the same threshold in memory and out of core, the
+    counts at it are identical, and so is the per-group threshold analysis."""
+    (manifest, preds), csv = on_the_grid
+    memory = evaluate(str(preds), manifest, n_boot=0, threshold_rule=rule, **extra)
+    ev = evaluate("column:score", csv, engine="stream", chunk_rows=5000, n_boot=0, threshold_rule=rule, **extra)
+    assert ev.threshold == memory.threshold and ev.operating_point.rule == rule
+    assert "on the score grid" in ev.operating_point.description
+    for m in COUNTS:
+        assert ev.overall[m] == pytest.approx(memory.overall[m], abs=1e-12), m
+    pd.testing.assert_frame_equal(ev.by_group[COUNTS], memory.by_group[COUNTS], check_exact=False, atol=1e-12)
+    assert ev.target_fpr == memory.target_fpr
+    pd.testing.assert_frame_equal(ev.group_thresholds, memory.group_thresholds, check_dtype=False,
+                                  check_exact=False, atol=1e-12)
+    doc = json.loads(json.dumps(ev.to_dict()))
+    assert doc["threshold_rule"] == rule and doc["group_thresholds"]["group"].keys() == {"A", "B", "C"}
+
+
+def test_eer_out_of_core_is_the_grid_edge_nearest_the_in_memory_point(on_the_grid):
+    (manifest, preds), csv = on_the_grid
+    memory = evaluate(str(preds), manifest, n_boot=0, threshold_rule="eer")
+    ev = evaluate("column:score", csv, engine="stream", chunk_rows=5000, n_boot=0, threshold_rule="eer")
+    assert abs(ev.threshold - memory.threshold) <= 1 / FINE_BINS
+    assert abs(ev.overall["fpr"] - ev.overall["fnr"]) <= abs(memory.overall["fpr"] - memory.overall["fnr"]) + 1e-3
+
+
+def test_a_rule_out_of_core_on_unrounded_scores_is_the_rule_on_the_grid(scored_csv):
+    """Scores off the grid: the threshold is the in-memory rule's on the scores rounded down to the grid."""
+    (manifest, preds), csv, _ = scored_csv
+    ev = evaluate("column:score", csv, engine="stream", chunk_rows=5000, n_boot=0, threshold_rule="fpr=0.05")
+    scores = pd.read_csv(preds)["score"].to_numpy()  # the same rows in the same order as the CSV
+    y = (pd.read_csv(csv.parent / "scored.csv")["label"] == "pos").to_numpy()
+    assert ev.threshold == threshold_for_fpr(y, np.floor(scores * FINE_BINS) / FINE_BINS, 0.05)
+    assert ev.overall["fpr"] <= 0.05
 
 
 def test_csv_chunk_boundaries_lose_and_repeat_no_row(scored_csv):
@@ -178,8 +231,8 @@ def test_bad_input_is_refused_up_front(scored_csv, tmp_path):
         evaluate("column:score", csv, engine="stream", scheduler="tcp://127.0.0.1:1")
     with pytest.raises(ValueError, match="chunk_rows must be a whole number >= 1000"):
         evaluate("column:score", csv, engine="stream", chunk_rows=10)
-    with pytest.raises(ValueError, match="threshold_rule must be 'fixed'"):
-        evaluate("column:score", csv, engine="dask", threshold_rule="eer")
+    with pytest.raises(ValueError, match="evaluates without balancing: balance must be 'none'"):
+        evaluate("column:score", csv, engine="dask", balance="weights")
     with pytest.raises(ValueError, match="needs a finite score range"):
         evaluate("column:score", csv, engine="stream", score_range=None)
     doc = yaml.safe_load(csv.read_text())

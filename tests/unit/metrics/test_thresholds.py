@@ -160,3 +160,78 @@ def test_group_thresholds_from_one_sort_equal_each_group_sorted_alone(weighted):
         expected = threshold_for_fpr(y[m], s[m], 0.05, sample_weight=None if w is None else w[m])
         assert got.loc[g, "threshold_for_target_fpr"] == expected or (np.isnan(expected) and
                                                                      np.isnan(got.loc[g, "threshold_for_target_fpr"]))
+
+
+def _on_grid(n, seed, bins=64):
+    """Scores on a grid of ``bins`` lower edges over [0, 1), labels, weights, and the binned counts of both."""
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(0, 1, bins + 1)[:-1]
+    b = rng.integers(0, bins, n)
+    y = (rng.random(n) < 0.2 + 0.6 * b / bins).astype(np.int8)
+    w = rng.choice([0.5, 1.0, 2.5], n)
+    counts, weighted = np.zeros((bins, 2)), np.zeros((bins, 2))
+    np.add.at(counts, (b, y), 1)
+    np.add.at(weighted, (b, y), w)
+    return edges, y, edges[b], w, counts, weighted
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("rule", ["fpr=0.01", "fpr=0.1", "recall=0.5", "recall=0.95", "cost"])
+def test_binned_rules_equal_the_rules_on_scores_on_the_grid(seed, rule):
+    """On scores that are the bins' lower edges, the binned rule is choose_threshold's, with and without weights
+    (the same threshold, except "accept nothing", which must accept nothing in both)."""
+    from evalkit.metrics import choose_threshold_binned
+
+    edges, y, s, w, counts, weighted = _on_grid(int(50 + 100 * seed), seed)
+    for c, sw in ((counts, None), (weighted, w)):
+        expected = choose_threshold(y, s, rule, cost_fp=1.0, cost_fn=4.0, sample_weight=sw).threshold
+        got = choose_threshold_binned(c, edges, rule, upper=1.0, cost_fp=1.0, cost_fn=4.0).threshold
+        if expected > s.max():
+            assert got > s.max() and got in (*edges, 1.0)
+        else:
+            assert got == expected
+
+
+def test_binned_eer_is_the_edge_where_fpr_and_fnr_are_closest():
+    from evalkit.metrics import choose_threshold_binned
+
+    edges, y, s, _, counts, _ = _on_grid(3000, 1)
+    got = choose_threshold_binned(counts, edges, "eer", upper=1.0).threshold
+    gaps = {t: abs(_rates(y, s, t)[0] - (1 - _rates(y, s, t)[1])) for t in np.r_[edges, 1.0]}
+    assert gaps[got] == min(gaps.values())
+    assert abs(got - choose_threshold(y, s, "eer").threshold) <= edges[1]  # within one bin of the interpolated point
+
+
+def test_binned_rules_accept_nothing_and_refuse_bad_counts():
+    from evalkit.metrics import choose_threshold_binned
+
+    edges = np.array([0.0, 0.5])
+    assert choose_threshold_binned([[1, 0], [5, 1]], edges, "fpr=0.1", upper=1.0).threshold == 1.0
+    assert choose_threshold_binned([[1, 0], [5, 1], [0, 0]], [0, 0.3, 0.6], "fpr=0.1", upper=1.0).threshold == 0.6
+    assert choose_threshold_binned([[0, 3], [5, 0]], edges, "cost", upper=1.0).threshold == 1.0
+    assert choose_threshold_binned([[1, 1]], [0.0], "fixed", upper=1.0, threshold=0.7).threshold == 0.7
+    with pytest.raises(ValueError, match="needs both classes"):
+        choose_threshold_binned([[0, 2], [0, 1]], edges, "eer", upper=1.0)
+    with pytest.raises(ValueError, match=r"counts must have shape \(\.\.\., 2, 2\)"):
+        choose_threshold_binned([[1, 2, 3]], edges, "eer", upper=1.0)
+    with pytest.raises(ValueError, match="edges must be strictly increasing"):
+        choose_threshold_binned([[1, 2], [1, 1]], [0.5, 0.5], "eer", upper=1.0)
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        choose_threshold_binned([[1, -2], [1, 1]], edges, "eer", upper=1.0)
+    with pytest.raises(ValueError, match="cost_fn must be a finite non-negative number"):
+        choose_threshold_binned([[1, 2], [1, 1]], edges, "cost", upper=1.0, cost_fn=-1)
+
+
+def test_binned_group_thresholds_equal_group_thresholds_on_the_grid():
+    from evalkit.metrics import group_thresholds_binned
+
+    edges, y, s, _, _, _ = _on_grid(5000, 3)
+    rng = np.random.default_rng(3)
+    groups = pd.Series(rng.choice(["a", "b", "c", "pos-only"], y.size, p=[0.5, 0.3, 0.19, 0.01]))
+    y[(groups == "pos-only").to_numpy()] = 1
+    names = sorted(groups.unique())
+    per_group = np.zeros((len(names), edges.size, 2))
+    np.add.at(per_group, (pd.Categorical(groups, names).codes, np.searchsorted(edges, s), y), 1)
+    expected = group_thresholds(y, s, groups, threshold=0.5, target_fpr=0.05)
+    got = group_thresholds_binned(per_group, edges, names, threshold=0.5, target_fpr=0.05, upper=1.0)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_exact=True)
