@@ -384,15 +384,12 @@ class EvaluationSettings(_Fields):
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
         if self.out_of_core:
-            if self.balance != "none":
-                raise ValueError(f"engine {self.engine!r} (out of core) evaluates without balancing: balance must be "
-                                 f"'none' (got {self.balance!r})")
+            if self.balance == "downsample":
+                raise ValueError(f"engine {self.engine!r} (out of core) balances by weights: balance must be 'none' "
+                                 "or 'weights' (a down-sample needs the rows in memory)")
             if not self.score_range:
                 raise ValueError(f"engine {self.engine!r} needs a finite score range (the score grid spans it); "
                                  "score_range 'any' works only in memory")
-            if self.metrics_config is not None or self.balance_by is not None or self.balance_target:
-                raise ValueError(f"engine {self.engine!r} (out of core) computes the built-in metrics without "
-                                 "balancing: no metrics_config, balance_by or balance_target")
             if not self.intersections:
                 raise ValueError(f"engine {self.engine!r} (out of core) always evaluates the intersections: "
                                  "intersections must be True")

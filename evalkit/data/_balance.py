@@ -84,19 +84,29 @@ def downsample(groups: npt.ArrayLike, *, target: Mapping[str, float] | None = No
     return np.sort(np.concatenate(out)) if out else np.array([], dtype=np.int64)
 
 
-def balancing_weights(groups: npt.ArrayLike, *, target: Mapping[str, float] | None = None) -> np.ndarray:
+def balancing_weights(groups: npt.ArrayLike, *, target: Mapping[str, float] | None = None,
+                      counts: npt.ArrayLike | None = None) -> np.ndarray:
     """Weights giving each group a total weight proportional to its target share (equal by default);
     they sum to the number of samples.
+
+    ``counts`` (optional) is how many samples each entry of ``groups`` stands for (default one each): how the
+    out-of-core engines weight whole cells of samples, each cell's weight being every one of its samples'.
 
     Examples
     --------
     >>> balancing_weights(["a", "a", "a", "b"]).tolist()
     [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+    >>> balancing_weights(["a", "b"], counts=[3, 1]).tolist()
+    [0.6666666666666666, 2.0]
     """
     g = pd.Series(np.asarray(groups)).astype(str)
     shares = _target(g, target)
-    counts = g.value_counts()
-    per_group = shares * len(g) / counts.reindex(shares.index)
+    if counts is None:
+        sizes, total = g.value_counts(), len(g)
+    else:
+        c = pd.Series(np.asarray(counts, dtype=np.float64), index=g.index)
+        sizes, total = c.groupby(g).sum(), float(c.sum())
+    per_group = shares * total / sizes.reindex(shares.index)
     return g.map(per_group).to_numpy(dtype=np.float64)
 
 

@@ -33,7 +33,7 @@ from ..metrics import (
 from ..models import ModelRef, check_score_range, resolve_model, score
 from ..settings import EvaluationSettings, parse_rule
 from ..stats import estimate_uncertainty
-from ._result import Evaluation, costs, search_slices
+from ._result import Evaluation, add_count_metrics, costs, search_slices
 from ._scale import evaluate_at_scale
 
 
@@ -100,7 +100,7 @@ def evaluate(
         if sample_weight is not None:
             raise ValueError(f"engine {st.engine!r} (out of core) computes unweighted metrics: no sample_weight")
         return evaluate_at_scale(ref, data if not isinstance(data, Dataset) else data.manifest.manifest_path,
-                                 settings=st, run_id=run_id, progress=progress)
+                                 settings=st, config=config, run_id=run_id, progress=progress)
     threshold, threshold_rule, min_group_size, intersections = (st.threshold, st.threshold_rule, st.min_group_size,
                                                                 st.intersections)
     reference, balance, balance_by, balance_target, seed = (st.reference, st.balance, st.balance_by,
@@ -205,10 +205,7 @@ def _add_custom(config: MetricsConfig, by_group: pd.DataFrame, overall: dict[str
     """Custom metrics as extra columns (cost metrics from counts; functions through MetricFrame)."""
     if not config.metrics:
         return by_group, overall
-    by_group, overall = by_group.copy(), dict(overall)
-    for name, fn in config.count_metrics().items():
-        by_group[name] = fn(*(by_group[k].to_numpy() for k in ("tp", "fp", "tn", "fn")))
-        overall[name] = float(fn(*(np.array([overall[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
+    by_group, overall = add_count_metrics(config, by_group, overall)
     functions = config.function_metrics()
     if functions:
         try:

@@ -446,6 +446,17 @@ def git_commit() -> str:
         return "unknown"
 
 
+def add_count_metrics(config: MetricsConfig, by_group: pd.DataFrame, overall: Mapping[str, float]
+                      ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The configuration's count (cost) metrics as extra columns of ``by_group`` and keys of ``overall``, from
+    their ``tp``, ``fp``, ``tn``, ``fn`` (the same for the in-memory and the out-of-core engines)."""
+    by_group, overall = by_group.copy(), dict(overall)
+    for name, fn in config.count_metrics().items():
+        by_group[name] = fn(*(by_group[k].to_numpy() for k in ("tp", "fp", "tn", "fn")))
+        overall[name] = float(fn(*(np.array([overall[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
+    return by_group, overall
+
+
 def costs(st: EvaluationSettings, config: MetricsConfig) -> tuple[float, float]:
     """The costs of a false positive and a false negative: the settings', else the metrics configuration's,
     else 1."""

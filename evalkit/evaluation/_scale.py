@@ -25,6 +25,11 @@ fine bin as tied; the AUC's largest possible error from that is computed and rep
 (``auc_binning_bound``, typically below 1e-4 with 16,384 bins). Confidence intervals come from the Poisson
 bootstrap on a coarser histogram (≤ 256 quantile bins merged from the fine ones), shifted onto the fine
 estimates, as :mod:`evalkit.bootstrap` does in memory.
+
+**Rules, weights and costs.** A threshold rule other than ``fixed`` is applied to the merged counts with the
+non-empty bins' lower edges as candidates (:func:`evalkit.metrics.choose_threshold_binned`), so the chosen
+threshold is an edge and the counts at it stay exact. Balancing by weights gives each cell the weight each of its
+samples would get in memory; cost metrics of a metrics configuration come from the counts at the threshold.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -48,13 +53,13 @@ from ..stats import Histogram, bootstrap_histogram, combine_codes, group_onehots
 from ..exceptions import DataError
 from ..metrics import DISPARITY_METRICS, disparities, reference_disparities, small_groups
 from ..data import INTERSECTION_SEP
-from ..data import Dataset, Manifest, check_label_values, load_manifest
+from ..data import Dataset, Manifest, balance_groups, balancing_weights, check_label_values, load_manifest
 from .._io import sha256_file
 from ..metrics import OperatingPoint, check_reference, choose_threshold_binned, group_thresholds_binned
 from ..settings import CHUNK_ROWS, SCALE_ENGINES, EvaluationSettings, ScaleEngine, parse_rule
 from ..stats import uncertainty_from_replicates
-from ._result import Evaluation
-from ..metrics import LOWER_IS_BETTER, METRIC_NAMES
+from ._result import Evaluation, costs
+from ..metrics import LOWER_IS_BETTER, METRIC_NAMES, MetricsConfig, load_metrics_config
 
 #: Bins of the fine score grid (point estimates).
 FINE_BINS = 1 << 14
@@ -499,27 +504,37 @@ def _groupings(cells: list[tuple[str, ...]], sensitive: Sequence[str], intersect
     return out
 
 
-def tables(acc: Accumulated, spec: ScaleSpec, *, intersections: bool = True) -> ScaleTables:
-    """Per-group and overall metrics from the merged counts."""
+def cell_counts(acc: Accumulated, spec: ScaleSpec) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """The cells, sorted, and their merged counts (``cells × bins × 2``, float64)."""
     cells = sorted(acc.partial.cells)
     if not cells:
         raise DataError(Path(spec.path), "no rows")
-    counts = np.stack([acc.partial.cells[c] for c in cells]).astype(np.float64)
+    return cells, np.stack([acc.partial.cells[c] for c in cells]).astype(np.float64)
+
+
+def tables(acc: Accumulated, spec: ScaleSpec, *, intersections: bool = True, cell_weights: np.ndarray | None = None,
+           extra: Mapping[str, Callable[..., np.ndarray]] | None = None) -> ScaleTables:
+    """Per-group and overall metrics from the merged counts; ``cell_weights`` (one per sorted cell) weights every
+    sample of a cell (balancing), ``extra`` adds count metrics ``f(tp, fp, tn, fn)``."""
+    cells, counts = cell_counts(acc, spec)
+    weights = None if cell_weights is None else counts * np.asarray(cell_weights, dtype=np.float64)[:, None, None]
     threshold_bin = int(np.searchsorted(spec.edges, spec.threshold, side="left"))
-    hist = Histogram(spec.edges, threshold_bin, counts, None, exact=False)
+    hist = Histogram(spec.edges, threshold_bin, counts, weights, exact=False)
     groupings = _groupings(cells, spec.sensitive, intersections)
     onehots = group_onehots({k: v[0] for k, v in groupings.items()}, {k: len(v[1]) for k, v in groupings.items()},
                             len(cells))
+    names_out = list(METRIC_NAMES) + list(extra or {})
     rows, bounds = [], {}
     for name, m in onehots.items():
         agg = np.einsum("gc,cbl->gbl", m, counts)
-        table = histogram_metrics(agg, agg, spec.edges, threshold_bin)
+        agg_w = agg if weights is None else np.einsum("gc,cbl->gbl", m, weights)
+        table = histogram_metrics(agg_w, agg, spec.edges, threshold_bin, extra)
         pos, neg = agg[..., 1], agg[..., 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             bound = 0.5 * (pos * neg).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
-        frame = pd.DataFrame({k: np.asarray(table[k], dtype=np.float64) for k in METRIC_NAMES})
+        frame = pd.DataFrame({k: np.asarray(table[k], dtype=np.float64) for k in names_out})
         if name == "overall":
-            overall = {k: float(frame[k].iloc[0]) for k in METRIC_NAMES}
+            overall = {k: float(frame[k].iloc[0]) for k in names_out}
             bounds["overall"] = float(bound[0])
             continue
         names = groupings[name][1]
@@ -538,22 +553,36 @@ def coarse_histogram(hist: Histogram, max_bins: int = COARSE_BINS) -> Histogram:
     cuts = np.unique(np.r_[0, np.searchsorted(cum, targets, side="right"), hist.threshold_bin])
     cuts = cuts[(cuts >= 0) & (cuts < k)]
     coarse = np.add.reduceat(hist.counts, cuts, axis=1)
-    return Histogram(hist.edges[cuts], int(np.searchsorted(cuts, hist.threshold_bin)), coarse, None, exact=False)
+    weights = None if hist.weights is None else np.add.reduceat(hist.weights, cuts, axis=1)
+    return Histogram(hist.edges[cuts], int(np.searchsorted(cuts, hist.threshold_bin)), coarse, weights, exact=False)
 
 
-def operating_point(acc: Accumulated, spec: ScaleSpec, st: EvaluationSettings) -> OperatingPoint:
-    """The settings' threshold rule applied to the merged counts of every cell (see
+def operating_point(acc: Accumulated, spec: ScaleSpec, rule: str, *, cell_weights: np.ndarray | None = None,
+                    cost_fp: float = 1.0, cost_fn: float = 1.0) -> OperatingPoint:
+    """The threshold ``rule`` applied to the merged (weighted) counts of every cell (see
     :func:`evalkit.metrics.choose_threshold_binned`): a fixed threshold is an edge of the grid already, any other
     rule picks an edge, so the counts at the chosen threshold are exact."""
-    if st.threshold_rule == "fixed":
+    if rule == "fixed":
         return OperatingPoint(rule="fixed", threshold=float(spec.threshold), description=f"fixed at {spec.threshold:g}")
-    if not acc.partial.cells:
-        raise DataError(Path(spec.path), "no rows")
-    counts = np.sum([c for c in acc.partial.cells.values()], axis=0, dtype=np.float64)
-    c_fp = st.cost_fp if st.cost_fp is not None else 1.0
-    c_fn = st.cost_fn if st.cost_fn is not None else 1.0
-    return choose_threshold_binned(counts, spec.edges, st.threshold_rule, upper=spec.score_range[1],
-                                   threshold=spec.threshold, cost_fp=c_fp, cost_fn=c_fn)
+    _, counts = cell_counts(acc, spec)
+    w = np.ones(counts.shape[0]) if cell_weights is None else np.asarray(cell_weights, dtype=np.float64)
+    return choose_threshold_binned(np.einsum("c,cbl->bl", w, counts), spec.edges, rule, upper=spec.score_range[1],
+                                   threshold=spec.threshold, cost_fp=cost_fp, cost_fn=cost_fn)
+
+
+def cell_balancing(acc: Accumulated, spec: ScaleSpec, st: EvaluationSettings) -> tuple[np.ndarray | None, dict]:
+    """Balancing by weights out of core: one weight per sorted cell (every sample of a cell gets it), from the
+    cells' sizes, as :func:`evalkit.data.balancing_weights` gives each sample in memory; and the balance record."""
+    info: dict[str, Any] = {"method": st.balance, "rows_before": acc.partial.rows, "rows_after": acc.partial.rows}
+    if st.balance == "none":
+        return None, info
+    cells, counts = cell_counts(acc, spec)
+    chosen = balance_groups(pd.DataFrame(cells, columns=list(spec.sensitive)), st.balance, st.balance_by,
+                            st.balance_target)
+    assert chosen is not None
+    by, groups = chosen
+    info.update(by=by, target=dict(st.balance_target) if st.balance_target else "equal shares")
+    return balancing_weights(groups, target=st.balance_target, counts=counts.sum(axis=(1, 2))), info
 
 
 def scale_group_thresholds(t: ScaleTables, spec: ScaleSpec, threshold: float, target_fpr: float | None
@@ -562,13 +591,17 @@ def scale_group_thresholds(t: ScaleTables, spec: ScaleSpec, threshold: float, ta
     :func:`evalkit.metrics.group_thresholds_binned`); empty when ``target_fpr`` is not in (0, 1)."""
     if not (isinstance(target_fpr, float) and 0 < target_fpr < 1):
         return pd.DataFrame()
-    counts = t.histogram.counts
+    hist = t.histogram
     parts = {}
     for feature, (codes, names) in t.groupings.items():
-        per_group = np.zeros((len(names), *counts.shape[1:]))
-        np.add.at(per_group, codes, counts)
-        parts[feature] = group_thresholds_binned(per_group, spec.edges, names, threshold=threshold,
-                                                 target_fpr=target_fpr, upper=spec.score_range[1])
+        def per_group(cells: np.ndarray, codes: np.ndarray = codes, k: int = len(names)) -> np.ndarray:
+            out = np.zeros((k, *cells.shape[1:]))
+            np.add.at(out, codes, cells)
+            return out
+
+        parts[feature] = group_thresholds_binned(
+            per_group(hist.counts), spec.edges, names, threshold=threshold, target_fpr=target_fpr,
+            upper=spec.score_range[1], weights=None if hist.weights is None else per_group(hist.weights))
     return pd.concat(parts, names=["feature", "group"])
 
 
@@ -611,6 +644,7 @@ def evaluate_at_scale(
     data: str | Path,
     *,
     settings: EvaluationSettings,
+    config: MetricsConfig | None = None,
     fine_bins: int = FINE_BINS,
     run_id: str | None = None,
     progress: bool = False,
@@ -623,9 +657,14 @@ def evaluate_at_scale(
     and ``tables`` holds the merged histograms its curves are drawn from.
     """
     st = settings
+    config = config if config is not None else load_metrics_config(st.metrics_config)
     engine, scheduler, chunk_rows, threshold, min_group_size, reference, n_boot = (
         st.engine, st.scheduler, st.chunk_rows, st.threshold, st.min_group_size, st.reference, st.n_boot)
     manifest = load_manifest(data)
+    if config.function_metrics():
+        raise ValueError(f"the metrics configuration {config.path} has function metrics "
+                         f"{[m.name for m in config.function_metrics()]}: they need the rows in memory; the "
+                         f"out-of-core engines compute cost metrics (from counts) only")
     if manifest.format not in ("parquet", "csv"):
         raise DataError(manifest.manifest_path, f"format {manifest.format!r} cannot be read in chunks")
     if "members" in manifest.extra:
@@ -638,22 +677,26 @@ def evaluate_at_scale(
                     fine_bins=fine_bins)
     acc = accumulate(spec, engine=engine, scheduler=scheduler, chunk_rows=chunk_rows,
                      progress=print_progress if progress else None)
-    op = operating_point(acc, spec, st)
+    cell_weights, balance_info = cell_balancing(acc, spec, st)
+    c_fp, c_fn = costs(st, config)
+    op = operating_point(acc, spec, st.threshold_rule, cell_weights=cell_weights, cost_fp=c_fp, cost_fn=c_fn)
     spec = replace(spec, threshold=op.threshold)  # an edge of the grid: the counts at it are exact
     threshold = op.threshold
-    t = tables(acc, spec)
+    extra = config.count_metrics()
+    t = tables(acc, spec, cell_weights=cell_weights, extra=extra)
     by_group, overall = t.by_group, t.overall
     if reference:
         check_reference(pd.DataFrame(t.cells, columns=list(spec.sensitive)), reference)  # one row per cell
-    disp = disparities(by_group, min_group_size=min_group_size, metrics=DISPARITY_METRICS,
-                       lower_is_better=LOWER_IS_BETTER)
-    ref_disp = reference_disparities(by_group, reference=reference, min_group_size=min_group_size,
-                                     metrics=DISPARITY_METRICS)
+    compared = DISPARITY_METRICS + config.comparable
+    disp = disparities(by_group, min_group_size=min_group_size, metrics=compared,
+                       lower_is_better=LOWER_IS_BETTER | config.lower_is_better)
+    ref_disp = reference_disparities(by_group, reference=reference, min_group_size=min_group_size, metrics=compared)
     uncertainty = None
     if n_boot:
         coarse = coarse_histogram(t.histogram)
         reps = bootstrap_histogram(coarse, {k: v[0] for k, v in t.groupings.items()},
-                                   {k: len(v[1]) for k, v in t.groupings.items()}, n_boot=n_boot, seed=st.seed)
+                                   {k: len(v[1]) for k, v in t.groupings.items()}, n_boot=n_boot, seed=st.seed,
+                                   extra=extra)
         uncertainty = uncertainty_from_replicates(reps, by_group=by_group, overall=overall, disparities=disp,
                                                   reference=ref_disp, min_group_size=min_group_size, level=st.ci_level,
                                                   tolerance=st.tolerance, fdr=st.fdr)
@@ -677,5 +720,6 @@ def evaluate_at_scale(
         by_group=by_group, disparities=disp, small_groups=small_groups(by_group, min_group_size=min_group_size),
         min_group_size=min_group_size, run_id=run_id, engine=engine,
         operating_point=op, group_thresholds=thresholds, target_fpr=float(target) if target is not None else math.nan,
-        reference=ref_disp, uncertainty=uncertainty, scale=details, tables=t, settings=st,
+        reference=ref_disp, uncertainty=uncertainty, scale=details, tables=t, settings=st, config=config,
+        balance=balance_info,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -360,6 +360,7 @@ def group_thresholds_binned(
     threshold: float,
     target_fpr: float,
     upper: float,
+    weights: npt.ArrayLike | None = None,
 ) -> pd.DataFrame:
     """:func:`group_thresholds` from per-group binned counts (the out-of-core engines).
 
@@ -373,15 +374,20 @@ def group_thresholds_binned(
     groups : sequence of str
         The groups' names, in the order of ``counts``.
     threshold, target_fpr, upper : float
+    weights : array-like of the shape of ``counts``, optional
+        Weighted counts (balancing): the rates and thresholds come from them, ``n`` from ``counts``.
 
     Returns
     -------
     DataFrame
         As :func:`group_thresholds`.
     """
-    c, e = _check_binned(counts, edges)
-    if c.ndim != 3 or c.shape[0] != len(groups):
-        raise ValueError(f"counts must have shape ({len(groups)}, {e.size}, 2), got {c.shape}")
+    n, e = _check_binned(counts, edges)
+    if n.ndim != 3 or n.shape[0] != len(groups):
+        raise ValueError(f"counts must have shape ({len(groups)}, {e.size}, 2), got {n.shape}")
+    c = n if weights is None else _check_binned(weights, edges)[0]
+    if c.shape != n.shape:
+        raise ValueError(f"weights must have the shape of counts {n.shape}, got {c.shape}")
     at = int(np.searchsorted(e, threshold, side="left"))
     total = c.sum(axis=1)
     accepted = c[:, at:, :].sum(axis=1)
@@ -395,7 +401,7 @@ def group_thresholds_binned(
             own = _fpr_threshold(fps, e[bins], _accept_nothing(bins, e, upper), target_fpr)
             if pos > 0:
                 recall_own = float(c[g, int(np.searchsorted(e, own, side="left")):, 1].sum() / pos)
-        rows[name] = {"n": float(neg + pos), "fpr": accepted[g, 0] / neg if neg > 0 else math.nan,
+        rows[name] = {"n": float(n[g].sum()), "fpr": accepted[g, 0] / neg if neg > 0 else math.nan,
                       "recall": accepted[g, 1] / pos if pos > 0 else math.nan, "threshold_for_target_fpr": own,
                       "recall_at_target_fpr": recall_own, "threshold_shift": own - threshold}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("group")

@@ -32,7 +32,7 @@ def test_defaults():
     ({"threshold_rule": "fpr=2"}, r"the target must be a number in \(0, 1\)"),
     ({"balance": "up"}, r"balance must be one of \['none', 'downsample', 'weights'\]"),
     ({"score_range": (1, 0)}, r"score_range must be two finite numbers with low < high"),
-    ({"engine": "stream", "balance": "weights"}, r"out of core\) evaluates without balancing"),
+    ({"engine": "stream", "balance": "downsample"}, r"out of core\) balances by weights"),
     ({"engine": "stream", "chunk_rows": 10}, r"chunk_rows must be a whole number >= 1000"),
     ({"scheduler": "tcp://x:1"}, r"scheduler is only for engine='dask'"),
     ({"cost_fp": -1}, r"cost_fp must be a finite non-negative number"),

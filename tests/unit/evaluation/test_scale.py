@@ -135,6 +135,51 @@ def test_a_rule_out_of_core_on_unrounded_scores_is_the_rule_on_the_grid(scored_c
     assert ev.overall["fpr"] <= 0.05
 
 
+COSTS_ONLY = "costs: {fp: 1, fn: 4}\nmetrics:\n  - {name: review_cost, cost: {fp: 1, fn: 4}, per_sample: true}\n"
+
+
+@pytest.mark.parametrize("balance", [{}, {"balance": "weights"},
+                                     {"balance": "weights", "balance_by": "group&band",
+                                      "balance_target": None}])
+def test_balancing_weights_and_cost_metrics_out_of_core_equal_the_in_memory_engine(on_the_grid, tmp_path, balance):
+    """Balancing by weights (each cell's samples weighted as in memory) and cost metrics from a metrics
+    configuration give the in-memory engine's threshold (rule 'cost' with the configuration's costs), counts,
+    rates, cost metric and per-group thresholds."""
+    (manifest, preds), csv = on_the_grid
+    config = tmp_path / "metrics.yaml"
+    config.write_text(COSTS_ONLY)
+    options = {"n_boot": 0, "threshold_rule": "cost", "metrics_config": str(config),
+               **{k: v for k, v in balance.items() if v is not None}}
+    memory = evaluate(str(preds), manifest, **options)
+    ev = evaluate("column:score", csv, engine="stream", chunk_rows=5000, **options)
+    assert ev.threshold == memory.threshold
+    assert ev.balance == {k: v for k, v in memory.balance.items()}
+    rates = ["accuracy", "precision", "recall", "f1", "fpr", "fnr", "selection_rate", "prevalence", "review_cost"]
+    for m in ["n", *rates]:
+        assert ev.overall[m] == pytest.approx(memory.overall[m], rel=1e-12, abs=1e-12), m
+    pd.testing.assert_frame_equal(ev.by_group[["n", *rates]], memory.by_group[["n", *rates]], check_exact=False,
+                                  rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(ev.group_thresholds, memory.group_thresholds, check_dtype=False,
+                                  check_exact=False, rtol=1e-12, atol=1e-12)
+    assert "review_cost" in ev.disparities.index.get_level_values("metric")
+
+
+def test_weights_and_cost_metrics_get_intervals_and_function_metrics_are_refused(scored_csv, tmp_path):
+    _, csv, _ = scored_csv
+    config = tmp_path / "metrics.yaml"
+    config.write_text(COSTS_ONLY)
+    ev = evaluate("column:score", csv, engine="stream", n_boot=200, balance="weights", metrics_config=str(config))
+    low, high = ev.interval("review_cost")
+    assert low < ev.overall["review_cost"] < high
+    assert ev.uncertainty.by_group[("review_cost", "ci_low")].notna().all()
+    with pytest.raises(ValueError, match=r"function metrics \['balanced_accuracy', 'brier'\]: they need the rows"):
+        evaluate("column:score", csv, engine="stream", metrics_config=str(ROOT / "configs" / "metrics.yaml"))
+    with pytest.raises(ValueError, match="a down-sample needs the rows in memory"):
+        evaluate("column:score", csv, engine="stream", balance="downsample")
+    with pytest.raises(ValueError, match="balance_by must be a sensitive feature or intersection"):
+        evaluate("column:score", csv, engine="stream", balance="weights", balance_by="nope")
+
+
 def test_csv_chunk_boundaries_lose_and_repeat_no_row(scored_csv):
     _, csv, _ = scored_csv
     counts = {rows: evaluate("column:score", csv, engine="stream", chunk_rows=rows, n_boot=0).overall["n"]
@@ -231,8 +276,6 @@ def test_bad_input_is_refused_up_front(scored_csv, tmp_path):
         evaluate("column:score", csv, engine="stream", scheduler="tcp://127.0.0.1:1")
     with pytest.raises(ValueError, match="chunk_rows must be a whole number >= 1000"):
         evaluate("column:score", csv, engine="stream", chunk_rows=10)
-    with pytest.raises(ValueError, match="evaluates without balancing: balance must be 'none'"):
-        evaluate("column:score", csv, engine="dask", balance="weights")
     with pytest.raises(ValueError, match="needs a finite score range"):
         evaluate("column:score", csv, engine="stream", score_range=None)
     doc = yaml.safe_load(csv.read_text())
