@@ -513,10 +513,12 @@ def cell_counts(acc: Accumulated, spec: ScaleSpec) -> tuple[list[tuple[str, ...]
 
 
 def tables(acc: Accumulated, spec: ScaleSpec, *, intersections: bool = True, cell_weights: np.ndarray | None = None,
-           extra: Mapping[str, Callable[..., np.ndarray]] | None = None) -> ScaleTables:
+           extra: Mapping[str, Callable[..., np.ndarray]] | None = None,
+           merged: tuple[list[tuple[str, ...]], np.ndarray] | None = None) -> ScaleTables:
     """Per-group and overall metrics from the merged counts; ``cell_weights`` (one per sorted cell) weights every
-    sample of a cell (balancing), ``extra`` adds count metrics ``f(tp, fp, tn, fn)``."""
-    cells, counts = cell_counts(acc, spec)
+    sample of a cell (balancing), ``extra`` adds count metrics ``f(tp, fp, tn, fn)``; ``merged`` is
+    :func:`cell_counts`' result when the caller has it already."""
+    cells, counts = merged if merged is not None else cell_counts(acc, spec)
     weights = None if cell_weights is None else counts * np.asarray(cell_weights, dtype=np.float64)[:, None, None]
     threshold_bin = int(np.searchsorted(spec.edges, spec.threshold, side="left"))
     hist = Histogram(spec.edges, threshold_bin, counts, weights, exact=False)
@@ -557,26 +559,27 @@ def coarse_histogram(hist: Histogram, max_bins: int = COARSE_BINS) -> Histogram:
     return Histogram(hist.edges[cuts], int(np.searchsorted(cuts, hist.threshold_bin)), coarse, weights, exact=False)
 
 
-def operating_point(acc: Accumulated, spec: ScaleSpec, rule: str, *, cell_weights: np.ndarray | None = None,
+def operating_point(counts: np.ndarray, spec: ScaleSpec, rule: str, *, cell_weights: np.ndarray | None = None,
                     cost_fp: float = 1.0, cost_fn: float = 1.0) -> OperatingPoint:
-    """The threshold ``rule`` applied to the merged (weighted) counts of every cell (see
+    """The threshold ``rule`` applied to the merged (weighted) ``counts`` of every cell (``cells × bins × 2``; see
     :func:`evalkit.metrics.choose_threshold_binned`): a fixed threshold is an edge of the grid already, any other
     rule picks an edge, so the counts at the chosen threshold are exact."""
     if rule == "fixed":
         return OperatingPoint(rule="fixed", threshold=float(spec.threshold), description=f"fixed at {spec.threshold:g}")
-    _, counts = cell_counts(acc, spec)
     w = np.ones(counts.shape[0]) if cell_weights is None else np.asarray(cell_weights, dtype=np.float64)
     return choose_threshold_binned(np.einsum("c,cbl->bl", w, counts), spec.edges, rule, upper=spec.score_range[1],
                                    threshold=spec.threshold, cost_fp=cost_fp, cost_fn=cost_fn)
 
 
-def cell_balancing(acc: Accumulated, spec: ScaleSpec, st: EvaluationSettings) -> tuple[np.ndarray | None, dict]:
-    """Balancing by weights out of core: one weight per sorted cell (every sample of a cell gets it), from the
-    cells' sizes, as :func:`evalkit.data.balancing_weights` gives each sample in memory; and the balance record."""
-    info: dict[str, Any] = {"method": st.balance, "rows_before": acc.partial.rows, "rows_after": acc.partial.rows}
+def cell_balancing(cells: list[tuple[str, ...]], counts: np.ndarray, spec: ScaleSpec, st: EvaluationSettings
+                   ) -> tuple[np.ndarray | None, dict]:
+    """Balancing by weights out of core: one weight per cell of :func:`cell_counts` (every sample of a cell gets
+    it), from the cells' sizes, as :func:`evalkit.data.balancing_weights` gives each sample in memory; and the
+    balance record."""
+    rows = int(counts.sum())
+    info: dict[str, Any] = {"method": st.balance, "rows_before": rows, "rows_after": rows}
     if st.balance == "none":
         return None, info
-    cells, counts = cell_counts(acc, spec)
     chosen = balance_groups(pd.DataFrame(cells, columns=list(spec.sensitive)), st.balance, st.balance_by,
                             st.balance_target)
     assert chosen is not None
@@ -592,16 +595,15 @@ def scale_group_thresholds(t: ScaleTables, spec: ScaleSpec, threshold: float, ta
     if not (isinstance(target_fpr, float) and 0 < target_fpr < 1):
         return pd.DataFrame()
     hist = t.histogram
+    onehots = group_onehots({k: v[0] for k, v in t.groupings.items()}, {k: len(v[1]) for k, v in t.groupings.items()},
+                            len(t.cells))
     parts = {}
-    for feature, (codes, names) in t.groupings.items():
-        def per_group(cells: np.ndarray, codes: np.ndarray = codes, k: int = len(names)) -> np.ndarray:
-            out = np.zeros((k, *cells.shape[1:]))
-            np.add.at(out, codes, cells)
-            return out
-
-        parts[feature] = group_thresholds_binned(
-            per_group(hist.counts), spec.edges, names, threshold=threshold, target_fpr=target_fpr,
-            upper=spec.score_range[1], weights=None if hist.weights is None else per_group(hist.weights))
+    for feature, (_, names) in t.groupings.items():
+        m = onehots[feature]
+        weights = None if hist.weights is None else np.einsum("gc,cbl->gbl", m, hist.weights)
+        parts[feature] = group_thresholds_binned(np.einsum("gc,cbl->gbl", m, hist.counts), spec.edges, names,
+                                                 threshold=threshold, target_fpr=target_fpr,
+                                                 upper=spec.score_range[1], weights=weights)
     return pd.concat(parts, names=["feature", "group"])
 
 
@@ -677,13 +679,14 @@ def evaluate_at_scale(
                     fine_bins=fine_bins)
     acc = accumulate(spec, engine=engine, scheduler=scheduler, chunk_rows=chunk_rows,
                      progress=print_progress if progress else None)
-    cell_weights, balance_info = cell_balancing(acc, spec, st)
+    cells, counts = merged = cell_counts(acc, spec)
+    cell_weights, balance_info = cell_balancing(cells, counts, spec, st)
     c_fp, c_fn = costs(st, config)
-    op = operating_point(acc, spec, st.threshold_rule, cell_weights=cell_weights, cost_fp=c_fp, cost_fn=c_fn)
+    op = operating_point(counts, spec, st.threshold_rule, cell_weights=cell_weights, cost_fp=c_fp, cost_fn=c_fn)
     spec = replace(spec, threshold=op.threshold)  # an edge of the grid: the counts at it are exact
     threshold = op.threshold
     extra = config.count_metrics()
-    t = tables(acc, spec, cell_weights=cell_weights, extra=extra)
+    t = tables(acc, spec, cell_weights=cell_weights, extra=extra, merged=merged)
     by_group, overall = t.by_group, t.overall
     if reference:
         check_reference(pd.DataFrame(t.cells, columns=list(spec.sensitive)), reference)  # one row per cell

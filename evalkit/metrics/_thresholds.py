@@ -78,18 +78,16 @@ def threshold_for_fpr(y_true: npt.ArrayLike, y_score: npt.ArrayLike, target: flo
     0.7
     """
     fps, _, thr, _, s = _curve(y_true, y_score, sample_weight, pos_label)
-    return _fpr_threshold(fps, thr, s, target)
+    return _fpr_threshold(fps, thr, _above_max(s), target)
 
 
-def _fpr_threshold(fps: np.ndarray, thr: np.ndarray, scores: np.ndarray | float, target: float) -> float:
-    """:func:`threshold_for_fpr` from the curve's cumulative false positives and thresholds; ``scores`` gives
-    "accept nothing" (the threshold just above them, or that threshold itself as a number)."""
+def _fpr_threshold(fps: np.ndarray, thr: np.ndarray, above: float, target: float) -> float:
+    """:func:`threshold_for_fpr` from the curve's cumulative false positives and thresholds; ``above`` is the
+    "accept nothing" threshold."""
     if fps[-1] <= 0:
         return math.nan
     ok = np.flatnonzero(fps / fps[-1] <= target * (1 + 1e-12))
-    if ok.size:
-        return float(thr[ok[-1]])
-    return float(scores) if isinstance(scores, float) else _above_max(scores)
+    return float(thr[ok[-1]]) if ok.size else above
 
 
 def _recall_threshold(tps: np.ndarray, thr: np.ndarray, target: float) -> float:
@@ -239,7 +237,7 @@ def group_thresholds(
         y = y_sorted[lo:hi]
         if (y == 0).any():  # threshold_for_fpr on the group's samples, already sorted as it would sort them
             fps, _, thr = _clf_curve(y, s_sorted[lo:hi], None if w_sorted is None else w_sorted[lo:hi])
-            own[g] = _fpr_threshold(fps, thr, s_sorted[lo:hi], target_fpr)
+            own[g] = _fpr_threshold(fps, thr, _above_max(s_sorted[lo:hi]), target_fpr)
     finite = np.isfinite(own)
     at_own = group_count_table(y_true, y_score, codes, k, threshold=np.where(finite, own, np.inf)[codes],
                                sample_weight=sample_weight)
