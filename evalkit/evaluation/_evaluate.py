@@ -4,7 +4,6 @@ disparities and the operating point. :func:`evaluate` also dispatches to the out
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ from ..metrics import (
     small_groups,
 )
 from ..models import ModelRef, check_score_range, resolve_model, score
-from ..settings import EvaluationSettings, parse_rule
+from ..settings import EvaluationSettings
 from ..stats import estimate_uncertainty
-from ._result import Evaluation, add_count_metrics, costs, search_slices
+from ._result import Evaluation, add_count_metrics, costs, search_slices, target_fpr_for
 from ._scale import evaluate_at_scale
 
 
@@ -151,8 +150,7 @@ def evaluate(
             sample_weight=w, extra=config.count_metrics(),
             progress=_print_progress if progress else None)
         ref_disp = uncertainty.reference
-    name, target = parse_rule(threshold_rule)
-    target = st.target_fpr if st.target_fpr is not None else (target if name == "fpr" else overall["fpr"])
+    target = target_fpr_for(st, overall["fpr"])
     thresholds = _group_thresholds(y_true, y_score, groupings, thr, target, w)
     slices = search_slices(ds, y_true, y_score, thr, st, c_fp, c_fn)
     return Evaluation(
@@ -172,7 +170,7 @@ def evaluate(
         reference=ref_disp,
         uncertainty=uncertainty,
         group_thresholds=thresholds,
-        target_fpr=float(target) if target is not None else math.nan,
+        target_fpr=float(target),
         balance=balance_info,
         composition_before=composition_before,
         # unchanged rows and no weights: the composition after balancing is the one before

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._io import atomic_write_json, atomic_write_parquet
 from .._version import __version__
-from ..settings import EvaluationSettings
+from ..settings import EvaluationSettings, parse_rule
 from ..models import ModelCost, measure_cost
 from ..metrics import MetricsConfig
 from ..data import Dataset
@@ -455,6 +455,15 @@ def add_count_metrics(config: MetricsConfig, by_group: pd.DataFrame, overall: Ma
         by_group[name] = fn(*(by_group[k].to_numpy() for k in ("tp", "fp", "tn", "fn")))
         overall[name] = float(fn(*(np.array([overall[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
     return by_group, overall
+
+
+def target_fpr_for(st: EvaluationSettings, overall_fpr: float) -> float:
+    """The FPR of the per-group threshold analysis: the settings' ``target_fpr``, else the rule's target for
+    ``fpr=...``, else the overall FPR at the chosen threshold (the same for both engines)."""
+    if st.target_fpr is not None:
+        return st.target_fpr
+    name, target = parse_rule(st.threshold_rule)
+    return target if name == "fpr" and target is not None else overall_fpr
 
 
 def costs(st: EvaluationSettings, config: MetricsConfig) -> tuple[float, float]:

@@ -34,7 +34,6 @@ samples would get in memory; cost metrics of a metrics configuration come from t
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -56,9 +55,9 @@ from ..data import INTERSECTION_SEP
 from ..data import Dataset, Manifest, balance_groups, balancing_weights, check_label_values, load_manifest
 from .._io import sha256_file
 from ..metrics import OperatingPoint, check_reference, choose_threshold_binned, group_thresholds_binned
-from ..settings import CHUNK_ROWS, SCALE_ENGINES, EvaluationSettings, ScaleEngine, parse_rule
+from ..settings import CHUNK_ROWS, SCALE_ENGINES, EvaluationSettings, ScaleEngine
 from ..stats import uncertainty_from_replicates
-from ._result import Evaluation, costs
+from ._result import Evaluation, costs, target_fpr_for
 from ..metrics import LOWER_IS_BETTER, METRIC_NAMES, MetricsConfig, load_metrics_config
 
 #: Bins of the fine score grid (point estimates).
@@ -704,8 +703,7 @@ def evaluate_at_scale(
                                                   reference=ref_disp, min_group_size=min_group_size, level=st.ci_level,
                                                   tolerance=st.tolerance, fdr=st.fdr)
         ref_disp = uncertainty.reference
-    name, target = parse_rule(st.threshold_rule)
-    target = st.target_fpr if st.target_fpr is not None else (target if name == "fpr" else overall["fpr"])
+    target = target_fpr_for(st, overall["fpr"])
     thresholds = scale_group_thresholds(t, spec, threshold, target)
     rows = acc.partial.rows
     details = {
@@ -722,7 +720,7 @@ def evaluate_at_scale(
         model=ref, data=Dataset(manifest, frame), y_score=np.empty(0), threshold=float(threshold), overall=overall,
         by_group=by_group, disparities=disp, small_groups=small_groups(by_group, min_group_size=min_group_size),
         min_group_size=min_group_size, run_id=run_id, engine=engine,
-        operating_point=op, group_thresholds=thresholds, target_fpr=float(target) if target is not None else math.nan,
+        operating_point=op, group_thresholds=thresholds, target_fpr=float(target),
         reference=ref_disp, uncertainty=uncertainty, scale=details, tables=t, settings=st, config=config,
         balance=balance_info,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
