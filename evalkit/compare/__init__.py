@@ -16,6 +16,9 @@ from ._pipeline import (
     load_candidates,
     run_compare,
 )
+from ._scale import (
+    compare_columns,
+)
 from ._stats import (
     COMPARE_METRICS,
     NEUTRAL_METRICS,
@@ -59,6 +62,7 @@ __all__ = [
     "check_compare_settings",
     "check_same_data",
     "compare",
+    "compare_columns",
     "deltas_html",
     "deltas_table",
     "find_report_run",

@@ -172,6 +172,12 @@ class Comparison:
         (``flips``, ``flip_rate``, ``flip_ci_low``, ``flip_ci_high``).
     settings : dict
         ``rank_by``, ``n_boot``, ``ci_level``, ``seed``, ``fdr``, ``min_group_size``, ``intersections``.
+    scale : dict or None
+        Score columns compared out of core (:func:`evalkit.compare.compare_columns`): the engine, rows, passes,
+        seconds and score grid; ``samples`` is then empty.
+    histograms : dict or None
+        Out of core: ``edges`` of the fine score grid and, per candidate, its ``(bins, 2)`` counts of negatives and
+        positives (what the curves are drawn from).
     """
 
     candidates: list[Candidate]
@@ -182,6 +188,13 @@ class Comparison:
     deltas: pd.DataFrame
     tests: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+    scale: dict[str, Any] | None = None
+    histograms: dict[str, np.ndarray] | None = None
+
+    @property
+    def n(self) -> int:
+        """The samples compared (every row of the data file out of core)."""
+        return int(self.scale["rows"]) if self.scale else int(len(self.samples))
 
     @property
     def names(self) -> list[str]:
@@ -243,11 +256,13 @@ class Comparison:
         return {
             "baseline": self.baseline,
             "same_data": self.same_data,
-            "n": int(len(self.samples)),
+            "n": self.n,
             "settings": self.settings,
+            **({"scale": self.scale} if self.scale else {}),
             "candidates": [{"name": c.name, "run_id": c.run_id, "threshold": c.threshold,
                             "datasets": [{"name": n, "sha256": s} for n, s in c.data_key],
-                            "rows": int(len(c.scores)), "balance": c.balance} for c in self.candidates],
+                            "rows": self.n if self.scale else int(len(c.scores)), "balance": c.balance}
+                           for c in self.candidates],
             "leaderboard": records(self.leaderboard),
             "verdicts": records(self.verdicts()),
             "deltas": records(self.deltas),
@@ -374,7 +389,7 @@ class _Groups:
 class _Cells:
     """Samples reduced to cells: equal group memberships, label, every model's decision and weight."""
 
-    rows: np.ndarray  # a representative sample of each cell
+    rows: np.ndarray | None  # a representative sample of each cell (None out of core)
     counts: np.ndarray  # samples per cell
     y: np.ndarray
     preds: dict[str, np.ndarray]
@@ -404,15 +419,14 @@ def _cells(samples: pd.DataFrame, groups: _Groups, y: np.ndarray, scores: Mappin
                   weight=np.asarray(weight_values, dtype=np.float64)[cells.of_cell["weight"]])
 
 
-def _cell_replicates(cells: _Cells, groups: _Groups, metrics: Sequence[str], n_boot: int, seed: int,
+def _cell_replicates(cells: _Cells, member: np.ndarray, metrics: Sequence[str], n_boot: int, seed: int,
                      progress: bool) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
-    """Count metrics per group column: on the data ``(k,)`` and per Poisson replicate ``(B, k)``.
+    """Count metrics per group column (``member``: the cells × group columns 0/1 matrix): on the data ``(k,)`` and
+    per Poisson replicate ``(B, k)``.
 
     A sample's Poisson(1) weights summed over a cell of ``c`` samples are Poisson(``c``), so drawing one count
     per cell resamples every sample of it at once, the same draw for every model (they share the cells)."""
     import sys
-
-    member = groups.member(cells.rows).astype(np.float64)  # (cells, k)
 
     def metrics_of(weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         return {name: count_metrics_by_columns(metrics, cells.y, pred, member, weights)
@@ -570,7 +584,6 @@ def compare(
     y = samples["y_true"].to_numpy().astype(bool)
     sample_weight = samples["weight"].to_numpy(dtype=np.float64)
     groups = _Groups.of(samples, intersections)
-    index = groups.index
     scores = {c.name: samples[f"score:{c.name}"].to_numpy(dtype=np.float64) for c in ordered}
     thresholds = {c.name: c.threshold for c in ordered}
 
@@ -583,7 +596,8 @@ def compare(
     point: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
     reps: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
     if cells is not None:  # count metrics from Poisson counts of cells: exact in distribution, O(cells) per resample
-        point, reps = _cell_replicates(cells, groups, counted, n_boot, seed, progress)
+        point, reps = _cell_replicates(cells, groups.member(cells.rows).astype(np.float64), counted, n_boot, seed,
+                                       progress)
     per_sample = [m for m in boot_metrics if cells is None or m not in counted]
     if per_sample:
         more_point, more_reps = _sample_replicates(y, scores, thresholds, groups, sample_weight, per_sample, n_boot,
@@ -592,6 +606,22 @@ def compare(
             point[name].update(more_point[name])
             reps[name].update(more_reps[name])
 
+    deltas = _deltas(names, baseline, metrics, boot_metrics, point, reps, tests, groups, ci_level=ci_level, fdr=fdr,
+                     min_group_size=min_group_size, delong="roc_auc" in metrics and not weighted)
+    settings = _settings(metrics, weighted, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,
+                         min_group_size=min_group_size, intersections=intersections)
+    return Comparison(candidates=list(ordered), baseline=baseline, samples=samples, same_data=same,
+                      leaderboard=leaderboard(ordered, rank_by=rank_by), deltas=deltas, tests=tests,
+                      settings=settings)
+
+
+def _deltas(names: Sequence[str], baseline: str, metrics: Sequence[str], boot_metrics: Sequence[str],
+            point: Mapping[str, Mapping[str, np.ndarray]], reps: Mapping[str, Mapping[str, np.ndarray]],
+            tests: pd.DataFrame, groups: _Groups, *, ci_level: float, fdr: float, min_group_size: int,
+            delong: bool) -> pd.DataFrame:
+    """Every challenger's difference to the baseline per group column and metric: the bootstrap metrics from their
+    replicates, ROC AUC from DeLong's test (when ``delong``); p-values adjusted together (Benjamini-Hochberg)."""
+    index = groups.index
     counts = groups.counts
     rows = []
     for name in names:
@@ -607,7 +637,7 @@ def compare(
                              "baseline": b, "value": v, "difference": v - b, "ci_low": float(low[k]),
                              "ci_high": float(high[k]), "p_value": _p_value(v - b, float(se[k])),
                              "small": bool(counts[k] < min_group_size), "method": "paired Poisson bootstrap"})
-        if "roc_auc" in metrics and not weighted:
+        if delong:
             t = tests[tests["candidate"] == name].reset_index(drop=True)
             for k, (feature, group) in enumerate(index):
                 r = t.iloc[k]
@@ -628,13 +658,14 @@ def compare(
     order = {m: i for i, m in enumerate(metrics)}
     deltas = deltas.sort_values(["candidate", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c.map(
         {n: i for i, n in enumerate(names)}), kind="stable").reset_index(drop=True)
-    settings = {"rank_by": rank_by, "n_boot": n_boot, "ci_level": ci_level, "seed": seed, "fdr": fdr,
-                "min_group_size": min_group_size, "intersections": intersections, "metrics": list(metrics),
-                "weighted": weighted, "methods": {m: ("DeLong" if m == "roc_auc" and not weighted else
-                                                      "paired Poisson bootstrap") for m in metrics}}
-    return Comparison(candidates=list(ordered), baseline=baseline, samples=samples, same_data=same,
-                      leaderboard=leaderboard(ordered, rank_by=rank_by), deltas=deltas, tests=tests,
-                      settings=settings)
+    return deltas
+
+
+def _settings(metrics: Sequence[str], weighted: bool, **settings: Any) -> dict[str, Any]:
+    """The comparison's ``settings`` record: the given settings, the metrics, weighting and each metric's method."""
+    return {**settings, "metrics": list(metrics), "weighted": weighted,
+            "methods": {m: ("DeLong" if m == "roc_auc" and not weighted else "paired Poisson bootstrap")
+                        for m in metrics}}
 
 
 def _layout(codes: np.ndarray, n_groups: int, orders: Mapping[str, np.ndarray]

@@ -56,9 +56,9 @@ def header(cmp: Comparison) -> HTML:
     s = cmp.settings
     first = cmp.candidates[0]
     data = ", ".join(f"{n} (sha256 {sha[:12]}…)" for n, sha in first.data_key)
-    same = (f"the same {len(cmp.samples):,} samples for every model" if cmp.same_data else
+    same = (f"the same {cmp.n:,} samples for every model" if cmp.same_data else
             f"<b class='evalkit-warn'>different data</b> (allowed by --allow-different-data): compared on the "
-            f"{len(cmp.samples):,} samples they share, joined on dataset and id; the leaderboard's values are "
+            f"{cmp.n:,} samples they share, joined on dataset and id; the leaderboard's values are "
             "each model's own report")
     rows = [("Candidates", "; ".join(f"{html.escape(c.name)} (run {c.run_id or 'not tracked'}, threshold "
                                      f"{c.threshold:.4g})" for c in cmp.candidates)),

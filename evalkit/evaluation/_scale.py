@@ -111,15 +111,22 @@ class ScaleSpec:
     threshold: float
     score_range: tuple[float, float]
     negative_labels: tuple[str, ...] | None = None
+    #: More score columns read with ``score_column`` (several models compared in one pass).
+    extra_columns: tuple[str, ...] = ()
 
     @property
     def data_path(self) -> Path:
         return Path(self.path)
 
+    @property
+    def score_columns(self) -> tuple[str, ...]:
+        """Every score column read: ``score_column`` then ``extra_columns``."""
+        return (self.score_column, *self.extra_columns) if self.score_column is not None else ()
+
     def columns(self) -> list[str] | None:
         """The columns to read (None: all, when a model needs its features)."""
         if self.score_column is not None:  # ids are not needed: errors name the row
-            return [self.label_column, *self.sensitive, self.score_column]
+            return list(dict.fromkeys([self.label_column, *self.sensitive, *self.score_columns]))
         if self.feature_columns is not None:
             return list(dict.fromkeys([self.label_column, *self.sensitive, *self.feature_columns]))
         return None
@@ -313,26 +320,52 @@ def _labels(values: pd.Series, spec: ScaleSpec, first_row: int) -> tuple[np.ndar
     return positive[codes].astype(np.int64), first
 
 
-def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Partial:
-    """One chunk's counts per cell, fine bin and label (checks labels, groups and scores on the way)."""
-    missing = [c for c in (spec.label_column, *spec.sensitive, *([spec.score_column] if spec.score_column else []))
-               if c not in frame.columns]
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of rows, checked: 0/1 labels, each score column's fine bins and every row's cell.
+
+    Attributes
+    ----------
+    y : ndarray of int64
+    negatives : dict
+        Each non-positive label value and the first row it was seen at.
+    bins : list of ndarray
+        The fine bin of every row, per score (``spec.score_columns`` in order, or the model's).
+    cell : ndarray of int
+        The chunk's cell of every row (an index into ``names``).
+    names : list of tuple of str
+        Each of the chunk's cells as its sensitive values (trimmed; two cells may share a name).
+    """
+
+    y: np.ndarray
+    negatives: dict[str, int]
+    bins: list[np.ndarray]
+    cell: np.ndarray
+    names: list[tuple[str, ...]]
+
+
+def read_chunk(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Chunk:
+    """Check one chunk's labels, groups and scores (an error names the row) and bin its scores."""
+    missing = [c for c in (spec.label_column, *spec.sensitive, *spec.score_columns) if c not in frame.columns]
     if missing:
         raise DataError(Path(spec.path), f"column(s) {missing} not found; columns are {list(frame.columns)}")
     y, negatives = _labels(frame[spec.label_column], spec, first_row)
     if spec.score_column is not None:
-        score = pd.to_numeric(frame[spec.score_column], errors="coerce").to_numpy(dtype=np.float64)
+        scores = [(c, pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)) for c in spec.score_columns]
     else:
         features = frame[list(spec.feature_columns)] if spec.feature_columns else frame.drop(
             columns=[spec.id_column, spec.label_column])  # a model is scored only when there is no score column
-        score = _scorer(spec.model_path, spec.trusted_types)(features)
+        scores = [(None, _scorer(spec.model_path, spec.trusted_types)(features))]
     low, high = spec.score_range
-    bad = ~np.isfinite(score) | (score < low) | (score > high)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(Path(spec.path), f"score {float(score[row])!r} at row {first_row + row:,} is missing or outside "
-                                         f"the score range [{low:g}, {high:g}]")
-    bins = bin_index(score, spec.edges)
+    bins = []
+    for column, score in scores:
+        bad = ~np.isfinite(score) | (score < low) | (score > high)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            where = f" in column '{column}'" if len(scores) > 1 else ""
+            raise DataError(Path(spec.path), f"score {float(score[row])!r}{where} at row {first_row + row:,} is missing "
+                                             f"or outside the score range [{low:g}, {high:g}]")
+        bins.append(bin_index(score, spec.edges))
     codes, values = {}, {}
     for col in spec.sensitive:
         codes[col], uniques = pd.factorize(frame[col])
@@ -341,29 +374,77 @@ def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Pa
                                              f"{first_row + int(np.flatnonzero(codes[col] < 0)[0]):,}")
         values[col] = [str(u).strip() for u in uniques]
     cells, n_cells, group_of_cell = combine_codes(codes)
-    k = spec.edges.size
-    counts = np.bincount((cells * k + bins) * 2 + y, minlength=n_cells * k * 2).reshape(n_cells, k, 2)
+    names = [tuple(values[col][group_of_cell[col][i]] for col in spec.sensitive) for i in range(n_cells)]
+    return Chunk(y, negatives, bins, cells, names)
+
+
+def reduce_frame(frame: pd.DataFrame, spec: ScaleSpec, first_row: int = 0) -> Partial:
+    """One chunk's counts per cell, fine bin and label (checks labels, groups and scores on the way)."""
+    return _counts(read_chunk(frame, spec, first_row), 0, spec.edges.size, len(frame))
+
+
+def _counts(chunk: Chunk, model: int, k: int, rows: int) -> Partial:
+    """The :class:`Partial` of score ``model`` of a chunk."""
+    n_cells = len(chunk.names)
+    counts = np.bincount((chunk.cell * k + chunk.bins[model]) * 2 + chunk.y, minlength=n_cells * k * 2
+                         ).reshape(n_cells, k, 2)
     out: dict[tuple[str, ...], np.ndarray] = {}
-    for i in range(n_cells):
-        name = tuple(values[col][group_of_cell[col][i]] for col in spec.sensitive)
+    for i, name in enumerate(chunk.names):
         out[name] = out[name] + counts[i] if name in out else counts[i].astype(np.int64)  # values equal once trimmed
-    return Partial(rows=len(frame), cells=out, negatives=negatives)
+    return Partial(rows=rows, cells=out, negatives=chunk.negatives)
 
 
-def run_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS) -> Partial:
-    """Read and reduce one task (what a Dask worker runs)."""
-    total, row = Partial(), task.first_row
+@dataclass
+class Partials:
+    """One :class:`Partial` per score column of the same rows (several models compared in one pass)."""
+
+    parts: list[Partial] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.parts[0].rows if self.parts else 0
+
+    @property
+    def negatives(self) -> dict[str, int]:
+        return self.parts[0].negatives if self.parts else {}
+
+    def merge(self, other: Partials) -> Partials:
+        """Add ``other``'s counts into these (in place) and return them."""
+        if not self.parts:
+            self.parts = [Partial() for _ in other.parts]
+        for mine, theirs in zip(self.parts, other.parts, strict=True):
+            mine.merge(theirs)
+        return self
+
+
+def reduce_columns(frame: pd.DataFrame, first_row: int, spec: ScaleSpec) -> Partials:
+    """One chunk's counts per cell, fine bin and label for every score column of ``spec`` (read and checked once)."""
+    chunk = read_chunk(frame, spec, first_row)
+    return Partials([_counts(chunk, m, spec.edges.size, len(frame)) for m in range(len(chunk.bins))])
+
+
+#: Reduces a chunk (its rows and the file row of its first) to something with ``rows``, ``negatives`` and
+#: ``merge``: :class:`Partial` by default, :class:`Partials` for several score columns.
+Reducer = Callable[[pd.DataFrame, int], Any]
+
+
+def run_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS, reducer: Reducer | None = None) -> Any:
+    """Read and reduce one task (what a Dask worker runs); ``reducer(frame, first_row)`` reduces a chunk (default
+    :func:`reduce_frame`), and its results are merged."""
+    reduce = reducer if reducer is not None else (lambda frame, row: reduce_frame(frame, spec, row))
+    total, row = None, task.first_row
     for frame in read_task(spec, task, chunk_rows):
         try:
-            total.merge(reduce_frame(frame, spec, row))
+            part = reduce(frame, row)
         except DataError:
             if task.kind != "bytes":
                 raise
             # a CSV byte range does not know its first row: count the lines before it, only now
-            reduce_frame(frame, spec, _rows_before(Path(spec.path), task.start) + row)
+            reduce(frame, _rows_before(Path(spec.path), task.start) + row)
             raise
+        total = part if total is None else total.merge(part)
         row += len(frame)
-    return total
+    return total if total is not None else (Partial() if reducer is None else None)
 
 
 def _line_start(fh: Any, start: int) -> int:
@@ -406,28 +487,34 @@ class Accumulated:
 
 
 def accumulate(spec: ScaleSpec, *, engine: ScaleEngine = "stream", scheduler: str | None = None,
-               chunk_rows: int = CHUNK_ROWS, progress: Callable[[int, int], None] | None = None) -> Accumulated:
-    """Reduce the whole file to counts with ``engine`` (see the module docstring)."""
+               chunk_rows: int = CHUNK_ROWS, progress: Callable[[int, int], None] | None = None,
+               reducer: Reducer | None = None) -> Accumulated:
+    """Reduce the whole file to counts with ``engine`` (see the module docstring); ``reducer`` as for
+    :func:`run_task` (a picklable callable for Dask, e.g. a :func:`functools.partial` of a module function)."""
     if engine not in SCALE_ENGINES:
         raise ValueError(f"engine must be one of {list(SCALE_ENGINES)}, got {engine!r}")
     start = time.monotonic()
     tasks = plan_tasks(spec, chunk_rows)
     if engine == "stream":
-        total = Partial()
+        total = None
         for i, task in enumerate(tasks):
-            total.merge(run_task(spec, task, chunk_rows))
+            part = run_task(spec, task, chunk_rows, reducer)
+            total = part if total is None else (total if part is None else total.merge(part))
             if progress is not None:
                 progress(i + 1, len(tasks))
+        if total is None:
+            raise DataError(Path(spec.path), "no rows")
         check_label_values(total.negatives, spec, lambda value: f"row {total.negatives[value]:,}")
         return Accumulated(total, "stream", len(tasks), 1, time.monotonic() - start)
-    acc = _accumulate_dask(spec, tasks, scheduler, chunk_rows, progress, start)
+    acc = _accumulate_dask(spec, tasks, scheduler, chunk_rows, progress, start, reducer)
     # chunks each holding one negative value may hold different ones: judged on the whole file
     check_label_values(acc.partial.negatives, spec, lambda value: f"row {acc.partial.negatives[value]:,}")
     return acc
 
 
 def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, chunk_rows: int,
-                     progress: Callable[[int, int], None] | None, start: float) -> Accumulated:
+                     progress: Callable[[int, int], None] | None, start: float, reducer: Reducer | None
+                     ) -> Accumulated:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -438,12 +525,16 @@ def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, 
     try:
         with Client(cluster if cluster is not None else scheduler, timeout="30s") as client:
             workers = len(client.scheduler_info()["workers"])
-            futures = client.map(run_task, [spec] * len(tasks), tasks, [chunk_rows] * len(tasks), pure=False)
-            total = Partial()
+            # the reducer (which may hold tables) is sent to the workers once
+            sent = client.scatter(reducer, broadcast=True) if reducer is not None else None
+            futures = client.map(run_task, [spec] * len(tasks), tasks, [chunk_rows] * len(tasks),
+                                 [sent] * len(tasks), pure=False)
+            total = None
             for done, future in enumerate(as_completed(futures), start=1):
                 # merged as they finish and released (integer sums: the order does not change a count);
                 # an error in a task is raised here, with its message
-                total.merge(future.result())
+                part = future.result()
+                total = part if total is None else (total if part is None else total.merge(part))
                 future.release()
                 if progress is not None:
                     progress(done, len(tasks))
@@ -451,6 +542,8 @@ def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, 
     finally:
         if cluster is not None:
             cluster.close()
+    if total is None:
+        raise DataError(Path(spec.path), "no rows")
     return Accumulated(total, "dask", len(tasks), workers, time.monotonic() - start,
                        scheduler=scheduler or f"LocalCluster at {address}")
 
@@ -640,6 +733,33 @@ def spec_for(ref: Any, manifest: Manifest, *, threshold: float, score_range: tup
         score_range=score_range)
 
 
+def scale_inputs(data: str | Path, settings: EvaluationSettings, config: MetricsConfig | None = None
+                 ) -> tuple[Manifest, MetricsConfig]:
+    """The manifest of ``data`` and the metrics configuration, checked for the out-of-core engines: one dataset
+    file of Parquet or CSV whose sha256 matches (verified in a streamed pass), no function metrics.
+
+    Raises
+    ------
+    DataError, ValueError
+        Naming the file or setting and what the out-of-core engines need.
+    """
+    config = config if config is not None else load_metrics_config(settings.metrics_config)
+    manifest = load_manifest(data)
+    if config.function_metrics():
+        raise ValueError(f"the metrics configuration {config.path} has function metrics "
+                         f"{[m.name for m in config.function_metrics()]}: they need the rows in memory; the "
+                         f"out-of-core engines compute cost metrics (from counts) only")
+    if manifest.format not in ("parquet", "csv"):
+        raise DataError(manifest.manifest_path, f"format {manifest.format!r} cannot be read in chunks")
+    if "members" in manifest.extra:
+        raise ValueError("suites are evaluated in memory; give one dataset manifest to the out-of-core engines")
+    digest = sha256_file(manifest.data_path)  # streamed: 1 MiB at a time
+    if digest != manifest.sha256:
+        raise DataError(manifest.data_path, f"sha256 mismatch: the manifest {manifest.manifest_path.name} says "
+                                             f"{manifest.sha256}, the file has {digest}")
+    return manifest, config
+
+
 def evaluate_at_scale(
     ref: Any,
     data: str | Path,
@@ -658,26 +778,22 @@ def evaluate_at_scale(
     and ``tables`` holds the merged histograms its curves are drawn from.
     """
     st = settings
-    config = config if config is not None else load_metrics_config(st.metrics_config)
-    engine, scheduler, chunk_rows, threshold, min_group_size, reference, n_boot = (
-        st.engine, st.scheduler, st.chunk_rows, st.threshold, st.min_group_size, st.reference, st.n_boot)
-    manifest = load_manifest(data)
-    if config.function_metrics():
-        raise ValueError(f"the metrics configuration {config.path} has function metrics "
-                         f"{[m.name for m in config.function_metrics()]}: they need the rows in memory; the "
-                         f"out-of-core engines compute cost metrics (from counts) only")
-    if manifest.format not in ("parquet", "csv"):
-        raise DataError(manifest.manifest_path, f"format {manifest.format!r} cannot be read in chunks")
-    if "members" in manifest.extra:
-        raise ValueError("suites are evaluated in memory; give one dataset manifest to the out-of-core engines")
-    digest = sha256_file(manifest.data_path)  # streamed: 1 MiB at a time
-    if digest != manifest.sha256:
-        raise DataError(manifest.data_path, f"sha256 mismatch: the manifest {manifest.manifest_path.name} says "
-                                             f"{manifest.sha256}, the file has {digest}")
-    spec = spec_for(ref, manifest, threshold=threshold, score_range=st.score_range, trusted_types=st.trusted_types,
+    manifest, config = scale_inputs(data, st, config)
+    spec = spec_for(ref, manifest, threshold=st.threshold, score_range=st.score_range, trusted_types=st.trusted_types,
                     fine_bins=fine_bins)
-    acc = accumulate(spec, engine=engine, scheduler=scheduler, chunk_rows=chunk_rows,
+    acc = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows,
                      progress=print_progress if progress else None)
+    return evaluation_from_counts(ref, manifest, spec, acc, settings=st, config=config, run_id=run_id)
+
+
+def evaluation_from_counts(ref: Any, manifest: Manifest, spec: ScaleSpec, acc: Accumulated, *,
+                           settings: EvaluationSettings, config: MetricsConfig, run_id: str | None = None
+                           ) -> Evaluation:
+    """The :class:`~evalkit.evaluation.Evaluation` of one model's merged counts ``acc`` (a :class:`Partial`): the
+    threshold rule, balancing weights, tables, disparities, bootstrap intervals and per-group thresholds."""
+    st = settings
+    engine, chunk_rows, min_group_size, reference, n_boot = (
+        st.engine, st.chunk_rows, st.min_group_size, st.reference, st.n_boot)
     cells, counts = merged = cell_counts(acc, spec)
     cell_weights, balance_info = cell_balancing(cells, counts, spec, st)
     c_fp, c_fn = costs(st, config)

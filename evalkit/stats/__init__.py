@@ -65,6 +65,7 @@ from ._significance import (
     auc_and_se,
     delong,
     delong_sorted,
+    delong_from_covariances,
     flip_rate,
     flip_rate_counts,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "count_metric",
     "count_metrics_by_columns",
     "delong",
+    "delong_from_covariances",
     "delong_sorted",
     "disparity_methods",
     "estimate_uncertainty",

@@ -1,0 +1,227 @@
+"""Comparing models on one data file without reports: :func:`compare_columns`.
+
+Production data often arrive batch-scored, one score column per model. ``make compare MODELS="column:a column:b"
+DATA=<manifest>`` compares those columns directly:
+
+- in memory (the default engine) each model (a column, or any model ``make report`` takes) is evaluated
+  with :func:`evalkit.evaluate` and the evaluations are compared by :func:`evalkit.compare.compare`;
+- out of core (``ENGINE=stream|dask``) only score columns are compared, in two passes over the file. The first
+  reduces every chunk to each column's histogram per cell (every report figure of each model, its threshold and
+  its leaderboard row, as an out-of-core report computes them); the second to joint counts per cell, label and
+  every model's decision, and to DeLong's placement sums per group (:mod:`evalkit.evaluation`'s
+  :class:`~evalkit.evaluation.PairedTables`). From these follow the same tests as in memory: McNemar's exact test,
+  the decision flip rate, DeLong's test of ROC AUC and the paired Poisson bootstrap of every count metric
+  (drawn per cell, in the order the in-memory comparison draws them, so the same seed gives the same intervals).
+
+Scores are taken on the fine grid of the out-of-core engines (16,384 bins; tied within a bin): on scores on that
+grid both paths give the same numbers; otherwise the AUCs and DeLong's test are those of the scores rounded down to
+the grid (the AUC's largest error is reported as each candidate's ``auc_binning_bound``). Samples are unweighted
+out of core: balancing by weights is refused (a weighted AUC difference needs the per-sample paired bootstrap).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..evaluation import (Accumulated, accumulate, evaluate, evaluation_from_counts, paired_tables, print_progress,
+                          reduce_columns, reduce_paired, scale_inputs, spec_for)
+from ..exceptions import ModelError
+from ..models import resolve_model
+from ..settings import EvaluationSettings
+from ._stats import (COMPARE_METRICS, Candidate, Comparison, _Cells, _cell_replicates, _deltas, _Groups, _row,
+                     _settings, check_compare_settings, compare, leaderboard)
+from ..stats import COUNT_METRICS, delong_from_covariances
+
+
+def compare_columns(
+    models: Sequence[str],
+    data: str | Path,
+    *,
+    settings: EvaluationSettings | None = None,
+    baseline: str | None = None,
+    metrics: Sequence[str] = COMPARE_METRICS,
+    rank_by: str = "roc_auc",
+    intersections: bool = True,
+    progress: bool = False,
+) -> Comparison:
+    """Compare models on the data of one manifest (see the module docstring).
+
+    Parameters
+    ----------
+    models : sequence of str
+        Two or more ``column:<name>`` (score columns of the data file); in memory also any ``MODEL`` value.
+    data : path-like
+        A dataset manifest.
+    settings : EvaluationSettings, optional
+        The engine (in memory by default, or ``stream``, ``dask``), threshold and rule (applied to each model), score range,
+        chunk size, and the statistics' ``n_boot``, ``ci_level``, ``seed``, ``fdr``, ``min_group_size``.
+    baseline : str, optional
+        The candidate the others are compared with (its name: the column's; default the first).
+    metrics, rank_by, intersections, progress
+        As for :func:`evalkit.compare.compare`.
+
+    Returns
+    -------
+    Comparison
+        Out of core with ``scale`` and ``histograms`` set and no per-sample ``samples``.
+
+    Raises
+    ------
+    ValueError
+        Bad settings, or balancing out of core.
+    ModelError
+        A model that is not a score column, out of core.
+    DataError
+        A bad manifest, file, label, group or score (naming the row).
+    """
+    st = settings if settings is not None else EvaluationSettings()
+    if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
+        raise ValueError(f"models must be a list of model specs (column:<name> out of core), got {models!r}")
+    check_compare_settings(list(models), metrics=metrics, rank_by=rank_by, n_boot=st.n_boot, ci_level=st.ci_level,
+                           fdr=st.fdr, min_group_size=st.min_group_size)
+    options = {"metrics": metrics, "rank_by": rank_by, "n_boot": st.n_boot, "ci_level": st.ci_level, "seed": st.seed,
+               "fdr": st.fdr, "min_group_size": st.min_group_size, "intersections": intersections}
+    if not st.out_of_core:
+        evaluations = [evaluate(m, data, settings=st) for m in models]
+        candidates = [Candidate.from_evaluation(ev) for ev in evaluations]
+        check_compare_settings([c.name for c in candidates], baseline=baseline, metrics=metrics, rank_by=rank_by)
+        return compare(candidates, baseline=baseline, progress=progress, **options)
+    if st.balance != "none":
+        raise ValueError(f"balance={st.balance!r}: the out-of-core comparison compares unweighted samples (a weighted "
+                         "AUC difference needs the per-sample paired bootstrap, in memory); compare in memory (no "
+                         "ENGINE) or without balancing")
+    refs = [resolve_model(m) for m in models]
+    for spec, ref in zip(models, refs, strict=True):
+        if ref.kind != "column":
+            raise ModelError(spec, "the out-of-core comparison reads score columns of the data file: score the data "
+                                   "once (batch scoring) and pass column:<name> for each model, or compare in memory (no ENGINE)")
+    names = [ref.name for ref in refs]
+    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by)
+    first = names.index(baseline) if baseline is not None else 0
+    refs = [refs[first], *refs[:first], *refs[first + 1:]]
+    manifest, config = scale_inputs(data, st)
+    spec = dataclasses.replace(
+        spec_for(refs[0], manifest, threshold=st.threshold, score_range=st.score_range),
+        extra_columns=tuple(str(r.path) for r in refs[1:]))
+    if len(set(spec.score_columns)) != len(refs):
+        raise ValueError(f"models: each score column once, got {list(spec.score_columns)}")
+    report = print_progress if progress else None
+    start = time.monotonic()
+    first_pass = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows,
+                            progress=report, reducer=partial(reduce_columns, spec=spec))
+    evaluations = []
+    for k, ref in enumerate(refs):
+        one = Accumulated(first_pass.partial.parts[k], first_pass.engine, first_pass.tasks, first_pass.workers,
+                          first_pass.seconds, first_pass.scheduler)
+        evaluations.append(evaluation_from_counts(
+            ref, manifest, dataclasses.replace(spec, score_column=str(ref.path), extra_columns=()), one, settings=st,
+            config=config))
+    tables, aucs = paired_tables(spec, [ev.tables for ev in evaluations], [ev.threshold for ev in evaluations])
+    second = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows, progress=report,
+                        reducer=partial(reduce_paired, paired=tables))
+    counts = second.partial
+    candidates = [Candidate(name=ref.name, metrics=ev.to_dict(), scores=pd.DataFrame(), run_id=None)
+                  for ref, ev in zip(refs, evaluations, strict=True)]
+    groups, members = _group_columns(evaluations[0].tables, tables.groupings, counts.joint)
+    tests = _tests(candidates, groups, members, tables.groupings, counts, aucs, st.ci_level)
+    counted = [m for m in metrics if m in COUNT_METRICS]
+    point: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in candidates}
+    reps: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in candidates}
+    if counted:
+        cells, member = _cells(candidates, counts.joint, tables.groupings, members)
+        point, reps = _cell_replicates(cells, member, counted, st.n_boot, st.seed, progress)
+    ordered = [c.name for c in candidates]
+    deltas = _deltas(ordered, ordered[0], metrics, counted, point, reps, tests, groups, ci_level=st.ci_level,
+                     fdr=st.fdr, min_group_size=st.min_group_size, delong="roc_auc" in metrics)
+    scale = {"engine": first_pass.engine, "rows": int(counts.rows), "passes": 2, "chunks": first_pass.tasks,
+             "workers": first_pass.workers, "scheduler": first_pass.scheduler,
+             "seconds": round(time.monotonic() - start, 3), "fine_bins": int(spec.edges.size),
+             "score_columns": list(spec.score_columns), "threshold_rule": st.threshold_rule,
+             "auc_binning_bound": {c.name: ev.scale["auc_binning_bound"]
+                                   for c, ev in zip(candidates, evaluations, strict=True)}}
+    histograms: dict[str, np.ndarray] = {"edges": spec.edges}
+    for c, ev in zip(candidates, evaluations, strict=True):
+        histograms[c.name] = ev.tables.histogram.counts.sum(axis=0)
+    return Comparison(candidates=candidates, baseline=ordered[0], samples=pd.DataFrame(), same_data=True,
+                      leaderboard=leaderboard(candidates, rank_by=rank_by), deltas=deltas, tests=tests,
+                      settings=_settings(metrics, False, rank_by=rank_by, n_boot=st.n_boot, ci_level=st.ci_level,
+                                         seed=st.seed, fdr=st.fdr, min_group_size=st.min_group_size,
+                                         intersections=intersections),
+                      scale=scale, histograms=histograms)
+
+
+def _group_columns(t: Any, codes: list[np.ndarray], joint: np.ndarray) -> tuple[_Groups, list[tuple[int, int]]]:
+    """The group columns (overall first, then every grouping's groups in order, as :class:`_Groups` lists them in
+    memory) and, for each, its grouping (an index into ``codes``) and group code."""
+    per_cell = joint.sum(axis=(1, 2))
+    keys, columns, sizes, members = [("overall", "all")], [(None, 0)], [int(per_cell.sum())], [(0, 0)]
+    for g, (feature, (_, names)) in enumerate(t.groupings.items(), start=1):
+        n = np.bincount(codes[g], weights=per_cell, minlength=len(names))
+        for j, name in enumerate(names):
+            keys.append((feature, name))
+            columns.append((feature, j))
+            sizes.append(int(n[j]))
+            members.append((g, j))
+    index = pd.MultiIndex.from_tuples(keys, names=["feature", "group"])
+    return _Groups(codes={}, index=index, columns=columns, counts=np.array(sizes)), members
+
+
+def _tests(candidates: Sequence[Candidate], groups: _Groups, members: list[tuple[int, int]], codes: list[np.ndarray],
+           counts: Any, aucs: list[list[np.ndarray]], level: float) -> pd.DataFrame:
+    """McNemar, DeLong and the flip rate of every challenger against the baseline (candidate 0), per group column,
+    from the joint counts and the placement sums (``codes``: each grouping's group code of every cell)."""
+    joint, m = counts.joint, len(candidates)
+    decisions = np.arange(1 << m)
+    base = (decisions >> (m - 1)) & 1
+    rows = []
+    for k in range(1, m):
+        cand = (decisions >> (m - 1 - k)) & 1
+        for col, (g, j) in enumerate(members):
+            agg = joint[codes[g] == j].sum(axis=0)  # (2, 2**m); overall: every cell has code 0
+            eight = np.zeros(8, dtype=np.int64)
+            np.add.at(eight, (np.arange(2)[:, None] << 2) | (cand[None, :] << 1) | base[None, :], agg)
+            rows.append(_row(candidates[k].name, groups, col, eight, level,
+                             _delong(counts, g, j, k, aucs, int(eight[4:].sum()), int(eight[:4].sum()), level)))
+    return pd.DataFrame(rows)
+
+
+def _delong(counts: Any, g: int, j: int, k: int, aucs: list[list[np.ndarray]], n_pos: int, n_neg: int,
+            level: float) -> dict[str, float]:
+    """DeLong's test of candidate ``k`` against the baseline in group ``j`` of grouping ``g``, from the sums of the
+    centred placement values (their sample covariances)."""
+    sums, products = counts.sums[g], counts.products[g]
+
+    def covariance(label: int, n: int) -> np.ndarray:
+        if n < 2:
+            return np.zeros((2, 2))
+        pair = (k, 0)
+        out = np.empty((2, 2))
+        for r, a in enumerate(pair):
+            for c, b in enumerate(pair):
+                out[r, c] = (products[a, b, j, label] - sums[a, j, label] * sums[b, j, label] / n) / (n - 1)
+        return out
+
+    return delong_from_covariances(float(aucs[g][k][j]), float(aucs[g][0][j]), covariance(1, n_pos),
+                                   covariance(0, n_neg), n_pos, n_neg, level=level)
+
+
+def _cells(candidates: Sequence[Candidate], joint: np.ndarray, codes: list[np.ndarray],
+           members: list[tuple[int, int]]) -> tuple[_Cells, np.ndarray]:
+    """The joint counts as the in-memory comparison's cells (non-empty combinations of the sensitive values, label
+    and every model's decision, in the same order) and their group columns' 0/1 matrix."""
+    m = len(candidates)
+    cell, label, decision = np.nonzero(joint)  # C order: cell, then label, then decisions (baseline's bit highest)
+    preds = {c.name: ((decision >> (m - 1 - k)) & 1).astype(bool) for k, c in enumerate(candidates)}
+    member = np.zeros((cell.size, len(members)))
+    for col, (g, j) in enumerate(members):
+        member[:, col] = codes[g][cell] == j
+    return _Cells(rows=None, counts=joint[cell, label, decision].astype(np.float64), y=label.astype(bool),
+                  preds=preds, weight=np.ones(cell.size)), member
