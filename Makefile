@@ -49,6 +49,7 @@ help: ## List the targets
 	@echo "       make rollback MODEL=adult-logreg [REASON='...']"
 	@echo "       make report-all [MODELS='a b'] [DATA=...] [JOBS=2] [ARGS='--n-boot 200'];"
 	@echo "       make compare MODELS='adult-logreg adult-hgb' [BASELINE=adult-logreg] [ARGS=--allow-different-data]"
+	@echo "       make compare MODELS='column:a column:b' DATA=<manifest> ENGINE=stream   (score columns, out of core)"
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,9 +86,10 @@ report-all: $(RUNTIME_STAMP) ## Evaluate every registered model on DATA= (defaul
 	$(PY) -m evalkit report-all $(if $(MODELS),--models $(MODELS)) $(if $(DATA),--data "$(DATA)") $(if $(JOBS),--jobs "$(JOBS)") \
 	  $(if $(ARGS),--report-args "$(ARGS)")
 
-compare: $(RUNTIME_STAMP) ## Compare the latest reports of MODELS="a b" on the same samples: reports/compare/a-vs-b/ + MLflow
+compare: $(RUNTIME_STAMP) ## Compare the latest reports of MODELS="a b" on the same samples (DATA=: the models on that data; ENGINE=stream|dask: score columns out of core): reports/compare/a-vs-b/ + MLflow
 	@test -n "$(MODELS)" || { echo 'make compare: set MODELS=, e.g. make compare MODELS="adult-logreg adult-hgb" (run make report-all first)' >&2; exit 2; }
-	$(PY) -m evalkit compare --models $(MODELS) $(if $(BASELINE),--baseline "$(BASELINE)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") $(ARGS)
+	$(PY) -m evalkit compare --models $(MODELS) $(if $(BASELINE),--baseline "$(BASELINE)") $(if $(N_BOOT),--n-boot "$(N_BOOT)") \
+	  $(if $(DATA),--data "$(DATA)") $(if $(ENGINE),--engine "$(ENGINE)") $(if $(THRESHOLD),--threshold "$(THRESHOLD)") $(if $(RULE),--threshold-rule "$(RULE)") $(ARGS)
 
 gate: $(RUNTIME_STAMP) ## Judge MODEL= against POLICY= (default configs/gates.yaml): reports/<model>/gate/ + MLflow; exit 3 unless pass
 	@test -n "$(MODEL)" || { echo "make gate: set MODEL=, e.g. make gate MODEL=adult-logreg" >&2; exit 2; }

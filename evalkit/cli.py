@@ -13,6 +13,7 @@ from . import signals
 from .exceptions import EvalkitError
 from .settings import (
     CI_LEVEL,
+    COMPARE_DATA_SETTINGS,
     EXPLORE_SETTINGS,
     FDR,
     GATE_TIMEOUT,
@@ -129,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--fdr", type=_fraction, default=FDR, help=f"false discovery rate (default {FDR})")
     c.add_argument("--min-group-size", type=_positive_int, default=MIN_GROUP_SIZE,
                    help=f"smaller groups are listed but never significant (default {MIN_GROUP_SIZE})")
+    c.add_argument("--data", default=None, metavar="MANIFEST",
+                   help="evaluate the models on this dataset manifest instead of reading their reports; out of core "
+                        "(--engine stream|dask) the models are score columns of its data file: column:<name>")
+    add_arguments(c, EvaluationSettings, only=COMPARE_DATA_SETTINGS)  # how each model is evaluated on --data
     c.add_argument("--report-experiment", default=None, help="MLflow experiment of the report runs (default evalkit)")
     c.add_argument("--experiment", default=None, help="MLflow experiment of the comparison (default evalkit-compare)")
     c.add_argument("--output-root", default=None, help="folder for compare/<names>/ (default: reports/)")
@@ -404,9 +409,14 @@ def _comparison_command(args: argparse.Namespace) -> int:
         return 0
     from .compare import run_compare
 
+    given = {k: v for k, v in from_arguments(args, EvaluationSettings).items() if k in COMPARE_DATA_SETTINGS}
+    if given and not args.data:
+        raise ValueError(f"--{sorted(given)[0].replace('_', '-')} applies only with --data (models evaluated on a "
+                         "manifest); reports are compared with the settings they were made with")
     run = run_compare(args.models, baseline=args.baseline, allow_different_data=args.allow_different_data,
                       rank_by=args.rank_by, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed, fdr=args.fdr,
                       min_group_size=args.min_group_size, report_experiment=args.report_experiment,
+                      data=args.data, settings=EvaluationSettings.build(given) if args.data else None,
                       experiment=args.experiment, output_root=args.output_root, name=args.name, timeout=args.timeout,
                       progress=not args.no_progress)
     print(run.html)

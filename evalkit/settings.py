@@ -38,6 +38,9 @@ MIN_GROUP_SIZE = 30
 #: the operating point and the samples, as :func:`evalkit.runner.run_report` takes them.
 EXPLORE_SETTINGS: tuple[str, ...] = ("threshold", "threshold_rule", "metrics_config", "balance", "balance_by",
                                      "score_range", "min_group_size", "slice_metric")
+#: The evaluation settings ``make compare DATA=...`` takes (how each model is evaluated on the data).
+COMPARE_DATA_SETTINGS: tuple[str, ...] = ("engine", "scheduler", "chunk_rows", "threshold", "threshold_rule",
+                                          "score_range", "metrics_config", "balance", "balance_by", "trusted_types")
 SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost", "roc_auc")
 #: Rows per chunk of the out-of-core engines.
 CHUNK_ROWS = 1_000_000

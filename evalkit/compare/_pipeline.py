@@ -19,11 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from ._stats import Candidate, ComparisonError, align, check_compare_settings, check_same_data
+from ._scale import check_columns, compare_columns
+from ._stats import Candidate, Comparison, ComparisonError, align, check_compare_settings, check_same_data, compare
 from ..evaluation import SCORES_FILE
 from ..models import safe_name
 from ..runner import Outputs, Pipeline, Target, log, run_pipeline
-from ..settings import CI_LEVEL, FDR, MIN_GROUP_SIZE, N_BOOT, RunOptions
+from ..settings import CI_LEVEL, FDR, MIN_GROUP_SIZE, N_BOOT, EvaluationSettings, RunOptions
 
 #: The comparison notebook, relative to the project root.
 COMPARE_NOTEBOOK = Path("notebooks") / "compare_models.ipynb"
@@ -141,6 +142,36 @@ def load_candidates(specs: Sequence[str], *, experiment: str | None = None) -> l
     return [_load_run(run, name) for run, name in zip(runs, names, strict=True)]
 
 
+def comparison(
+    models: Sequence[str],
+    *,
+    data: str | Path | None = None,
+    settings: Any = None,
+    baseline: str | None = None,
+    allow_different_data: bool = False,
+    rank_by: str = "roc_auc",
+    n_boot: int = N_BOOT,
+    ci_level: float = CI_LEVEL,
+    seed: int = 0,
+    fdr: float = FDR,
+    min_group_size: int = MIN_GROUP_SIZE,
+    report_experiment: str | None = None,
+    progress: bool = False,
+) -> Comparison:
+    """What the comparison notebook computes: without ``data``, the latest reports of ``models`` (names or run ids,
+    :func:`load_candidates` then :func:`~evalkit.compare.compare`); with ``data``, the models evaluated on that
+    manifest (:func:`~evalkit.compare.compare_columns`; ``settings`` are
+    :class:`~evalkit.settings.EvaluationSettings` or their parameters, the statistics' settings given here win)."""
+    if data:
+        st = EvaluationSettings.build(settings, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,
+                                      min_group_size=min_group_size)
+        return compare_columns(models, data, settings=st, baseline=baseline, rank_by=rank_by, progress=progress)
+    candidates = load_candidates(models, experiment=report_experiment)
+    return compare(candidates, baseline=baseline, allow_different_data=allow_different_data, rank_by=rank_by,
+                   n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr, min_group_size=min_group_size,
+                   progress=progress)
+
+
 def run_compare(
     models: Sequence[str],
     *,
@@ -154,15 +185,19 @@ def run_compare(
     min_group_size: int = MIN_GROUP_SIZE,
     report_experiment: str | None = None,
     name: str | None = None,
+    data: str | Path | None = None,
+    settings: EvaluationSettings | None = None,
     options: RunOptions | None = None,
     **overrides: Any,
 ) -> CompareRun:
-    """Compare the latest reports of ``models`` (names or run ids) and publish the comparison.
+    """Compare the latest reports of ``models`` (names or run ids), or the models on ``data``, and publish the
+    comparison.
 
     Parameters
     ----------
     models : sequence of str
-        Two or more registered model names (their latest finished report run) or report run ids.
+        Two or more registered model names (their latest finished report run) or report run ids; with ``data``,
+        model specs (``column:<name>`` for score columns of the data file; only those out of core).
     baseline : str, optional
         The candidate the others are compared with (a name as it appears in the comparison; default the first).
     allow_different_data : bool, default=False
@@ -173,6 +208,12 @@ def run_compare(
         Where the report runs are (default ``evalkit``).
     name : str, optional
         The comparison's folder name (default the candidate names joined by ``-vs-``).
+    data : path-like, optional
+        A dataset manifest: evaluate the models on it instead of reading their reports
+        (:func:`~evalkit.compare.compare_columns`).
+    settings : EvaluationSettings, optional
+        With ``data``: the engine (``stream``/``dask`` out of core), threshold, rule, score range, chunk size (the
+        statistics' settings are the ones given here).
     options : RunOptions, optional
         How the run goes (:class:`evalkit.settings.RunOptions`): ``output_root`` (``compare/<name>/`` is
         written under it, default ``reports/``), ``experiment`` (default ``evalkit-compare``), ``timeout``,
@@ -201,26 +242,41 @@ def run_compare(
     output_root = Path(opts.output_root) if opts.output_root is not None else root / "reports"
     experiment = opts.experiment or COMPARE_EXPERIMENT
     tracking.check_reachable()
-    log(f"finding the reports of {', '.join(models)}")
-    candidates = load_candidates(models, experiment=report_experiment)
-    names = [c.name for c in candidates]
-    check_compare_settings(names, baseline=baseline, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, fdr=fdr,
-                           min_group_size=min_group_size)
-    ordered = sorted(candidates, key=lambda c: c.name != (baseline or names[0]))
-    same = check_same_data(ordered, allow_different_data=allow_different_data)  # refused here, before any run
-    align(ordered, same_data=same)  # no shared sample, or shared samples labelled differently: refused here too
-    folder = safe_name(name or "-vs-".join(c.name for c in ordered))[:120]
+    st = None
+    if data is not None:
+        st = EvaluationSettings.build(settings, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,
+                                      min_group_size=min_group_size)
+        names = check_columns(models, data, st, baseline=baseline, rank_by=rank_by)  # refused here, before any run
+        ordered_names = [baseline or names[0], *[n for n in names if n != (baseline or names[0])]]
+        folder = safe_name(name or "-vs-".join(ordered_names))[:120]
+    else:
+        log(f"finding the reports of {', '.join(models)}")
+        candidates = load_candidates(models, experiment=report_experiment)
+        names = [c.name for c in candidates]
+        check_compare_settings(names, baseline=baseline, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, fdr=fdr,
+                               min_group_size=min_group_size)
+        ordered = sorted(candidates, key=lambda c: c.name != (baseline or names[0]))
+        same = check_same_data(ordered, allow_different_data=allow_different_data)  # refused here, before any run
+        align(ordered, same_data=same)  # no shared sample, or shared samples labelled differently: refused here too
+        folder = safe_name(name or "-vs-".join(c.name for c in ordered))[:120]
 
     def validate(workdir: Path) -> Target:
         return Target(name=folder, out_dir=output_root / "compare" / folder,
                       title=f"evalkit comparison: {' vs '.join(names)}")
 
     def start_run(target: Target) -> str:
-        return _start_compare_run(ordered, experiment, same, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level,
-                                  seed=seed, fdr=fdr, min_group_size=min_group_size,
-                                  allow_different_data=allow_different_data)
+        common = {"rank_by": rank_by, "n_boot": n_boot, "ci_level": ci_level, "seed": seed, "fdr": fdr,
+                  "min_group_size": min_group_size}
+        if st is not None:
+            return _start_columns_run(list(models), ordered_names, Path(data), st, experiment, **common)
+        return _start_compare_run(ordered, experiment, same, allow_different_data=allow_different_data, **common)
 
     def parameters(target: Target, staging: Path, run_id: str | None) -> dict[str, Any]:
+        if st is not None:
+            return {"models": list(models), "data": str(Path(data).resolve()), "settings": st.to_parameters(),
+                    "baseline": ordered_names[0], "rank_by": rank_by, "n_boot": n_boot, "ci_level": float(ci_level),
+                    "seed": seed, "fdr": float(fdr), "min_group_size": min_group_size, "run_id": run_id,
+                    "output_dir": str(staging)}
         return {"models": [c.run_id for c in ordered], "baseline": ordered[0].name,
                 "allow_different_data": allow_different_data, "rank_by": rank_by, "n_boot": n_boot,
                 "ci_level": float(ci_level), "seed": seed, "fdr": float(fdr), "min_group_size": min_group_size,
@@ -253,6 +309,28 @@ def _start_compare_run(candidates: Sequence[Candidate], experiment: str, same_da
               **{f"evalkit.compared.{safe_name(c.name)}": c.run_id or "" for c in candidates},
               "mlflow.note.content": "Compares " + ", ".join(f"{c.name} (run {c.run_id})" for c in candidates)
               + f"; baseline {candidates[0].name}.", **tracking.owner_tags()})
+    log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
+    return run_id
+
+
+def _start_columns_run(models: list[str], names: list[str], data: Path, st: EvaluationSettings, experiment: str,
+                       **settings: Any) -> str:
+    """The MLflow run of a comparison of models on data (no report runs): the models, the dataset and its sha256,
+    the evaluation settings that differ from the defaults."""
+    from .. import tracking
+    from ..data import load_manifest
+    from ..runner import version_params
+
+    manifest = load_manifest(data)
+    run_id = tracking.start_run(
+        experiment=experiment, run_name="compare-" + "-vs-".join(names),
+        params={"models": ",".join(models), "baseline": names[0], "data": str(data),
+                "datasets": f"{manifest.name}:{manifest.sha256}", "engine": st.engine, "same_data": True,
+                **{k: v for k, v in st.changed().items() if k not in settings and k != "engine"}, **settings,
+                **version_params()},
+        tags={"evalkit.kind": "comparison", "evalkit.baseline": names[0], "evalkit.compared_columns": ",".join(names),
+              "mlflow.note.content": f"Compares {', '.join(names)} on {manifest.name} ({st.engine}); "
+                                     f"baseline {names[0]}.", **tracking.owner_tags()})
     log(f"MLflow run {run_id} in experiment '{experiment}' at {tracking.tracking_uri()}")
     return run_id
 

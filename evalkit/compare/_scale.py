@@ -83,36 +83,21 @@ def compare_columns(
         A bad manifest, file, label, group or score (naming the row).
     """
     st = settings if settings is not None else EvaluationSettings()
-    if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
-        raise ValueError(f"models must be a list of model specs (column:<name> out of core), got {models!r}")
-    check_compare_settings(list(models), metrics=metrics, rank_by=rank_by, n_boot=st.n_boot, ci_level=st.ci_level,
-                           fdr=st.fdr, min_group_size=st.min_group_size)
+    check_columns(models, data, st, baseline=baseline, metrics=metrics, rank_by=rank_by)
     options = {"metrics": metrics, "rank_by": rank_by, "n_boot": st.n_boot, "ci_level": st.ci_level, "seed": st.seed,
                "fdr": st.fdr, "min_group_size": st.min_group_size, "intersections": intersections}
     if not st.out_of_core:
         evaluations = [evaluate(m, data, settings=st) for m in models]
         candidates = [Candidate.from_evaluation(ev) for ev in evaluations]
-        check_compare_settings([c.name for c in candidates], baseline=baseline, metrics=metrics, rank_by=rank_by)
         return compare(candidates, baseline=baseline, progress=progress, **options)
-    if st.balance != "none":
-        raise ValueError(f"balance={st.balance!r}: the out-of-core comparison compares unweighted samples (a weighted "
-                         "AUC difference needs the per-sample paired bootstrap, in memory); compare in memory (no "
-                         "ENGINE) or without balancing")
     refs = [resolve_model(m) for m in models]
-    for spec, ref in zip(models, refs, strict=True):
-        if ref.kind != "column":
-            raise ModelError(spec, "the out-of-core comparison reads score columns of the data file: score the data "
-                                   "once (batch scoring) and pass column:<name> for each model, or compare in memory (no ENGINE)")
     names = [ref.name for ref in refs]
-    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by)
     first = names.index(baseline) if baseline is not None else 0
     refs = [refs[first], *refs[:first], *refs[first + 1:]]
     manifest, config = scale_inputs(data, st)
     spec = dataclasses.replace(
         spec_for(refs[0], manifest, threshold=st.threshold, score_range=st.score_range),
         extra_columns=tuple(str(r.path) for r in refs[1:]))
-    if len(set(spec.score_columns)) != len(refs):
-        raise ValueError(f"models: each score column once, got {list(spec.score_columns)}")
     report = print_progress if progress else None
     start = time.monotonic()
     first_pass = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows,
@@ -156,6 +141,44 @@ def compare_columns(
                                          seed=st.seed, fdr=st.fdr, min_group_size=st.min_group_size,
                                          intersections=intersections),
                       scale=scale, histograms=histograms)
+
+
+def check_columns(models: Sequence[str], data: str | Path, settings: EvaluationSettings, *,
+                  baseline: str | None = None, metrics: Sequence[str] = COMPARE_METRICS, rank_by: str = "roc_auc"
+                  ) -> list[str]:
+    """Check :func:`compare_columns`' models, data and settings before anything is read (what ``make compare
+    DATA=...`` checks before its run starts); return the candidates' names.
+
+    Raises
+    ------
+    ValueError, ModelError, DataError
+        Naming the model, setting or file and what was expected.
+    """
+    from ..data import load_manifest
+
+    if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
+        raise ValueError(f"models must be a list of model specs (column:<name> out of core), got {models!r}")
+    st = settings
+    manifest = load_manifest(data)
+    if st.out_of_core:
+        if st.balance != "none":
+            raise ValueError(f"balance={st.balance!r}: the out-of-core comparison compares unweighted samples (a "
+                             "weighted AUC difference needs the per-sample paired bootstrap, in memory); compare in "
+                             "memory (no ENGINE) or without balancing")
+        for spec in models:
+            if not spec.startswith("column:"):
+                raise ModelError(spec, "the out-of-core comparison reads score columns of the data file: score the "
+                                       "data once (batch scoring) and pass column:<name> for each model, or compare "
+                                       "in memory (no ENGINE)")
+        declared = [c.name for c in manifest.schema]
+        missing = [m for m in models if declared and m[len("column:"):] not in declared]
+        if missing:
+            raise ModelError(missing[0], f"no such column in {manifest.manifest_path.name}'s schema; columns are "
+                                         f"{declared}")
+    names = [resolve_model(m).name for m in models]
+    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=st.n_boot,
+                           ci_level=st.ci_level, fdr=st.fdr, min_group_size=st.min_group_size)
+    return names
 
 
 def _group_columns(t: Any, codes: list[np.ndarray], joint: np.ndarray) -> tuple[_Groups, list[tuple[int, int]]]:

@@ -60,8 +60,16 @@ def header(cmp: Comparison) -> HTML:
             f"<b class='evalkit-warn'>different data</b> (allowed by --allow-different-data): compared on the "
             f"{cmp.n:,} samples they share, joined on dataset and id; the leaderboard's values are "
             "each model's own report")
-    rows = [("Candidates", "; ".join(f"{html.escape(c.name)} (run {c.run_id or 'not tracked'}, threshold "
-                                     f"{c.threshold:.4g})" for c in cmp.candidates)),
+    if cmp.scale:
+        sc = cmp.scale
+        bound = max(sc["auc_binning_bound"].values(), default=0.0)
+        same += html.escape(
+            f"; score columns {', '.join(sc['score_columns'])} of the data file, read out of core ({sc['engine']}, "
+            f"{sc['passes']} passes of {sc['chunks']} chunk{'s' if sc['chunks'] != 1 else ''}, {sc['seconds']:.1f} s); scores on a grid of "
+            f"{sc['fine_bins']:,} bins: ROC AUC and DeLong's test are those of the scores rounded down to it "
+            f"(AUC error at most {bound:.1e}), every count at the threshold is exact")
+    rows = [("Candidates", "; ".join(f"{html.escape(c.name)} (" + (f"run {c.run_id or 'not tracked'}, " if not cmp.scale
+                                     else "") + f"threshold {c.threshold:.4g})" for c in cmp.candidates)),
             ("Baseline", html.escape(cmp.baseline)),
             ("Data", html.escape(data) + "; " + same),
             ("Statistics", html.escape(

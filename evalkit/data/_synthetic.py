@@ -385,13 +385,16 @@ def make_spoof_scores(
 
 
 def write_large_dataset(folder: str | Path, rows: int, *, seed: int = 0, row_group_rows: int = 1_000_000,
-                        name: str = "large") -> Path:
+                        name: str = "large", challenger: bool = False) -> Path:
     """Write ``rows`` synthetic samples as Parquet, one row group at a time (memory bounded by a row group),
     with a manifest; the scores are the column ``score`` (``MODEL=column:score``).
 
     Columns: ``id``, ``label`` (``pos``/``neg``), ``sex`` (2 groups), ``age_band`` (4), ``region`` (5), and
     ``score`` in [0, 1], with group ``region=r4``'s positives scored lower (a known bias). Group and label
     columns are dictionary-encoded. For the out-of-core engines' tests and benchmarks.
+
+    With ``challenger``, a second model's scores ``score_b`` (``MODEL=column:score_b``): the same logit without
+    region r4's bias, plus noise of standard deviation 0.6 (better for region r4, slightly worse elsewhere).
 
     Returns
     -------
@@ -418,6 +421,9 @@ def write_large_dataset(folder: str | Path, rows: int, *, seed: int = 0, row_gro
                        "label": pa.DictionaryArray.from_arrays(pa.array(y.astype(np.int8)), pa.array(["neg", "pos"]))}
             columns.update({k: pa.DictionaryArray.from_arrays(pa.array(codes[k]), pa.array(v)) for k, v in levels.items()})
             columns["score"] = pa.array(np.round(1 / (1 + np.exp(-logit)), 6))
+            if challenger:
+                fixed = logit + np.where(y & (codes["region"] == 4), 1.2, 0.0) + rng.normal(0.0, 0.6, n)
+                columns["score_b"] = pa.array(np.round(1 / (1 + np.exp(-fixed)), 6))
             table = pa.table(columns)
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema)
@@ -429,7 +435,8 @@ def write_large_dataset(folder: str | Path, rows: int, *, seed: int = 0, row_gro
     atomic_write_text(manifest, yaml.safe_dump({
         "name": name, "source": "corner_case",
         "description": f"{rows:,} synthetic rows (evalkit.synthetic.write_large_dataset, seed {seed}); scores in "
-                       "column 'score', region r4's positives scored lower",
+                       "column 'score', region r4's positives scored lower"
+                       + ("; a challenger's in 'score_b', without that bias and noisier" if challenger else ""),
         "path": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size, "format": "parquet",
         "id_column": "id", "label_column": "label", "positive_label": "pos", "label_values": ["pos", "neg"],
         "sensitive_features": list(levels), "license": "CC0-1.0 (generated)"}, sort_keys=False))

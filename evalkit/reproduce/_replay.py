@@ -306,8 +306,16 @@ def _replay(rec: Recorded, workdir: Path, options: RunOptions, trust: bool) -> t
     from ..compare import run_compare
 
     names = ex["models"]
-    log(f"replaying comparison run {rec.run_id} of report runs {', '.join(names)}")
     settings = {k: ex[k] for k in ("rank_by", "n_boot", "ci_level", "seed", "fdr", "min_group_size") if k in ex}
+    if ex.get("data"):  # the models evaluated on a manifest (compare_columns): its files are verified first
+        st, drift = recorded_settings(EvaluationSettings, p, ex.get("settings") or {})
+        data = _local(ex["data"], "data manifest", rec.run_id)
+        datasets = (rec.record.get("candidates") or [{}])[0].get("datasets", [])
+        verified = _dataset_files(data, {d["name"]: d["sha256"] for d in datasets}, rec.run_id)
+        log(f"replaying comparison run {rec.run_id} of {', '.join(names)} on {data}")
+        crun = run_compare(names, baseline=ex.get("baseline"), data=data, settings=st, options=options, **settings)
+        return crun.record, crun.run_id, verified, {**settings, **st.to_parameters()}, drift
+    log(f"replaying comparison run {rec.run_id} of report runs {', '.join(names)}")
     crun = run_compare(names, baseline=ex.get("baseline"), allow_different_data=bool(ex.get("allow_different_data")),
                        report_experiment=ex.get("report_experiment"), options=options, **settings)
     return crun.record, crun.run_id, [f"report run {r}" for r in names], settings, {}

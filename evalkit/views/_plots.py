@@ -560,28 +560,37 @@ def compare_curves(cmp: Any) -> Figure:
     from sklearn.metrics import det_curve, roc_curve
 
     fig, (ax_roc, ax_det) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
-    s = cmp.samples
-    y, w = s["y_true"].to_numpy(), s["weight"].to_numpy()
-    w = None if (w == 1).all() else w
     tests = cmp.tests[cmp.tests["feature"] == "overall"].set_index("candidate")
     eps = 1e-4
     for i, c in enumerate(cmp.candidates):
-        score = s[f"score:{c.name}"].to_numpy()
         color = f"C{i}"
-        fpr, tpr, _ = roc_curve(y, score, sample_weight=w)
+        if cmp.histograms:  # out of core: the curve through the fine grid's edges, the dot at the threshold's edge
+            counts = cmp.histograms[c.name]
+            tp, fp = np.cumsum(counts[::-1, 1])[::-1], np.cumsum(counts[::-1, 0])[::-1]
+            P, N = max(tp[0], 1), max(fp[0], 1)
+            fpr, tpr = np.r_[fp / N, 0.0][::-1], np.r_[tp / P, 0.0][::-1]
+            dfpr, dfnr = fpr[::-1], 1 - tpr[::-1]
+            at = int(np.searchsorted(cmp.histograms["edges"], c.threshold, side="left"))
+            point = (fp[at] / N, tp[at] / P) if at < fp.size else (0.0, 0.0)
+        else:
+            s = cmp.samples
+            y, w = s["y_true"].to_numpy(), s["weight"].to_numpy()
+            w = None if (w == 1).all() else w
+            score = s[f"score:{c.name}"].to_numpy()
+            fpr, tpr, _ = roc_curve(y, score, sample_weight=w)
+            dfpr, dfnr, _ = det_curve(y, score, sample_weight=w)
+            pred = score >= c.threshold
+            point = (pred[y == 0].mean(), pred[y == 1].mean())
         auc = float(np.trapezoid(tpr, fpr))
         extra = "" if c.name == cmp.baseline else (
             f", Δ {tests.loc[c.name, 'delong_difference']:+.3f}" if c.name in tests.index else "")
         name = f"{c.name}{' (baseline)' if c.name == cmp.baseline else ''}"
         ax_roc.plot(fpr, tpr, color=color, lw=2 if c.name == cmp.baseline else 1.4, label=f"{name} AUC {auc:.3f}{extra}")
-        pred = score >= c.threshold
-        neg, pos = y == 0, y == 1
-        ax_roc.plot([pred[neg].mean()], [pred[pos].mean()], "o", color=color, ms=6)
-        dfpr, dfnr, _ = det_curve(y, score, sample_weight=w)
+        ax_roc.plot([point[0]], [point[1]], "o", color=color, ms=6)
         ax_det.plot(norm.ppf(np.clip(dfpr, eps, 1 - eps)), norm.ppf(np.clip(dfnr, eps, 1 - eps)), color=color,
                     lw=2 if c.name == cmp.baseline else 1.4, label=name)
-        ax_det.plot(norm.ppf(np.clip([pred[neg].mean()], eps, 1 - eps)),
-                    norm.ppf(np.clip([1 - pred[pos].mean()], eps, 1 - eps)), "o", color=color, ms=6)
+        ax_det.plot(norm.ppf(np.clip([point[0]], eps, 1 - eps)), norm.ppf(np.clip([1 - point[1]], eps, 1 - eps)), "o",
+                    color=color, ms=6)
     ax_roc.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
                title="ROC, same samples (dots: each model's threshold)")
