@@ -170,15 +170,26 @@ def check_columns(models: Sequence[str], data: str | Path, settings: EvaluationS
                 raise ModelError(spec, "the out-of-core comparison reads score columns of the data file: score the "
                                        "data once (batch scoring) and pass column:<name> for each model, or compare "
                                        "in memory (no ENGINE)")
-        declared = [c.name for c in manifest.schema]
-        missing = [m for m in models if declared and m[len("column:"):] not in declared]
+        columns = [c.name for c in manifest.schema] or _file_columns(manifest.data_path, manifest.format)
+        missing = [m for m in models if m[len("column:"):] not in columns]
         if missing:
-            raise ModelError(missing[0], f"no such column in {manifest.manifest_path.name}'s schema; columns are "
-                                         f"{declared}")
+            raise ModelError(missing[0], f"no such column in {manifest.data_path.name}; its columns are {columns}")
     names = [resolve_model(m).name for m in models]
     check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=st.n_boot,
                            ci_level=st.ci_level, fdr=st.fdr, min_group_size=st.min_group_size)
     return names
+
+
+def _file_columns(path: Path, fmt: str) -> list[str]:
+    """The column names of a Parquet file (its footer) or a CSV file (its header line), without reading rows."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    import pyarrow.csv as pacsv
+
+    with pacsv.open_csv(path) as reader:
+        return list(reader.schema.names)
 
 
 def _group_columns(t: Any, codes: list[np.ndarray], joint: np.ndarray) -> tuple[_Groups, list[tuple[int, int]]]:

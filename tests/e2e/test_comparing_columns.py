@@ -1,0 +1,98 @@
+"""`make compare MODELS="column:score column:score_b" DATA=... ENGINE=stream`, end to end: two score columns of one
+Parquet file compared out of core by a real notebook into a real SQLite store, the HTML rendered, the run
+reproduced identically after its data file is verified, and bad requests refused before any run starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from evalkit import tracking
+from evalkit.compare import COMPARE_EXPERIMENT
+from evalkit.data import write_large_dataset
+
+from tests.conftest import ROOT, _store_uri
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("columns-store")
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = _store_uri(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_large_dataset(tmp_path_factory.mktemp("columns-data"), 40_000, challenger=True,
+                               row_group_rows=10_000)
+
+
+def _compare(*args, out):
+    return subprocess.run([sys.executable, "-m", "evalkit", "compare", *args, "--output-root", str(out),
+                           "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def compared(store, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("columns-out")
+    proc = _compare("--models", "column:score", "column:score_b", "--data", str(data), "--engine", "stream",
+                    "--chunk-rows", "10000", "--n-boot", "200", out=out)
+    assert proc.returncode == 0, proc.stderr
+    return out / "compare" / "score-vs-score_b", proc.stdout.strip().splitlines()[-1].removeprefix("mlflow run: ")
+
+
+def test_score_columns_are_compared_out_of_core_into_a_finished_run(compared):
+    folder, run_id = compared
+    record = json.loads((folder / "comparison.json").read_text())
+    assert record["n"] == 40_000 and record["scale"]["engine"] == "stream" and record["scale"]["chunks"] == 4
+    assert record["scale"]["passes"] == 2 and [c["name"] for c in record["candidates"]] == ["score", "score_b"]
+    r4 = [d for d in record["deltas"] if (d["feature"], d["group"], d["metric"]) == ("region", "r4", "recall")][0]
+    assert r4["significant"] and r4["better"]  # the challenger's known effect
+    html = (folder / "comparison.html").read_text()
+    assert "read out of core (stream, 2 passes of 4 chunks" in html and "data:image/png;base64" in html
+    run = tracking.client().get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["evalkit.kind"] == "comparison"
+    assert run.data.params["engine"] == "stream" and run.data.params["models"] == "column:score,column:score_b"
+    assert run.data.tags["evalkit.compared_columns"] == "score,score_b"
+    assert run.data.params["datasets"].startswith("large:")
+
+
+def test_a_column_comparison_reproduces_identically(compared, tmp_path):
+    from evalkit.reproduce import reproduce
+
+    _, run_id = compared
+    result = reproduce(run_id, output_root=tmp_path, progress=False)
+    assert result.kind == "comparison" and result.verdict == "identical", result.differences[:5]
+    assert result.settings["engine"] == "stream" and "data file" in result.verified[0]
+
+
+def test_bad_requests_are_refused_before_any_run(store, data, tmp_path):
+    c = tracking.client()
+    experiment = c.get_experiment_by_name(COMPARE_EXPERIMENT)
+    before = len(c.search_runs([experiment.experiment_id])) if experiment else 0
+    cases = [
+        (["--models", "column:score", "adult-logreg", "--data", str(data), "--engine", "stream"],
+         "model 'adult-logreg': the out-of-core comparison reads score columns of the data file"),
+        (["--models", "column:score", "column:nope", "--data", str(data), "--engine", "stream"],
+         "model 'column:nope': no such column in large.parquet; its columns are ['id', 'label'"),
+        (["--models", "column:score", "column:score_b", "--data", str(data), "--engine", "stream", "--balance",
+          "weights"], "balance='weights': the out-of-core comparison compares unweighted samples"),
+        (["--models", "adult-logreg", "adult-hgb", "--engine", "stream"], "--engine applies only with --data"),
+    ]
+    for args, message in cases:
+        proc = _compare(*args, out=tmp_path)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    experiment = c.get_experiment_by_name(COMPARE_EXPERIMENT)
+    assert (len(c.search_runs([experiment.experiment_id])) if experiment else 0) == before
+    assert not (tmp_path / "compare").exists() or not list((tmp_path / "compare").iterdir())
