@@ -158,6 +158,13 @@ def _scale(records: list[dict]) -> list[str]:
                          f"{_s(d['seconds'])} (peak {_mb(d['peak_mb'])})")
         out.append("**Out of core** (a Parquet file generated on the fly, every metric for 40 cells and their "
                    "intersections, 1,000 resamples; peaks of the whole process tree): " + "; ".join(cells) + ".")
+        compared = [(n, _find(records, "out_of_core_compare", n)) for n in rows]
+        compared = [(n, c) for n, c in compared if c]
+        if compared:
+            out.append("**Comparing two score columns out of core** (`make compare MODELS=\"column:score "
+                       "column:score_b\" DATA=... ENGINE=stream`: two passes, McNemar, flips, DeLong and the paired "
+                       "bootstrap for every group and intersection): " + "; ".join(
+                           f"{_rows(n)} rows {_s(c['seconds'])} (peak {_mb(c['peak_mb'])})" for n, c in compared) + ".")
     boot, move = _find(records, "bootstrap_1000"), _find(records, "explorer_threshold_move")
     if boot:
         out.append(f"Bootstrap, 1,000 resamples of every metric for 71 groups at {_rows(boot['rows'])} rows: "

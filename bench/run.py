@@ -26,7 +26,9 @@ speedup and a note. Timings are measured here and reported, never asserted by th
    models' ROC AUC (DeLong), against the former per-sample paired bootstrap (1,000 resamples) and scikit-learn's
    roc_auc_score with weights per resample; target at 1e6 rows <= 3 s. gate_checks_adult: the whole gate on Adult in-process, with the time of each part.
 8. out_of_core_stream / out_of_core_dask at 1e6, 1e7, 1e8 rows (--scale-sizes): the whole out-of-core
-   evaluation of a Parquet file generated on the fly, rows per second and the peak memory of the process tree.
+   evaluation of a Parquet file generated on the fly, rows per second and the peak memory of the process tree;
+   out_of_core_compare: the comparison of its two score columns out of core (compare_columns, stream: two passes,
+   every paired statistic for every group and intersection).
 7. compare_two_models at 1e5, 1e6, 1e7 rows: evalkit.compare.compare of two models (the statistics of
    `make compare`), against the per-sample paired bootstrap of the count metrics (up to 1e6 rows); target at
    1e7 rows: 15 s and 1 GB.
@@ -60,6 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +187,8 @@ def _case(case: str, folder: Path) -> dict:
     """Run one measurement in this process and return {seconds, peak_mb}."""
     if case in ("scale_stream", "scale_dask"):
         return _scale_case(case.split("_")[1], folder)
+    if case == "scale_compare":
+        return _scale_compare_case(folder)
     if case == "gate_side":
         return _gate_side_case(folder)
     y, s, codes, sens = _load(folder)
@@ -319,14 +324,12 @@ def _tree_rss(root) -> int:
     return total
 
 
-def _scale_case(engine: str, folder: Path) -> dict:
-    """evaluate(engine=...) on the Parquet file in ``folder``, with the peak resident memory of this process and
-    every process it starts (Dask's scheduler and workers), sampled every 50 ms."""
+def _with_tree_peak(fn) -> tuple[Any, float, float]:
+    """``fn()``'s result, seconds and the peak resident MB of this process and every process it starts (Dask's
+    scheduler and workers), sampled every 50 ms."""
     import threading
 
     import psutil
-
-    from evalkit import evaluate
 
     me = psutil.Process()
     peak, stop = [0], threading.Event()
@@ -337,17 +340,39 @@ def _scale_case(engine: str, folder: Path) -> dict:
             stop.wait(0.05)
 
     thread = threading.Thread(target=sample, daemon=True)
-    before = me.memory_info().rss
     thread.start()
     t = time.perf_counter()
-    ev = evaluate("column:score", folder / "large.yaml", engine=engine, n_boot=1000)
+    result = fn()
     seconds = time.perf_counter() - t
     stop.set()
     thread.join()
+    return result, seconds, peak[0] / 2**20
+
+
+def _scale_case(engine: str, folder: Path) -> dict:
+    """evaluate(engine=...) on the Parquet file in ``folder``, with the peak resident memory of the process tree."""
+    from evalkit import evaluate
+
+    ev, seconds, peak = _with_tree_peak(lambda: evaluate("column:score", folder / "large.yaml", engine=engine,
+                                                         n_boot=1000))
     d = ev.scale
-    return {"seconds": seconds, "peak_mb": peak[0] / 2**20, "rss_before_mb": before / 2**20, "rows": d["rows"],
+    return {"seconds": seconds, "peak_mb": peak, "rows": d["rows"],
             "read_seconds": d["seconds"], "rows_per_second": d["rows"] / seconds, "workers": d["workers"],
             "chunks": d["chunks"], "auc_binning_bound": d["auc_binning_bound"]}
+
+
+def _scale_compare_case(folder: Path) -> dict:
+    """compare_columns of the file's two score columns out of core (stream), as ``make compare DATA=... ENGINE=stream``
+    computes it in its notebook, with the peak resident memory of the process."""
+    from evalkit.compare import compare_columns
+    from evalkit.settings import EvaluationSettings
+
+    cmp, seconds, peak = _with_tree_peak(lambda: compare_columns(
+        ["column:score", "column:score_b"], folder / "large.yaml", settings=EvaluationSettings(engine="stream")))
+    overall = cmp.tests[cmp.tests["feature"] == "overall"].iloc[0]
+    return {"seconds": seconds, "peak_mb": peak, "rows": cmp.n, "rows_per_second": cmp.n / seconds,
+            "chunks": cmp.scale["chunks"], "group_columns": int(len(cmp.tests)),
+            "delong_difference": float(overall["delong_difference"]), "delong_p": float(overall["delong_p"])}
 
 
 SIDE_FEATURES = ("x1", "x2", "x3", "x4", "x5")
@@ -522,7 +547,7 @@ def bench_out_of_core(sizes: list[int], tmp: Path) -> list[dict]:
     for rows in sizes:
         folder = tmp / f"large-{rows}"
         t = time.perf_counter()
-        write_large_dataset(folder, rows, seed=0, row_group_rows=1_000_000)
+        write_large_dataset(folder, rows, seed=0, row_group_rows=1_000_000, challenger=True)
         made = time.perf_counter() - t
         size_mb = (folder / "large.parquet").stat().st_size / 2**20
         for engine in ("stream", "dask"):
@@ -537,6 +562,16 @@ def bench_out_of_core(sizes: list[int], tmp: Path) -> list[dict]:
                      "the peak resident memory of the whole process tree (client, scheduler, workers), not its growth"))
             print(f"  {engine:<7}{rows:>13,} rows: {m['seconds']:.1f}s, {m['rows_per_second']:,.0f} rows/s, "
                   f"peak {m['peak_mb']:,.0f} MB", flush=True)
+        m = _measure("scale_compare", folder)
+        records.append(_record(
+            "out_of_core_compare", rows, 40, m["seconds"], m["peak_mb"], rows_per_second=m["rows_per_second"],
+            chunks=m["chunks"], group_columns=m["group_columns"], delong_difference=m["delong_difference"],
+            delong_p=m["delong_p"], file_mb=size_mb, target_peak_mb=2048.0, target_met=m["peak_mb"] < 2048.0,
+            note="compare_columns(['column:score', 'column:score_b'], engine='stream'): two passes over the same file "
+                 "(each column's report figures with 1,000 resamples, then joint counts and DeLong's placement sums), "
+                 "McNemar, flips, DeLong and the paired bootstrap (1,000) for every group and intersection; peak_mb of "
+                 "the process"))
+        print(f"  compare{rows:>13,} rows: {m['seconds']:.1f}s, peak {m['peak_mb']:,.0f} MB", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
     return records
 
