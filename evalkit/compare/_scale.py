@@ -132,9 +132,8 @@ def compare_columns(
              "score_columns": list(spec.score_columns), "threshold_rule": st.threshold_rule,
              "auc_binning_bound": {c.name: ev.scale["auc_binning_bound"]
                                    for c, ev in zip(candidates, evaluations, strict=True)}}
-    histograms: dict[str, np.ndarray] = {"edges": spec.edges}
-    for c, ev in zip(candidates, evaluations, strict=True):
-        histograms[c.name] = ev.tables.histogram.counts.sum(axis=0)
+    histograms = {"edges": spec.edges, "counts": {c.name: ev.tables.histogram.counts.sum(axis=0)
+                                                  for c, ev in zip(candidates, evaluations, strict=True)}}
     return Comparison(candidates=candidates, baseline=ordered[0], samples=pd.DataFrame(), same_data=True,
                       leaderboard=leaderboard(candidates, rank_by=rank_by), deltas=deltas, tests=tests,
                       settings=_settings(metrics, False, rank_by=rank_by, n_boot=st.n_boot, ci_level=st.ci_level,

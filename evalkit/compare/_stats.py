@@ -176,8 +176,8 @@ class Comparison:
         Score columns compared out of core (:func:`evalkit.compare.compare_columns`): the engine, rows, passes,
         seconds and score grid; ``samples`` is then empty.
     histograms : dict or None
-        Out of core: ``edges`` of the fine score grid and, per candidate, its ``(bins, 2)`` counts of negatives and
-        positives (what the curves are drawn from).
+        Out of core: ``edges`` (the fine score grid's lower edges) and ``counts`` (per candidate, its ``(bins, 2)``
+        counts of negatives and positives): what the curves are drawn from.
     """
 
     candidates: list[Candidate]
@@ -189,7 +189,7 @@ class Comparison:
     tests: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
     scale: dict[str, Any] | None = None
-    histograms: dict[str, np.ndarray] | None = None
+    histograms: dict[str, Any] | None = None
 
     @property
     def n(self) -> int:

@@ -565,7 +565,7 @@ def compare_curves(cmp: Any) -> Figure:
     for i, c in enumerate(cmp.candidates):
         color = f"C{i}"
         if cmp.histograms:  # out of core: the curve through the fine grid's edges, the dot at the threshold's edge
-            counts = cmp.histograms[c.name]
+            counts = cmp.histograms["counts"][c.name]
             tp, fp = np.cumsum(counts[::-1, 1])[::-1], np.cumsum(counts[::-1, 0])[::-1]
             P, N = max(tp[0], 1), max(fp[0], 1)
             fpr, tpr = np.r_[fp / N, 0.0][::-1], np.r_[tp / P, 0.0][::-1]

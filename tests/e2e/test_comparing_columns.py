@@ -1,11 +1,10 @@
 """`make compare MODELS="column:score column:score_b" DATA=... ENGINE=stream`, end to end: two score columns of one
-Parquet file compared out of core by a real notebook into a real SQLite store, the HTML rendered, the run
+Parquet file compared out of core by a real notebook into the session's SQLite store, the HTML rendered, the run
 reproduced identically after its data file is verified, and bad requests refused before any run starts."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -15,21 +14,9 @@ from evalkit import tracking
 from evalkit.compare import COMPARE_EXPERIMENT
 from evalkit.data import write_large_dataset
 
-from tests.conftest import ROOT, _store_uri
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("columns-store")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = _store_uri(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +31,7 @@ def _compare(*args, out):
 
 
 @pytest.fixture(scope="module")
-def compared(store, data, tmp_path_factory):
+def compared(shared_store, data, tmp_path_factory):
     out = tmp_path_factory.mktemp("columns-out")
     proc = _compare("--models", "column:score", "column:score_b", "--data", str(data), "--engine", "stream",
                     "--chunk-rows", "10000", "--n-boot", "200", out=out)
@@ -77,7 +64,7 @@ def test_a_column_comparison_reproduces_identically(compared, tmp_path):
     assert result.settings["engine"] == "stream" and "data file" in result.verified[0]
 
 
-def test_bad_requests_are_refused_before_any_run(store, data, tmp_path):
+def test_bad_requests_are_refused_before_any_run(shared_store, data, tmp_path):
     c = tracking.client()
     experiment = c.get_experiment_by_name(COMPARE_EXPERIMENT)
     before = len(c.search_runs([experiment.experiment_id])) if experiment else 0

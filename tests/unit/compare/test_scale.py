@@ -78,6 +78,23 @@ def test_out_of_core_equals_the_in_memory_comparison_on_the_grid(columns, rule):
     assert doc["candidates"][1]["rows"] == 6000
 
 
+def test_curves_out_of_core_are_drawn_from_the_histograms(columns):
+    """The ROC curves through the grid's edges have each model's AUC (the trapezoid of the binned curve is the
+    AUC with ties counted one half), and the same dots as in memory."""
+    from evalkit import views
+
+    kw = {"n_boot": 20}
+    oc = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="stream", **kw))
+    memory = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(**kw))
+    labels = []
+    for cmp in (oc, memory):
+        ax = views.compare_curves(cmp).axes[0]
+        labels.append([line.get_label() for line in ax.lines if not line.get_label().startswith("_")])
+        dots = [tuple(np.round(line.get_xydata()[0], 12)) for line in ax.lines if len(line.get_xydata()) == 1]
+        labels[-1].append(dots)
+    assert labels[0] == labels[1] and "AUC 0.8" in labels[0][0]
+
+
 def test_scores_off_the_grid_are_compared_as_rounded_down_to_it(columns):
     """Out of core, raw scores give the in-memory comparison of the scores rounded down to the grid."""
     kw = {"n_boot": 100}
