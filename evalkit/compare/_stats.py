@@ -36,7 +36,7 @@ from ..exceptions import EvalkitError
 from ..data import group_columns
 from ..metrics import LOWER_IS_BETTER
 from ..stats import COUNT_METRICS, PAIRED_METRICS, count_metrics_by_columns, metrics_by_columns, weight_blocks
-from ..stats import delong_sorted, flip_rate_counts, mcnemar_counts
+from ..stats import SortedScores, delong_by_group, flip_rate_counts, mcnemar_counts, placements
 from ..stats import benjamini_hochberg, tolerance_p_value
 
 #: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
@@ -668,60 +668,35 @@ def _settings(metrics: Sequence[str], weighted: bool, **settings: Any) -> dict[s
                         for m in metrics}}
 
 
-def _layout(codes: np.ndarray, n_groups: int, orders: Mapping[str, np.ndarray]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """For one grouping: the samples grouped (each group's rows in sample order), where each group starts, each
-    sample's place in its group, and per model the samples grouped in that model's score order. O(rows) per
-    grouping (a stable radix sort of small codes): no rows x groups mask, no sort per group."""
-    n = next(iter(orders.values())).size
-    index = np.int32 if n < 2**31 else np.int64
-    small = codes if codes.dtype.itemsize <= 2 else codes.astype(np.int16 if n_groups < 2**15 else np.int64)
-    grouped = np.argsort(small, kind="stable").astype(index, copy=False)
-    starts = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_groups))]
-    place = np.empty(n, dtype=index)
-    place[grouped] = np.arange(n, dtype=index) - starts[small[grouped]].astype(index)
-    by_score = {name: order[np.argsort(small[order], kind="stable")] for name, order in orders.items()}
-    return grouped, starts, place, by_score
-
-
 def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], groups: _Groups,
            baseline: str, level: float) -> pd.DataFrame:
     """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column.
 
     McNemar and the flip rate come from counts per (group, label, decision of each model), one ``bincount`` per
-    grouping; DeLong from one sort per model, regrouped per grouping in O(rows): each group's samples, in sample
-    order and in each model's score order, are contiguous slices. One grouping's layout is held at a time. The
+    grouping; DeLong from one sort per model and, per grouping, every sample's placement value within its group
+    (:func:`evalkit.stats.placements`, all groups at once in O(rows); the baseline's once per grouping). The
     numbers are those of the same tests run on each group's samples alone."""
-    rows = []  # per challenger, group columns in order: the groupings' columns are contiguous, overall first
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in scores if name != baseline}  # group columns in order
     base_pred = scores[baseline] >= thresholds[baseline]
-    index_type = np.int32 if y.size < 2**31 else np.int64  # half the memory of int64 permutations
-    orders = {name: np.argsort(score, kind="stable").astype(index_type) for name, score in scores.items()}
+    ranked = {name: SortedScores(y, score) for name, score in scores.items()}
     columns: dict[str | None, list[int]] = {}
     for k, (feature, _) in enumerate(groups.columns):
         columns.setdefault(feature, []).append(k)
-    for name, score in scores.items():
-        if name == baseline:
-            continue
-        # label, candidate's decision, baseline's decision
-        cell = (y.view(np.int8) << 2) | ((score >= thresholds[name]).view(np.int8) << 1) | base_pred.view(np.int8)
-        for feature, ks in columns.items():
-            codes = None if feature is None else groups.codes[feature]
-            n_groups = 1 if codes is None else int(codes.max()) + 1
-            counts = np.bincount(cell if codes is None else codes * np.int32(8) + cell, minlength=8 * n_groups)
-            if codes is None:  # every sample: the data and the orders as they are, nothing regrouped or copied
-                rows.append(_row(name, groups, 0, counts, level,
-                                 delong_sorted(y, score, scores[baseline], orders[name], orders[baseline], level=level)))
-                continue
-            grouped, starts, place, by_score = _layout(codes, n_groups, {"a": orders[name], "b": orders[baseline]})
+    cells = {name: (y.view(np.int8) << 2) | ((score >= thresholds[name]).view(np.int8) << 1) | base_pred.view(np.int8)
+             for name, score in scores.items() if name != baseline}  # label, candidate's and baseline's decision
+    for feature, ks in columns.items():
+        codes = None if feature is None else groups.codes[feature]
+        n_groups = 1 if codes is None else int(codes.max()) + 1
+        base = placements(ranked[baseline], codes, n_groups)
+        for name in rows:
+            counts = np.bincount(cells[name] if codes is None else codes * np.int32(8) + cells[name],
+                                 minlength=8 * n_groups)
+            tests = delong_by_group(y, placements(ranked[name], codes, n_groups), base, codes, n_groups, level=level)
             for k in ks:
                 code = groups.columns[k][1]
-                lo, hi = starts[code], starts[code + 1]
-                sub = grouped[lo:hi]
-                rows.append(_row(name, groups, k, counts[8 * code: 8 * code + 8], level,
-                                 delong_sorted(y[sub], score[sub], scores[baseline][sub], place[by_score["a"][lo:hi]],
-                                               place[by_score["b"][lo:hi]], level=level)))
-            del grouped, place, by_score
-    return pd.DataFrame(rows)
+                rows[name].append(_row(name, groups, k, counts[8 * code: 8 * code + 8], level, tests[code]))
+        del base
+    return pd.DataFrame([row for per in rows.values() for row in per])
 
 
 def _row(name: str, groups: _Groups, k: int, c: np.ndarray, level: float, dl: Mapping[str, float]) -> dict[str, Any]:

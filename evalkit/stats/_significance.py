@@ -190,13 +190,21 @@ def delong_from_covariances(auc_a: float, auc_b: float, s10: np.ndarray, s01: np
     """:func:`delong`'s result from the two AUCs and the ``2 × 2`` sample covariance matrices of the two models'
     placement values over the ``m`` positives (``s10``) and over the ``n`` negatives (``s01``; zeros for a class of
     one sample); how the out-of-core comparison, which keeps sums instead of placement values, finishes the test."""
+    return delong_from_variances(auc_a, auc_b, s10[0, 0] + s10[1, 1] - 2 * s10[0, 1],
+                                 s01[0, 0] + s01[1, 1] - 2 * s01[0, 1], m, n, level=level)
+
+
+def delong_from_variances(auc_a: float, auc_b: float, var10: float, var01: float, m: int, n: int, *,
+                          level: float = CI_LEVEL) -> dict[str, float]:
+    """:func:`delong`'s result from the two AUCs and the sample variances of the difference of the two models'
+    placement values over the ``m`` positives (``var10``) and over the ``n`` negatives (``var01``)."""
     from scipy.stats import norm
 
     if m == 0 or n == 0:
         nan = math.nan
         return {"auc_a": nan, "auc_b": nan, "difference": nan, "se": nan, "z": nan, "p_value": nan,
                 "ci_low": nan, "ci_high": nan, "n_pos": float(m), "n_neg": float(n)}
-    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    var = var10 / m + var01 / n
     diff = auc_a - auc_b
     se = math.sqrt(max(var, 0.0))
     if se > 0:
@@ -243,3 +251,138 @@ def flip_rate_counts(flips: int, n: int, *, level: float = CI_LEVEL) -> dict[str
     low, high = clopper_pearson(flips, n, level)
     return {"flips": float(flips), "n": float(n), "rate": flips / n if n else math.nan,
             "ci_low": float(low), "ci_high": float(high)}
+
+
+class SortedScores:
+    """One model's scores sorted once, for DeLong's placement values within any grouping of the samples.
+
+    Parameters
+    ----------
+    y : ndarray of bool
+    score : ndarray of float
+    order : ndarray of int, optional
+        A permutation that sorts ``score`` (computed when not given).
+
+    Attributes
+    ----------
+    order : ndarray of int32 (int64 beyond 2**31 samples)
+    y : ndarray of bool
+        The labels in score order.
+    rank : ndarray of int32 or None
+        The dense rank of each score in score order (equal scores, equal rank); None when every score is distinct.
+    """
+
+    def __init__(self, y: np.ndarray, score: np.ndarray, order: np.ndarray | None = None) -> None:
+        index = np.int32 if y.size < 2**31 else np.int64
+        self.order = (np.argsort(score, kind="stable") if order is None else order).astype(index, copy=False)
+        s = score[self.order]
+        self.y = y[self.order]
+        new = s[1:] != s[:-1]
+        del s
+        self.rank: np.ndarray | None = None
+        if not new.all():
+            self.rank = np.zeros(y.size, dtype=index)
+            np.cumsum(new, out=self.rank[1:])
+
+
+def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_groups: int = 1) -> np.ndarray:
+    """Every sample's DeLong placement value within its group, in sample order: for a positive the share of its
+    group's negatives scored below it (ties one half), for a negative the share of its group's positives scored
+    above it (ties one half); NaN in a group without the other class.
+
+    ``O(n)`` after the one sort: a stable radix sort of the small group codes of the samples in score order puts
+    every group's samples together, still in score order; the counts below and above each sample are cumulative
+    sums within its group, taken at the ends of its block of tied scores.
+    """
+    s = sorted_scores
+    if codes is None or n_groups == 1:
+        where, y, rank = s.order, s.y, s.rank
+        size = np.array([s.y.size])
+    else:
+        in_order = codes[s.order]
+        size = np.bincount(in_order, minlength=n_groups)
+        regroup = np.argsort(in_order, kind="stable").astype(s.order.dtype, copy=False)
+        del in_order
+        where, y, rank = s.order[regroup], s.y[regroup], None if s.rank is None else s.rank[regroup]
+        del regroup
+    out = np.empty(s.y.size)
+    lo = 0
+    for count in size.tolist():
+        if count:
+            out[where[lo:lo + count]] = _group_placements(y[lo:lo + count],
+                                                          None if rank is None else rank[lo:lo + count])
+        lo += count
+    return out
+
+
+def _group_placements(y: np.ndarray, rank: np.ndarray | None) -> np.ndarray:
+    """:func:`placements` of one group's samples given in score order (``rank`` non-decreasing; None: distinct)."""
+    n = y.size
+    pos = np.cumsum(y, dtype=np.int32 if n < 2**31 else np.int64)  # positives through each sample
+    n1 = int(pos[-1])
+    n0 = n - n1
+    if n1 == 0 or n0 == 0:
+        return np.full(n, np.nan)
+    new = None if rank is None else np.r_[True, rank[1:] != rank[:-1]]  # the first of a block of tied scores
+    if new is None or new.all():  # distinct scores: a negative has n1 - pos positives above it,
+        out = pos.astype(np.float64)
+        np.subtract(n1, out, out=out)
+        out /= n1
+        below = np.flatnonzero(y)  # and a positive at i has i - (pos - 1) negatives below it
+        out[below] = (below - pos[below] + 1) / n0
+        return out
+    # ties: the counts before a sample's block and through it, each sample's block found by running extrema
+    position = np.arange(n, dtype=pos.dtype)
+    first = np.where(new, position, 0)
+    np.maximum.accumulate(first, out=first)
+    last = np.minimum.accumulate(np.where(np.r_[new[1:], True], position, n)[::-1])[::-1]
+    del position, new
+    pos_before = pos[first] - y[first]
+    pos_through = pos[last]
+    out = np.add(pos_before, pos_through, dtype=np.float64)  # a negative: n1 - pos_through + half the block's
+    out *= -0.5
+    out += n1
+    out /= n1
+    below = np.flatnonzero(y)  # a positive: first - pos_before negatives before its block + half the block's
+    out[below] = 0.5 * (first[below].astype(np.float64) + last[below] + 1 - pos_before[below] - pos_through[below]) / n0
+    return out
+
+
+def delong_by_group(y: np.ndarray, placement_a: np.ndarray, placement_b: np.ndarray, codes: np.ndarray | None,
+                    n_groups: int, *, level: float = CI_LEVEL) -> list[dict[str, float]]:
+    """:func:`delong` in every group of one grouping, from the two models' :func:`placements` in that grouping:
+    each group's AUCs are its positives' mean placement, the variance of the difference is that of the
+    placement differences over its positives and over its negatives (two-pass, centred on each group's mean)."""
+    slots = 2 * n_groups
+    count, sum_a, sum_b, sum_d, squares = (np.zeros(slots) for _ in range(5))
+    step = 1 << 20  # a million samples at a time: temporaries stay small
+
+    def key(lo: int) -> np.ndarray:
+        part = y[lo:lo + step]
+        return part.astype(np.int32) if codes is None else codes[lo:lo + step].astype(np.int32) * 2 + part
+
+    for lo in range(0, y.size, step):
+        k, a, b = key(lo), placement_a[lo:lo + step], placement_b[lo:lo + step]
+        count += np.bincount(k, minlength=slots)
+        sum_a += np.bincount(k, weights=a, minlength=slots)
+        sum_b += np.bincount(k, weights=b, minlength=slots)
+        sum_d += np.bincount(k, weights=a - b, minlength=slots)
+    mean = sum_d / np.maximum(count, 1)
+    for lo in range(0, y.size, step):  # the second pass: squares centred on each group's mean difference
+        k = key(lo)
+        d = placement_a[lo:lo + step] - placement_b[lo:lo + step] - mean[k]
+        squares += np.bincount(k, weights=d * d, minlength=slots)
+    auc_a, auc_b = sum_a.reshape(n_groups, 2)[:, 1], sum_b.reshape(n_groups, 2)[:, 1]
+    squares = squares.reshape(n_groups, 2)
+    count = count.reshape(n_groups, 2)
+    out = []
+    for g in range(n_groups):
+        n, m = int(count[g, 0]), int(count[g, 1])
+        if m == 0 or n == 0:
+            out.append(delong_from_variances(math.nan, math.nan, 0.0, 0.0, m, n, level=level))
+            continue
+        var10 = squares[g, 1] / (m - 1) if m > 1 else 0.0
+        var01 = squares[g, 0] / (n - 1) if n > 1 else 0.0
+        out.append(delong_from_variances(float(auc_a[g] / m), float(auc_b[g] / m), float(var10), float(var01), m, n,
+                                         level=level))
+    return out

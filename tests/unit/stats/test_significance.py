@@ -112,3 +112,30 @@ def test_binom_half_p_is_scipys_binomtest():
     cases = [(k, n) for n in (*range(1, 120), 999, 1000, 4321, 100_000)
              for k in {*range(0, min(n, 40) + 1), n // 2 - 1, n // 2, n // 2 + 1, n - 3, n} if 0 <= k <= n]
     assert all(binom_half_p(k, n) == binomtest(k, n, 0.5).pvalue for k, n in cases)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_delong_by_group_equals_delong_on_each_groups_samples(seed):
+    """Placement values of every group at once (one sort per model, ties within and across groups, a group with
+    one class, identical models) give DeLong's test of each group's samples alone."""
+    from evalkit.stats import SortedScores, delong_by_group, placements
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 2000))
+    y = rng.random(n) < rng.uniform(0.1, 0.9)
+    a = np.round(rng.random(n) * 0.6 + 0.3 * y, int(rng.integers(1, 4)))  # ties
+    b = a.copy() if seed == 3 else np.clip(a + rng.normal(0, 0.1, n), 0, 1)  # distinct but for 0 and 1
+    k = int(rng.integers(1, 6))
+    codes = rng.integers(0, k, n).astype(np.int16)
+    if seed == 5:
+        y[codes == 0] = True  # a group without negatives
+    tests = delong_by_group(y, placements(SortedScores(y, a), codes, k), placements(SortedScores(y, b), codes, k),
+                            codes, k)
+    for g in range(k):
+        ref = delong(y[codes == g], a[codes == g], b[codes == g])
+        assert tests[g].keys() == ref.keys()
+        for key, value in ref.items():
+            if math.isnan(value):
+                assert math.isnan(tests[g][key]), (g, key)
+            else:
+                assert tests[g][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (g, key)
