@@ -98,10 +98,10 @@ def compare_columns(
     spec = dataclasses.replace(
         spec_for(refs[0], manifest, threshold=st.threshold, score_range=st.score_range),
         extra_columns=tuple(str(r.path) for r in refs[1:]))
-    report = print_progress if progress else None
     start = time.monotonic()
     first_pass = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows,
-                            progress=report, reducer=partial(reduce_columns, spec=spec))
+                            progress=partial(print_progress, prefix="pass 1/2: ") if progress else None,
+                            reducer=partial(reduce_columns, spec=spec))
     evaluations = []
     for k, ref in enumerate(refs):
         one = Accumulated(first_pass.partial.parts[k], first_pass.engine, first_pass.tasks, first_pass.workers,
@@ -110,7 +110,8 @@ def compare_columns(
             ref, manifest, dataclasses.replace(spec, score_column=str(ref.path), extra_columns=()), one, settings=st,
             config=config))
     tables, aucs = paired_tables(spec, [ev.tables for ev in evaluations], [ev.threshold for ev in evaluations])
-    second = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows, progress=report,
+    second = accumulate(spec, engine=st.engine, scheduler=st.scheduler, chunk_rows=st.chunk_rows,
+                        progress=partial(print_progress, prefix="pass 2/2: ") if progress else None,
                         reducer=partial(reduce_paired, paired=tables))
     counts = second.partial
     candidates = [Candidate(name=ref.name, metrics=ev.to_dict(), scores=pd.DataFrame(), run_id=None)

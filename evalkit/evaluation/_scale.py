@@ -699,9 +699,9 @@ def scale_group_thresholds(t: ScaleTables, spec: ScaleSpec, threshold: float, ta
     return pd.concat(parts, names=["feature", "group"])
 
 
-def print_progress(done: int, total: int) -> None:
-    """``evalkit: chunk 3/100`` on stderr."""
-    print(f"evalkit: {done}/{total} chunks", file=sys.stderr, flush=True)
+def print_progress(done: int, total: int, prefix: str = "") -> None:
+    """``evalkit: 3/100 chunks`` on stderr (after ``prefix``)."""
+    print(f"evalkit: {prefix}{done}/{total} chunks", file=sys.stderr, flush=True)
 
 
 def spec_for(ref: Any, manifest: Manifest, *, threshold: float, score_range: tuple[float, float],
