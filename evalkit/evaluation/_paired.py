@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from ..exceptions import DataError
 from ._scale import ScaleSpec, ScaleTables, read_chunk
 
 
@@ -142,7 +145,8 @@ def reduce_paired(frame: pd.DataFrame, first_row: int, paired: PairedTables) -> 
     try:
         to_global = np.array([paired.cells[name] for name in chunk.names], dtype=np.int64)
     except KeyError as err:  # the file changed between the passes (its sha256 was checked before the first)
-        raise ValueError(f"{spec.path}: cell {err.args[0]} appeared in the second pass only") from err
+        raise DataError(Path(spec.path), f"changed while it was read: the group values {err.args[0]} appeared in "
+                                         "the second pass only") from err
     cell = to_global[chunk.cell]
     m, k, y = paired.models, spec.edges.size, chunk.y
     decisions = np.zeros(y.size, dtype=np.int64)

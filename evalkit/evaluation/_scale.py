@@ -430,7 +430,7 @@ Reducer = Callable[[pd.DataFrame, int], Any]
 
 def run_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS, reducer: Reducer | None = None) -> Any:
     """Read and reduce one task (what a Dask worker runs); ``reducer(frame, first_row)`` reduces a chunk (default
-    :func:`reduce_frame`), and its results are merged."""
+    :func:`reduce_frame`), and its results are merged; None for a task without rows."""
     reduce = reducer if reducer is not None else (lambda frame, row: reduce_frame(frame, spec, row))
     total, row = None, task.first_row
     for frame in read_task(spec, task, chunk_rows):
@@ -442,9 +442,14 @@ def run_task(spec: ScaleSpec, task: Task, chunk_rows: int = CHUNK_ROWS, reducer:
             # a CSV byte range does not know its first row: count the lines before it, only now
             reduce(frame, _rows_before(Path(spec.path), task.start) + row)
             raise
-        total = part if total is None else total.merge(part)
+        total = _merged(total, part)
         row += len(frame)
-    return total if total is not None else (Partial() if reducer is None else None)
+    return total
+
+
+def _merged(total: Any, part: Any) -> Any:
+    """``part`` added into ``total`` (either may be None: a task without rows)."""
+    return part if total is None else total if part is None else total.merge(part)
 
 
 def _line_start(fh: Any, start: int) -> int:
@@ -499,7 +504,7 @@ def accumulate(spec: ScaleSpec, *, engine: ScaleEngine = "stream", scheduler: st
         total = None
         for i, task in enumerate(tasks):
             part = run_task(spec, task, chunk_rows, reducer)
-            total = part if total is None else (total if part is None else total.merge(part))
+            total = _merged(total, part)
             if progress is not None:
                 progress(i + 1, len(tasks))
         if total is None:
@@ -534,7 +539,7 @@ def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, 
                 # merged as they finish and released (integer sums: the order does not change a count);
                 # an error in a task is raised here, with its message
                 part = future.result()
-                total = part if total is None else (total if part is None else total.merge(part))
+                total = _merged(total, part)
                 future.release()
                 if progress is not None:
                     progress(done, len(tasks))
