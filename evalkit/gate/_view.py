@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..diagnostics import bpcer_name
-from ..views import fmt, fmt_ci, html_fragment, html_table
+from ..views import fmt, fmt_ci, html_fragment, html_table, uncertainty_text
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -61,8 +61,8 @@ def header(result: GateResult) -> HTML:
             ("evaluation data", f"{ev.data.name}: {len(ev.data):,} rows, sha256 {ev.data.manifest.sha256[:12]}…"),
             ("policy", f"{result.policy.name} ({result.policy.path}), sha256 {result.policy.sha256[:12]}…"),
             ("operating threshold", f"{ev.threshold:.4g}"),
-            ("intervals", f"{result.settings['ci_level']:.0%} bootstrap ({result.settings['n_boot']} resamples, "
-                          f"seed {result.settings['seed']}); exact binomial for attack rates"),
+            ("intervals", uncertainty_text(ev) + "; exact binomial (Clopper-Pearson) for attack rates; the fitting, "
+                          "robustness and non-inferiority checks state their own methods below"),
             ("staging model now", f"version {result.staging.version} ({result.staging.uri})" if result.staging
              else "none"),
             ("MLflow run", result.run_id or "not tracked"),

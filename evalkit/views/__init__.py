@@ -69,6 +69,7 @@ from ._summary import (
     composition_section,
     confidently_wrong,
     cost_section,
+    uncertainty_text,
 )
 
 __all__ = [
@@ -123,6 +124,7 @@ __all__ = [
     "table",
     "thresholds_table",
     "thumbnails_html",
+    "uncertainty_text",
     "undefined_table",
     "where_it_fails",
 ]

@@ -42,7 +42,7 @@ def header(ev: Evaluation) -> HTML:
         ("Balancing", _balance_text(ev)),
         ("Dataset sha256", m.sha256),
         ("Decision threshold", _threshold_text(ev)),
-        ("Uncertainty", _uncertainty_text(ev)),
+        ("Uncertainty", uncertainty_text(ev)),
         ("Sensitive features", ", ".join(m.sensitive_features) + " and their pairwise intersections"
          + (" and all of them together" if len(m.sensitive_features) >= 3 else "")),
         ("Per-group metrics", f"{ev.engine} engine; groups under {ev.min_group_size} samples flagged"),
@@ -99,7 +99,9 @@ def _threshold_text(ev: Evaluation) -> str:
     return f"{ev.threshold:.4g}, chosen by rule '{op.rule}': {op.description}"
 
 
-def _uncertainty_text(ev: Evaluation) -> str:
+def uncertainty_text(ev: Evaluation) -> str:
+    """How an evaluation's intervals were made, one sentence per method and the metrics it covers (the report's and
+    the gate's header)."""
     u = ev.uncertainty
     if u is None:
         return "no confidence intervals (n_boot=0)"

@@ -83,3 +83,15 @@ def test_bad_requests_are_refused_before_any_run(shared_store, data, tmp_path):
     experiment = c.get_experiment_by_name(COMPARE_EXPERIMENT)
     assert (len(c.search_runs([experiment.experiment_id])) if experiment else 0) == before
     assert not (tmp_path / "compare").exists() or not list((tmp_path / "compare").iterdir())
+
+
+def test_models_on_data_are_compared_in_memory_without_reports(shared_store, data, tmp_path):
+    """Without ENGINE, DATA= evaluates the models in memory and pairs them sample by sample."""
+    from evalkit.compare import run_compare
+    from evalkit.settings import EvaluationSettings
+
+    run = run_compare(["column:score", "column:score_b"], data=data, settings=EvaluationSettings(), n_boot=50,
+                      output_root=tmp_path, progress=False)
+    assert run.record["n"] == 40_000 and "scale" not in run.record and run.record["same_data"]
+    assert [c["rows"] for c in run.record["candidates"]] == [40_000, 40_000]
+    assert tracking.client().get_run(run.run_id).data.params["engine"] == "vectorised"

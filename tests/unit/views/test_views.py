@@ -98,6 +98,8 @@ def test_gate_verdict_views(hostile_evaluation):
                         evaluation=ev, settings={"ci_level": 0.95, "n_boot": 200, "seed": 1})
     head = _text(gate_header(result))
     assert result.decision == "fail" and "FAIL" in head.upper() and "1 pass, 1 fail, 0 inconclusive" in head
+    assert "Wilson score for" in head and "DeLong on the logit scale for roc_auc" in head  # each interval's method
+    assert "exact binomial (Clopper-Pearson) for attack rates" in head
     reqs = _text(gate_requirements(result))
     assert reqs.index(html.escape(f"gap {HOSTILE}")) < reqs.index(">auc<")  # failed first
     assert "<script>" not in reqs and "[0.15, 0.25]" in reqs
