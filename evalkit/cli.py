@@ -411,7 +411,7 @@ def _comparison_command(args: argparse.Namespace) -> int:
 
     given = {k: v for k, v in from_arguments(args, EvaluationSettings).items() if k in COMPARE_DATA_SETTINGS}
     if given and not args.data:
-        raise ValueError(f"--{sorted(given)[0].replace('_', '-')} applies only with --data (models evaluated on a "
+        raise ValueError(f"--{min(given).replace('_', '-')} applies only with --data (models evaluated on a "
                          "manifest); reports are compared with the settings they were made with")
     run = run_compare(args.models, baseline=args.baseline, allow_different_data=args.allow_different_data,
                       rank_by=args.rank_by, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed, fdr=args.fdr,

@@ -31,14 +31,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..evaluation import (Accumulated, accumulate, evaluate, evaluation_from_counts, paired_tables, print_progress,
-                          reduce_columns, reduce_paired, scale_inputs, spec_for)
+from ..evaluation import (
+    Accumulated,
+    accumulate,
+    evaluate,
+    evaluation_from_counts,
+    paired_tables,
+    print_progress,
+    reduce_columns,
+    reduce_paired,
+    scale_inputs,
+    spec_for,
+)
 from ..exceptions import ModelError
 from ..models import resolve_model
 from ..settings import EvaluationSettings
-from ._stats import (COMPARE_METRICS, Candidate, Comparison, _Cells, _cell_replicates, _deltas, _Groups, _row,
-                     _settings, check_compare_settings, compare, leaderboard)
 from ..stats import COUNT_METRICS, delong_from_covariances
+from ._stats import (
+    COMPARE_METRICS,
+    Candidate,
+    Comparison,
+    _cell_replicates,
+    _Cells,
+    _deltas,
+    _Groups,
+    _row,
+    _settings,
+    check_compare_settings,
+    compare,
+    leaderboard,
+)
 
 
 def compare_columns(

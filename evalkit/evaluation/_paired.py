@@ -18,7 +18,6 @@ the grid the results equal the in-memory tests exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 import numpy as np

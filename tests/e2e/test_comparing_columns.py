@@ -13,7 +13,6 @@ import pytest
 from evalkit import tracking
 from evalkit.compare import COMPARE_EXPERIMENT
 from evalkit.data import write_large_dataset
-
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e]
@@ -44,7 +43,7 @@ def test_score_columns_are_compared_out_of_core_into_a_finished_run(compared):
     record = json.loads((folder / "comparison.json").read_text())
     assert record["n"] == 40_000 and record["scale"]["engine"] == "stream" and record["scale"]["chunks"] == 4
     assert record["scale"]["passes"] == 2 and [c["name"] for c in record["candidates"]] == ["score", "score_b"]
-    r4 = [d for d in record["deltas"] if (d["feature"], d["group"], d["metric"]) == ("region", "r4", "recall")][0]
+    r4 = next(d for d in record["deltas"] if (d["feature"], d["group"], d["metric"]) == ("region", "r4", "recall"))
     assert r4["significant"] and r4["better"]  # the challenger's known effect
     html = (folder / "comparison.html").read_text()
     assert "read out of core (stream, 2 passes of 4 chunks" in html and "data:image/png;base64" in html
