@@ -46,7 +46,7 @@ from ..evaluation import (
 from ..exceptions import ModelError
 from ..models import resolve_model
 from ..settings import EvaluationSettings
-from ..stats import COUNT_METRICS, delong_from_covariances
+from ..stats import COUNT_METRICS, delong_from_variances
 from ._stats import (
     COMPARE_METRICS,
     Candidate,
@@ -251,22 +251,20 @@ def _tests(candidates: Sequence[Candidate], groups: _Groups, members: list[tuple
 
 def _delong(counts: Any, g: int, j: int, k: int, aucs: list[list[np.ndarray]], n_pos: int, n_neg: int,
             level: float) -> dict[str, float]:
-    """DeLong's test of candidate ``k`` against the baseline in group ``j`` of grouping ``g``, from the sums of the
-    centred placement values (their sample covariances)."""
+    """DeLong's test of candidate ``k`` against the baseline in group ``j`` of grouping ``g``: the sample variance of
+    the two models' placement differences, per label, from the sums of the centred placement values and of their
+    products."""
     sums, products = counts.sums[g], counts.products[g]
 
-    def covariance(label: int, n: int) -> np.ndarray:
+    def variance(label: int, n: int) -> float:
         if n < 2:
-            return np.zeros((2, 2))
-        pair = (k, 0)
-        out = np.empty((2, 2))
-        for r, a in enumerate(pair):
-            for c, b in enumerate(pair):
-                out[r, c] = (products[a, b, j, label] - sums[a, j, label] * sums[b, j, label] / n) / (n - 1)
-        return out
+            return 0.0
+        squares = products[k, k, j, label] + products[0, 0, j, label] - 2 * products[k, 0, j, label]
+        total = sums[k, j, label] - sums[0, j, label]
+        return float((squares - total * total / n) / (n - 1))
 
-    return delong_from_covariances(float(aucs[g][k][j]), float(aucs[g][0][j]), covariance(1, n_pos),
-                                   covariance(0, n_neg), n_pos, n_neg, level=level)
+    return delong_from_variances(float(aucs[g][k][j]), float(aucs[g][0][j]), variance(1, n_pos), variance(0, n_neg),
+                                 n_pos, n_neg, level=level)
 
 
 def _cells(candidates: Sequence[Candidate], joint: np.ndarray, codes: list[np.ndarray],

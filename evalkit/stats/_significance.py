@@ -182,14 +182,6 @@ def delong_sorted(y: np.ndarray, a: np.ndarray, b: np.ndarray, order_a: np.ndarr
     auc_b, v10_b, v01_b = _in_sample_order(y, b, order_b)
     s10 = np.cov(np.vstack([v10_a, v10_b])) if m > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack([v01_a, v01_b])) if n > 1 else np.zeros((2, 2))
-    return delong_from_covariances(auc_a, auc_b, s10, s01, m, n, level=level)
-
-
-def delong_from_covariances(auc_a: float, auc_b: float, s10: np.ndarray, s01: np.ndarray, m: int, n: int, *,
-                            level: float = CI_LEVEL) -> dict[str, float]:
-    """:func:`delong`'s result from the two AUCs and the ``2 × 2`` sample covariance matrices of the two models'
-    placement values over the ``m`` positives (``s10``) and over the ``n`` negatives (``s01``; zeros for a class of
-    one sample); how the out-of-core comparison, which keeps sums instead of placement values, finishes the test."""
     return delong_from_variances(auc_a, auc_b, s10[0, 0] + s10[1, 1] - 2 * s10[0, 1],
                                  s01[0, 0] + s01[1, 1] - 2 * s01[0, 1], m, n, level=level)
 
@@ -197,7 +189,9 @@ def delong_from_covariances(auc_a: float, auc_b: float, s10: np.ndarray, s01: np
 def delong_from_variances(auc_a: float, auc_b: float, var10: float, var01: float, m: int, n: int, *,
                           level: float = CI_LEVEL) -> dict[str, float]:
     """:func:`delong`'s result from the two AUCs and the sample variances of the difference of the two models'
-    placement values over the ``m`` positives (``var10``) and over the ``n`` negatives (``var01``)."""
+    placement values over the ``m`` positives (``var10``) and over the ``n`` negatives (``var01``; 0 for a class of
+    one sample): how :func:`delong`, the grouped comparison and the out-of-core comparison (which keeps sums, not
+    placement values) finish the test."""
     from scipy.stats import norm
 
     if m == 0 or n == 0:
