@@ -17,6 +17,8 @@ from ._cost import (
 from ._demo import (
     TRAIN_MANIFEST,
     DEMO_MODELS,
+    MODEL_DISTRIBUTIONS,
+    model_requirements,
     train_demo_model,
     register_model,
     register_demo_models,
@@ -41,6 +43,7 @@ from ._resolve import (
 __all__ = [
     "COLUMN_PREFIX",
     "DEMO_MODELS",
+    "MODEL_DISTRIBUTIONS",
     "ModelCost",
     "ModelKind",
     "ModelRef",
@@ -58,6 +61,7 @@ __all__ = [
     "load_scorer",
     "measure_cost",
     "model_frame",
+    "model_requirements",
     "peak_rss_kb",
     "register_demo_models",
     "register_model",

@@ -68,12 +68,27 @@ def train_demo_model(name: str, train: Dataset):
     return model.fit(train.features, train.y_true)
 
 
+#: The distributions a served or reloaded demo model needs (skops format, scikit-learn estimators).
+MODEL_DISTRIBUTIONS = ("mlflow", "numpy", "pandas", "scikit-learn", "scipy", "skops")
+
+
+def model_requirements() -> list[str]:
+    """The pip requirements logged with a model: :data:`MODEL_DISTRIBUTIONS` pinned to the installed versions.
+
+    Stated rather than inferred: MLflow's inference imports the model in a subprocess (about 6 s per model)
+    and lists whatever that process happened to import (pytest, dask …).
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_DISTRIBUTIONS]
+
+
 def register_model(model, name: str, train: Dataset, *, path: Path, experiment: str = "evalkit-demo-models") -> str:
     """Save a fitted scikit-learn model with skops at ``path`` and register it as a new version of ``name``.
 
     The model is logged with :func:`mlflow.sklearn.log_model` in skops format (never pickle), with a
-    signature inferred from ``train``, in a run of ``experiment`` that records the training data's
-    sha256. Its pyfunc flavour predicts ``predict_proba``.
+    signature inferred from ``train`` and the requirements of :func:`model_requirements`, in a run of
+    ``experiment`` that records the training data's sha256. Its pyfunc flavour predicts ``predict_proba``.
 
     Returns
     -------
@@ -106,6 +121,7 @@ def register_model(model, name: str, train: Dataset, *, path: Path, experiment: 
             registered_model_name=name,
             pyfunc_predict_fn="predict_proba",
             signature=signature,
+            pip_requirements=model_requirements(),
         )
     print(f"evalkit: registered {name} version {info.registered_model_version} (run {run.info.run_id})",
           file=sys.stderr)

@@ -1,5 +1,6 @@
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -139,6 +140,22 @@ def test_registered_demo_model_by_name_uri_and_alias(use_shared_store, tmp_path)
     assert by_alias.version == "1"
     with pytest.raises(ModelError, match="models:/adult-logreg/7"):
         resolve_model("models:/adult-logreg/7")
+
+
+def test_registered_demo_model_states_its_requirements(use_shared_store, tmp_path):
+    """The model's requirements are the pinned installed versions of what loading it needs, not MLflow's
+    guess from a subprocess's imports (which listed pytest and dask)."""
+    from importlib.metadata import version
+
+    import mlflow
+
+    from evalkit.models import model_requirements
+
+    path = mlflow.artifacts.download_artifacts("models:/adult-logreg/1", dst_path=str(tmp_path))
+    listed = (Path(path) / "requirements.txt").read_text().split()
+    assert listed == model_requirements()
+    assert f"scikit-learn=={version('scikit-learn')}" in listed and f"skops=={version('skops')}" in listed
+    assert not any(r.startswith(("pytest", "dask")) for r in listed)
 
 
 def test_safe_name():
