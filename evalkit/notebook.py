@@ -29,3 +29,9 @@ def setup_notebook(*, dpi: int = 96) -> None:
         # Figures use constrained layout already; the inline default bbox_inches="tight" would draw
         # every figure twice.
         set_matplotlib_formats("png", bbox_inches=None)
+        import matplotlib.pyplot as plt
+
+        if "inline" in matplotlib.get_backend():
+            # pyplot redraws every open figure after each cell (its REPL hook, for GUI windows), just before
+            # the inline backend renders and closes them: each figure would be drawn twice.
+            plt.uninstall_repl_displayhook()

@@ -31,6 +31,7 @@ from ._execute import (
     fail_run,
 )
 from ._kernel import (
+    MODEL_LOADING,
     WARM_UP,
     warm_kernel,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "BATCH_DIR",
     "BatchItem",
     "DEFAULT_MANIFEST",
+    "MODEL_LOADING",
     "NOTEBOOK",
     "Outputs",
     "Pipeline",

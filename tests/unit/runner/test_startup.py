@@ -32,3 +32,21 @@ def test_importing_evalkit_leaves_jsonschema_whole():
     probe = "import evalkit, evalkit.runner, jsonschema; print('iri' in jsonschema.FormatChecker().checkers)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_a_notebook_figure_is_drawn_once_and_still_shown(tmp_path):
+    """After ``setup_notebook()`` a real kernel draws each figure once, for the inline backend's PNG; pyplot's own
+    post-cell redraw of every open figure (for GUI windows) would draw it a second time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import evalkit, matplotlib.pyplot as plt\nevalkit.setup_notebook()"),
+        nbformat.v4.new_code_cell("draws = []\nfig, ax = plt.subplots()\nax.plot([0, 1])\n"
+                                  "fig.canvas.mpl_connect('draw_event', lambda event: draws.append(1));"),
+        nbformat.v4.new_code_cell("print(len(draws))"),
+    ])
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    images = [o for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    assert nb.cells[2].outputs[0]["text"].strip() == "1"
