@@ -4,6 +4,7 @@ the shipped Adult data, and synthetic data with a known injected bias."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,18 +64,49 @@ def _store_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> Path:
+    """An empty SQLite MLflow store, created by MLflow once per test process.
+
+    Creating a store runs MLflow's schema migrations (about 2 s); :func:`new_store` copies this file instead.
+    The copy is the store MLflow would create in its place: the schema at the same revision and only the
+    ``Default`` experiment, whose artifact location (``./mlruns/0``) follows the working directory, not the
+    store's folder. Tests of creating a store (concurrent first use) use :func:`unmade_store`.
+    """
+    import mlflow
+
+    db = tmp_path_factory.mktemp("migrated-store") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments(max_results=1)
+    return db
+
+
+def new_store(folder: Path, migrated: Path) -> str:
+    """The URI of a new store in ``folder``: a copy of the ``migrated`` empty store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated, folder / "mlflow.db")
+    return _store_uri(folder)
+
+
 @pytest.fixture
-def mlflow_store(tmp_path, monkeypatch) -> str:
+def mlflow_store(tmp_path, monkeypatch, migrated_store) -> str:
     """A fresh SQLite MLflow store for one test; ``MLFLOW_TRACKING_URI`` points at it."""
+    uri = new_store(tmp_path / "store", migrated_store)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture
+def unmade_store(tmp_path, monkeypatch) -> str:
+    """``MLFLOW_TRACKING_URI`` pointing at a SQLite store not created yet: the first user makes it."""
     uri = _store_uri(tmp_path / "store")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
 
 
 @pytest.fixture(scope="session")
-def shared_store(tmp_path_factory) -> str:
+def shared_store(tmp_path_factory, migrated_store) -> str:
     """One SQLite MLflow store for the session, with the demo models registered once."""
-    uri = _store_uri(tmp_path_factory.mktemp("store"))
+    uri = new_store(tmp_path_factory.mktemp("store"), migrated_store)
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     from evalkit.models import register_demo_models
@@ -114,9 +146,32 @@ def adult():
     return load_dataset(ADULT_TRAIN), load_dataset(ADULT_TEST)
 
 
+def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> Path:
+    """The folder ``name`` filled by ``make(folder)`` once for the whole test run and shared by its xdist
+    workers: the first worker to ask builds it under a file lock, the others wait for it and reuse it.
+    Only for what tests read and never change (trained models, written data)."""
+    import fcntl
+
+    if worker_id == "master":  # not under xdist
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # this run's folder, shared by its workers
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".complete").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way
+            folder.mkdir()
+            make(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
-    """Adult models saved with skops, each with one deliberate flaw, and a sound one:
+def flawed_models(tmp_path_factory, worker_id) -> dict[str, Path]:
+    """Adult models saved with skops, each with one deliberate flaw, and a sound one (trained once per test
+    run, see :func:`once_per_run`):
 
     - ``sound``: the demo logistic regression;
     - ``overfitted``: an unpruned decision tree (training ROC AUC ~1.0, evaluation ~0.77);
@@ -125,6 +180,14 @@ def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
     - ``biased``: a logistic regression trained on labels where 60% of the women with high income
       were relabelled as low income, so its recall for women collapses.
     """
+    folder = once_per_run(tmp_path_factory, worker_id, "flawed-models", _train_flawed_models)
+    return {name: folder / f"{name}.skops" for name in FLAWS}
+
+
+FLAWS = ("sound", "overfitted", "brittle", "biased")
+
+
+def _train_flawed_models(folder: Path) -> None:
     import numpy as np
     import skops.io as sio
     from sklearn.compose import make_column_transformer
@@ -136,7 +199,9 @@ def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
     from evalkit.models._demo import _columns
     from evalkit.models import train_demo_model
 
-    train, _ = adult
+    from evalkit import load_dataset
+
+    train = load_dataset(ADULT_TRAIN)
     X, y = train.features, train.y_true
     numeric, categorical = _columns(X)
 
@@ -155,12 +220,9 @@ def flawed_models(adult, tmp_path_factory) -> dict[str, Path]:
             min_samples_leaf=5, early_stopping=False, random_state=0)).fit(X, y),
         "biased": train_demo_model("adult-logreg", train).fit(X, biased_y),
     }
-    folder = tmp_path_factory.mktemp("flawed")
-    paths = {}
+    assert tuple(models) == FLAWS
     for name, model in models.items():
-        paths[name] = folder / f"{name}.skops"
-        sio.dump(model, paths[name])
-    return paths
+        sio.dump(model, folder / f"{name}.skops")
 
 
 def stop_process_group(proc) -> None:

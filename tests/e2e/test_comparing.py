@@ -20,7 +20,7 @@ from evalkit.runner import report_all
 from evalkit.compare import ComparisonError
 from evalkit.compare import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 
-from tests.conftest import ADULT_TEST, READY_BOUND, ROOT, _store_uri, stop_process_group
+from tests.conftest import ADULT_TEST, READY_BOUND, ROOT, new_store, stop_process_group
 from tests.browser.test_browser import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.e2e]
@@ -28,11 +28,11 @@ PRODUCTION = ROOT / "data_manifests" / "adult_production_sample.yaml"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, migrated_store):
     """A fresh store for this module; the demo models are registered by report-all itself."""
     folder = tmp_path_factory.mktemp("compare-store")
     old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = _store_uri(folder)
+    os.environ["MLFLOW_TRACKING_URI"] = new_store(folder, migrated_store)
     yield folder
     if old is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -220,7 +220,7 @@ def test_read_only_output_folder(synthetic_dataset, mlflow_store, tmp_path, monk
         assert runs("RUNNING") == []
 
 
-def test_concurrent_reports_on_a_fresh_store(mlflow_store, tmp_path):
+def test_concurrent_reports_on_a_fresh_store(unmade_store, tmp_path):
     out = tmp_path / "reports"
     # Intervals are beside the point here (and cost a core-second each): --n-boot 0.
     procs = [_cli(m, ADULT_TEST, out, "--n-boot", "0", "--cost-repetitions", "0")
