@@ -6,7 +6,8 @@ from __future__ import annotations
 def setup_notebook(*, dpi: int = 96) -> None:
     """Make figures render as crisp, embeddable PNGs with a consistent style.
 
-    Call once at the top of a notebook. Outside IPython it only sets matplotlib's style.
+    Call once at the top of a notebook. Outside IPython it only sets matplotlib's style. Under the inline
+    backend each figure is drawn once, for its PNG (pyplot's redraw after every cell is switched off).
     """
     import matplotlib
 
