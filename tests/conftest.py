@@ -64,20 +64,44 @@ def _store_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> Path:
+    """The folder ``name`` filled by ``make(folder)`` once for the whole test run and shared by its xdist
+    workers: the first worker to ask builds it under a file lock, the others wait for it and reuse it.
+    Only for what tests read and never change (trained models, written data)."""
+    import fcntl
+
+    if worker_id == "master":  # not under xdist
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # this run's folder, shared by its workers
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".complete").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way
+            folder.mkdir()
+            make(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def migrated_store(tmp_path_factory) -> Path:
-    """An empty SQLite MLflow store, created by MLflow once per test process.
+def migrated_store(tmp_path_factory, worker_id) -> Path:
+    """An empty SQLite MLflow store, created by MLflow once per test run (:func:`once_per_run`).
 
     Creating a store runs MLflow's schema migrations (about 2 s); :func:`new_store` copies this file instead.
     The copy is the store MLflow would create in its place: the schema at the same revision and only the
     ``Default`` experiment, whose artifact location (``./mlruns/0``) follows the working directory, not the
     store's folder. Tests of creating a store (concurrent first use) use :func:`unmade_store`.
     """
+    return once_per_run(tmp_path_factory, worker_id, "migrated-store", _migrate) / "mlflow.db"
+
+
+def _migrate(folder: Path) -> None:
     import mlflow
 
-    db = tmp_path_factory.mktemp("migrated-store") / "mlflow.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments(max_results=1)
-    return db
+    mlflow.MlflowClient(tracking_uri=_store_uri(folder)).search_experiments(max_results=1)
 
 
 def new_store(folder: Path, migrated: Path) -> str:
@@ -146,28 +170,6 @@ def adult():
     return load_dataset(ADULT_TRAIN), load_dataset(ADULT_TEST)
 
 
-def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> Path:
-    """The folder ``name`` filled by ``make(folder)`` once for the whole test run and shared by its xdist
-    workers: the first worker to ask builds it under a file lock, the others wait for it and reuse it.
-    Only for what tests read and never change (trained models, written data)."""
-    import fcntl
-
-    if worker_id == "master":  # not under xdist
-        folder = tmp_path_factory.mktemp(name)
-        make(folder)
-        return folder
-    root = tmp_path_factory.getbasetemp().parent  # this run's folder, shared by its workers
-    folder = root / name
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".complete").is_file():
-            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way
-            folder.mkdir()
-            make(folder)
-            (folder / ".complete").touch()
-    return folder
-
-
 @pytest.fixture(scope="session")
 def flawed_models(tmp_path_factory, worker_id) -> dict[str, Path]:
     """Adult models saved with skops, each with one deliberate flaw, and a sound one (trained once per test
@@ -196,10 +198,9 @@ def _train_flawed_models(folder: Path) -> None:
     from sklearn.preprocessing import OrdinalEncoder
     from sklearn.tree import DecisionTreeClassifier
 
-    from evalkit.models._demo import _columns
-    from evalkit.models import train_demo_model
-
     from evalkit import load_dataset
+    from evalkit.models import train_demo_model
+    from evalkit.models._demo import _columns
 
     train = load_dataset(ADULT_TRAIN)
     X, y = train.features, train.y_true

@@ -21,7 +21,7 @@ import pandas as pd
 from .._io import atomic_write_json, atomic_write_text, sha256_file
 from ..data import load_dataset
 from ..models import ModelRef, check_model_file, gives_scores, resolve_model, score
-from ..runner import DEFAULT_MANIFEST, MODEL_LOADING, Outputs, Pipeline, Target, log, run_pipeline
+from ..runner import DEFAULT_MANIFEST, Outputs, Pipeline, Target, log, model_imports, run_pipeline
 from ..settings import GATE_TIMEOUT, RunOptions
 from ._policy import load_policy
 
@@ -200,8 +200,8 @@ def run_gate(
     pipeline = Pipeline(kind="gate", noun="gate report", notebook=root / GATE_NOTEBOOK, html_name="gate.html",
                         record_name="gate.json", published=GATE_FILES, validate=validate, start_run=start_run,
                         parameters=parameters, log_run=log_run, on_failure=on_failure, check_first=gives_scores(model),
-                        kernel_extra=", ".join(["evalkit.gate", *([] if gives_scores(model) else [MODEL_LOADING]),
-                                                *(["art.attacks.evasion"] if adversarial else [])]))
+                        kernel_extra=", ".join(m for m in ("evalkit.gate", model_imports(model),
+                                                           "art.attacks.evasion" if adversarial else "") if m))
     target, out, run_id = run_pipeline(pipeline, opts, output_root=output_root)
     log(f"gate decision {out.record['decision'].upper()}; report at {out.html}")
     return GateRun(decision=out.record["decision"], output_dir=target.out_dir, html=out.html, record=out.record,

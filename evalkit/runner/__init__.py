@@ -31,8 +31,8 @@ from ._execute import (
     fail_run,
 )
 from ._kernel import (
-    MODEL_LOADING,
     WARM_UP,
+    model_imports,
     warm_kernel,
 )
 from ._pipeline import (
@@ -53,7 +53,6 @@ __all__ = [
     "BATCH_DIR",
     "BatchItem",
     "DEFAULT_MANIFEST",
-    "MODEL_LOADING",
     "NOTEBOOK",
     "Outputs",
     "Pipeline",
@@ -68,6 +67,7 @@ __all__ = [
     "extract_figures",
     "fail_run",
     "log",
+    "model_imports",
     "notebook_parameters",
     "publish",
     "registered_models",

@@ -19,9 +19,15 @@ WARM_UP = (
     "import evalkit, evalkit.views, sklearn.metrics, sklearn.calibration, "
     "scipy.stats, matplotlib.pyplot, pandera.pandas"
 )
-#: Imported as well when the notebook loads a model file (not for scores given as a file or column): skops
-#: takes about 1.2 s to import, most of it building its lists of trusted numpy and scipy types.
-MODEL_LOADING = "skops.io"
+
+
+def model_imports(model: str) -> str:
+    """What the kernel imports beyond :data:`WARM_UP` for ``model`` (a ``MODEL=`` spec), as ``extra`` for
+    :func:`warm_kernel`: skops for a model to load; nothing for scores given as a file or column. skops takes
+    about 1.2 s to import, most of it building its lists of trusted numpy and scipy types."""
+    from ..models import gives_scores
+
+    return "" if gives_scores(model) else "skops.io"
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from ..metrics import check_reference, load_metrics_config
 from ..models import ModelRef, check_model_file, check_score_range, cost_metrics, gives_scores, resolve_model, score
 from ..settings import EvaluationSettings, RunOptions, split_settings
 from ._execute import check_parameters, log, version_params
-from ._kernel import MODEL_LOADING
+from ._kernel import model_imports
 from ._pipeline import Outputs, Pipeline, Target, run_pipeline
 
 #: The report notebook, relative to the project root.
@@ -188,7 +188,7 @@ def run_report(
                         log_run=log_run, end_run=opts.attach_to is None, notebook_name="evaluate_model.ipynb",
                         # scores from a file or column are checked in full before the kernel starts (in memory)
                         check_first=gives_scores(model) and not st.out_of_core,
-                        kernel_extra="" if gives_scores(model) else MODEL_LOADING)
+                        kernel_extra=model_imports(model))
     target, out, run_id = run_pipeline(pipeline, opts, output_root=output_root)
     log(f"report written to {out.html}")
     return ReportResult(output_dir=target.out_dir, html=out.html, metrics=out.record, run_id=run_id)
