@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,8 +297,9 @@ def align(candidates: Sequence[Candidate], *, same_data: bool) -> pd.DataFrame:
         groups = [g for g in groups if g in c.scores.columns]
     if same_data:
         out = base[["dataset", "id", "y_true", "weight", *groups]].reset_index(drop=True)
-        for c in candidates:
-            out[f"score:{c.name}"] = c.scores["score"].to_numpy(dtype=np.float64)
+        for c in candidates:  # the candidates' own arrays, not copies (pandas copies a bare array it is given)
+            out[f"score:{c.name}"] = pd.Series(c.scores["score"].to_numpy(dtype=np.float64), index=out.index,
+                                               copy=False)
         return out
     out = base[["dataset", "id", "y_true", "weight", *groups]].copy()
     out[f"score:{candidates[0].name}"] = base["score"].to_numpy(dtype=np.float64)
@@ -361,7 +363,7 @@ class _Groups:
                 raise ComparisonError(f"group column {feature!r} has missing values")
             per = np.bincount(raw, minlength=len(values.cat.categories))
             used = np.flatnonzero(per)  # the groups present, in sorted order (pd.factorize(sort=True)'s)
-            remap = (np.cumsum(per > 0) - 1).astype(np.int16 if used.size < 2**15 else np.int32)
+            remap = (np.cumsum(per > 0) - 1).astype(np.min_scalar_type(-max(used.size, 1)))  # int8 up to 128
             codes[feature] = remap[raw]
             for k, j in enumerate(used):
                 keys.append((feature, str(values.cat.categories[j])))
@@ -398,6 +400,10 @@ class _Cells:
 
 #: Most distinct sample weights for which cells are used (balancing weights take one value per group).
 _MAX_WEIGHT_VALUES = 256
+
+#: Threads of :func:`_tests`: groupings two at a time (each holds a few arrays of the samples' size; more
+#: threads would raise the peak memory for little: the work is bound by memory bandwidth).
+_THREADS = 2
 
 
 def _cells(samples: pd.DataFrame, groups: _Groups, y: np.ndarray, scores: Mapping[str, np.ndarray],
@@ -673,29 +679,37 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
     """McNemar, DeLong and flip rate of every challenger against the baseline, in every group column.
 
     McNemar and the flip rate come from counts per (group, label, decision of each model), one ``bincount`` per
-    grouping; DeLong from one sort per model and, per grouping, every sample's placement value within its group
-    (:func:`evalkit.stats.placements`, all groups at once in O(rows); the baseline's once per grouping). The
-    numbers are those of the same tests run on each group's samples alone."""
+    grouping; DeLong from one ranking per model (hashed when its scores have many ties, else sorted) and, per
+    grouping, every sample's placement value within its group (:func:`evalkit.stats.placements`, all groups
+    at once in O(rows); the baseline's once per grouping). The numbers are those of the same tests run on each
+    group's samples alone."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in scores if name != baseline}  # group columns in order
     base_pred = scores[baseline] >= thresholds[baseline]
-    ranked = {name: SortedScores(y, score) for name, score in scores.items()}
     columns: dict[str | None, list[int]] = {}
     for k, (feature, _) in enumerate(groups.columns):
         columns.setdefault(feature, []).append(k)
     cells = {name: (y.view(np.int8) << 2) | ((score >= thresholds[name]).view(np.int8) << 1) | base_pred.view(np.int8)
              for name, score in scores.items() if name != baseline}  # label, candidate's and baseline's decision
-    for feature, ks in columns.items():
+
+    def grouping(feature: str | None) -> dict[str, list[dict[str, Any]]]:
         codes = None if feature is None else groups.codes[feature]
         n_groups = 1 if codes is None else int(codes.max()) + 1
         base = placements(ranked[baseline], codes, n_groups)
+        out: dict[str, list[dict[str, Any]]] = {}
         for name in rows:
             counts = np.bincount(cells[name] if codes is None else codes * np.int32(8) + cells[name],
                                  minlength=8 * n_groups)
             tests = delong_by_group(y, placements(ranked[name], codes, n_groups), base, codes, n_groups, level=level)
-            for k in ks:
-                code = groups.columns[k][1]
-                rows[name].append(_row(name, groups, k, counts[8 * code: 8 * code + 8], level, tests[code]))
-        del base
+            out[name] = [_row(name, groups, k, counts[8 * code: 8 * code + 8], level, tests[code])
+                         for k, code in ((k, groups.columns[k][1]) for k in columns[feature])]
+        return out
+
+    # models ranked, then groupings, two at a time: numpy releases the GIL in the sorts, gathers and sums
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        ranked = dict(zip(scores, pool.map(lambda score: SortedScores(y, score), scores.values())))
+        for done in pool.map(grouping, list(columns)):
+            for name, per in done.items():
+                rows[name].extend(per)
     return pd.DataFrame([row for per in rows.values() for row in per])
 
 

@@ -15,6 +15,7 @@ bootstrap of :mod:`evalkit.paired`, which takes weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -248,7 +249,11 @@ def flip_rate_counts(flips: int, n: int, *, level: float = CI_LEVEL) -> dict[str
 
 
 class SortedScores:
-    """One model's scores sorted once, for DeLong's placement values within any grouping of the samples.
+    """One model's scores ranked once, for DeLong's placement values within any grouping of the samples.
+
+    Scores with many ties (rounded probabilities, a tree model's leaf values) are ranked by hashing
+    (``pandas.factorize``, ``O(n)``), and :func:`placements` reads them from a table of counts per group, distinct
+    score and label. Other scores are sorted once (``O(n log n)``). Both ways give the same placements, to the bit.
 
     Parameters
     ----------
@@ -256,27 +261,105 @@ class SortedScores:
     score : ndarray of float
     order : ndarray of int, optional
         A permutation that sorts ``score`` (computed when not given).
+    method : {"auto", "hash", "sort"}, default="auto"
+        How the scores are ranked: ``"auto"`` hashes them when a fixed sample of 65,536 of them holds at most
+        half as many distinct values. Only the speed depends on it.
 
     Attributes
     ----------
     order : ndarray of int32 (int64 beyond 2**31 samples)
+        A permutation that sorts the scores (sorted on first use when they were ranked by hashing).
     y : ndarray of bool
         The labels in score order.
     rank : ndarray of int32 or None
         The dense rank of each score in score order (equal scores, equal rank); None when every score is distinct.
+    sample_rank : ndarray of int32 or None
+        The dense rank of each score in sample order, when the scores were ranked by hashing.
+    n_ranks : int
+        The number of distinct scores, when the scores were ranked by hashing (else 0).
     """
 
-    def __init__(self, y: np.ndarray, score: np.ndarray, order: np.ndarray | None = None) -> None:
-        index = np.int32 if y.size < 2**31 else np.int64
-        self.order = (np.argsort(score, kind="stable") if order is None else order).astype(index, copy=False)
-        s = score[self.order]
-        self.y = y[self.order]
+    def __init__(self, y: np.ndarray, score: np.ndarray, order: np.ndarray | None = None, *,
+                 method: str = "auto") -> None:
+        if method not in ("auto", "hash", "sort"):
+            raise ValueError(f"method must be 'auto', 'hash' or 'sort', got {method!r}")
+        self._index = np.int32 if y.size < 2**31 else np.int64
+        self._labels, self._score = y, score
+        self.sample_rank: np.ndarray | None = None
+        self.n_ranks = 0
+        self._order: np.ndarray | None = None
+        self._y = self._rank = None
+        if order is None and (method == "hash" or (method == "auto" and _many_ties(score))):
+            self.sample_rank, self.n_ranks = _dense_rank(score, self._index)
+        else:
+            self._sort(order)
+
+    def _sort(self, order: np.ndarray | None = None) -> None:
+        score, y = self._score, self._labels
+        order = (np.argsort(score, kind="stable") if order is None else order).astype(self._index, copy=False)
+        s = score[order]
         new = s[1:] != s[:-1]
         del s
-        self.rank: np.ndarray | None = None
+        rank = None
         if not new.all():
-            self.rank = np.zeros(y.size, dtype=index)
-            np.cumsum(new, out=self.rank[1:])
+            rank = np.zeros(y.size, dtype=self._index)
+            np.cumsum(new, out=rank[1:])
+        self._y, self._rank = y[order], rank
+        self._order = order  # last: a thread that sees the order sees the rest
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The labels in sample order (as given)."""
+        return self._labels
+
+    @property
+    def order(self) -> np.ndarray:
+        if self._order is None:
+            self._sort()
+        return self._order  # type: ignore[return-value]
+
+    @property
+    def y(self) -> np.ndarray:
+        self.order  # noqa: B018 (sorts on first use)
+        return self._y  # type: ignore[return-value]
+
+    @property
+    def rank(self) -> np.ndarray | None:
+        self.order  # noqa: B018 (sorts on first use)
+        return self._rank
+
+
+#: How many scores :class:`SortedScores` looks at to judge whether they have many ties.
+_TIE_PROBE = 1 << 16
+
+
+def _many_ties(score: np.ndarray) -> bool:
+    """Whether ``score`` probably takes few distinct values, judged on a fixed sample of :data:`_TIE_PROBE` of
+    them (small arrays are sorted: it costs little)."""
+    if score.size < 2 * _TIE_PROBE:
+        return False
+    probe = score[np.random.default_rng(0).integers(0, score.size, _TIE_PROBE)]
+    return np.unique(probe).size <= _TIE_PROBE // 2
+
+
+def _dense_rank(score: np.ndarray, index: type) -> tuple[np.ndarray, int]:
+    """Each score's dense rank among the distinct scores (equal scores, equal rank; -0.0 equals 0.0) and the
+    number of ranks, without sorting the samples: the scores are hashed and only the distinct values sorted."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(score, use_na_sentinel=False)
+    uniques = np.asarray(uniques)
+    by_value = np.argsort(uniques, kind="stable")
+    ranked = uniques[by_value]
+    dense = np.zeros(uniques.size, dtype=index)
+    np.cumsum(ranked[1:] != ranked[:-1], out=dense[1:])
+    of_unique = np.empty(uniques.size, dtype=index)
+    of_unique[by_value] = dense
+    return of_unique[codes], int(dense[-1]) + 1 if dense.size else 0
+
+
+#: Most cells (groups × distinct scores × 2 labels) of :func:`placements`' table, beyond the number of samples.
+_TABLE_CELLS = 1 << 20
 
 
 def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_groups: int = 1) -> np.ndarray:
@@ -284,53 +367,133 @@ def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_g
     group's negatives scored below it (ties one half), for a negative the share of its group's positives scored
     above it (ties one half); NaN in a group without the other class.
 
-    ``O(n)`` after the one sort: a stable radix sort of the small group codes of the samples in score order puts
-    every group's samples together, still in score order; the counts below and above each sample are cumulative
-    sums within its group, taken at the ends of its block of tied scores.
+    ``O(n)`` after the one ranking. Scores ranked by hashing: one count per (group, distinct score, label), a
+    cumulative sum along the scores of each group, and a look-up per sample (while the table has at most as
+    many cells as samples, or :data:`_TABLE_CELLS`). Sorted scores: each group's samples are taken in score
+    order (a scan of the group codes in score order, or a stable radix sort of them for many groups); the
+    counts below and above each sample are cumulative sums within its group, taken at the ends of its block of
+    tied scores.
     """
     s = sorted_scores
-    if codes is None or n_groups == 1:
-        where, y, rank = s.order, s.y, s.rank
-        size = np.array([s.y.size])
-    else:
-        in_order = codes[s.order]
-        size = np.bincount(in_order, minlength=n_groups)
-        regroup = np.argsort(in_order, kind="stable").astype(s.order.dtype, copy=False)
-        del in_order
-        where, y, rank = s.order[regroup], s.y[regroup], None if s.rank is None else s.rank[regroup]
-        del regroup
+    n_groups = 1 if codes is None else n_groups
+    if _tabled(s, n_groups):
+        return _placements_by_table(s.labels, s.sample_rank, s.n_ranks, codes, n_groups)  # type: ignore[arg-type]
     out = np.empty(s.y.size)
-    lo = 0
-    for count in size.tolist():
-        if count:
-            out[where[lo:lo + count]] = _group_placements(y[lo:lo + count],
-                                                          None if rank is None else rank[lo:lo + count])
-        lo += count
+    for where, y, rank in _groups_in_score_order(s, codes, n_groups):
+        for lo, hi, values in _group_placements(y, rank):
+            out[where[lo:hi]] = values
     return out
 
 
-def _group_placements(y: np.ndarray, rank: np.ndarray | None) -> np.ndarray:
-    """:func:`placements` of one group's samples given in score order (``rank`` non-decreasing; None: distinct)."""
+#: Up to this many groups, :func:`placements` finds each group's samples by a scan of the codes (one group's
+#: arrays at a time); beyond it, by a stable radix sort of the codes (every group's at once).
+_SCAN_GROUPS = 64
+
+
+def _groups_in_score_order(s: SortedScores, codes: np.ndarray | None,
+                           n_groups: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Each non-empty group's samples in score order: which samples (indices), their labels and dense ranks."""
+    if codes is None or n_groups == 1:
+        yield s.order, s.y, s.rank
+        return
+    in_order = codes[s.order]
+    if n_groups <= _SCAN_GROUPS:
+        for g in range(n_groups):
+            at = np.flatnonzero(in_order == g)
+            if at.size:
+                yield s.order[at], s.y[at], None if s.rank is None else s.rank[at]
+        return
+    size = np.bincount(in_order, minlength=n_groups)
+    regroup = np.argsort(in_order, kind="stable").astype(s.order.dtype, copy=False)
+    del in_order
+    where, y, rank = s.order[regroup], s.y[regroup], None if s.rank is None else s.rank[regroup]
+    del regroup
+    lo = 0
+    for count in size.tolist():
+        if count:
+            yield where[lo:lo + count], y[lo:lo + count], None if rank is None else rank[lo:lo + count]
+        lo += count
+
+
+def _tabled(s: SortedScores, n_groups: int) -> bool:
+    """Whether :func:`placements` of ``s`` in a grouping of ``n_groups`` come from a table (hashed ranks, a table
+    not too big)."""
+    return s.sample_rank is not None and 2 * n_groups * s.n_ranks <= max(s.labels.size, _TABLE_CELLS)
+
+
+def _placements_by_table(y: np.ndarray, rank: np.ndarray, n_ranks: int, codes: np.ndarray | None,
+                         n_groups: int) -> np.ndarray:
+    """:func:`placements` from each sample's dense ``rank`` (sample order): the counts of each (group, rank,
+    label) cell, the negatives below and positives above each cell within its group, one look-up per sample.
+    The arithmetic is :func:`_group_placements`' (integer counts, halves, one division), so the floats are equal."""
+    wide = np.int64 if 2 * n_groups * n_ranks >= 2**31 else np.int32
+    key = rank.astype(wide)
+    if codes is not None:
+        key += np.multiply(codes, n_ranks, dtype=wide)
+    key <<= 1
+    key |= y.view(np.int8) if y.dtype == np.bool_ else y.astype(np.int8)
+    counts = np.bincount(key, minlength=2 * n_groups * n_ranks).reshape(n_groups, n_ranks, 2)
+    neg, pos = counts[..., 0], counts[..., 1]
+    n0, n1 = neg.sum(axis=1, keepdims=True), pos.sum(axis=1, keepdims=True)
+    table = np.empty((n_groups, n_ranks, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a positive: the group's negatives below its score, plus half of those tied with it
+        np.divide((np.cumsum(neg, axis=1) - neg) + 0.5 * neg, n0, out=table[..., 1])
+        # a negative: the group's positives above its score, plus half of those tied with it
+        np.divide((n1 - np.cumsum(pos, axis=1)) + 0.5 * pos, n1, out=table[..., 0])
+    table[((n0 == 0) | (n1 == 0))[:, 0]] = np.nan
+    return table.reshape(-1)[key]
+
+
+#: Samples of one group handled at a time by :func:`_group_placements` (its temporaries stay small).
+_CHUNK = 1 << 20
+
+
+def _group_placements(y: np.ndarray, rank: np.ndarray | None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """:func:`placements` of one group's samples given in score order (``rank`` non-decreasing; None: distinct),
+    in chunks ``(lo, hi, values)`` of about :data:`_CHUNK` samples, each ending where a block of tied scores
+    ends: the counts of a chunk's samples are the group's, carried from the chunks before it."""
     n = y.size
-    pos = np.cumsum(y, dtype=np.int32 if n < 2**31 else np.int64)  # positives through each sample
-    n1 = int(pos[-1])
+    n1 = int(np.count_nonzero(y))
     n0 = n - n1
     if n1 == 0 or n0 == 0:
-        return np.full(n, np.nan)
+        yield 0, n, np.full(n, np.nan)
+        return
     new = None if rank is None else np.r_[True, rank[1:] != rank[:-1]]  # the first of a block of tied scores
+    lo = before = 0
+    while lo < n:
+        hi = min(lo + _CHUNK, n)
+        if new is not None and hi < n:  # move the end to the start of the next block
+            ahead = int(np.argmax(new[hi:]))
+            hi = hi + ahead if new[hi + ahead] else n
+        part = y[lo:hi]
+        yield lo, hi, _chunk_placements(part, None if new is None else new[lo:hi], lo, before, n0, n1)
+        before += int(np.count_nonzero(part))
+        lo = hi
+
+
+def _chunk_placements(y: np.ndarray, new: np.ndarray | None, offset: int, before: int, n0: int,
+                      n1: int) -> np.ndarray:
+    """The placements of a group's samples ``offset`` to ``offset + y.size`` (whole blocks of tied scores;
+    ``new`` marks each block's first sample), with ``before`` positives before them and ``n0``, ``n1`` in the
+    group. Positions and counts are the group's, so the floats are those of the whole group at once."""
+    n = y.size
+    index = np.int32 if offset + n + before < 2**31 else np.int64
+    pos = np.cumsum(y, dtype=index)  # the group's positives through each sample
+    pos += before
     if new is None or new.all():  # distinct scores: a negative has n1 - pos positives above it,
         out = pos.astype(np.float64)
         np.subtract(n1, out, out=out)
         out /= n1
         below = np.flatnonzero(y)  # and a positive at i has i - (pos - 1) negatives below it
-        out[below] = (below - pos[below] + 1) / n0
+        out[below] = (below + offset - pos[below] + 1) / n0
         return out
     # ties: the counts before a sample's block and through it, each sample's block found by running extrema
-    position = np.arange(n, dtype=pos.dtype)
+    position = np.arange(n, dtype=index)
     first = np.where(new, position, 0)
     np.maximum.accumulate(first, out=first)
     last = np.minimum.accumulate(np.where(np.r_[new[1:], True], position, n)[::-1])[::-1]
-    del position, new
+    del position
     pos_before = pos[first] - y[first]
     pos_through = pos[last]
     out = np.add(pos_before, pos_through, dtype=np.float64)  # a negative: n1 - pos_through + half the block's
@@ -338,7 +501,8 @@ def _group_placements(y: np.ndarray, rank: np.ndarray | None) -> np.ndarray:
     out += n1
     out /= n1
     below = np.flatnonzero(y)  # a positive: first - pos_before negatives before its block + half the block's
-    out[below] = 0.5 * (first[below].astype(np.float64) + last[below] + 1 - pos_before[below] - pos_through[below]) / n0
+    first_at, last_at = first[below] + offset, last[below] + offset
+    out[below] = 0.5 * (first_at.astype(np.float64) + last_at + 1 - pos_before[below] - pos_through[below]) / n0
     return out
 
 

@@ -139,3 +139,65 @@ def test_delong_by_group_equals_delong_on_each_groups_samples(seed):
                 assert math.isnan(tests[g][key]), (g, key)
             else:
                 assert tests[g][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (g, key)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_placements_from_hashed_ranks_equal_those_from_one_sort_to_the_bit(seed):
+    """Scores ranked by hashing (a table of counts per group, distinct score and label) and scores sorted once
+    give the same placement values, float for float: ties within and across groups, a group with one class,
+    every score distinct, -0.0 beside 0.0."""
+    from evalkit.stats import SortedScores, placements
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 3000))
+    y = rng.random(n) < rng.uniform(0.1, 0.9)
+    score = rng.random(n) if seed == 4 else np.round(rng.random(n) * 0.6 + 0.3 * y, int(rng.integers(1, 4)))
+    if seed == 6:
+        score[rng.random(n) < 0.2] = -0.0
+        score[rng.random(n) < 0.2] = 0.0
+    k = int(rng.integers(1, 7))
+    codes = rng.integers(0, k, n).astype(np.int16)
+    if seed == 5:
+        y[codes == 0] = False  # a group without positives
+    hashed, sorted_ = SortedScores(y, score, method="hash"), SortedScores(y, score, method="sort")
+    assert hashed.sample_rank is not None and sorted_.sample_rank is None
+    np.testing.assert_array_equal(hashed.sample_rank[sorted_.order], np.r_[0, np.cumsum(np.diff(score[sorted_.order]) != 0)])
+    for c, groups in ((None, 1), (codes, k)):
+        np.testing.assert_array_equal(placements(hashed, c, groups), placements(sorted_, c, groups))
+    np.testing.assert_array_equal(hashed.order, sorted_.order)  # sorted on first use, the same way
+
+
+def test_many_ties_are_ranked_by_hashing_and_distinct_scores_by_sorting():
+    from evalkit.stats import SortedScores
+
+    rng = np.random.default_rng(0)
+    y = rng.random(300_000) < 0.3
+    assert SortedScores(y, np.round(rng.random(y.size), 3)).sample_rank is not None
+    assert SortedScores(y, rng.random(y.size)).sample_rank is None
+    assert SortedScores(y[:1000], np.round(rng.random(1000), 1)).sample_rank is None  # small: sorted
+    with pytest.raises(ValueError, match="method must be"):
+        SortedScores(y, y.astype(float), method="fast")
+
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_placements_in_small_chunks_equal_those_in_one_piece(seed, monkeypatch):
+    """A group's placements computed a few samples at a time (chunks ending where blocks of tied scores end,
+    a block longer than a chunk, counts carried over) are the floats of the whole group at once."""
+    from evalkit.stats import SortedScores, placements
+    from evalkit.stats import _significance
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 1500))
+    y = rng.random(n) < rng.uniform(0.2, 0.8)
+    score = rng.random(n) if seed == 0 else np.round(rng.random(n) * 0.6 + 0.3 * y, int(rng.integers(1, 3)))
+    if seed == 1:
+        score[: n // 3] = 0.0  # one block of ties longer than many chunks
+    codes, k = rng.integers(0, 3, n).astype(np.int16), 3
+    ranked = SortedScores(y, score, method="sort")
+    whole = [placements(ranked), placements(ranked, codes, k)]
+    monkeypatch.setattr(_significance, "_CHUNK", int(rng.integers(1, 9)))
+    np.testing.assert_array_equal(placements(ranked), whole[0])
+    np.testing.assert_array_equal(placements(ranked, codes, k), whole[1])
+    monkeypatch.setattr(_significance, "_SCAN_GROUPS", 1)  # groups found by the radix sort instead of scans
+    np.testing.assert_array_equal(placements(ranked, codes, k), whole[1])
