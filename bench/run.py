@@ -656,7 +656,8 @@ def bench_scale(sizes: list[int], tmp: Path) -> list[dict]:
         cmp = _measure("compare", folder)
         record = dict(note="two models on the same samples, 3 features + pairwise intersections (49 groups + overall), "
                            "7 metrics: paired Poisson bootstrap on cells (1,000 resamples), DeLong for AUC, McNemar "
-                           "and flip rates per group")
+                           "and flip rates per group; the baseline's scores have 4 decimals (ranked by hashing), the "
+                           "challenger's are continuous (sorted)")
         if rows <= 1_000_000:
             per = _measure("compare_per_sample", folder)
             scaled = per["seconds"] * 1000 / 20
