@@ -33,7 +33,8 @@ def model_imports(model: str) -> str:
 @contextmanager
 def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: str = "") -> Iterator[Any]:
     """Start a kernel in ``cwd``, ask it to import :data:`WARM_UP` (and the modules in ``extra``), yield its
-    manager, shut it down.
+    manager, shut it down. ``manager.stop_soon()`` asks the kernel to shut down early, while the caller
+    goes on (rendering); leaving the block then waits for it to exit.
 
     The kernel process writes its own stdout and stderr (start-up notices, a traceback if it is
     stopped while booting) to ``log`` rather than the terminal; cell outputs still reach the notebook.
@@ -50,10 +51,20 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
         """Remembers the clients it hands out: papermill does not stop a client whose manager it
         does not own, and each one would keep a heartbeat thread and its sockets alive."""
 
+        stopping = False
+
         def client(self, **kwargs: Any) -> Any:
             kc = super().client(**kwargs)
             issued.append(kc)
             return kc
+
+        def stop_soon(self) -> None:
+            """Ask the kernel to shut down and return at once: it exits (about a second of clean-up in a
+            report's kernel) while this process renders; leaving :func:`warm_kernel` waits for it."""
+            if not self.stopping and run_sync(self.is_alive)():
+                self.shutting_down = True
+                run_sync(self.request_shutdown)()
+                self.stopping = True
 
     # Unix sockets in the run's private folder, not TCP ports: a port is picked by binding and releasing it,
     # and two reports starting kernels at once (make report-all) can pick the same one; the kernel then dies
@@ -74,7 +85,10 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
         warm_context.destroy(linger=0)
         for client in issued:
             client.stop_channels()
-        if run_sync(km.is_alive)():
+        if km.stopping:  # asked to shut down already: wait for it (SIGTERM, then SIGKILL, if it hangs)
+            run_sync(km.finish_shutdown)()
+            run_sync(km.cleanup_resources)()  # also removes the connection file
+        elif run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)(now=False)  # also removes the connection file
         if not km.context.closed:
             km.context.destroy(linger=0)

@@ -167,12 +167,13 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
             execute_notebook(pipeline.notebook, nb_out, target.out_dir, km=km, timeout=options.timeout,
                              progress=options.progress,
                              parameters=dict(pipeline.parameters(target, staging, run_id)))
-        html, figures, record = render_outputs(nb_out, staging, pipeline.html_name, pipeline.record_name,
-                                               title=target.title)
-        outputs = Outputs(staging=staging, notebook=nb_out, html=html, record_path=staging / pipeline.record_name,
-                          record=record, figures=figures)
-        if options.track and run_id is not None:
-            pipeline.log_run(run_id, target, outputs)
+            km.stop_soon()  # the kernel exits (about a second) on the other core while this process renders and logs
+            html, figures, record = render_outputs(nb_out, staging, pipeline.html_name, pipeline.record_name,
+                                                   title=target.title)
+            outputs = Outputs(staging=staging, notebook=nb_out, html=html,
+                              record_path=staging / pipeline.record_name, record=record, figures=figures)
+            if options.track and run_id is not None:
+                pipeline.log_run(run_id, target, outputs)
         signals.check()
         publish(staging, target.out_dir, pipeline.published)
         beat.__exit__()
