@@ -28,6 +28,7 @@ REASON ?=
 ARGS ?=
 LAB_PORT ?= 8888
 MLFLOW_PORT ?= 5000
+MLFLOW_WORKERS ?= 1
 STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 # Three test processes (pytest-xdist), one test file each at a time: the suite is mostly notebooks, servers,
@@ -146,9 +147,9 @@ bench: $(DEV_STAMP) ## Run the benchmarks, write bench/results.json and the READ
 lab: $(RUNTIME_STAMP) ## Open JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT) (LAB_PORT=8888)
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser $(ROOT_FLAG) --notebook-dir notebooks
 
-mlflow-ui: $(RUNTIME_STAMP) ## MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) on the project's store (MLFLOW_PORT=5000)
+mlflow-ui: $(RUNTIME_STAMP) ## MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) on the project's store (MLFLOW_PORT=5000, MLFLOW_WORKERS=1)
 	@mkdir -p $(STORE)
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) --backend-store-uri "$(TRACKING_URI)" \
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) --workers $(MLFLOW_WORKERS) --backend-store-uri "$(TRACKING_URI)" \
 	  $(if $(MLFLOW_TRACKING_URI),,--default-artifact-root "$(STORE)/artifacts")
 
 clean: ## Remove rendered reports and caches (keeps .venv and the MLflow store)
