@@ -261,6 +261,53 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
                               f"{type(value).__name__} {value!r}")
 
 
+#: Seconds between two saves of the notebook being executed. papermill saves the whole notebook (with its
+#: images) when each cell starts and ends, about 1.4 s of a report's critical path; this keeps a save at
+#: most every second while cells run. The final save (also after a failure, a time-out or Ctrl-C) is always
+#: made, so a failed run still keeps its partial notebook.
+SAVE_EVERY = 1.0
+
+_ENGINE = "evalkit"
+
+
+def _register_engine() -> None:
+    """Register papermill's nbclient engine under :data:`_ENGINE`, with saves at most every
+    :data:`SAVE_EVERY` seconds until the final one."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    if _ENGINE in papermill_engines._engines:
+        return
+
+    class Manager(NotebookExecutionManager):  # type: ignore[misc]
+        final = started = False
+
+        def save(self, **kwargs: Any) -> None:
+            if self.final or not self.started or (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY:
+                self.started = True  # the first save (the parameterised notebook) is made at once
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self.final = True  # always written: the end of the run, or what a failed run got to
+            super().notebook_complete(**kwargs)
+
+    class Engine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None,
+                             progress_bar: bool = True, log_output: bool = False, autosave_cell_every: int = 30,
+                             **kwargs: Any) -> Any:  # papermill's Engine.execute_notebook with the Manager above
+            nb_man = Manager(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                             autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(_ENGINE, Engine)
+
+
 def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeout: int, progress: bool,
                      parameters: dict[str, Any]) -> None:
     """Execute ``template`` with papermill into ``out`` on the kernel ``km``, after checking ``parameters``.
@@ -276,10 +323,11 @@ def execute_notebook(template: Path, out: Path, out_dir: Path, *, km: Any, timeo
 
     log(f"executing {template.name} with papermill")
     check_parameters(template, parameters)
+    _register_engine()
     try:
         pm.execute_notebook(
             str(template), str(out), parameters=parameters, cwd=str(template.parent), progress_bar=progress,
-            execution_timeout=timeout, kernel_name="python3", language="python", km=km,
+            execution_timeout=timeout, kernel_name="python3", language="python", km=km, engine_name=_ENGINE,
         )
         signals.check()  # an interrupt that a library caught still fails the run
     except PapermillExecutionError as err:

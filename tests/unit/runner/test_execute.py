@@ -1,0 +1,45 @@
+"""Executing a notebook (evalkit/runner/_execute.py): papermill's saves while cells run are throttled, and the
+final save, with whatever a failed run got to, is always made."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from evalkit.exceptions import ReportError
+from evalkit.runner import _execute
+from evalkit.runner._kernel import warm_kernel
+
+
+def _notebook(folder, cells):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), *map(nbformat.v4.new_code_cell, cells)])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    path = folder / "template.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_saves_are_throttled_and_the_last_is_always_written(tmp_path, monkeypatch, fails):
+    import papermill.iorw
+
+    writes = []
+    write = papermill.iorw.write_ipynb
+    monkeypatch.setattr("papermill.engines.write_ipynb", lambda nb, path: (writes.append(path), write(nb, path)))
+    monkeypatch.setattr(_execute, "SAVE_EVERY", 1e9)  # no save while cells run
+    template = _notebook(tmp_path, ["y = x + 1", "y * 2", "raise ValueError('boom')" if fails else "z = y"])
+    out = tmp_path / "out.ipynb"
+    with warm_kernel(tmp_path, tmp_path / "kernel.log") as km:
+        if fails:
+            with pytest.raises(ReportError, match="boom") as err:
+                _execute.execute_notebook(template, out, tmp_path, km=km, timeout=600, progress=False,
+                                          parameters={"x": 2})
+            out = err.value.notebook  # the partial notebook kept
+        else:
+            _execute.execute_notebook(template, out, tmp_path, km=km, timeout=600, progress=False,
+                                      parameters={"x": 2})
+    assert len(writes) == 2  # the parameterised notebook at the start, then the final one
+    cells = {c.source: c for c in nbformat.read(out, as_version=4).cells}
+    assert cells["y * 2"].outputs[0]["data"]["text/plain"] == "6"  # x = 2 injected, every cell's outputs saved
+    if fails:
+        assert cells["raise ValueError('boom')"].outputs[0]["ename"] == "ValueError"
