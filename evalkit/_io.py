@@ -1,4 +1,4 @@
-"""Small file helpers: streamed checksums and atomic writes."""
+"""Small file helpers: streamed checksums, atomic writes, and giving Arrow's free memory back after a read."""
 
 from __future__ import annotations
 
@@ -65,3 +65,13 @@ def atomic_write_parquet(path: str | Path, frame: Any) -> Path:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False, engine="pyarrow")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def release_arrow_memory() -> None:
+    """Give Arrow's allocator's free pages back to the system. Reading a Parquet file builds an Arrow table that
+    is freed once converted to pandas; Arrow's allocator (mimalloc) keeps those pages, about 130 MB at 10^6
+    rows, in the process's resident memory and so in a report's peak. Nothing to do if pyarrow was never used."""
+    import sys
+
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._io import release_arrow_memory
 from .. import tracking
 from ..data import Manifest, balance_groups, load_dataset, load_manifest
 from ..evaluation import SCORES_FILE, spec_for
@@ -89,11 +90,9 @@ def _give_back_memory() -> None:
     """Return the checked data's memory to the system: the kernel loads the data again while this process
     waits, and Arrow's allocator would keep the freed pages (about 180 MB for 10^6 rows) in the report's peak."""
     import gc
-    import sys
 
     gc.collect()
-    if "pyarrow" in sys.modules:
-        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    release_arrow_memory()
 
 
 def run_report(

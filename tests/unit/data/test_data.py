@@ -6,8 +6,9 @@ import pytest
 
 from evalkit import DataError, load_dataset
 from evalkit._io import sha256_file
+from evalkit.data import make_biased_scores
 
-from tests.conftest import ADULT_TEST, ADULT_TRAIN
+from tests.conftest import ADULT_TEST, ADULT_TRAIN, SMALL_MANIFEST
 
 
 def _dataset(tmp_path, frame: pd.DataFrame, *, sha: str | None = None, extra: str = "") -> object:
@@ -117,3 +118,27 @@ def test_truncated_gzip(tmp_path):
     manifest.write_text(text)
     with pytest.raises(DataError, match="cannot be read as csv"):
         load_dataset(manifest)
+
+
+def test_reading_parquet_gives_arrows_free_pages_back(tmp_path, monkeypatch):
+    """After a Parquet file is read, the Arrow table's freed pages are returned (release_unused of Arrow's pool);
+    without pyarrow imported there is nothing to release and pyarrow is not imported for it."""
+    import sys
+
+    import pyarrow as pa
+
+    from evalkit import _io
+
+    released = []
+    pool = pa.default_memory_pool()
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: type("Pool", (), {
+        "release_unused": lambda self: released.append(pool.bytes_allocated())})())
+    frame = make_biased_scores(200, seed=1).drop(columns=["score", "y"])
+    frame.to_parquet(tmp_path / "d.parquet", index=False)
+    (tmp_path / "d.yaml").write_text(SMALL_MANIFEST.replace("d.csv", "d.parquet").replace("format: csv", "format: parquet")
+                                     .format(sha=sha256_file(tmp_path / "d.parquet")))
+    assert len(load_dataset(tmp_path / "d.yaml")) == 200
+    assert len(released) == 1
+    monkeypatch.delitem(sys.modules, "pyarrow")
+    _io.release_arrow_memory()
+    assert len(released) == 1 and "pyarrow" not in sys.modules
