@@ -11,6 +11,7 @@ from ..settings import SLICE_METRICS, SliceSettings
 from ._predicates import (
     Predicate,
     column_predicates,
+    predicate_codes,
     predicate_table,
 )
 from ._search import (
@@ -25,5 +26,6 @@ __all__ = [
     "SliceSettings",
     "column_predicates",
     "find_slices",
+    "predicate_codes",
     "predicate_table",
 ]

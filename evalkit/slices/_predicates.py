@@ -42,6 +42,14 @@ def _short(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _more_distinct_than(values: pd.Series, k: int) -> bool:
+    """Whether ``values`` (no missing ones) hold more than ``k`` distinct values: decided by the first rows when
+    they already do (a continuous column), else counted over all rows (hashing 10^6 floats builds a table of
+    tens of MB)."""
+    head = values.iloc[:4 * k + 64]
+    return head.nunique() > k or (len(head) < len(values) and values.nunique() > k)
+
+
 def column_predicates(values: pd.Series, *, bins: int) -> tuple[list[Predicate], np.ndarray]:
     """The predicates of one column and the predicate code of every row (-1 where none applies).
 
@@ -56,8 +64,8 @@ def column_predicates(values: pd.Series, *, bins: int) -> tuple[list[Predicate],
     codes = np.full(len(values), -1, dtype=np.int64)
     preds: list[Predicate] = []
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    present = values[~missing]
-    if numeric and present.nunique() > bins:
+    present = values[~missing] if missing.any() else values
+    if numeric and _more_distinct_than(present, bins):
         x = present.to_numpy(dtype=np.float64)
         rest = np.ones(x.size, dtype=bool)
         low = x.min()
@@ -93,12 +101,27 @@ def column_predicates(values: pd.Series, *, bins: int) -> tuple[list[Predicate],
     return preds, codes
 
 
-def predicate_table(frame: pd.DataFrame, columns: list[str], *, bins: int) -> tuple[list[Predicate], np.ndarray]:
-    """Every predicate of ``columns`` and a ``(rows, columns)`` matrix of global predicate ids."""
+def predicate_codes(frame: pd.DataFrame, columns: list[str], *,
+                    bins: int) -> tuple[list[Predicate], list[np.ndarray], list[int]]:
+    """Every predicate of ``columns``, each column's predicate codes (local to the column, -1 where none applies)
+    in the smallest signed integer type that holds them, and the number of predicates of each column."""
     preds: list[Predicate] = []
-    ids = np.empty((len(frame), len(columns)), dtype=np.int64)
-    for j, c in enumerate(columns):
-        p, codes = column_predicates(frame[c].rename(c), bins=bins)
-        ids[:, j] = codes + len(preds)
+    codes: list[np.ndarray] = []
+    sizes: list[int] = []
+    for c in columns:
+        p, local = column_predicates(frame[c].rename(c), bins=bins)
+        codes.append(local.astype(np.min_scalar_type(-max(len(p), 1))))  # int8 up to 128 predicates
+        sizes.append(len(p))
         preds.extend(p)
+    return preds, codes, sizes
+
+
+def predicate_table(frame: pd.DataFrame, columns: list[str], *, bins: int) -> tuple[list[Predicate], np.ndarray]:
+    """Every predicate of ``columns`` and a ``(rows, columns)`` matrix of global predicate ids (int64)."""
+    preds, codes, sizes = predicate_codes(frame, columns, bins=bins)
+    ids = np.empty((len(frame), len(columns)), dtype=np.int64)
+    offset = 0
+    for j, (local, size) in enumerate(zip(codes, sizes, strict=True)):
+        ids[:, j] = np.where(local >= 0, local.astype(np.int64) + offset, -1)
+        offset += size
     return preds, ids

@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..settings import SliceSettings
 from ..stats import auc_se, benjamini_hochberg, newcombe_difference
-from ._predicates import predicate_table
+from ._predicates import predicate_codes
 
 #: The metric's errors and denominator from the confusion counts (tn, fp, fn, tp), and whether the printed
 #: value is the error share itself or its complement (recall = 1 - FNR, precision = 1 - FDR).
@@ -145,19 +145,23 @@ class SliceSearch:
 def _counts_by_key(key: np.ndarray, cls: np.ndarray, size: int, k: int = 4) -> np.ndarray:
     """Counts ``(size, k)`` of the classes ``cls`` per key (confusion counts tn, fp, fn, tp with ``k=4``; label
     × score bin for the ROC AUC); keys < 0 are left out."""
-    ok = key >= 0
-    return np.bincount(key[ok] * k + cls[ok], minlength=size * k).reshape(size, k)
+    cell = key.astype(np.int64)  # one temporary per pass: the cell of every row, the left-out ones in a spare cell
+    cell *= k
+    cell += cls
+    cell[key < 0] = size * k
+    return np.bincount(cell, minlength=size * k + 1)[:size * k].reshape(size, k)
 
 
-def _enumerate(ids: np.ndarray, cls: np.ndarray, sizes: list[int], offsets: list[int], s: SliceSettings,
+def _enumerate(codes: list[np.ndarray], cls: np.ndarray, sizes: list[int], offsets: list[int], s: SliceSettings,
                k_cls: int = 4) -> tuple[list[tuple[int, ...]], np.ndarray, dict[int, int]]:
     """Every conjunction with enough support in each of its sub-conjunctions, and its confusion counts.
 
-    Columns are held as contiguous per-column codes; for every pair of columns a boolean per row says whether the
-    row's pair of predicates is a supported conjunction, so a triple of columns needs three ANDs, one gather of
-    the rows that remain and one ``bincount``."""
-    n_cols = ids.shape[1]
-    local = [np.ascontiguousarray(np.where(ids[:, j] >= 0, ids[:, j] - offsets[j], -1)) for j in range(n_cols)]
+    Columns are held as contiguous per-column codes (local to the column, -1 for none, in small integer types);
+    for every pair of columns a boolean per row says whether the row's pair of predicates is a supported
+    conjunction, so a triple of columns needs three ANDs, one gather of the rows that remain and one
+    ``bincount``."""
+    n_cols = len(codes)
+    local = [np.ascontiguousarray(c) for c in codes]
     cls = np.ascontiguousarray(cls)
     terms: list[tuple[int, ...]] = []
     counts: list[np.ndarray] = []
@@ -182,7 +186,8 @@ def _enumerate(ids: np.ndarray, cls: np.ndarray, sizes: list[int], offsets: list
             a, b = local[i], local[j]
             valid = (a >= 0) & (b >= 0)
             valid &= np.take(ok1[i], np.maximum(a, 0)) & np.take(ok1[j], np.maximum(b, 0))
-            key = np.where(valid, a * sizes[j] + b, -1)
+            key = a.astype(np.int64) * sizes[j] + b
+            key[~valid] = -1
             ok = keep(_counts_by_key(key, cls, sizes[i] * sizes[j], k_cls),
                       lambda q, i=i, j=j: (offsets[i] + q // sizes[j], offsets[j] + q % sizes[j]))
             if s.max_terms >= 3:
@@ -192,7 +197,7 @@ def _enumerate(ids: np.ndarray, cls: np.ndarray, sizes: list[int], offsets: list
             before = len(terms)
             for i, j, k in combinations(range(n_cols), 3):
                 idx = np.flatnonzero(rows_ok[(i, j)] & rows_ok[(i, k)] & rows_ok[(j, k)])
-                key = (local[i][idx] * sizes[j] + local[j][idx]) * sizes[k] + local[k][idx]
+                key = (local[i][idx].astype(np.int64) * sizes[j] + local[j][idx]) * sizes[k] + local[k][idx]
                 c = _counts_by_key(key, cls[idx], sizes[i] * sizes[j] * sizes[k], k_cls)
                 keep(c, lambda q, i=i, j=j, k=k: (offsets[i] + q // (sizes[j] * sizes[k]),
                                                   offsets[j] + (q // sizes[k]) % sizes[j], offsets[k] + q % sizes[k]))
@@ -336,7 +341,7 @@ def find_slices(frame: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, *,
         if bad.any():
             raise ValueError(f"{name} must be 0/1; found {v[bad][:3].tolist()} (row {int(np.argmax(bad))})")
     k_cls = 4
-    cls = (2 * y.astype(np.int64) + pred.astype(np.int64))  # 0 tn, 1 fp, 2 fn, 3 tp
+    cls = 2 * y.astype(np.int16) + pred.astype(np.int16)  # 0 tn, 1 fp, 2 fn, 3 tp
     if s.metric == "roc_auc":
         if y_score is None:
             raise ValueError("metric='roc_auc' needs the model's scores: pass y_score")
@@ -347,11 +352,11 @@ def find_slices(frame: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, *,
         edges = np.unique(np.quantile(score, np.linspace(0, 1, AUC_BINS + 1)[1:-1]))
         bins = np.searchsorted(edges, score, side="right")
         k_cls = 2 * AUC_BINS
-        cls = y.astype(np.int64) * AUC_BINS + bins  # negatives' bins, then positives'
-    preds, ids = predicate_table(frame, columns, bins=s.bins)
-    sizes = [int(np.sum([p.column == c for p in preds])) for c in columns]
-    offsets = list(np.cumsum([0] + sizes[:-1]))
-    terms, counts, candidates = _enumerate(ids, cls, sizes, offsets, s, k_cls)
+        cls = (y.astype(np.int16) * AUC_BINS + bins).astype(np.int16)  # negatives' bins, then positives'
+    preds, codes, sizes = predicate_codes(frame, columns, bins=s.bins)
+    offsets = [int(o) for o in np.cumsum([0] + sizes[:-1])]
+    terms, counts, candidates = _enumerate(codes, cls, sizes, offsets, s, k_cls)
+    del codes
     total = np.bincount(cls, minlength=k_cls)
     res = _test(counts, total, s) if len(terms) else {k: np.zeros(0) for k in (
         "denominator", "errors", "value", "rest", "gap", "gap_low", "gap_high", "p_value")}

@@ -176,3 +176,19 @@ def test_categorical_predicates_are_the_sorted_distinct_values_of_any_text_colum
         preds, codes = column_predicates(series.rename("c"), bins=10)
         assert [p.label for p in preds] == ["c = Z", "c = a", "c = a ", "c = b", "c = é", "c is missing"]
         assert codes.tolist() == [3, 1, 4, 0, 2, 5, 3]
+
+
+def test_predicate_codes_are_small_integers_that_make_the_predicate_table():
+    """predicate_codes gives each column's local codes in the smallest signed integer type (int8 up to 128
+    predicates); offset by the columns before, they are predicate_table's global ids."""
+    from evalkit.slices import predicate_codes, predicate_table
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.choice(["x", "y", None], 3000), "b": rng.normal(size=3000),
+                      "c": rng.integers(0, 300, 3000).astype(str)})
+    preds, codes, sizes = predicate_codes(X, ["a", "b", "c"], bins=10)
+    assert [c.dtype for c in codes] == [np.int8, np.int8, np.int16] and sizes == [3, 10, 300]
+    table_preds, ids = predicate_table(X, ["a", "b", "c"], bins=10)
+    assert preds == table_preds and ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, np.column_stack(codes).astype(np.int64) + np.array([0, 3, 13]))
+    assert (ids >= 0).all()
