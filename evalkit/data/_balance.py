@@ -126,10 +126,14 @@ def composition(sensitive: pd.DataFrame, sources: pd.Series | None = None, *, mi
     """
 
     w = np.ones(len(sensitive)) if weights is None else np.asarray(weights, dtype=np.float64)
-    srcs = None if sources is None else pd.Series(np.asarray(sources), index=sensitive.index).astype(str)
-    multi = srcs is not None and srcs.nunique() > 1
+    source_masks: dict[str, np.ndarray] = {}
+    if sources is not None:  # hashed once (one source, as usual: nothing per row is built)
+        src_codes, names_ = pd.factorize(sources if isinstance(sources, pd.Series) else np.asarray(sources))
+        text = [str(v) for v in names_]  # sources are named as text (1 and "1" are one source)
+        if len(set(text)) > 1:
+            source_masks = {name: np.isin(src_codes, [i for i, t in enumerate(text) if t == name])
+                            for name in sorted(set(text))}
     parts = {}
-    source_masks = {src: (srcs == src).to_numpy() for src in sorted(srcs.unique())} if multi else {}
     for feature, groups in (groupings if groupings is not None else group_columns(sensitive)).items():
         # counted from the categorical's codes (its categories are the sorted group names), not per string
         codes, names = groups.cat.codes.to_numpy(), groups.cat.categories

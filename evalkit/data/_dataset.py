@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import release_arrow_memory, sha256_file
+from .._io import release_free_memory, sha256_file
 from ..exceptions import DataError
 from ._manifest import Manifest, load_manifest
 from ._schema import check_frame
@@ -284,7 +284,7 @@ def load_dataset(manifest: Manifest | str | Path) -> Dataset:
     if manifest.image_column:
         _check_images(manifest, frame)
     if manifest.format == "parquet":
-        release_arrow_memory()  # the Arrow table read is freed: its pages would stay in the resident memory
+        release_free_memory()  # the Arrow table read is freed: its pages would stay in the resident memory
     return Dataset(manifest=manifest, frame=frame.reset_index(drop=True))
 
 

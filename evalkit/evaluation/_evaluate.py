@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._io import release_free_memory
 from ..data import Dataset, balance_groups, balancing_weights, composition, downsample, group_columns, load_dataset
 from ..metrics import (
     DISPARITY_METRICS,
@@ -108,6 +109,7 @@ def evaluate(
     check_reference(ds.sensitive, reference, intersections=intersections)
     balance_groups(ds.sensitive, balance, balance_by, balance_target)  # fail before scoring
     y_score = score(ref, ds, trusted_types=st.trusted_types)
+    release_free_memory()
     if st.score_range:
         check_score_range(ref, ds, y_score, st.score_range)
     w = check_sample_weight(sample_weight, len(ds))
@@ -127,6 +129,7 @@ def evaluate(
             bw = balancing_weights(groups, target=balance_target)
             w = bw if w is None else w * bw
     balance_info["rows_after"] = len(ds)
+    release_free_memory()
     y_true = ds.y_true
     c_fp, c_fn = costs(st, config)
     op = choose_threshold(y_true, y_score, threshold_rule, threshold=threshold, cost_fp=c_fp, cost_fn=c_fn,
@@ -141,6 +144,7 @@ def evaluate(
     lower = LOWER_IS_BETTER | config.lower_is_better
     disp = disparities(by_group, min_group_size=min_group_size, metrics=compared, lower_is_better=lower)
     ref_disp = reference_disparities(by_group, reference=reference, min_group_size=min_group_size, metrics=compared)
+    release_free_memory()
     uncertainty = None
     if st.n_boot:
         codes = {f: pd.factorize(g, sort=True)[0] for f, g in groupings.items()}
@@ -150,9 +154,11 @@ def evaluate(
             sample_weight=w, extra=config.count_metrics(),
             progress=_print_progress if progress else None)
         ref_disp = uncertainty.reference
+        release_free_memory()
     target = target_fpr_for(st, overall["fpr"])
     thresholds = _group_thresholds(y_true, y_score, groupings, thr, target, w)
     slices = search_slices(ds, y_true, y_score, thr, st, c_fp, c_fn)
+    release_free_memory()
     return Evaluation(
         model=ref,
         data=ds,

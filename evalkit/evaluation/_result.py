@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write_json, atomic_write_parquet
+from .._io import atomic_write_json, atomic_write_parquet, release_free_memory
 from .._version import __version__
 from ..settings import EvaluationSettings, parse_rule
 from ..models import ModelCost, measure_cost
@@ -158,9 +158,18 @@ class Evaluation:
         return self.data.y_true
 
     def group_values(self, feature: str) -> np.ndarray:
-        """The group of every sample for ``feature`` (a sensitive feature or an ``a&b`` intersection)."""
+        """The group of every sample for ``feature`` (a sensitive feature or an ``a&b`` intersection).
+
+        An object array whose items are the group names themselves, one object per group, not one per sample
+        (a categorical's ``to_numpy()`` built a string per sample: about 56 MB per feature at 10^6 rows); NaN
+        where the group is missing."""
         if feature not in self._groups:
-            self._groups[feature] = self._grouping(feature).to_numpy()
+            column = self._grouping(feature)
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                names = np.append(np.asarray(column.cat.categories, dtype=object), np.nan)
+                self._groups[feature] = names[column.cat.codes.to_numpy()]  # code -1 (missing) reads the NaN
+            else:
+                self._groups[feature] = column.to_numpy()
         return self._groups[feature]
 
     def _grouping(self, feature: str) -> pd.Series:
@@ -335,18 +344,24 @@ class Evaluation:
     def scores_frame(self) -> pd.DataFrame:
         """One row per evaluated sample: ``id``, ``dataset``, ``y_true``, ``score``, ``weight`` and the
         sensitive features; what :mod:`evalkit.compare` pairs two models' runs on (``scores.parquet``)."""
-        frame = self.data.frame
+        frame, n = self.data.frame, len(self.data)
+
+        def text(column: pd.Series) -> Any:
+            # pandas' str column as is: to_numpy() made one Python string per row (about 60 MB per column at
+            # 10^6 rows, five columns at the report's peak) for pyarrow to turn back into the same column
+            return column.astype(str).reset_index(drop=True).array
+
         out = pd.DataFrame({
-            "id": self.data.ids.astype(str).to_numpy(),
-            "dataset": (frame["dataset"].astype(str).to_numpy() if "dataset" in frame.columns
-                        else np.full(len(frame), self.data.name, dtype=object)),
+            "id": text(self.data.ids),
+            "dataset": (text(frame["dataset"]) if "dataset" in frame.columns
+                        else pd.array(np.full(n, self.data.name, dtype=object), dtype="str")),
             "y_true": self.y_true.astype(np.int8),
             "score": np.asarray(self.y_score, dtype=np.float64),
-            "weight": (np.ones(len(frame)) if self.sample_weight is None
+            "weight": (np.ones(n) if self.sample_weight is None
                        else np.asarray(self.sample_weight, dtype=np.float64)),
         })
         for feature in self.data.manifest.sensitive_features:
-            out[f"group:{feature}"] = self.data.frame[feature].astype(str).to_numpy()
+            out[f"group:{feature}"] = text(frame[feature])
         return out
 
     def measure_cost(self) -> ModelCost | None:
@@ -358,6 +373,7 @@ class Evaluation:
         else:
             self.cost = measure_cost(self.model, self.data, repetitions=st.cost_repetitions,
                                      trusted_types=st.trusted_types)
+            release_free_memory()  # three loads of the model and a traced batch: their pages back to the system
         return self.cost
 
     def save(self, output_dir: str | Path | None) -> Path | None:
@@ -368,6 +384,7 @@ class Evaluation:
             return None
         if self.scale is None:
             atomic_write_parquet(Path(output_dir) / SCORES_FILE, self.scores_frame())
+            release_free_memory()  # the frame and Arrow's copy of it: their pages back before the figures
         return atomic_write_json(Path(output_dir) / "metrics.json", self.to_dict())
 
 
@@ -483,10 +500,11 @@ def slice_columns(ds: Dataset) -> list[str]:
 
 def slice_frame(ds: Dataset) -> pd.DataFrame:
     """The table a slice search runs on (and its queries read): :func:`slice_columns`, the sensitive features as
-    the report names their groups, one row per sample in evaluation order."""
+    the report names their groups, one row per sample in evaluation order. Its columns share the dataset's
+    memory (copy on write): at 10^6 rows a copy was about 100 MB at the report's peak."""
     columns = [c for c in slice_columns(ds) if c in ds.frame.columns or c in ds.sensitive.columns]
-    return pd.DataFrame({c: (ds.sensitive[c] if c in ds.sensitive.columns else ds.frame[c]).to_numpy()
-                         for c in columns})
+    return pd.DataFrame({c: (ds.sensitive[c] if c in ds.sensitive.columns else ds.frame[c]).reset_index(drop=True)
+                         for c in columns}, copy=False)
 
 
 def search_slices(ds: Dataset, y_true: np.ndarray, y_score: np.ndarray, threshold: float, st: EvaluationSettings,

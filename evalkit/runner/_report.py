@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import release_arrow_memory
+from .._io import release_free_memory
 from .. import tracking
 from ..data import Manifest, balance_groups, load_dataset, load_manifest
 from ..evaluation import SCORES_FILE, spec_for
@@ -92,7 +92,7 @@ def _give_back_memory() -> None:
     import gc
 
     gc.collect()
-    release_arrow_memory()
+    release_free_memory()
 
 
 def run_report(

@@ -140,5 +140,5 @@ def test_reading_parquet_gives_arrows_free_pages_back(tmp_path, monkeypatch):
     assert len(load_dataset(tmp_path / "d.yaml")) == 200
     assert len(released) == 1
     monkeypatch.delitem(sys.modules, "pyarrow")
-    _io.release_arrow_memory()
+    _io.release_free_memory()
     assert len(released) == 1 and "pyarrow" not in sys.modules

@@ -87,6 +87,24 @@ def test_composition_section_escapes_feature_names(synthetic_dataset):
     assert "group&amp;band" in text and "<td class=t>group&band" not in text
 
 
+def test_group_values_are_the_group_names_one_object_per_group(ev):
+    """group_values reads like the categorical's to_numpy() (NaN where missing) without a string per sample."""
+    import pandas as pd
+
+    for feature in (*ev.data.manifest.sensitive_features, "&".join(ev.data.manifest.sensitive_features)):
+        values = ev.group_values(feature)
+        expected = ev._grouping(feature).to_numpy()
+        assert values.dtype == object and values.tolist() == expected.tolist()
+        assert len({id(v) for v in values}) == len(set(expected))
+    kept = ev.groupings
+    try:
+        ev.groupings = {**kept, "gappy": pd.Series(pd.Categorical(["b", None, "a", "b"]))}
+        assert [str(v) for v in ev.group_values("gappy")] == ["b", "nan", "a", "b"]
+    finally:
+        ev.groupings = kept
+        ev._groups.pop("gappy", None)
+
+
 def test_curve_counts_are_scikit_learns_curves_for_every_group(ev):
     from sklearn.metrics import precision_recall_curve, roc_curve
 

@@ -33,6 +33,26 @@ def test_skops_file_scores_dataset(tiny_model):
     np.testing.assert_allclose(scores, expected, rtol=0, atol=0)
 
 
+def test_scores_are_made_in_chunks_with_the_same_values(tiny_model, monkeypatch):
+    """Scoring runs predict_proba on SCORE_CHUNK rows at a time (bounded memory); every score equals the one of a
+    single call, and a failure in a later chunk still names the model."""
+    from evalkit.models import _resolve
+
+    path, model = tiny_model
+    ds = load_dataset(ADULT_TEST)
+    expected = model.predict_proba(ds.frame[["age", "hours_per_week"]])[:, 1]
+    calls = []
+    fit_predict = LogisticRegression.predict_proba
+    monkeypatch.setattr(LogisticRegression, "predict_proba", lambda self, X: calls.append(len(X)) or fit_predict(self, X))
+    monkeypatch.setattr(_resolve, "SCORE_CHUNK", 5_000)
+    np.testing.assert_array_equal(score(resolve_model(str(path)), ds), expected)
+    assert calls == [5_000, 5_000, 5_000, 1_281]
+    monkeypatch.setattr(LogisticRegression, "predict_proba",
+                        lambda self, X: fit_predict(self, X) if X.index[0] == 0 else 1 / 0)
+    with pytest.raises(ModelError, match="scoring dataset 'adult_test' failed: ZeroDivisionError"):
+        score(resolve_model(str(path)), ds)
+
+
 def test_model_expecting_missing_columns(tmp_path):
     X = pd.DataFrame({"shoe_size": [1, 2, 3, 4]})
     path = tmp_path / "shoes.skops"

@@ -50,3 +50,20 @@ def test_a_notebook_figure_is_drawn_once_and_still_shown(tmp_path):
     images = [o for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1
     assert nb.cells[2].outputs[0]["text"].strip() == "1"
+
+
+def test_a_notebook_gives_free_memory_back_after_every_cell(tmp_path):
+    """``setup_notebook()`` registers one post-cell hook (also when called twice) that returns the allocators' free
+    pages: it runs after every later cell, in a real kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import evalkit, evalkit._io as io\nevalkit.setup_notebook()\nevalkit.setup_notebook()"),
+        nbformat.v4.new_code_cell("calls = []\nrelease = io.release_free_memory\n"
+                                  "io.release_free_memory = lambda: calls.append(1) or release()"),
+        nbformat.v4.new_code_cell("print(len(calls))"),
+        nbformat.v4.new_code_cell("print(len(calls))"),
+    ])
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert [nb.cells[k].outputs[0]["text"].strip() for k in (2, 3)] == ["1", "2"]
