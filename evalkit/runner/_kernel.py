@@ -84,6 +84,7 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
         kc.stop_channels()
         warm_context.destroy(linger=0)
         for client in issued:
+            _drop_unsent(client)
             client.stop_channels()
         if km.stopping:  # asked to shut down already: wait for it (SIGTERM, then SIGKILL, if it hangs)
             run_sync(km.finish_shutdown)()
@@ -92,3 +93,14 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
             run_sync(km.shutdown_kernel)(now=False)  # also removes the connection file
         if not km.context.closed:
             km.context.destroy(linger=0)
+
+
+def _drop_unsent(client: Any) -> None:
+    """Close ``client``'s request sockets without waiting for messages the kernel will never read. A socket
+    keeps unsent messages for its linger time (jupyter_client: 1 s) and destroying the client's context waits
+    for it: about a second after every report, with the kernel gone. The heartbeat channel, a thread, closes
+    its own socket at once."""
+    for channel in (client.shell_channel, client.stdin_channel, client.control_channel, client.iopub_channel):
+        socket = getattr(channel, "socket", None)
+        if socket is not None and not socket.closed:
+            socket.linger = 0

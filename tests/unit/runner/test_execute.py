@@ -43,3 +43,25 @@ def test_saves_are_throttled_and_the_last_is_always_written(tmp_path, monkeypatc
     assert cells["y * 2"].outputs[0]["data"]["text/plain"] == "6"  # x = 2 injected, every cell's outputs saved
     if fails:
         assert cells["raise ValueError('boom')"].outputs[0]["ename"] == "ValueError"
+
+
+def test_leaving_the_kernel_drops_messages_it_will_never_read(tmp_path, monkeypatch):
+    """After stop_soon, leaving warm_kernel closes papermill's client with a zero linger on its request sockets
+    (jupyter_client's 1 s linger made every report wait a second for a kernel already gone) and the kernel has
+    exited."""
+    from evalkit.runner import _kernel
+
+    seen = []
+    drop = _kernel._drop_unsent
+    monkeypatch.setattr(_kernel, "_drop_unsent", lambda client: (drop(client), seen.append(
+        [ch.socket.linger for ch in (client.shell_channel, client.stdin_channel, client.control_channel)
+         if ch.socket is not None and not ch.socket.closed])))
+    template = _notebook(tmp_path, ["y = x + 1"])
+    with warm_kernel(tmp_path, tmp_path / "kernel.log") as km:
+        _execute.execute_notebook(template, tmp_path / "out.ipynb", tmp_path, km=km, timeout=600, progress=False,
+                                  parameters={"x": 2})
+        km.stop_soon()
+    assert seen and all(lingers and set(lingers) == {0} for lingers in seen)
+    from jupyter_core.utils import run_sync
+
+    assert not run_sync(km.is_alive)()
