@@ -461,14 +461,33 @@ def percentile_interval(replicates: np.ndarray, level: float, *, axis: int = 0) 
     """Percentile interval of the defined (non-NaN) replicates; NaN when fewer than half are defined."""
     alpha = (1 - level) / 2
     defined = np.sum(~np.isnan(replicates), axis=axis)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            low, high = np.nanquantile(replicates, [alpha, 1 - alpha], axis=axis)
+    low, high = _nanquantile(np.asarray(replicates, dtype=np.float64), [alpha, 1 - alpha], axis)
     enough = defined >= replicates.shape[axis] / 2
     return np.where(enough, low, np.nan), np.where(enough, high, np.nan)
+
+
+def _nanquantile(x: np.ndarray, qs: list[float], axis: int) -> np.ndarray:
+    """``np.nanquantile(x, qs, axis=axis)``, float for float (signed zeros included), with one vectorised
+    ``np.quantile`` for every position without NaN.
+
+    numpy's nanquantile runs one 1-d quantile per position along the other axes (about 0.1 ms each: 0.4 s of an
+    Adult report's intervals), also where nothing is missing; there it does what ``np.quantile`` does on the
+    whole array. Positions with NaN keep numpy's own 1-d path."""
+    import warnings
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if x.ndim < 2 or x.size == 0:
+            return np.nanquantile(x, qs, axis=axis)
+        moved = np.moveaxis(x, axis, 0)
+        flat = moved.reshape(moved.shape[0], -1)
+        gaps = np.isnan(flat).any(axis=0)
+        out = np.empty((len(qs), flat.shape[1]))
+        if not gaps.all():
+            out[:, ~gaps] = np.quantile(flat[:, ~gaps], qs, axis=0)
+        for col in np.flatnonzero(gaps):
+            out[:, col] = np.nanquantile(flat[:, col], qs)
+        return out.reshape(len(qs), *moved.shape[1:])
 
 
 def shifted_interval(replicates: np.ndarray, exact: np.ndarray, binned: np.ndarray, level: float

@@ -168,23 +168,30 @@ def _reference_intervals(reps: Replicates, by_group: pd.DataFrame, reference: pd
     cols = ["difference_ci_low", "difference_ci_high", "ratio_ci_low", "ratio_ci_high", "se", "p_value"]
     data = np.full((len(reference), len(cols)), np.nan)
     positions = {f: {g: k for k, g in enumerate(by_group.loc[f].index)} for f in reps.values if f != "overall"}
-    for i, ((feature, metric, group), row) in enumerate(reference.iterrows()):
-        if metric not in reps.metrics or feature not in positions:
-            continue
-        j = reps.metrics.index(metric)
-        g, r = positions[feature][group], positions[feature][row["reference"]]
+    # the rows of each feature together: one (replicates x rows) array per feature instead of one interval per row
+    rows: dict[str, list[tuple[int, int, int, int]]] = {}
+    keys = reference.index.tolist()
+    references = reference["reference"].tolist()
+    for i, ((feature, metric, group), ref_group) in enumerate(zip(keys, references, strict=True)):
+        if metric in reps.metrics and feature in positions:
+            at = positions[feature]
+            rows.setdefault(feature, []).append((i, reps.metrics.index(metric), at[group], at[ref_group]))
+    exact_diff, exact_ratio = reference["difference"].to_numpy(np.float64), reference["ratio"].to_numpy(np.float64)
+    for feature, chosen in rows.items():
+        i, j, g, r = (np.array(c) for c in zip(*chosen, strict=True))
         v, ref = reps.values[feature][:, g, j], reps.values[feature][:, r, j]
         bv, bref = reps.binned[feature][g, j], reps.binned[feature][r, j]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(ref != 0, v / ref, np.nan)
-            b_ratio = bv / bref if bref != 0 else np.nan
+            b_ratio = np.where(bref != 0, bv / np.where(bref != 0, bref, 1), np.nan)
         diff = v - ref
-        data[i, 0:2] = _shift(diff, row["difference"], bv - bref, level)
-        data[i, 2:4] = _shift(ratio, row["ratio"], b_ratio, level)
-        defined = diff[~np.isnan(diff)]
-        se = float(np.std(defined, ddof=1)) if defined.size >= max(2, diff.size / 2) else math.nan
-        data[i, 4] = se
-        data[i, 5] = tolerance_p_value(row["difference"], se, tolerance)
+        data[i, 0], data[i, 1] = shifted_interval(diff, exact_diff[i], bv - bref, level)
+        data[i, 2], data[i, 3] = shifted_interval(ratio, exact_ratio[i], b_ratio, level)
+        for k, column in zip(i, np.ascontiguousarray(diff.T), strict=True):
+            defined = column[~np.isnan(column)]
+            se = float(np.std(defined, ddof=1)) if defined.size >= max(2, column.size / 2) else math.nan
+            data[k, 4] = se
+            data[k, 5] = tolerance_p_value(exact_diff[k], se, tolerance)
     out = reference.copy()
     for k, c in enumerate(cols):
         out[c] = data[:, k]
