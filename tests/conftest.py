@@ -128,19 +128,35 @@ def unmade_store(tmp_path, monkeypatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def shared_store(tmp_path_factory, migrated_store) -> str:
-    """One SQLite MLflow store for the session, with the demo models registered once."""
-    uri = new_store(tmp_path_factory.mktemp("store"), migrated_store)
+def shared_store(tmp_path_factory, worker_id, migrated_store) -> str:
+    """One SQLite MLflow store per xdist worker with the demo models registered: trained and registered once for
+    the whole run (:func:`once_per_run`, about 25 s), each worker then gets a copy of that database. The
+    copies share the registered models' artifacts (read only) and the experiment's artifact folder, where each
+    run writes under its own id."""
+    built = once_per_run(tmp_path_factory, worker_id, "demo-store", lambda folder: _register_demos(folder,
+                                                                                                  migrated_store))
+    uri = new_store(tmp_path_factory.mktemp("store"), built / "store" / "mlflow.db")
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    from evalkit.models import register_demo_models
-
-    register_demo_models(out_dir=tmp_path_factory.mktemp("models"))
     yield uri
     if old is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def _register_demos(folder: Path, migrated: Path) -> None:
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = new_store(folder / "store", migrated)
+    try:
+        from evalkit.models import register_demo_models
+
+        register_demo_models(out_dir=folder / "models")
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
 
 
 @pytest.fixture
