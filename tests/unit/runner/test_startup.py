@@ -67,3 +67,26 @@ def test_a_notebook_gives_free_memory_back_after_every_cell(tmp_path):
     ])
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert [nb.cells[k].outputs[0]["text"].strip() for k in (2, 3)] == ["1", "2"]
+
+
+EXIT_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print("exit handler ran"))
+sys.argv = ["evalkit", *sys.argv[1:]]
+runpy.run_module("evalkit", run_name="__main__")
+print("never printed: the command ends the process")
+"""
+
+
+def test_the_command_ends_without_teardown_but_runs_exit_handlers_and_flushes(tmp_path):
+    """``python -m evalkit`` ends with the command's exit code without the interpreter's teardown (about a second
+    after a report); exit handlers still run and everything printed reaches the pipe, on success and on error."""
+    ok = subprocess.run([sys.executable, "-c", EXIT_PROBE, "schemas", "--out", str(tmp_path)], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0, ok.stderr
+    *written, last = ok.stdout.splitlines()
+    assert sorted(written) == sorted(str(p) for p in tmp_path.glob("*.json")) and len(written) == 5
+    assert last == "exit handler ran"
+    bad = subprocess.run([sys.executable, "-c", EXIT_PROBE, "report", "--model", "m.skops", "--data",
+                          str(tmp_path / "missing.yaml")], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 1 and "missing.yaml" in bad.stderr and bad.stdout == "exit handler ran\n"
