@@ -21,7 +21,7 @@ def _exit(code: int) -> None:
 
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # what the interpreter's exit runs first (private, in CPython since 2.x)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -30,7 +31,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return _atomic_write(path, lambda fh: fh.write(data))
 
 
-def _atomic_write(path: str | Path, write: Any) -> Path:
+def _atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """``write(file)`` into a temporary file in ``path``'s folder, then flush, fsync and rename it to ``path``;
     the temporary file is removed on any error."""
     path = Path(path)
@@ -78,7 +79,8 @@ def release_free_memory() -> None:
     Reading a Parquet file builds an Arrow table that is freed once converted to pandas; mimalloc keeps those
     pages (about 130 MB at 10^6 rows) resident. glibc keeps the freed temporaries of numpy and pandas in its heap
     (about 80 MB after an evaluation at 10^6 rows). Both count in a report's peak while the next step allocates
-    from the other allocator. A few milliseconds; nothing to do for an allocator that is not in use."""
+    from the other allocator. Milliseconds (some tens on a large, fragmented heap); nothing to do for an allocator
+    that is not in use."""
     import sys
 
     if "pyarrow" in sys.modules:

@@ -9,7 +9,7 @@ def setup_notebook(*, dpi: int = 96) -> None:
     Call once at the top of a notebook. Outside IPython it only sets matplotlib's style. Under the inline
     backend each figure is drawn once, for its PNG (pyplot's redraw after every cell is switched off). After
     every cell (and its figures' rendering) the allocators' free pages go back to the system
-    (:func:`evalkit._io.release_free_memory`, milliseconds): a figure cell at 10^6 rows left 50-90 MB of freed
+    (:func:`evalkit._io.release_free_memory`, milliseconds a cell): a figure cell at 10^6 rows left 50-90 MB of freed
     temporaries resident, which added up in a report's peak.
     """
     import matplotlib

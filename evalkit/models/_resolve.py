@@ -257,7 +257,7 @@ def _positive_column(model: Any, spec: str, positive_label: str | int) -> int:
 
 #: Rows scored per ``predict_proba`` call: the model's copies of its input (the columns as one float matrix, the
 #: decision values, the class probabilities) exist for one chunk at a time (about 130 MB at 10^6 rows in one
-#: piece). Models score each row on its own, so the scores are those of one call.
+#: piece). scikit-learn's models score each row on its own: the scores are those of one call (tested).
 SCORE_CHUNK = 65_536
 
 
