@@ -691,7 +691,7 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
     cells = {name: (y.view(np.int8) << 2) | ((score >= thresholds[name]).view(np.int8) << 1) | base_pred.view(np.int8)
              for name, score in scores.items() if name != baseline}  # label, candidate's and baseline's decision
 
-    def grouping(feature: str | None) -> dict[str, list[dict[str, Any]]]:
+    def grouping(feature: str | None, ranked: Mapping[str, SortedScores]) -> dict[str, list[dict[str, Any]]]:
         codes = None if feature is None else groups.codes[feature]
         n_groups = 1 if codes is None else int(codes.max()) + 1
         base = placements(ranked[baseline], codes, n_groups)
@@ -707,7 +707,7 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
     # models ranked, then groupings, two at a time: numpy releases the GIL in the sorts, gathers and sums
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         ranked = dict(zip(scores, pool.map(lambda score: SortedScores(y, score), scores.values())))
-        for done in pool.map(grouping, list(columns)):
+        for done in pool.map(lambda feature: grouping(feature, ranked), list(columns)):
             for name, per in done.items():
                 rows[name].extend(per)
     return pd.DataFrame([row for per in rows.values() for row in per])

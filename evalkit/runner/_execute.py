@@ -8,6 +8,7 @@ when every step has succeeded.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import os
@@ -270,13 +271,11 @@ SAVE_EVERY = 1.0
 _ENGINE = "evalkit"
 
 
+@functools.cache
 def _register_engine() -> None:
-    """Register papermill's nbclient engine under :data:`_ENGINE`, with saves at most every
+    """Register papermill's nbclient engine under :data:`_ENGINE` (once per process), with saves at most every
     :data:`SAVE_EVERY` seconds until the final one."""
     from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
-
-    if _ENGINE in papermill_engines._engines:
-        return
 
     class Manager(NotebookExecutionManager):  # type: ignore[misc]
         final = started = False

@@ -88,7 +88,8 @@ def _check_inputs(model: str, data: Path, download_dir: Path, trust: bool,
 
 def _give_back_memory() -> None:
     """Return the checked data's memory to the system: the kernel loads the data again while this process
-    waits, and Arrow's allocator would keep the freed pages (about 180 MB for 10^6 rows) in the report's peak."""
+    waits, and the allocators (Arrow's above all) would keep the freed pages (about 180 MB for 10^6 rows) in the
+    report's peak."""
     import gc
 
     gc.collect()
