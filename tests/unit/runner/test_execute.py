@@ -65,3 +65,23 @@ def test_leaving_the_kernel_drops_messages_it_will_never_read(tmp_path, monkeypa
     from jupyter_core.utils import run_sync
 
     assert not run_sync(km.is_alive)()
+
+
+def test_the_kernel_ends_without_the_interpreters_teardown(tmp_path):
+    """A pipeline's kernel leaves at once when shut down: no exit handler registered before the warm-up, and
+    no finaliser of the session's objects, runs (they cost about 2 s after a report), yet a notebook's own
+    exit handlers (registered later) still run first and the kernel's log is flushed."""
+    from jupyter_core.utils import run_sync
+
+    finalised, late = tmp_path / "finalised", tmp_path / "late-handler"
+    template = _notebook(tmp_path, [
+        f"class Witness:\n    def __del__(self):\n        open({str(finalised)!r}, 'w').close()\nw = Witness()",
+        f"import atexit, sys\natexit.register(lambda: open({str(late)!r}, 'w').close())\n"
+        "print('to the log', file=sys.__stderr__)"])
+    with warm_kernel(tmp_path, tmp_path / "kernel.log") as km:
+        _execute.execute_notebook(template, tmp_path / "out.ipynb", tmp_path, km=km, timeout=600, progress=False,
+                                  parameters={"x": 2})
+        km.stop_soon()
+    assert not run_sync(km.is_alive)()
+    assert late.is_file() and not finalised.exists()
+    assert "to the log" in (tmp_path / "kernel.log").read_text()
