@@ -1,7 +1,8 @@
 """The one run skeleton that the report, the gate and the comparison share.
 
 validate → scratch folder → MLflow run → execute the notebook → render → log → publish, or fail the run
-keeping the partial notebook. A pipeline supplies only what differs (:class:`Pipeline`): how it checks its
+keeping the partial notebook. What the notebook's JSON record carries (a report's metrics) can be logged while its
+later cells run (:attr:`Pipeline.log_record`). A pipeline supplies only what differs (:class:`Pipeline`): how it checks its
 input, how it starts its run, the notebook's parameters, what it logs. Everything is written into a
 staging folder beside the final one and moved into place only when every step has succeeded, so a failure
 never leaves a truncated report or replaces a good one; the MLflow run is marked FAILED (with the partial
@@ -10,8 +11,10 @@ notebook attached) on any error, including Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +83,12 @@ class Pipeline:
         ``parameters(target, staging, run_id) -> dict``: the notebook's parameters.
     log_run : callable
         ``log_run(run_id, target, outputs)``: metrics and artifacts; called only when tracking.
+    log_record : callable, optional
+        ``log_record(run_id, target, record)``: log what the notebook's JSON record carries (a report's metrics).
+        Called on a thread as soon as the notebook has written the record, while its later cells run (this
+        process only waits on the kernel then), and again with the final record if the notebook rewrote it;
+        called after the notebook when the record came last or the run is not the pipeline's (``end_run``
+        False). A run that fails after it keeps these values and is marked FAILED, as always.
     on_failure : callable, optional
         ``on_failure(run_id, target, error)`` after the run was marked FAILED (e.g. the gate tags the model).
     kernel_extra : str
@@ -105,6 +114,7 @@ class Pipeline:
     start_run: Callable[[Target], str]
     parameters: Callable[[Target, Path, str | None], Mapping[str, Any]]
     log_run: Callable[[str, Target, Outputs], None]
+    log_record: Callable[[str, Target, Mapping[str, Any]], None] | None = None
     on_failure: Callable[[str | None, Target | None, BaseException], None] | None = None
     kernel_extra: str = ""
     end_run: bool = True
@@ -147,6 +157,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
     target: Target | None = None
     staging: Path | None = None
     beat = tracking.Heartbeat(None)  # renews the run's heartbeat while it works (stale-run detection)
+    early: _RecordLogger | None = None
     try:
         if pipeline.check_first:
             target = pipeline.validate(workdir)
@@ -164,6 +175,8 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
                     tracking.set_tags(run_id, options.run_tags)
                 beat = tracking.Heartbeat(run_id if pipeline.end_run else None).__enter__()
             nb_out = staging / (pipeline.notebook_name or pipeline.notebook.name)
+            if pipeline.log_record is not None and run_id is not None and pipeline.end_run:
+                early = _RecordLogger(staging / pipeline.record_name, pipeline.log_record, run_id, target).start()
             execute_notebook(pipeline.notebook, nb_out, target.out_dir, km=km, timeout=options.timeout,
                              progress=options.progress,
                              parameters=dict(pipeline.parameters(target, staging, run_id)))
@@ -173,6 +186,10 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
             outputs = Outputs(staging=staging, notebook=nb_out, html=html,
                               record_path=staging / pipeline.record_name, record=record, figures=figures)
             if options.track and run_id is not None:
+                if early is not None:
+                    early.finish()
+                elif pipeline.log_record is not None:
+                    pipeline.log_record(run_id, target, record)
                 pipeline.log_run(run_id, target, outputs)
         signals.check()
         publish(staging, target.out_dir, pipeline.published)
@@ -187,17 +204,78 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
         failure = ReportError(f"cannot write the {pipeline.noun or pipeline.kind}: {where}: {err.strerror or err}",
                               notebook=getattr(err, "notebook", None))  # kept by execute_notebook, if any
         beat.__exit__()
+        _stop(early)
         _fail(pipeline, run_id, target, failure)
         raise failure from err
     except BaseException as err:
         beat.__exit__()
+        _stop(early)
         _fail(pipeline, run_id, target, err)
         raise
     finally:
         beat.__exit__()
+        _stop(early)
         shutil.rmtree(workdir, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+class _RecordLogger:
+    """Calls :attr:`Pipeline.log_record` from a daemon thread as soon as the notebook's record exists.
+
+    The notebook writes the record atomically (a rename), so a record that exists is complete. The thread looks
+    for it every :data:`RECORD_POLL_SECONDS` while the notebook runs.
+    """
+
+    def __init__(self, path: Path, log_record: Callable[[str, Target, Mapping[str, Any]], None], run_id: str,
+                 target: Target) -> None:
+        self.path, self._log = path, (lambda record: log_record(run_id, target, record))
+        self.logged: str | None = None  # the text of the record logged
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="evalkit-record", daemon=True)
+
+    def start(self) -> _RecordLogger:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.path.is_file():
+            if self._stop.wait(RECORD_POLL_SECONDS):
+                return
+        try:
+            self._write(self.path.read_text())
+        except BaseException as err:  # noqa: BLE001 - raised by finish() in the pipeline's thread
+            self.error = err
+
+    def _write(self, text: str) -> None:
+        self._log(json.loads(text))
+        self.logged = text
+
+    def stop(self) -> None:
+        """Stop looking for the record; wait for a logging already under way."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def finish(self) -> None:
+        """After the notebook: wait for the thread, raise its error, log the final record if it differs from the
+        one logged (rewritten by a later cell, or written last)."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+        text = self.path.read_text()
+        if text != self.logged:
+            self._write(text)
+
+
+#: How often the record logger looks for the notebook's record (seconds).
+RECORD_POLL_SECONDS = 0.05
+
+
+def _stop(early: _RecordLogger | None) -> None:
+    if early is not None:
+        early.stop()
 
 
 def _fail(pipeline: Pipeline, run_id: str | None, target: Target | None, err: BaseException) -> None:

@@ -176,16 +176,23 @@ def run_report(
         return _parameters(st, ref=target.context["ref"], manifest=target.context["manifest"], run_id=run_id,
                            output_dir=staging)
 
+    logged: dict[str, int] = {}
+
+    def log_record(run_id: str, target: Target, record: Mapping[str, Any]) -> None:
+        logged["metrics"] = tracking.log_metrics(run_id, _metric_values(record))
+
     def log_run(run_id: str, target: Target, out: Outputs) -> None:
         scores = [] if st.out_of_core else [out.staging / SCORES_FILE]  # out of core: no per-sample scores
-        extra_files = [config.path] if config.path else []
-        _log_to_mlflow(run_id, out.record, [out.html, out.notebook, out.record_path, *scores, *extra_files],
-                       out.figures)
+        files = [out.html, out.notebook, out.record_path, *scores, *([config.path] if config.path else [])]
+        tracking.log_artifacts(run_id, files)
+        tracking.log_artifacts(run_id, out.figures, artifact_path="figures")
+        log(f"logged {logged['metrics']} metrics, {len(files)} files and {len(out.figures)} figures to MLflow")
 
     published = ("metrics.json", *(() if st.out_of_core else (SCORES_FILE,)), "evaluate_model.ipynb", "report.html")
     pipeline = Pipeline(kind="report", notebook=notebook, html_name="report.html", record_name="metrics.json",
                         published=published, validate=validate, start_run=start_run, parameters=parameters,
-                        log_run=log_run, end_run=opts.attach_to is None, notebook_name="evaluate_model.ipynb",
+                        log_record=log_record, log_run=log_run, end_run=opts.attach_to is None,
+                        notebook_name="evaluate_model.ipynb",
                         # scores from a file or column are checked in full before the kernel starts (in memory)
                         check_first=gives_scores(model) and not st.out_of_core,
                         kernel_extra=model_imports(model))
@@ -226,9 +233,9 @@ def _recorded(st: EvaluationSettings) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in drop}
 
 
-def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figures: list[Path]) -> None:
-    from .. import tracking
-
+def _metric_values(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """The MLflow metrics of a report's ``metrics.json``: overall, per group, disparities, intervals, the
+    threshold, the engine's figures and the cost."""
     values: dict[str, float | None] = {tracking.metric_key(m): v for m, v in metrics["overall"].items()}
     for feature, groups in metrics["by_group"].items():
         for group, row in groups.items():
@@ -248,9 +255,6 @@ def _log_to_mlflow(run_id: str, metrics: dict[str, Any], files: list[Path], figu
     values.update({f"engine/{k}": details.get(k) for k in ("rows", "seconds", "rows_per_second", "auc_binning_bound")
                    if isinstance(details.get(k), (int, float))})
     values.update(cost_metrics(metrics.get("cost")))
-    count = tracking.log_metrics(run_id, values)
-    tracking.log_artifacts(run_id, files)
-    tracking.log_artifacts(run_id, figures, artifact_path="figures")
-    log(f"logged {count} metrics, {len(files)} files and {len(figures)} figures to MLflow")
+    return values
 
 

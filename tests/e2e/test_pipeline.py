@@ -24,21 +24,27 @@ def _notebook(folder: Path, body: str) -> Path:
     return path
 
 
-def _pipeline(notebook: Path, out: Path, calls: list[str]) -> Pipeline:
+def _pipeline(notebook: Path, out: Path, calls: list[str], *, early: bool = False) -> Pipeline:
     def start_run(target: Target) -> str:
         calls.append("start")
         return tracking.start_run(experiment="tiny", run_name="tiny", params={"value": 7}, tags={})
 
+    def log_record(run_id: str, target: Target, record) -> None:
+        calls.append(f"record {record['value']}")
+        tracking.log_metrics(run_id, {"value": record["value"]})
+
     def log_run(run_id: str, target: Target, outputs: Outputs) -> None:
         calls.append("log")
-        tracking.log_metrics(run_id, {"value": outputs.record["value"]})
+        if not early:
+            tracking.log_metrics(run_id, {"value": outputs.record["value"]})
 
     return Pipeline(kind="tiny", notebook=notebook, html_name="tiny.html", record_name="record.json",
                     published=("record.json", "tiny.ipynb", "tiny.html"),
                     validate=lambda workdir: Target(name="tiny", out_dir=out / "tiny", title="tiny report"),
                     start_run=start_run, parameters=lambda t, staging, run_id: {
                         "value": 7, "run_id": run_id, "output_dir": str(staging)},
-                    log_run=log_run, on_failure=lambda run_id, target, err: calls.append("failed"))
+                    log_record=log_record if early else None, log_run=log_run,
+                    on_failure=lambda run_id, target, err: calls.append("failed"))
 
 
 WRITE = ("import json, pathlib\npathlib.Path(output_dir, 'record.json').write_text(json.dumps({'value': value}))\n"
@@ -68,3 +74,46 @@ def test_a_failing_notebook_fails_the_run_and_keeps_the_partial_notebook(mlflow_
     assert not list((tmp_path / "reports").glob(".staging-*"))
     runs = tracking.client().search_runs([tracking.client().get_experiment_by_name("tiny").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+#: A later cell that waits until the run holds the record's value: it returns only if the record was logged while
+#: the notebook ran (the bound only keeps a broken logger from hanging the suite), then rewrites the record.
+AWAIT_AND_REWRITE = """
+import time
+import mlflow
+deadline = time.monotonic() + 600
+while mlflow.MlflowClient().get_run(run_id).data.metrics.get("value") != value:
+    assert time.monotonic() < deadline, "the record was not logged while the notebook ran"
+    time.sleep(0.05)
+pathlib.Path(output_dir, 'record.json').write_text(json.dumps({'value': value + 1}))
+"""
+
+
+def test_the_record_is_logged_while_the_notebook_runs_and_again_when_rewritten(mlflow_store, tmp_path):
+    calls: list[str] = []
+    notebook = _notebook(tmp_path, WRITE)
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(new_code_cell(AWAIT_AND_REWRITE))
+    nbformat.write(nb, notebook)
+    target, out, run_id = run_pipeline(_pipeline(notebook, tmp_path / "reports", calls, early=True),
+                                       RunOptions(progress=False), output_root=tmp_path / "reports")
+    assert calls == ["start", "record 7", "record 8", "log"]
+    assert out.record == {"value": 8}
+    run = tracking.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["value"] == 8
+    assert [m.value for m in tracking.client().get_metric_history(run_id, "value")] == [7, 8]
+
+
+def test_a_record_logged_early_stays_on_a_run_that_then_fails(mlflow_store, tmp_path):
+    calls: list[str] = []
+    notebook = _notebook(tmp_path, WRITE)
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(new_code_cell(AWAIT_AND_REWRITE.split("pathlib")[0] + "raise ValueError('late failure')"))
+    nbformat.write(nb, notebook)
+    with pytest.raises(ReportError, match="late failure"):
+        run_pipeline(_pipeline(notebook, tmp_path / "reports", calls, early=True), RunOptions(progress=False),
+                     output_root=tmp_path / "reports")
+    assert calls == ["start", "record 7", "failed"]
+    run, = tracking.client().search_runs([tracking.client().get_experiment_by_name("tiny").experiment_id])
+    assert run.info.status == "FAILED" and run.data.metrics["value"] == 7
+    assert not (tmp_path / "reports" / "tiny" / "record.json").exists()
