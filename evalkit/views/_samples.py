@@ -42,19 +42,19 @@ def sample_rows(ev: Evaluation, rows: np.ndarray, *, feature: str | None = None,
     rows = np.asarray(rows)[:max_rows]
     m = ev.data.manifest
     frame = ev.data.frame.iloc[rows]
-    out = pd.DataFrame({
+    out = {
         "id": frame[m.id_column].to_numpy(),
         "score": np.round(ev.y_score[rows], 4),
         "label": np.where(ev.y_true[rows] == 1, "positive", "negative"),
         "outcome": outcome(ev.y_true[rows], ev.y_score[rows], ev.threshold),
-    })
+    }
     if feature is not None:
         out[feature] = ev.group_values(feature)[rows]
     skip = {m.id_column, m.label_column, feature}
     for c in frame.columns:
-        if c not in skip and c not in out.columns:
+        if c not in skip and c not in out:
             out[c] = frame[c].to_numpy()
-    return out.reset_index(drop=True)
+    return pd.DataFrame(out)  # one frame from the columns (inserting them one by one costs more than the rows)
 
 
 def samples_html(ev: Evaluation, rows: np.ndarray, *, feature: str | None = None, max_rows: int = 24) -> str:
@@ -68,8 +68,19 @@ def samples_html(ev: Evaluation, rows: np.ndarray, *, feature: str | None = None
         captions = [f"{ev.data.ids.iloc[i]} s={ev.y_score[i]:.3f} {'pos' if ev.y_true[i] else 'neg'}"
                     + (f" {g}" if g else "") for i, g in zip(rows, groups, strict=True)]
         return thumbnails_html(paths, captions)
-    table = sample_rows(ev, rows, feature=feature, max_rows=max_rows).astype(object).where(lambda t: t.notna(), "—")
-    return CSS + html_table(table.astype(str), tuple(table.columns))
+    table = _display_strings(sample_rows(ev, rows, feature=feature, max_rows=max_rows))
+    return CSS + html_table(table, tuple(table.columns))
+
+
+def _display_strings(table: pd.DataFrame) -> pd.DataFrame:
+    """Every value of ``table`` as the text a samples table shows: ``str`` of the value, ``—`` where it is
+    missing. Column by column (a frame's ``astype(object).where(notna, "—").astype(str)``, at a tenth of the cost
+    on a few dozen rows)."""
+    out = {}
+    for c in table.columns:
+        values = table[c].astype(object).to_numpy()
+        out[c] = ["—" if m else str(v) for v, m in zip(values, pd.isna(values), strict=True)]
+    return pd.DataFrame(out, index=table.index, columns=table.columns, dtype=object)
 
 
 def _browser_image(path: Path) -> tuple[str, str]:

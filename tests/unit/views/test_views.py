@@ -128,3 +128,25 @@ def test_a_thinned_curve_stays_within_a_step_of_every_point():
     assert np.max(np.diff(norm.ppf(shown))) < 0.05 and gaps.max() > 10
     small = np.arange(10)
     np.testing.assert_array_equal(thin_curve(small / 9, small / 9), small)
+
+
+def test_sample_values_are_shown_as_pandas_would_and_tables_keep_each_columns_type():
+    """The samples table's text is built column by column; it equals the frame-wide pandas expression it
+    replaced, missing values of every kind included. html_table reads each column's own values (a row-wise
+    read would show an integer beside a float column as 3.0)."""
+    import numpy as np
+    import pandas as pd
+
+    from evalkit.views._samples import _display_strings
+
+    frame = pd.DataFrame({
+        "i": np.array([3, -1, 0]), "f": [0.1, np.nan, 1e-7], "s": pd.array(["a", None, "<b>"], dtype="str"),
+        "n": pd.array([1, None, 3], dtype="Int64"), "c": pd.Categorical(["x", None, "y"]),
+        "b": [True, False, True], "o": np.array(["u", None, 2.5], dtype=object),
+        "t": pd.to_datetime(["2020-01-02", None, "2021-03-04"])})
+    expected = frame.astype(object).where(lambda t: t.notna(), "—").astype(str)
+    got = _display_strings(frame)
+    assert got.columns.tolist() == frame.columns.tolist()
+    assert got.to_numpy().tolist() == expected.to_numpy().tolist()
+    text = html_table(pd.DataFrame({"n": [3], "v": [0.5]}))
+    assert "<td>3</td><td>0.5</td>" in text
