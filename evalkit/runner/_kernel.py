@@ -23,7 +23,8 @@ WARM_UP = (
 )
 
 
-#: Sent after the imports: the kernel ends without the interpreter's teardown (:func:`_exit_without_teardown`).
+#: Sent after the imports: the kernel will end without the interpreter's teardown
+#: (:func:`_exit_without_teardown`).
 _AT_EXIT = "__import__('evalkit.runner._kernel', fromlist=['_'])._exit_without_teardown()"
 
 
@@ -34,8 +35,8 @@ def _exit_without_teardown() -> None:
     IPython's exit handler collects garbage and saves the session's history, then the interpreter frees every
     object of every imported module. The report's process waits for it before it can finish. Nothing of that
     is needed by a kernel that papermill has finished with: its outputs are in the notebook, its history is
-    not kept. Exit handlers run last registered first: this one, registered after the kernel's and IPython's own,
-    runs before them (a notebook's own handlers, registered later still, run before it). It flushes the
+    not kept. Exit handlers run last registered first: this one, registered after the kernel's and IPython's
+    own, runs before them (a notebook's own handlers, registered later still, run before it). It flushes the
     process's own output (the kernel's log) and ends the process.
     """
     import atexit
@@ -92,8 +93,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
             return kc
 
         def stop_soon(self) -> None:
-            """Ask the kernel to shut down and return at once: it exits (about a second of clean-up in a
-            report's kernel) while this process renders; leaving :func:`warm_kernel` waits for it."""
+            """Ask the kernel to shut down and return at once: it exits (within tens of milliseconds, see
+            :func:`_exit_without_teardown`) while this process renders; leaving :func:`warm_kernel` waits for it."""
             if not self.stopping and run_sync(self.is_alive)():
                 self.shutting_down = True
                 run_sync(self.request_shutdown)()
@@ -111,7 +112,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
         kc.load_connection_info(km.get_connection_info())
         kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)  # only to send
         # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
-        kc.execute(WARM_UP + (f", {extra}" if extra else "") + "\n" + _AT_EXIT, silent=True, store_history=False)
+        code = WARM_UP + (f", {extra}" if extra else "") + "\n" + _AT_EXIT
+        kc.execute(code, silent=True, store_history=False)
         yield km
     finally:
         kc.stop_channels()

@@ -1,9 +1,9 @@
 """The one run skeleton that the report, the gate and the comparison share.
 
 validate → scratch folder → MLflow run → execute the notebook → render → log → publish, or fail the run
-keeping the partial notebook. What the notebook's JSON record carries (a report's metrics) can be logged while its
-later cells run (:attr:`Pipeline.log_record`). A pipeline supplies only what differs (:class:`Pipeline`): how it checks its
-input, how it starts its run, the notebook's parameters, what it logs. Everything is written into a
+keeping the partial notebook. A pipeline supplies only what differs (:class:`Pipeline`): how it checks its
+input, how it starts its run, the notebook's parameters, what it logs (what the notebook's JSON record carries
+can be logged while its later cells run: :attr:`Pipeline.log_record`). Everything is written into a
 staging folder beside the final one and moved into place only when every step has succeeded, so a failure
 never leaves a truncated report or replaces a good one; the MLflow run is marked FAILED (with the partial
 notebook attached) on any error, including Ctrl-C.
@@ -84,11 +84,11 @@ class Pipeline:
     log_run : callable
         ``log_run(run_id, target, outputs)``: metrics and artifacts; called only when tracking.
     log_record : callable, optional
-        ``log_record(run_id, target, record)``: log what the notebook's JSON record carries (a report's metrics).
-        Called on a thread as soon as the notebook has written the record, while its later cells run (this
-        process only waits on the kernel then), and again with the final record if the notebook rewrote it;
-        called after the notebook when the record came last or the run is not the pipeline's (``end_run``
-        False). A run that fails after it keeps these values and is marked FAILED, as always.
+        ``log_record(run_id, target, record)``: log what the notebook's JSON record carries (a report's
+        metrics). Called on a thread as soon as the notebook has written the record, while its later cells
+        run (this process only waits on the kernel then), and again with the final record if the notebook
+        rewrote it; called after the notebook when the record came last or the run is not the pipeline's
+        (``end_run`` False). A run that fails after it keeps these values and is marked FAILED, as always.
     on_failure : callable, optional
         ``on_failure(run_id, target, error)`` after the run was marked FAILED (e.g. the gate tags the model).
     kernel_extra : str
@@ -176,11 +176,12 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
                 beat = tracking.Heartbeat(run_id if pipeline.end_run else None).__enter__()
             nb_out = staging / (pipeline.notebook_name or pipeline.notebook.name)
             if pipeline.log_record is not None and run_id is not None and pipeline.end_run:
-                early = _RecordLogger(staging / pipeline.record_name, pipeline.log_record, run_id, target).start()
+                early = _RecordLogger(staging / pipeline.record_name, pipeline.log_record, run_id, target)
+                early.start()
             execute_notebook(pipeline.notebook, nb_out, target.out_dir, km=km, timeout=options.timeout,
                              progress=options.progress,
                              parameters=dict(pipeline.parameters(target, staging, run_id)))
-            km.stop_soon()  # the kernel exits (about a second) on the other core while this process renders and logs
+            km.stop_soon()  # the kernel exits (at once: _exit_without_teardown) while this process renders
             html, figures, record = render_outputs(nb_out, staging, pipeline.html_name, pipeline.record_name,
                                                    title=target.title)
             outputs = Outputs(staging=staging, notebook=nb_out, html=html,
@@ -223,8 +224,8 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
 class _RecordLogger:
     """Calls :attr:`Pipeline.log_record` from a daemon thread as soon as the notebook's record exists.
 
-    The notebook writes the record atomically (a rename), so a record that exists is complete. The thread looks
-    for it every :data:`RECORD_POLL_SECONDS` while the notebook runs.
+    The notebook writes the record atomically (a rename), so a record that exists is complete. The thread
+    looks for it every :data:`RECORD_POLL_SECONDS` while the notebook runs.
     """
 
     def __init__(self, path: Path, log_record: Callable[[str, Target, Mapping[str, Any]], None], run_id: str,
@@ -235,9 +236,8 @@ class _RecordLogger:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evalkit-record", daemon=True)
 
-    def start(self) -> _RecordLogger:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
     def _run(self) -> None:
         while not self.path.is_file():
@@ -259,8 +259,8 @@ class _RecordLogger:
             self._thread.join()
 
     def finish(self) -> None:
-        """After the notebook: wait for the thread, raise its error, log the final record if it differs from the
-        one logged (rewritten by a later cell, or written last)."""
+        """After the notebook: wait for the thread, raise its error, log the final record if it differs from
+        the one logged (rewritten by a later cell, or written last)."""
         self.stop()
         if self.error is not None:
             raise self.error

@@ -74,7 +74,8 @@ def html_table(frame: pd.DataFrame, text_columns: tuple[str, ...] = (), raw_html
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     opens = [f"<td{' class=t' if c in text_columns else ''}>" for c in frame.columns]
     rows = []
-    for values in frame.itertuples(index=False, name=None):  # each column's own values (iterrows would upcast)
-        cells = "".join(f"{o}{v if raw_html else html.escape(str(v))}</td>" for o, v in zip(opens, values, strict=True))
+    for values in frame.itertuples(index=False, name=None):  # each column's own values (iterrows upcasts)
+        cells = "".join(f"{o}{v if raw_html else html.escape(str(v))}</td>"
+                        for o, v in zip(opens, values, strict=True))
         rows.append(f"<tr>{cells}</tr>")
     return f"<table class='evalkit'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -76,8 +76,9 @@ def test_a_failing_notebook_fails_the_run_and_keeps_the_partial_notebook(mlflow_
     assert [r.info.status for r in runs] == ["FAILED"]
 
 
-#: A later cell that waits until the run holds the record's value: it returns only if the record was logged while
-#: the notebook ran (the bound only keeps a broken logger from hanging the suite), then rewrites the record.
+#: A later cell that waits until the run holds the record's value: it returns only if the record was logged
+#: while the notebook ran (the bound only keeps a broken logger from hanging the suite); it then rewrites the
+#: record.
 AWAIT_AND_REWRITE = """
 import time
 import mlflow

@@ -75,7 +75,8 @@ def test_the_kernel_ends_without_the_interpreters_teardown(tmp_path):
 
     finalised, late = tmp_path / "finalised", tmp_path / "late-handler"
     template = _notebook(tmp_path, [
-        f"class Witness:\n    def __del__(self):\n        open({str(finalised)!r}, 'w').close()\nw = Witness()",
+        f"class Witness:\n    def __del__(self):\n        open({str(finalised)!r}, 'w').close()\n"
+        "w = Witness()",
         f"import atexit, sys\natexit.register(lambda: open({str(late)!r}, 'w').close())\n"
         "print('to the log', file=sys.__stderr__)"])
     with warm_kernel(tmp_path, tmp_path / "kernel.log") as km:
