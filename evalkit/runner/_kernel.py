@@ -94,7 +94,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
 
         def stop_soon(self) -> None:
             """Ask the kernel to shut down and return at once: it exits (within tens of milliseconds, see
-            :func:`_exit_without_teardown`) while this process renders; leaving :func:`warm_kernel` waits for it."""
+            :func:`_exit_without_teardown`) while this process renders; leaving :func:`warm_kernel` waits for
+            it."""
             if not self.stopping and run_sync(self.is_alive)():
                 self.shutting_down = True
                 run_sync(self.request_shutdown)()
