@@ -7,9 +7,9 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 _CHUNK = 1 << 20
 
@@ -32,8 +32,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def _atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """``write(file)`` into a temporary file in ``path``'s folder, then flush, fsync and rename it to ``path``;
-    the temporary file is removed on any error."""
+    """``write(file)`` into a temporary file in ``path``'s folder, then flush, fsync and rename it to
+    ``path``; the temporary file is removed on any error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -77,10 +77,10 @@ def release_free_memory() -> None:
     ``malloc_trim``).
 
     Reading a Parquet file builds an Arrow table that is freed once converted to pandas; mimalloc keeps those
-    pages (about 130 MB at 10^6 rows) resident. glibc keeps the freed temporaries of numpy and pandas in its heap
-    (about 80 MB after an evaluation at 10^6 rows). Both count in a report's peak while the next step allocates
-    from the other allocator. Milliseconds (some tens on a large, fragmented heap); nothing to do for an allocator
-    that is not in use."""
+    pages (about 130 MB at 10^6 rows) resident. glibc keeps the freed temporaries of numpy and pandas in its
+    heap (about 80 MB after an evaluation at 10^6 rows). Both count in a report's peak while the next step
+    allocates from the other allocator. Milliseconds (some tens on a large, fragmented heap); nothing to do
+    for an allocator that is not in use."""
     import sys
 
     if "pyarrow" in sys.modules:
@@ -95,7 +95,21 @@ def _malloc_trim() -> Any:
     """glibc's ``malloc_trim``, or None (another C library, another system)."""
     import ctypes
 
-    try:  # the symbols already loaded (find_library would run ldconfig in a subprocess: a fork of a big process)
+    # the symbols already loaded (find_library would run ldconfig in a subprocess: a fork of a big process)
+    try:
         return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
+
+
+def end_process(code: int, streams: Iterable[Any]) -> NoReturn:
+    """Flush ``streams`` and end the process with ``code`` at once (``os._exit``): no exit handlers run and
+    the interpreter frees nothing (one to two seconds after a report, in the command and in its kernel). A
+    stream that is None, closed or broken is passed over: nothing more can reach it."""
+    for stream in streams:
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -3,6 +3,7 @@ the shipped Adult data, and synthetic data with a known injected bias."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -129,34 +130,36 @@ def unmade_store(tmp_path, monkeypatch) -> str:
 
 @pytest.fixture(scope="session")
 def shared_store(tmp_path_factory, worker_id, migrated_store) -> str:
-    """One SQLite MLflow store per xdist worker with the demo models registered: trained and registered once for
-    the whole run (:func:`once_per_run`, about 25 s), each worker then gets a copy of that database. The
+    """One SQLite MLflow store per xdist worker with the demo models registered: trained and registered once
+    for the whole run (:func:`once_per_run`, about 25 s), each worker then gets a copy of that database. The
     copies share the registered models' artifacts (read only) and the experiment's artifact folder, where each
     run writes under its own id."""
     built = once_per_run(tmp_path_factory, worker_id, "demo-store", lambda folder: _register_demos(folder,
                                                                                                   migrated_store))
     uri = new_store(tmp_path_factory.mktemp("store"), built / "store" / "mlflow.db")
+    with _tracking_uri(uri):
+        yield uri
+
+
+@contextlib.contextmanager
+def _tracking_uri(uri: str):
+    """``MLFLOW_TRACKING_URI`` set to ``uri`` inside the block, as it was (or unset) after it."""
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    yield uri
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
-
-
-def _register_demos(folder: Path, migrated: Path) -> None:
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = new_store(folder / "store", migrated)
     try:
-        from evalkit.models import register_demo_models
-
-        register_demo_models(out_dir=folder / "models")
+        yield
     finally:
         if old is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def _register_demos(folder: Path, migrated: Path) -> None:
+    from evalkit.models import register_demo_models
+
+    with _tracking_uri(new_store(folder / "store", migrated)):
+        register_demo_models(out_dir=folder / "models")
 
 
 @pytest.fixture

@@ -40,19 +40,11 @@ def _exit_without_teardown() -> None:
     process's own output (the kernel's log) and ends the process.
     """
     import atexit
-    import os
     import sys
 
-    def leave() -> None:
-        for stream in (sys.__stdout__, sys.__stderr__):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(0)
+    from .._io import end_process
 
-    atexit.register(leave)
+    atexit.register(lambda: end_process(0, (sys.__stdout__, sys.__stderr__)))
 
 
 def model_imports(model: str) -> str:
