@@ -87,6 +87,26 @@ def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kernel_zygote(tmp_path_factory):
+    """One kernel zygote per test process (:mod:`evalkit.runner._zygote`): the reports, gates and comparisons
+    the tests run, in this process and in the commands it starts, get kernels forked from it instead of
+    each starting Python and importing the report's libraries (about 3 s of a core per kernel, ~100 kernels).
+    The launched path stays covered by the tests that start kernels without it (``no_zygote``)."""
+    from evalkit.runner import zygote
+
+    with zygote(tmp_path_factory.mktemp("zygote")) as path:
+        yield path
+
+
+@pytest.fixture
+def no_zygote(monkeypatch):
+    """Kernels launched as ``python -m ipykernel_launcher``, as without the zygote (the default for users)."""
+    from evalkit.runner._zygote import ZYGOTE_ENV
+
+    monkeypatch.delenv(ZYGOTE_ENV, raising=False)
+
+
 @pytest.fixture(scope="session")
 def migrated_store(tmp_path_factory, worker_id) -> Path:
     """An empty SQLite MLflow store, created by MLflow once per test run (:func:`once_per_run`).

@@ -1,8 +1,9 @@
-"""Running notebooks into reports: the kernel (started early, on a Unix socket), papermill execution,
-nbconvert rendering, publishing, and :func:`run_pipeline`, the one run skeleton (validate → scratch
-folder → MLflow run → execute → render → log → publish, or fail the run keeping the partial notebook)
-that the report, the gate and the comparison share. Also the report pipeline itself
-(:func:`run_report`), ``make report-all`` and the ``mlflow.models.evaluate`` plugin.
+"""Running notebooks into reports: the kernel (started early, on a Unix socket; forked by a kernel zygote
+when one runs, :func:`zygote`), papermill execution, nbconvert rendering, publishing, and
+:func:`run_pipeline`, the one run skeleton (validate → scratch folder → MLflow run → execute → render → log
+→ publish, or fail the run keeping the partial notebook) that the report, the gate and the comparison
+share. Also the report pipeline itself (:func:`run_report`), ``make report-all`` and the
+``mlflow.models.evaluate`` plugin.
 
 May import: everything below it (data … views), :mod:`evalkit.tracking`, the root's ``settings``,
 ``exceptions``, ``_io``, ``_signals``.
@@ -34,6 +35,7 @@ from ._kernel import (
     WARM_UP,
     model_imports,
     warm_kernel,
+    zygote,
 )
 from ._pipeline import (
     Target,
@@ -80,4 +82,5 @@ __all__ = [
     "staging_dir",
     "version_params",
     "warm_kernel",
+    "zygote",
 ]

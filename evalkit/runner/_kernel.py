@@ -11,6 +11,7 @@ The same request makes the kernel leave quickly when it is shut down (:func:`_ex
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,7 +65,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
 
     The kernel process writes its own stdout and stderr (start-up notices, a traceback if it is
     stopped while booting) to ``log`` rather than the terminal; cell outputs still reach the notebook.
-    The kernel is always shut down on exit, also on errors and Ctrl-C.
+    The kernel is always shut down on exit, also on errors and Ctrl-C. Inside :func:`zygote` (or with its
+    variable set) the kernel is forked from the zygote, which has imported :data:`WARM_UP` already.
     """
     import zmq
     from jupyter_client.blocking import BlockingKernelClient
@@ -83,6 +85,21 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
             kc = super().client(**kwargs)
             issued.append(kc)
             return kc
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            """Fork the kernel from the kernel zygote when there is one (:mod:`._zygote`), else launch it."""
+            from ._zygote import fork_kernel
+
+            forked = fork_kernel(kernel_cmd, env=dict(kw.get("env") or os.environ),
+                                 cwd=kw.get("cwd") or os.getcwd(), stdout=kw.get("stdout"), stderr=kw.get("stderr"))
+            if forked is None:
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                return
+            provisioner = self.provisioner
+            assert provisioner is not None
+            provisioner.process, provisioner.pid, provisioner.pgid = forked, forked.pid, forked.pid
+            provisioner.cwd = kw.get("cwd") or os.getcwd()
+            self._reconcile_connection_info(provisioner.connection_info)
 
         def stop_soon(self) -> None:
             """Ask the kernel to shut down and return at once: it exits (within tens of milliseconds, see
@@ -132,3 +149,40 @@ def _drop_unsent(client: Any) -> None:
         socket = getattr(channel, "socket", None)
         if socket is not None and not socket.closed:
             socket.linger = 0
+
+
+@contextmanager
+def zygote(folder: Path) -> Iterator[str]:
+    """Start a kernel zygote (:mod:`._zygote`) listening in ``folder``, and set its variable (``ZYGOTE_ENV``)
+    for this process and the processes it starts inside the block: :func:`warm_kernel` then forks its kernels
+    from it. Yields the socket's path. The zygote, and any kernel of it still running, ends with the block."""
+    import subprocess
+    import sys
+
+    from ._zygote import ZYGOTE_ENV
+
+    path = str(Path(folder) / "zygote.sock")
+    code = f"from evalkit.runner._zygote import serve; serve({path!r}, {WARM_UP + ', skops.io'!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # waits for readiness (or the zygote's end)
+        if line.strip() != "ready":
+            raise RuntimeError(f"the kernel zygote did not start (exit code {proc.wait()})")
+        old = os.environ.get(ZYGOTE_ENV)
+        os.environ[ZYGOTE_ENV] = path
+        try:
+            yield path
+        finally:
+            if old is None:
+                os.environ.pop(ZYGOTE_ENV, None)
+            else:
+                os.environ[ZYGOTE_ENV] = old
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -93,13 +93,21 @@ def test_interrupt_mid_run(good_report, sig, code, cells):
     assert not list(out.glob(".staging-*"))
 
 
-def test_kernel_dies_mid_run(good_report):
+@pytest.mark.parametrize("how", ["launched", "forked"])
+def test_kernel_dies_mid_run(good_report, request, kernel_zygote, how):
+    """The kernel killed while it runs cells, whether the command launched it or the zygote forked it."""
     manifest, preds, out, before = good_report
+    if how == "launched":
+        request.getfixturevalue("no_zygote")
     proc = _cli(str(preds), manifest, out)
     _wait_for(proc, "executing")
     _wait_for_cells(proc, out, 1)  # the kernel is running cells (killed earlier, it would die at start-up)
-    kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
-               if "ipykernel_launcher" in " ".join(p.cmdline())]
+    if how == "launched":
+        kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "ipykernel_launcher" in " ".join(p.cmdline())]
+    else:  # the zygote's children (they share its command line, which names its socket)
+        (zygote,) = [p for p in psutil.Process().children() if kernel_zygote in " ".join(p.cmdline())]
+        kernels = zygote.children()
     assert len(kernels) == 1
     kernels[0].kill()
     _, err = proc.communicate(timeout=READY_BOUND)

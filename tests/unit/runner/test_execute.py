@@ -67,11 +67,16 @@ def test_leaving_the_kernel_drops_messages_it_will_never_read(tmp_path, monkeypa
     assert not run_sync(km.is_alive)()
 
 
-def test_the_kernel_ends_without_the_interpreters_teardown(tmp_path):
+@pytest.mark.parametrize("how", ["launched", "forked"])
+def test_the_kernel_ends_without_the_interpreters_teardown(tmp_path, request, how):
     """A pipeline's kernel leaves at once when shut down: no exit handler registered before the warm-up, and
     no finaliser of the session's objects, runs (they cost about 2 s after a report), yet a notebook's own
-    exit handlers (registered later) still run first and the kernel's log is flushed."""
+    exit handlers (registered later) still run first and the kernel's log is flushed. The same for a kernel
+    launched as ``python -m ipykernel_launcher`` and one forked by the kernel zygote."""
     from jupyter_core.utils import run_sync
+
+    if how == "launched":
+        request.getfixturevalue("no_zygote")
 
     finalised, late = tmp_path / "finalised", tmp_path / "late-handler"
     template = _notebook(tmp_path, [

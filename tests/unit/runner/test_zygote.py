@@ -1,0 +1,128 @@
+"""The kernel zygote (evalkit/runner/_zygote.py): a forked kernel is the kernel a launch would give (same
+environment, arguments, working folder, process group, matplotlib backend), it is interrupted, stopped and
+killed by its pid, its exit status comes back, and it never outlives the process that asked for it or the
+zygote. Without a usable zygote the kernel is launched as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from evalkit.runner._kernel import warm_kernel
+from evalkit.runner import zygote
+from evalkit.runner._zygote import ZYGOTE_ENV, ForkedKernel, fork_kernel
+
+PROBE = r"""
+import json, os, signal, sys
+from ipykernel.kernelapp import IPKernelApp
+import matplotlib
+print(json.dumps({"env": {k: v for k, v in os.environ.items() if k != "EVALKIT_KERNEL_ZYGOTE"},
+                  "argv0": sys.argv[0], "parent_handle": IPKernelApp.instance().parent_handle,
+                  "cwd": os.getcwd(), "session_leader": os.getsid(0) == os.getpid(), "backend": matplotlib.get_backend(),
+                  "path0": sys.path[0], "executable": sys.executable}))
+"""
+
+
+def _probe(folder):
+    """What the kernel :func:`warm_kernel` starts in ``folder`` says about itself, and its process object."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    out = []
+    with warm_kernel(folder, folder / "kernel.log") as km:
+        kc = BlockingKernelClient()
+        kc.load_connection_info(km.get_connection_info())
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=600)
+            kc.execute_interactive(PROBE, timeout=600, output_hook=lambda m: out.append(m["content"].get("text", ""))
+                                   if m["msg_type"] == "stream" else None)
+        finally:
+            kc.stop_channels()
+        process = km.provisioner.process
+        km.stop_soon()
+    said = json.loads("".join(out))
+    said["env"].pop("JPY_PARENT_PID")  # the asking process's pid: checked through parent_handle
+    return said, process
+
+
+def test_a_forked_kernel_is_the_kernel_a_launch_gives(tmp_path, monkeypatch, kernel_zygote):
+    monkeypatch.setenv("EVALKIT_PROBE", "seen")
+    forked, process = _probe(tmp_path)
+    assert isinstance(process, ForkedKernel) and process.returncode == 0
+    monkeypatch.delenv(ZYGOTE_ENV)
+    launched, process = _probe(tmp_path)
+    assert isinstance(process, subprocess.Popen)
+    assert forked == launched
+    assert forked["env"]["EVALKIT_PROBE"] == "seen" and forked["parent_handle"] == os.getpid()
+    assert forked["session_leader"] and forked["cwd"] == str(tmp_path)
+    assert forked["backend"] == "module://matplotlib_inline.backend_inline"
+
+
+def _fork(tmp_path, **env):
+    cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", str(tmp_path / "never-written.json")]
+    with open(tmp_path / "kernel.log", "ab") as log:
+        return fork_kernel(cmd, env={**os.environ, **env}, cwd=str(tmp_path), stdout=log, stderr=log)
+
+
+def test_a_forked_kernel_is_signalled_by_pid_and_its_exit_status_comes_back(tmp_path, kernel_zygote):
+    kernel = _fork(tmp_path)
+    assert kernel.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        kernel.wait(timeout=0.01)
+    kernel.terminate()
+    assert kernel.wait(timeout=600) == -signal.SIGTERM and kernel.poll() == -signal.SIGTERM
+    kernel.kill()  # ended already: nothing to signal
+
+
+def test_no_usable_zygote_means_a_launched_kernel(tmp_path, monkeypatch, kernel_zygote):
+    assert _fork(tmp_path, MPLBACKEND="agg") is None  # the zygote imported matplotlib with the inline backend
+    cmd = ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "k.json"]
+    assert fork_kernel(cmd, env=dict(os.environ), cwd=str(tmp_path), stdout=None, stderr=None) is None
+    monkeypatch.setenv(ZYGOTE_ENV, str(tmp_path / "no-zygote.sock"))
+    assert _fork(tmp_path) is None
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (waits for it, at most the suite's bound)."""
+    from tests.conftest import READY_BOUND
+
+    deadline = time.monotonic() + READY_BOUND
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":  # ended, not yet collected by its parent
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+ASKER = """
+import os, sys
+from evalkit.runner._zygote import fork_kernel
+cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", sys.argv[1]]
+kernel = fork_kernel(cmd, env=dict(os.environ), cwd=os.getcwd(), stdout=None, stderr=None)
+print(kernel.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_forked_kernel_ends_with_the_process_that_asked_and_with_the_zygote(tmp_path):
+    with zygote(tmp_path) as _:
+        asker = subprocess.Popen([sys.executable, "-c", ASKER, str(tmp_path / "k.json")], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        pid = int(asker.stdout.readline())
+        os.kill(pid, 0)  # running
+        asker.kill()
+        asker.wait()
+        assert _gone(pid)
+        kernel = _fork(tmp_path)
+    assert _gone(kernel.pid)  # the zygote ended with its block, and took its kernel with it
+    assert kernel.poll() is not None
