@@ -149,6 +149,10 @@ lab: $(RUNTIME_STAMP) ## Open JupyterLab on notebooks/ at http://127.0.0.1:$(LAB
 
 mlflow-ui: $(RUNTIME_STAMP) ## MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) on the project's store (MLFLOW_PORT=5000, MLFLOW_WORKERS=1)
 	@mkdir -p $(STORE)
+	@# Without MLflow's job runner (GenAI scorers and trace roll-ups; evalkit's store has none): it starts nine huey
+	@# processes, each importing mlflow (about 20 s of CPU at start-up, measured). MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true
+	@# turns it back on.
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) --workers $(MLFLOW_WORKERS) --backend-store-uri "$(TRACKING_URI)" \
 	  $(if $(MLFLOW_TRACKING_URI),,--default-artifact-root "$(STORE)/artifacts")
 

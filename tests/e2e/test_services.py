@@ -37,7 +37,12 @@ def _assert_loopback_only(pid: int) -> None:
     assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
 
 
-def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float = READY_BOUND) -> bytes:
+def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float = READY_BOUND,
+                   tree: list[str] | None = None) -> bytes:
+    """GET ``url`` once the server that ``cmd`` starts answers it; ``tree`` receives the command lines of
+    the server's processes at that moment."""
+    import psutil
+
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -52,6 +57,12 @@ def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float
                 time.sleep(0.5)
                 continue
             _assert_loopback_only(proc.pid)
+            if tree is not None:
+                for p in psutil.Process(proc.pid).children(recursive=True):
+                    try:
+                        tree.append(" ".join(p.cmdline()))
+                    except psutil.NoSuchProcess:
+                        continue
             return body
         pytest.fail(f"{url} did not answer within {timeout}s")
     finally:
@@ -61,8 +72,12 @@ def _serve_and_get(cmd: list[str], url: str, env: dict[str, str], timeout: float
 def test_make_mlflow_ui(tmp_path):
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    body = _serve_and_get(["make", "-s", "mlflow-ui", f"MLFLOW_PORT={port}"], f"http://127.0.0.1:{port}/health", env)
+    tree: list[str] = []
+    body = _serve_and_get(["make", "-s", "mlflow-ui", f"MLFLOW_PORT={port}"], f"http://127.0.0.1:{port}/health",
+                          env, tree=tree)
     assert body.strip() == b"OK"
+    assert any("uvicorn" in cmd for cmd in tree)
+    assert not any("huey" in cmd for cmd in tree), tree  # MLflow's job runner is off (see the Makefile)
 
 
 def test_make_lab(tmp_path):
