@@ -90,6 +90,23 @@ def _decisions(scorer: Callable[[pd.DataFrame], np.ndarray], threshold: float,
     return predict
 
 
+def _builder(row: pd.DataFrame, numeric: list[str],
+             scale: np.ndarray) -> Callable[[np.ndarray], pd.DataFrame]:
+    """Scaled numeric values (one row each) to model inputs: ``row`` repeated, its ``numeric`` columns
+    replaced by the values times ``scale`` (as float64). The attack calls it a few thousand times per model,
+    so it builds the frame column by column (or at once when every column is numeric, as for images)
+    rather than by concatenating copies of ``row``: the same frame in a tenth of the time or less."""
+    if list(row.columns) == list(numeric):
+        return lambda z: pd.DataFrame(z * scale, columns=row.columns)
+    def build(z: np.ndarray) -> pd.DataFrame:
+        values = z * scale
+        frame = row.iloc[np.zeros(len(z), dtype=np.intp)].reset_index(drop=True)
+        for j, column in enumerate(numeric):
+            frame[column] = values[:, j]
+        return frame
+    return build
+
+
 def _starting_point(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, others: np.ndarray,
                     clip: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> np.ndarray | None:
     """An input the model decides the other way, to start the attack from: the nearest samples decided
@@ -203,11 +220,7 @@ def adversarial_search(
             if progress and k % 5 == 0:
                 print(f"evalkit: adversarial search {k + 1}/{len(chosen)}", file=sys.stderr, flush=True)
             row = base.iloc[[i]].reset_index(drop=True)
-
-            def build(z: np.ndarray, row: pd.DataFrame = row) -> pd.DataFrame:
-                frame = pd.concat([row] * len(z), ignore_index=True)
-                frame[numeric] = z * scale
-                return frame
+            build = _builder(row, numeric, scale)
 
             x0 = row[numeric].to_numpy(np.float64) / scale
             predict = _decisions(scorer, threshold, build)

@@ -80,3 +80,28 @@ def test_bad_settings(linear):
         adversarial_search(scorer, data, budget=0)
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         adversarial_search(scorer, data, n_samples=0)
+
+
+@pytest.mark.parametrize("manifest", ["adult_test.yaml", "digits_images.yaml"])
+def test_the_attacks_inputs_are_the_frames_concatenated_copies_would_give(manifest):
+    """The frames the attack scores (built column by column, or at once for images) equal, values and dtypes,
+    the ones made by concatenating copies of the sample and overwriting its numeric columns."""
+    from evalkit.diagnostics._adversarial import _builder, image_features, load_images
+
+    data = load_dataset(ROOT / "data_manifests" / manifest)
+    spec = data.manifest.image_features
+    if spec:
+        base = image_features(load_images(data), spec, list(data.manifest.feature_columns))
+        numeric = list(base.columns)
+    else:
+        base = data.features
+        numeric = [c for c in base.columns if pd.api.types.is_numeric_dtype(base[c])]
+        assert 0 < len(numeric) < base.shape[1]  # mixed: strings stay, numbers are replaced
+    scale = base[numeric].std().to_numpy(np.float64)
+    row = base.iloc[[7]].reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 200):
+        z = rng.normal(size=(n, len(numeric)))
+        expected = pd.concat([row] * n, ignore_index=True)
+        expected[numeric] = z * scale
+        pd.testing.assert_frame_equal(_builder(row, numeric, scale)(z), expected, check_exact=True)
