@@ -105,6 +105,12 @@ def _report(records: list[dict]) -> list[str]:
                 f"starts beside them), papermill {_s(parts.get('papermill'))} of which the cells "
                 f"{_s(parts.get('cells'))}, rendering and logging {_s(parts.get('render_and_log'))}, process start "
                 f"and exit {_s(parts.get('process_start_and_exit'))}; slowest cells: {_slowest(rep, 4)}.")
+    batch = _find(records, "report_all_demo_models")
+    if batch:
+        out.append(
+            f"**`make report-all`** of the two demo models, one report per core: {_s(batch['seconds'])} with each "
+            f"report's native thread pools limited to its share of the cores, {_s(batch['baseline_seconds'])} with "
+            f"every report's pools at every core (the libraries' default): {_x(batch['speedup'])} faster.")
     side = _find(records, "report_vs_mlflow_evaluate")
     if side:
         parts = side.get("profile", {}).get("parts", {})

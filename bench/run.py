@@ -137,7 +137,22 @@ def bench_report(store: Path) -> list[dict]:
     t = time.perf_counter()
     gate = run_checks(ref, data, ROOT / "configs" / "gates.yaml")
     gate_s = time.perf_counter() - t
+    # make report-all of the two demo models (one report per core) with each report's thread pools limited to
+    # its share of the cores (what report-all does), against every report's pools taking every core (the
+    # default of each library, set explicitly: report-all keeps what the user sets)
+    cores = os.cpu_count() or 1
+    batch = [sys.executable, "-m", "evalkit", "report-all", "--models", "adult-logreg", "adult-hgb",
+             "--output-root", str(store / "batch")]
+    _run(batch, env)  # warm-up: registers adult-hgb
+    batch_s = _run(batch, env)
+    pools = {name: str(cores) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    batch_default_s = _run(batch, {**env, **pools})
     return [
+        _record("report_all_demo_models", 2 * len(data), groups, batch_s, None, baseline="report_all_default_pools",
+                baseline_seconds=batch_default_s, baseline_rows=2 * len(data), speedup=batch_default_s / batch_s,
+                note=f"make report-all of adult-logreg and adult-hgb, {min(cores, 2)} at a time on {cores} cores, "
+                     "each report's OpenMP/OpenBLAS/MKL pools limited to its share of the cores; the baseline: "
+                     "every report's pools at every core (the libraries' default), one run each"),
         _record("gate_checks_adult", len(data), groups, gate_s, None, baseline="evaluate_adult",
                 baseline_seconds=metric_s, baseline_rows=len(data), speedup=metric_s / gate_s,
                 note="evalkit.checks.run_checks with configs/gates.yaml in-process (evaluation, fitting on 32,561 "

@@ -99,7 +99,7 @@ def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> Path:
 def kernel_zygote(tmp_path_factory):
     """One kernel zygote per test process (:mod:`evalkit.runner._zygote`): the reports, gates and comparisons
     the tests run, in this process and in the commands it starts, get kernels forked from it instead of
-    each starting Python and importing the report's libraries (about 3 s of a core per kernel, ~100 kernels).
+    each starting Python and importing the report's libraries (about 3 s of a core per kernel, ~90 kernels).
     The launched path stays covered by the tests that start kernels without it (``no_zygote``)."""
     from evalkit.runner import zygote
 

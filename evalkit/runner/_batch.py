@@ -91,8 +91,8 @@ def _pool_environment(jobs: int, cores: int, environ: Mapping[str, str]) -> dict
     """The environment of each report when ``jobs`` run at once on ``cores`` cores: ``environ`` with each
     thread pool (``_THREAD_POOLS``) limited to its share of the cores, ``cores // jobs`` threads (at least
     one), where the user has not set it. Left at their defaults, every report's pools take every core, and
-    their threads (OpenMP's spin) wait for one another: measured, ``make report-all`` of the two demo models on
-    2 cores took 44-56 s (75-97 s of CPU) with the defaults and 25-26 s (39-40 s of CPU) with one thread
+    their threads (OpenMP's spin) wait for one another: measured, ``make report-all`` of the two demo models
+    on 2 cores took 44-56 s (75-97 s of CPU) with the defaults and 25-26 s (39-40 s of CPU) with one thread
     each. One report alone keeps the defaults (it is faster with them)."""
     env = dict(environ)
     for name in _THREAD_POOLS:

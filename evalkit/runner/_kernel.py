@@ -91,7 +91,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
             from ._zygote import fork_kernel
 
             forked = fork_kernel(kernel_cmd, env=dict(kw.get("env") or os.environ),
-                                 cwd=kw.get("cwd") or os.getcwd(), stdout=kw.get("stdout"), stderr=kw.get("stderr"))
+                                 cwd=kw.get("cwd") or os.getcwd(), stdout=kw.get("stdout"),
+                                 stderr=kw.get("stderr"))
             if forked is None:
                 await super()._async_launch_kernel(kernel_cmd, **kw)
                 return

@@ -154,7 +154,7 @@ def mlflow_server(store):
     proc = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
                              "--port", str(port), "--backend-store-uri", os.environ["MLFLOW_TRACKING_URI"],
                              "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as make mlflow-ui
+                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as mlflow-ui
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_BOUND

@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from evalkit.runner._kernel import warm_kernel
-from evalkit.runner import zygote
+from evalkit.runner import warm_kernel, zygote
 from evalkit.runner._zygote import ZYGOTE_ENV, ForkedKernel, fork_kernel
 
 PROBE = r"""
@@ -24,8 +23,8 @@ from ipykernel.kernelapp import IPKernelApp
 import matplotlib
 print(json.dumps({"env": {k: v for k, v in os.environ.items() if k != "EVALKIT_KERNEL_ZYGOTE"},
                   "argv0": sys.argv[0], "parent_handle": IPKernelApp.instance().parent_handle,
-                  "cwd": os.getcwd(), "session_leader": os.getsid(0) == os.getpid(), "backend": matplotlib.get_backend(),
-                  "path0": sys.path[0], "executable": sys.executable}))
+                  "cwd": os.getcwd(), "session_leader": os.getsid(0) == os.getpid(),
+                  "backend": matplotlib.get_backend(), "path0": sys.path[0], "executable": sys.executable}))
 """
 
 
@@ -40,8 +39,8 @@ def _probe(folder):
         kc.start_channels()
         try:
             kc.wait_for_ready(timeout=600)
-            kc.execute_interactive(PROBE, timeout=600, output_hook=lambda m: out.append(m["content"].get("text", ""))
-                                   if m["msg_type"] == "stream" else None)
+            kc.execute_interactive(PROBE, timeout=600, output_hook=lambda m: out.append(
+                m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
         finally:
             kc.stop_channels()
         process = km.provisioner.process
@@ -116,8 +115,8 @@ sys.stdin.read()
 
 def test_a_forked_kernel_ends_with_the_process_that_asked_and_with_the_zygote(tmp_path):
     with zygote(tmp_path) as _:
-        asker = subprocess.Popen([sys.executable, "-c", ASKER, str(tmp_path / "k.json")], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
+        asker = subprocess.Popen([sys.executable, "-c", ASKER, str(tmp_path / "k.json")],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         pid = int(asker.stdout.readline())
         os.kill(pid, 0)  # running
         asker.kill()
