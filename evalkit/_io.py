@@ -7,7 +7,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -113,3 +114,18 @@ def end_process(code: int, streams: Iterable[Any]) -> NoReturn:
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+@contextmanager
+def environment_variable(name: str, value: str) -> Iterator[None]:
+    """The environment variable ``name`` set to ``value`` inside the block (for this process and the processes
+    it starts), and as it was, or unset, after it."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old

@@ -3,7 +3,6 @@ the shipped Adult data, and synthetic data with a known injected bias."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_pool, "1")
 
+from evalkit._io import environment_variable  # noqa: E402
 from evalkit.data import make_biased_scores, write_synthetic_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,28 +165,14 @@ def shared_store(tmp_path_factory, worker_id, migrated_store) -> str:
     built = once_per_run(tmp_path_factory, worker_id, "demo-store", lambda folder: _register_demos(folder,
                                                                                                   migrated_store))
     uri = new_store(tmp_path_factory.mktemp("store"), built / "store" / "mlflow.db")
-    with _tracking_uri(uri):
+    with environment_variable("MLFLOW_TRACKING_URI", uri):
         yield uri
-
-
-@contextlib.contextmanager
-def _tracking_uri(uri: str):
-    """``MLFLOW_TRACKING_URI`` set to ``uri`` inside the block, as it was (or unset) after it."""
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
 
 
 def _register_demos(folder: Path, migrated: Path) -> None:
     from evalkit.models import register_demo_models
 
-    with _tracking_uri(new_store(folder / "store", migrated)):
+    with environment_variable("MLFLOW_TRACKING_URI", new_store(folder / "store", migrated)):
         register_demo_models(out_dir=folder / "models")
 
 

@@ -160,6 +160,7 @@ def zygote(folder: Path) -> Iterator[str]:
     import subprocess
     import sys
 
+    from .._io import environment_variable
     from ._zygote import ZYGOTE_ENV
 
     path = str(Path(folder) / "zygote.sock")
@@ -171,15 +172,8 @@ def zygote(folder: Path) -> Iterator[str]:
         line = proc.stdout.readline()  # waits for readiness (or the zygote's end)
         if line.strip() != "ready":
             raise RuntimeError(f"the kernel zygote did not start (exit code {proc.wait()})")
-        old = os.environ.get(ZYGOTE_ENV)
-        os.environ[ZYGOTE_ENV] = path
-        try:
+        with environment_variable(ZYGOTE_ENV, path):
             yield path
-        finally:
-            if old is None:
-                os.environ.pop(ZYGOTE_ENV, None)
-            else:
-                os.environ[ZYGOTE_ENV] = old
     finally:
         proc.terminate()
         try:

@@ -40,7 +40,6 @@ output_root : str, optional
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -51,6 +50,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 
+from .._io import environment_variable
 from ..settings import EvaluationSettings, RunOptions, field_names
 
 #: The evaluator_config keys passed to the report: the fields of :class:`~evalkit.settings.EvaluationSettings`
@@ -147,23 +147,20 @@ class EvalkitEvaluator(ModelEvaluator):
         name = config.get("model_name", "mlflow-model")
         folder = Path(tempfile.mkdtemp(prefix="evalkit-mlflow-"))
         # evalkit logs into the store that holds the evaluation's run: MLflow's current tracking URI
-        old_uri = os.environ.get("MLFLOW_TRACKING_URI")
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
         try:
-            manifest, preds = _write_inputs(folder, name, ids, labels.astype(str), str(positive), sensitive, scores,
-                                            getattr(dataset, "name", None) or "mlflow_dataset")
-            output_root = Path(config["output_root"]) if config.get("output_root") else folder / "reports"
-            settings = EvaluationSettings.build(score_range=None, **{k: config[k] for k in REPORT_KEYS if k in config})
-            result = run_report(str(preds), manifest, settings=settings,
-                                options=RunOptions(output_root=str(output_root), attach_to=run_id, progress=False))
-            html = result.html.read_text()
-            run = tracking.get_run(run_id)
+            with environment_variable("MLFLOW_TRACKING_URI", mlflow.get_tracking_uri()):
+                manifest, preds = _write_inputs(folder, name, ids, labels.astype(str), str(positive), sensitive,
+                                                scores, getattr(dataset, "name", None) or "mlflow_dataset")
+                output_root = Path(config["output_root"]) if config.get("output_root") else folder / "reports"
+                settings = EvaluationSettings.build(score_range=None,
+                                                    **{k: config[k] for k in REPORT_KEYS if k in config})
+                result = run_report(str(preds), manifest, settings=settings,
+                                    options=RunOptions(output_root=str(output_root), attach_to=run_id,
+                                                       progress=False))
+                html = result.html.read_text()
+                run = tracking.get_run(run_id)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-            if old_uri is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = old_uri
         metrics = {k: v for k, v in run.data.metrics.items() if isinstance(v, float) and math.isfinite(v)}
         base = run.info.artifact_uri.rstrip("/")
         return EvaluationResult(metrics=metrics, run_id=run_id, artifacts={
