@@ -161,7 +161,9 @@ def adversarial_search(
     Parameters
     ----------
     scorer : callable
-        Feature frame to positive-class scores (see :func:`evalkit.models.load_scorer`).
+        Feature frame to positive-class scores (see :func:`evalkit.models.load_scorer`). When it has a
+        ``fixing(row, moving)`` method (``load_scorer``'s do), the attack on each sample scores its queries
+        with ``scorer.fixing(sample, numeric features)``.
     data : Dataset
     threshold : float, default=0.5
         The operating threshold the attack tries to cross.
@@ -223,9 +225,11 @@ def adversarial_search(
                 print(f"evalkit: adversarial search {k + 1}/{len(chosen)}", file=sys.stderr, flush=True)
             row = base.iloc[[i]].reset_index(drop=True)
             build = _builder(row, numeric, scale)
-
+            # the queries differ from the row only in the numeric features: a scorer that knows it can
+            # transform the other columns once (see evalkit.models.load_scorer)
+            queries = scorer.fixing(row, numeric) if hasattr(scorer, "fixing") else scorer
             x0 = row[numeric].to_numpy(np.float64) / scale
-            predict = _decisions(scorer, threshold, build)
+            predict = _decisions(queries, threshold, build)
             clip = (low / scale, high / scale)
             start = _starting_point(predict, x0, scaled[clean != clean[i]], clip, np.random.default_rng([seed, k]))
             adv = x0 if start is None else _attack(predict, x0, start, clip, max_iter=max_iter, max_eval=max_eval,

@@ -266,7 +266,10 @@ def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
     """A function from a feature frame to the model's positive-class scores (for perturbed inputs).
 
     The model is loaded once (see :func:`load_estimator`); the function selects the columns the
-    model was fitted on and raises :class:`ModelError` naming what is missing or what failed.
+    model was fitted on and raises :class:`ModelError` naming what is missing or what failed. It carries
+    the model as ``scorer.estimator``, and ``scorer.fixing(row, moving)``: a scorer for frames that differ
+    from the one-row frame ``row`` only in the columns ``moving`` (an attack's queries), which transforms
+    the other columns once when the model's pipeline allows it and gives the same scores.
 
     Raises
     ------
@@ -298,8 +301,78 @@ def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
             raise ModelError(ref.spec, f"scoring {what} failed: {type(err).__name__}: {err}") from err
         return out
 
+    def fixing(row: pd.DataFrame, moving: list[str]) -> Callable[..., np.ndarray]:
+        return _fixing(scorer, model, column, row, moving) if wanted is not None else scorer
+
     scorer.estimator = model  # type: ignore[attr-defined]  # for refitting (learning curves)
+    scorer.fixing = fixing  # type: ignore[attr-defined]  # for searches that move a few columns of one row
     return scorer
+
+
+def _fixing(scorer: Callable[..., np.ndarray], model: Any, column: int, row: pd.DataFrame,
+            moving: list[str]) -> Callable[..., np.ndarray]:
+    """``scorer`` for frames equal to the one-row frame ``row`` outside the columns ``moving`` (an attack's
+    queries). When the model is a pipeline whose first step is a column transformer, the transformers that
+    read no moving column transform ``row`` once; each call transforms only the others, stacks the blocks as
+    the column transformer does (sparse or dense) and runs the pipeline's later steps. Any other model, a
+    first step whose columns are not given by names or positions, or one whose short path scores ``row``
+    otherwise than ``scorer`` (or fails on it) gets ``scorer`` itself.
+
+    scikit-learn's column transformer checks and splits its input on every call, column by column: a fixed
+    cost of several milliseconds for one row that an attack pays a few thousand times. Measured on the demo
+    logistic regression (scaler and one-hot encoder), one row: 8.7 ms → 2.4 ms a call.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    first = model.steps[0][1] if isinstance(model, Pipeline) and len(model.steps) > 1 else None
+    rest = model[1:] if first is not None else None
+    # its output read as an array by the next step (one fitted on a data frame knows its column names)
+    if not isinstance(first, ColumnTransformer) or not hasattr(first, "sparse_output_") \
+            or hasattr(rest, "feature_names_in_"):
+        return scorer
+    stack = _sparse_stack if first.sparse_output_ else _dense_stack
+    names = list(first.feature_names_in_)
+    chosen = []  # (transformer, its columns as the column transformer selects them: a name or names)
+    for _, transformer, columns in first.transformers_:
+        if _positions(columns):
+            columns = names[columns] if np.ndim(columns) == 0 else [names[c] for c in columns]
+        read = [columns] if isinstance(columns, str) else columns
+        if not (isinstance(read, list) and all(isinstance(c, str) for c in read)):
+            return scorer
+        if not (isinstance(transformer, str) and transformer == "drop") and read:
+            chosen.append((transformer, columns, bool(set(read) & set(moving))))
+
+    def fast(frame: pd.DataFrame, name: str | None = None) -> np.ndarray:
+        same = np.zeros(len(frame), dtype=np.intp)  # the fixed blocks' one row, repeated (dense or sparse)
+        blocks = [t.transform(frame[cols]) if fixed is None else fixed[same] for t, cols, fixed in parts]
+        return rest.predict_proba(stack(blocks))[:, column]
+
+    try:
+        parts = [(t, columns, None if moves else t.transform(row[columns])) for t, columns, moves in chosen]
+        agrees = np.array_equal(fast(row), scorer(row))
+    except Exception:  # noqa: BLE001 - any failure of the short path means the model's own one is used
+        agrees = False
+    return fast if agrees else scorer
+
+
+def _positions(columns: Any) -> bool:
+    """Whether a column transformer's column choice is one position or a list of positions (not booleans)."""
+    def position(c: Any) -> bool:
+        return isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+    return position(columns) or (isinstance(columns, list) and bool(columns) and all(map(position, columns)))
+
+
+def _dense_stack(blocks: list[Any]) -> np.ndarray:
+    """Transformers' outputs side by side as a column transformer with dense output stacks them."""
+    return np.hstack([b.toarray() if hasattr(b, "toarray") else np.asarray(b) for b in blocks])
+
+
+def _sparse_stack(blocks: list[Any]) -> Any:
+    """Transformers' outputs side by side as a column transformer with sparse output stacks them."""
+    from scipy import sparse
+
+    return sparse.hstack([b if sparse.issparse(b) else np.asarray(b) for b in blocks]).tocsr()
 
 
 def model_frame(scorer: Callable[..., np.ndarray], data: Dataset) -> pd.DataFrame:

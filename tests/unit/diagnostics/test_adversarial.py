@@ -105,3 +105,16 @@ def test_the_attacks_inputs_are_the_frames_concatenated_copies_would_give(manife
         expected = pd.concat([row] * n, ignore_index=True)
         expected[numeric] = z * scale
         pd.testing.assert_frame_equal(_builder(row, numeric, scale)(z), expected, check_exact=True)
+
+
+def test_the_search_is_the_same_with_the_scorer_that_fixes_each_row(flawed_models):
+    """The attack scores its queries with ``scorer.fixing(sample, numeric)`` (the categorical columns
+    transformed once): samples, distances and adversarial inputs are those of the model's plain scorer."""
+    data = load_dataset(ROOT / "data_manifests" / "adult_test.yaml")
+    scorer = load_scorer(resolve_model(str(flawed_models["sound"])))
+    assert hasattr(scorer, "fixing")
+    search = {"budget": 0.5, "n_samples": 4, "max_iter": 3, "max_eval": 50, "seed": 1}
+    fast = adversarial_search(scorer, data, **search)
+    plain = adversarial_search(lambda frame: scorer(frame), data, **search)
+    pd.testing.assert_frame_equal(fast.samples, plain.samples, check_exact=True)
+    pd.testing.assert_frame_equal(fast.adversarial, plain.adversarial, check_exact=True)

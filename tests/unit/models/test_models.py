@@ -9,7 +9,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from evalkit import ModelError, load_dataset, resolve_model
-from evalkit.models import check_model_file, load_estimator, safe_name, score
+from evalkit.models import check_model_file, load_estimator, load_scorer, safe_name, score
 
 from tests.conftest import ADULT_TEST
 
@@ -181,3 +181,76 @@ def test_registered_demo_model_states_its_requirements(use_shared_store, tmp_pat
 def test_safe_name():
     assert safe_name("models:/a b/1") == "models_a_b_1"
     assert safe_name("../../etc") == "etc"
+
+
+def _fitted(tmp_path, name, model, frame, y):
+    path = tmp_path / f"{name}.skops"
+    sio.dump(model.fit(frame, y), path)
+    return load_scorer(resolve_model(str(path)), trusted_types=tuple(sio.get_untrusted_types(file=path)))
+
+
+def _pipelines():
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    numeric = ["age", "hours_per_week", "capital_gain"]
+    categorical = ["sex", "race", "workclass"]
+    return {
+        # sparse output: the one-hot block is sparse and below the transformer's density threshold
+        "onehot-sparse": make_pipeline(make_column_transformer(
+            (StandardScaler(), numeric), (OneHotEncoder(handle_unknown="ignore"), categorical)),
+            LogisticRegression(max_iter=500)),
+        "ordinal-dense": make_pipeline(make_column_transformer((OrdinalEncoder(), categorical),
+                                                               ("passthrough", numeric)),
+                                       HistGradientBoostingClassifier(max_iter=20, random_state=0)),
+        # the remainder's columns are given by position; one transformer reads a moving and a fixed column
+        "remainder-mixed": make_pipeline(make_column_transformer((StandardScaler(), ["age", "sex_code"]),
+                                                                 remainder="passthrough"),
+                                         LogisticRegression(max_iter=500)),
+    }
+
+
+@pytest.mark.parametrize("name", ["onehot-sparse", "ordinal-dense", "remainder-mixed"])
+def test_a_scorer_fixing_a_row_gives_the_models_own_scores(tmp_path, name):
+    """``scorer.fixing(row, moving)`` transforms the columns that do not move once; its scores of frames that
+    differ from ``row`` only in ``moving`` are the model's own, exactly, one row or many."""
+    data = load_dataset(ADULT_TEST)
+    columns = ["age", "hours_per_week", "capital_gain", "sex", "race", "workclass"]
+    frame = data.features[columns].iloc[:3000].copy()
+    if name == "remainder-mixed":
+        frame = frame.assign(sex_code=(frame["sex"] == "Female").astype(float)).drop(columns=["sex", "race",
+                                                                                               "workclass"])
+    scorer = _fitted(tmp_path, name, _pipelines()[name], frame, data.y_true[:3000])
+    moving = ["age", "hours_per_week", "capital_gain"]
+    rng = np.random.default_rng(0)
+    for i in (0, 17):
+        row = frame.iloc[[i]].reset_index(drop=True)
+        fast = scorer.fixing(row, moving)
+        assert fast is not scorer  # the short path applies to every one of these pipelines
+        for n in (1, 50):
+            queries = row.iloc[np.zeros(n, dtype=np.intp)].reset_index(drop=True)
+            for c in moving:
+                queries[c] = row[c].iloc[0] + rng.normal(0, 10, n)
+            np.testing.assert_array_equal(fast(queries), scorer(queries))
+
+
+def test_a_scorer_fixing_a_row_falls_back_to_the_model_where_it_cannot_split_it(tmp_path):
+    """A model that is not a pipeline starting with a column transformer, or one whose columns are chosen by a
+    slice or a boolean mask, is scored whole."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    data = load_dataset(ADULT_TEST)
+    frame = data.features[["age", "hours_per_week", "sex"]].iloc[:2000]
+    y = data.y_true[:2000]
+    row = frame.iloc[[0]].reset_index(drop=True)
+    plain = _fitted(tmp_path, "plain", LogisticRegression(max_iter=500), frame[["age", "hours_per_week"]], y)
+    assert plain.fixing(row[["age", "hours_per_week"]], ["age"]) is plain
+    for k, numbers in enumerate((slice(0, 2), [True, True, False])):
+        first = make_column_transformer((StandardScaler(), numbers), (OneHotEncoder(), ["sex"]))
+        model = make_pipeline(first, LogisticRegression(max_iter=500))
+        scorer = _fitted(tmp_path, f"chosen{k}", model, frame, y)
+        assert scorer.fixing(row, ["age"]) is scorer
