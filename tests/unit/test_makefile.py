@@ -54,4 +54,4 @@ def test_reproduce_cli_checks_its_options():
 
 
 def test_the_suite_prints_its_15_slowest_tests():
-    assert "-m pytest -n 4 --dist loadfile --durations=15" in _dry("test")
+    assert "-m pytest -n 3 --dist loadfile --durations=15" in _dry("test")
