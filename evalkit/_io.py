@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -129,3 +130,14 @@ def environment_variable(name: str, value: str) -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = old
+
+
+def without_iri_format_checker() -> None:
+    """Leave jsonschema without its "iri" format checker, in this process: call before anything imports
+    jsonschema. A process that runs papermill and nbconvert imports jsonschema (through nbformat), which
+    imports rfc3987_syntax when it is installed (it is, through jupyter-events' "format-nongpl" extra), and
+    that compiles about 35 lark grammars at import: 2-5 s of the process's start, for the "iri" formats no
+    notebook schema uses (python-jsonschema/jsonschema#1428). Without the module jsonschema simply has no
+    "iri" checker. ``python -m evalkit`` and the test processes call it; importing evalkit as a library
+    changes nothing."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]

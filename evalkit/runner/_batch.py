@@ -180,9 +180,9 @@ def report_all(
     logs.mkdir(parents=True, exist_ok=True)
     items = [BatchItem(model=m, log=str(logs / f"{safe_name(Path(m).stem if Path(m).is_file() else m)}.log"))
              for m in names]
-    env = _pool_environment(jobs, cores, os.environ)
+    env = _pool_environment(jobs, cores, os.environ) if jobs > 1 else None  # one report alone: the defaults
     log(f"evaluating {len(items)} model(s), {jobs} at a time: {', '.join(names)}"
-        + (f" ({env['OMP_NUM_THREADS']} thread(s) per report)" if jobs > 1 else ""))
+        + (f" ({env['OMP_NUM_THREADS']} thread(s) per report)" if env else ""))
     pending, running = list(items), {}
     try:
         while pending or running:
@@ -191,7 +191,7 @@ def report_all(
                 with open(item.log, "w") as fh:
                     proc = subprocess.Popen(_command(item.model, data, output_root, report_args), stdout=fh,
                                             stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
-                                            env=env if jobs > 1 else None)
+                                            env=env)
                 running[proc] = (item, time.monotonic())
                 item.status, item.started = "running", round(time.time(), 3)
                 log(f"started {item.model} (pid {proc.pid}; log {item.log})")
