@@ -12,14 +12,11 @@ from pathlib import Path
 from . import signals
 from .exceptions import EvalkitError
 from .settings import (
-    CI_LEVEL,
     COMPARE_DATA_SETTINGS,
     EXPLORE_SETTINGS,
-    FDR,
     GATE_TIMEOUT,
-    MIN_GROUP_SIZE,
-    N_BOOT,
     REPORT_TIMEOUT,
+    CompareSettings,
     EvaluationSettings,
     RunOptions,
     VerificationSettings,
@@ -120,16 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "the same samples; write reports/compare/<names>/comparison.html")
     c.add_argument("--models", nargs="+", required=True, metavar="MODEL",
                    help="model names (their latest finished report run) or report run ids; the first is the baseline")
-    c.add_argument("--baseline", default=None, help="the model the others are compared with (default: the first)")
+    add_arguments(c, CompareSettings)  # --baseline, --rank-by, --n-boot, --ci-level, --seed, --fdr, --min-group-size
     c.add_argument("--allow-different-data", action="store_true",
                    help="compare runs evaluated on different data on the samples they share (refused otherwise)")
-    c.add_argument("--rank-by", default="roc_auc", help="leaderboard order (default roc_auc)")
-    c.add_argument("--n-boot", type=_count, default=N_BOOT, help=f"paired bootstrap resamples (default {N_BOOT})")
-    c.add_argument("--ci-level", type=_fraction, default=CI_LEVEL, help=f"confidence level (default {CI_LEVEL})")
-    c.add_argument("--seed", type=_count, default=0, help="bootstrap seed (default 0)")
-    c.add_argument("--fdr", type=_fraction, default=FDR, help=f"false discovery rate (default {FDR})")
-    c.add_argument("--min-group-size", type=_positive_int, default=MIN_GROUP_SIZE,
-                   help=f"smaller groups are listed but never significant (default {MIN_GROUP_SIZE})")
     c.add_argument("--data", default=None, metavar="MANIFEST",
                    help="evaluate the models on this dataset manifest instead of reading their reports; out of core "
                         "(--engine stream|dask) the models are score columns of its data file: column:<name>")
@@ -413,9 +403,8 @@ def _comparison_command(args: argparse.Namespace) -> int:
     if given and not args.data:
         raise ValueError(f"--{min(given).replace('_', '-')} applies only with --data (models evaluated on a "
                          "manifest); reports are compared with the settings they were made with")
-    run = run_compare(args.models, baseline=args.baseline, allow_different_data=args.allow_different_data,
-                      rank_by=args.rank_by, n_boot=args.n_boot, ci_level=args.ci_level, seed=args.seed, fdr=args.fdr,
-                      min_group_size=args.min_group_size, report_experiment=args.report_experiment,
+    cs = CompareSettings.build(from_arguments(args, CompareSettings), allow_different_data=args.allow_different_data)
+    run = run_compare(args.models, compare_settings=cs, report_experiment=args.report_experiment,
                       data=args.data, settings=EvaluationSettings.build(given) if args.data else None,
                       experiment=args.experiment, output_root=args.output_root, name=args.name, timeout=args.timeout,
                       progress=not args.no_progress)

@@ -42,6 +42,8 @@ EXPLORE_SETTINGS: tuple[str, ...] = ("threshold", "threshold_rule", "metrics_con
 COMPARE_DATA_SETTINGS: tuple[str, ...] = ("engine", "scheduler", "chunk_rows", "threshold", "threshold_rule",
                                           "score_range", "metrics_config", "balance", "balance_by", "trusted_types")
 SLICE_METRICS: tuple[str, ...] = ("error_rate", "fnr", "fpr", "recall", "precision", "cost", "roc_auc")
+#: Metrics a comparison's leaderboard can be ordered by (each candidate's own value, with its interval).
+RANK_METRICS: tuple[str, ...] = ("roc_auc", "average_precision", "eer", "accuracy", "recall", "fpr", "f1")
 #: Rows per chunk of the out-of-core engines.
 CHUNK_ROWS = 1_000_000
 #: Seconds a report's (and a comparison's) notebook cell may run.
@@ -551,6 +553,62 @@ class SliceSettings(_Fields):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareSettings(_Fields):
+    """How candidates are compared (``make compare``, :func:`evalkit.compare.compare`): the baseline, the
+    leaderboard's order, the paired bootstrap, and the correction over every compared group and metric.
+
+    With ``make compare DATA=...`` the models are also evaluated with these ``n_boot``, ``ci_level``, ``seed``,
+    ``fdr`` and ``min_group_size``; report runs are compared with the settings they were made with.
+
+    Examples
+    --------
+    >>> CompareSettings(n_boot=200).replace(rank_by="f1").rank_by
+    'f1'
+    >>> CompareSettings(n_boot=5)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_boot must be a whole number >= 10, got 5
+    """
+
+    baseline: str | None = _setting(None, "the model the others are compared with (default: the first)")
+    allow_different_data: bool = _setting(False, "compare report runs evaluated on different data on the samples "
+                                          "they share (refused otherwise)", cli=None)
+    rank_by: str = _setting("roc_auc", "leaderboard order", choices=RANK_METRICS)
+    n_boot: int = _setting(N_BOOT, "paired bootstrap resamples (at least 10)", cli=count)
+    ci_level: float = _setting(CI_LEVEL, "confidence level of every interval", cli=fraction)
+    seed: int = _setting(0, "bootstrap seed (the same seed gives the same intervals)", cli=count)
+    fdr: float = _setting(FDR, "false discovery rate of the Benjamini-Hochberg correction over every compared "
+                          "group and metric", cli=fraction)
+    min_group_size: int = _setting(MIN_GROUP_SIZE, "smaller groups are listed but never called significant",
+                                   cli=positive_int)
+
+    #: The fields that are statistics (the ones a comparison on data also evaluates the models with).
+    STATISTICS = ("n_boot", "ci_level", "seed", "fdr", "min_group_size")
+
+    def __post_init__(self) -> None:
+        if self.baseline is not None and not (isinstance(self.baseline, str) and self.baseline):
+            raise ValueError(f"baseline must be a candidate's name or None, got {self.baseline!r}")
+        if not isinstance(self.allow_different_data, bool):
+            raise ValueError(f"allow_different_data must be True or False, got {self.allow_different_data!r}")
+        if self.rank_by not in RANK_METRICS:
+            raise ValueError(f"rank_by must be one of {list(RANK_METRICS)}, got {self.rank_by!r}")
+        if not _is_int(self.n_boot) or self.n_boot < 10:
+            raise ValueError(f"n_boot must be a whole number >= 10, got {self.n_boot!r}")
+        for name in ("ci_level", "fdr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        if not _is_int(self.min_group_size) or self.min_group_size < 1:
+            raise ValueError(f"min_group_size must be a whole number >= 1, got {self.min_group_size!r}")
+
+    def statistics(self) -> dict[str, Any]:
+        """The statistics' fields (:attr:`STATISTICS`) and their values."""
+        return {name: getattr(self, name) for name in self.STATISTICS}
 
 
 def field_names(cls: type) -> list[str]:

@@ -13,15 +13,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PARAMETERS = '''\
 # Parameters (papermill replaces this cell: `make compare MODELS="adult-logreg adult-hgb"`).
-models: list = ["adult-logreg", "adult-hgb"]  # model names (their latest finished report) or report run ids
-baseline: str = ""  # the model the others are compared with (default: the first)
-allow_different_data: bool = False  # compare runs evaluated on different data on the samples they share
-rank_by: str = "roc_auc"  # leaderboard order
-n_boot: int = 1000  # paired bootstrap resamples
-ci_level: float = 0.95  # confidence level
-seed: int = 0  # bootstrap seed
-fdr: float = 0.05  # false discovery rate of the Benjamini-Hochberg correction
-min_group_size: int = 30  # smaller groups are listed, never called significant
+models: list = ["adult-logreg", "adult-hgb"]  # model names (their latest finished report) or report run ids;
+# with data: model specs evaluated on it (column:<name> for score columns of the data file)
+data: str = ""  # a dataset manifest: evaluate the models on it instead of reading their reports
+settings: dict = {}  # with data: evaluation settings (engine stream/dask out of core, threshold, rule ...)
+compare_settings: dict = {}  # evalkit.settings.CompareSettings fields, e.g. {"n_boot": 200}
 report_experiment: str = "evalkit"  # MLflow experiment of the report runs
 run_id = None  # the comparison's MLflow run (set by `make compare`)
 output_dir = None  # where comparison.json is written (set by `make compare`)
@@ -33,10 +29,8 @@ def compare_cells():
     yield new_code_cell("import evalkit\nfrom evalkit import compare, views\n\n"
                         "evalkit.setup_notebook()")
     yield new_code_cell(
-        "candidates = compare.load_candidates(models, experiment=report_experiment)\n"
-        "cmp = compare.compare(candidates, baseline=baseline or None, allow_different_data=allow_different_data,\n"
-        "                      rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,\n"
-        "                      min_group_size=min_group_size)\n"
+        "cmp = compare.comparison(models, data=data, settings=settings, compare_settings=compare_settings,\n"
+        "                         report_experiment=report_experiment)\n"
         "compare.save(cmp, output_dir, run_id=run_id);")
     yield new_code_cell("compare.header(cmp)")
     yield new_code_cell("compare.summary(cmp)")

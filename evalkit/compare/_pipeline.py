@@ -12,19 +12,19 @@ from __future__ import annotations
 import dataclasses
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._scale import check_columns, compare_columns
+from ._scale import check_columns, compare_columns, evaluation_settings
 from ._stats import Candidate, Comparison, ComparisonError, align, check_compare_settings, check_same_data, compare
 from ..evaluation import SCORES_FILE
 from ..models import safe_name
 from ..runner import Outputs, Pipeline, Target, log, run_pipeline
-from ..settings import CI_LEVEL, FDR, MIN_GROUP_SIZE, N_BOOT, EvaluationSettings, RunOptions
+from ..settings import CompareSettings, EvaluationSettings, RunOptions
 
 #: The comparison notebook, relative to the project root.
 COMPARE_NOTEBOOK = Path("notebooks") / "compare_models.ipynb"
@@ -146,47 +146,31 @@ def comparison(
     models: Sequence[str],
     *,
     data: str | Path | None = None,
-    settings: Any = None,
-    baseline: str | None = None,
-    allow_different_data: bool = False,
-    rank_by: str = "roc_auc",
-    n_boot: int = N_BOOT,
-    ci_level: float = CI_LEVEL,
-    seed: int = 0,
-    fdr: float = FDR,
-    min_group_size: int = MIN_GROUP_SIZE,
+    settings: EvaluationSettings | Mapping[str, Any] | None = None,
+    compare_settings: CompareSettings | Mapping[str, Any] | None = None,
     report_experiment: str | None = None,
     progress: bool = False,
 ) -> Comparison:
     """What the comparison notebook computes: without ``data``, the latest reports of ``models`` (names or run ids,
     :func:`load_candidates` then :func:`~evalkit.compare.compare`); with ``data``, the models evaluated on that
-    manifest (:func:`~evalkit.compare.compare_columns`; ``settings`` are
-    :class:`~evalkit.settings.EvaluationSettings` or their parameters, the statistics' settings given here win)."""
+    manifest with ``settings`` (:class:`~evalkit.settings.EvaluationSettings` or their parameters; see
+    :func:`~evalkit.compare.compare_columns`). Either way compared with ``compare_settings``
+    (:class:`~evalkit.settings.CompareSettings` or their parameters)."""
+    cs = CompareSettings.build(compare_settings)
     if data:
-        st = EvaluationSettings.build(settings, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,
-                                      min_group_size=min_group_size)
-        return compare_columns(models, data, settings=st, baseline=baseline, rank_by=rank_by, progress=progress)
-    candidates = load_candidates(models, experiment=report_experiment)
-    return compare(candidates, baseline=baseline, allow_different_data=allow_different_data, rank_by=rank_by,
-                   n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr, min_group_size=min_group_size,
-                   progress=progress)
+        return compare_columns(models, data, settings=EvaluationSettings.build(settings), compare_settings=cs,
+                               progress=progress)
+    return compare(load_candidates(models, experiment=report_experiment), cs, progress=progress)
 
 
 def run_compare(
     models: Sequence[str],
     *,
-    baseline: str | None = None,
-    allow_different_data: bool = False,
-    rank_by: str = "roc_auc",
-    n_boot: int = N_BOOT,
-    ci_level: float = CI_LEVEL,
-    seed: int = 0,
-    fdr: float = FDR,
-    min_group_size: int = MIN_GROUP_SIZE,
+    compare_settings: CompareSettings | Mapping[str, Any] | None = None,
+    data: str | Path | None = None,
+    settings: EvaluationSettings | Mapping[str, Any] | None = None,
     report_experiment: str | None = None,
     name: str | None = None,
-    data: str | Path | None = None,
-    settings: EvaluationSettings | None = None,
     options: RunOptions | None = None,
     **overrides: Any,
 ) -> CompareRun:
@@ -198,22 +182,19 @@ def run_compare(
     models : sequence of str
         Two or more registered model names (their latest finished report run) or report run ids; with ``data``,
         model specs (``column:<name>`` for score columns of the data file; only those out of core).
-    baseline : str, optional
-        The candidate the others are compared with (a name as it appears in the comparison; default the first).
-    allow_different_data : bool, default=False
-        Compare runs evaluated on different data on the samples they share, instead of refusing.
-    rank_by, n_boot, ci_level, seed, fdr, min_group_size
-        See :func:`evalkit.compare.compare`; checked before anything runs.
+    compare_settings : CompareSettings or dict, optional
+        How they are compared (:class:`evalkit.settings.CompareSettings`: baseline, ``allow_different_data``,
+        leaderboard order, bootstrap, correction); checked before anything runs.
+    data : path-like, optional
+        A dataset manifest: evaluate the models on it instead of reading their reports
+        (:func:`~evalkit.compare.compare_columns`).
+    settings : EvaluationSettings or dict, optional
+        With ``data``: how each model is evaluated (engine, ``stream``/``dask`` out of core, threshold, rule,
+        score range, chunk size); its statistics are the comparison's.
     report_experiment : str, optional
         Where the report runs are (default ``evalkit``).
     name : str, optional
         The comparison's folder name (default the candidate names joined by ``-vs-``).
-    data : path-like, optional
-        A dataset manifest: evaluate the models on it instead of reading their reports
-        (:func:`~evalkit.compare.compare_columns`).
-    settings : EvaluationSettings, optional
-        With ``data``: the engine (``stream``/``dask`` out of core), threshold, rule, score range, chunk size (the
-        statistics' settings are the ones given here).
     options : RunOptions, optional
         How the run goes (:class:`evalkit.settings.RunOptions`): ``output_root`` (``compare/<name>/`` is
         written under it, default ``reports/``), ``experiment`` (default ``evalkit-compare``), ``timeout``,
@@ -234,54 +215,51 @@ def run_compare(
     from .. import tracking
 
     opts = RunOptions.build(options, **overrides)
+    cs = CompareSettings.build(compare_settings)
     if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
         raise ValueError(f"models must be a list of model names or run ids, got {models!r}")
-    check_compare_settings(list(models), rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, fdr=fdr,
-                           min_group_size=min_group_size)
+    if data is None and settings is not None:
+        raise ValueError("settings apply only with data (models evaluated on a manifest); reports are compared "
+                         "with the settings they were made with")
+    check_compare_settings(list(models))  # how many and distinct; the baseline once the names are known
     root = tracking.project_root()
     output_root = Path(opts.output_root) if opts.output_root is not None else root / "reports"
     experiment = opts.experiment or COMPARE_EXPERIMENT
     tracking.check_reachable()
-    st = None
     if data is not None:
-        st = EvaluationSettings.build(settings, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,
-                                      min_group_size=min_group_size)
-        names = check_columns(models, data, st, baseline=baseline, rank_by=rank_by)  # refused here, before any run
-        ordered_names = [baseline or names[0], *[n for n in names if n != (baseline or names[0])]]
-        folder = safe_name(name or "-vs-".join(ordered_names))[:120]
+        st = evaluation_settings(EvaluationSettings.build(settings), cs)
+        names, manifest = check_columns(models, data, st, cs)  # refused here, before any run
+        baseline = cs.baseline or names[0]
+        ordered_names = [baseline, *[n for n in names if n != baseline]]
     else:
         log(f"finding the reports of {', '.join(models)}")
         candidates = load_candidates(models, experiment=report_experiment)
         names = [c.name for c in candidates]
-        check_compare_settings(names, baseline=baseline, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, fdr=fdr,
-                               min_group_size=min_group_size)
-        ordered = sorted(candidates, key=lambda c: c.name != (baseline or names[0]))
-        same = check_same_data(ordered, allow_different_data=allow_different_data)  # refused here, before any run
+        check_compare_settings(names, cs)
+        ordered = sorted(candidates, key=lambda c: c.name != (cs.baseline or names[0]))
+        same = check_same_data(ordered, allow_different_data=cs.allow_different_data)  # refused before any run
         align(ordered, same_data=same)  # no shared sample, or shared samples labelled differently: refused here too
-        folder = safe_name(name or "-vs-".join(c.name for c in ordered))[:120]
+        ordered_names = [c.name for c in ordered]
+    folder = safe_name(name or "-vs-".join(ordered_names))[:120]
+    # the comparison's settings as the run records them (the baseline by the name it resolved to)
+    recorded = {**cs.to_parameters(), "baseline": ordered_names[0]}
 
     def validate(workdir: Path) -> Target:
         return Target(name=folder, out_dir=output_root / "compare" / folder,
                       title=f"evalkit comparison: {' vs '.join(names)}")
 
     def start_run(target: Target) -> str:
-        common = {"rank_by": rank_by, "n_boot": n_boot, "ci_level": ci_level, "seed": seed, "fdr": fdr,
-                  "min_group_size": min_group_size}
-        if st is not None:
-            return _start_columns_run(list(models), ordered_names, Path(data), st, experiment, **common)
-        return _start_compare_run(ordered, experiment, same, allow_different_data=allow_different_data, **common)
+        if data is not None:
+            return _start_columns_run(list(models), ordered_names, Path(data), manifest, st, cs, experiment)
+        return _start_compare_run(ordered, experiment, same, cs)
 
     def parameters(target: Target, staging: Path, run_id: str | None) -> dict[str, Any]:
-        if st is not None:
+        common = {"compare_settings": recorded, "run_id": run_id, "output_dir": str(staging)}
+        if data is not None:
             return {"models": list(models), "data": str(Path(data).resolve()), "settings": st.to_parameters(),
-                    "baseline": ordered_names[0], "rank_by": rank_by, "n_boot": n_boot, "ci_level": float(ci_level),
-                    "seed": seed, "fdr": float(fdr), "min_group_size": min_group_size, "run_id": run_id,
-                    "output_dir": str(staging)}
-        return {"models": [c.run_id for c in ordered], "baseline": ordered[0].name,
-                "allow_different_data": allow_different_data, "rank_by": rank_by, "n_boot": n_boot,
-                "ci_level": float(ci_level), "seed": seed, "fdr": float(fdr), "min_group_size": min_group_size,
-                "report_experiment": report_experiment or tracking.DEFAULT_EXPERIMENT, "run_id": run_id,
-                "output_dir": str(staging)}
+                    **common}
+        return {"models": [c.run_id for c in ordered],
+                "report_experiment": report_experiment or tracking.DEFAULT_EXPERIMENT, **common}
 
     def log_run(run_id: str, target: Target, out: Outputs) -> None:
         _log_compare(run_id, out.record, [out.html, out.record_path, out.notebook], out.figures)
@@ -295,7 +273,13 @@ def run_compare(
     return CompareRun(output_dir=target.out_dir, html=out.html, record=out.record, run_id=run_id)
 
 
-def _start_compare_run(candidates: Sequence[Candidate], experiment: str, same_data: bool, **settings: Any) -> str:
+def _compare_params(cs: CompareSettings) -> dict[str, Any]:
+    """The comparison's settings as MLflow parameters (the baseline is its own parameter, by name)."""
+    return {k: v for k, v in cs.to_mlflow_params().items() if k != "baseline"}
+
+
+def _start_compare_run(candidates: Sequence[Candidate], experiment: str, same_data: bool,
+                       cs: CompareSettings) -> str:
     from .. import tracking
     from ..runner import version_params
 
@@ -304,7 +288,8 @@ def _start_compare_run(candidates: Sequence[Candidate], experiment: str, same_da
         experiment=experiment, run_name="compare-" + "-vs-".join(c.name for c in candidates),
         params={"models": ",".join(c.name for c in candidates), "baseline": candidates[0].name,
                 "compared_runs": ",".join(ids), "same_data": same_data,
-                "datasets": ",".join(f"{n}:{s}" for n, s in candidates[0].data_key), **settings, **version_params()},
+                "datasets": ",".join(f"{n}:{s}" for n, s in candidates[0].data_key), **_compare_params(cs),
+                **version_params()},
         tags={"evalkit.kind": "comparison", COMPARED_TAG: ",".join(ids), "evalkit.baseline": candidates[0].name,
               **{f"evalkit.compared.{safe_name(c.name)}": c.run_id or "" for c in candidates},
               "mlflow.note.content": "Compares " + ", ".join(f"{c.name} (run {c.run_id})" for c in candidates)
@@ -313,20 +298,19 @@ def _start_compare_run(candidates: Sequence[Candidate], experiment: str, same_da
     return run_id
 
 
-def _start_columns_run(models: list[str], names: list[str], data: Path, st: EvaluationSettings, experiment: str,
-                       **settings: Any) -> str:
-    """The MLflow run of a comparison of models on data (no report runs): the models, the dataset and its sha256,
-    the evaluation settings that differ from the defaults."""
+def _start_columns_run(models: list[str], names: list[str], data: Path, manifest: Any, st: EvaluationSettings,
+                       cs: CompareSettings, experiment: str) -> str:
+    """The MLflow run of a comparison of models on data (no report runs): the models, the dataset (``manifest``,
+    as checked) and its sha256, the evaluation settings that differ from the defaults."""
     from .. import tracking
-    from ..data import load_manifest
     from ..runner import version_params
 
-    manifest = load_manifest(data)
+    compared = _compare_params(cs)
     run_id = tracking.start_run(
         experiment=experiment, run_name="compare-" + "-vs-".join(names),
         params={"models": ",".join(models), "baseline": names[0], "data": str(data),
                 "datasets": f"{manifest.name}:{manifest.sha256}", "engine": st.engine, "same_data": True,
-                **{k: v for k, v in st.changed().items() if k not in settings and k != "engine"}, **settings,
+                **{k: v for k, v in st.changed().items() if k not in compared and k != "engine"}, **compared,
                 **version_params()},
         tags={"evalkit.kind": "comparison", "evalkit.baseline": names[0], "evalkit.compared_columns": ",".join(names),
               "mlflow.note.content": f"Compares {', '.join(names)} on {manifest.name} ({st.engine}); "

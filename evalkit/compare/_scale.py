@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from ..evaluation import (
 )
 from ..exceptions import ModelError
 from ..models import resolve_model
-from ..settings import EvaluationSettings
+from ..settings import CompareSettings, EvaluationSettings
 from ..stats import COUNT_METRICS, delong_from_variances
 from ._stats import (
     COMPARE_METRICS,
@@ -68,11 +68,11 @@ def compare_columns(
     data: str | Path,
     *,
     settings: EvaluationSettings | None = None,
-    baseline: str | None = None,
+    compare_settings: CompareSettings | Mapping[str, Any] | None = None,
     metrics: Sequence[str] = COMPARE_METRICS,
-    rank_by: str = "roc_auc",
     intersections: bool = True,
     progress: bool = False,
+    **overrides: Any,
 ) -> Comparison:
     """Compare models on the data of one manifest (see the module docstring).
 
@@ -83,12 +83,16 @@ def compare_columns(
     data : path-like
         A dataset manifest.
     settings : EvaluationSettings, optional
-        The engine (in memory by default, or ``stream``, ``dask``), threshold and rule (applied to each model), score range,
-        chunk size, and the statistics' ``n_boot``, ``ci_level``, ``seed``, ``fdr``, ``min_group_size``.
-    baseline : str, optional
-        The candidate the others are compared with (its name: the column's; default the first).
-    metrics, rank_by, intersections, progress
+        How each model is evaluated: the engine (in memory by default, or ``stream``, ``dask``), threshold and rule
+        (applied to each model), score range, chunk size. Its statistics (``n_boot``, ``ci_level``, ``seed``,
+        ``fdr``, ``min_group_size``) are the comparison's: leave them at their defaults.
+    compare_settings : CompareSettings or dict, optional
+        How the models are compared (:class:`evalkit.settings.CompareSettings`; ``baseline`` is a candidate's
+        name: the column's). The models are evaluated with its statistics too.
+    metrics, intersections, progress
         As for :func:`evalkit.compare.compare`.
+    **overrides
+        Any :class:`~evalkit.settings.CompareSettings` field as a keyword.
 
     Returns
     -------
@@ -98,23 +102,22 @@ def compare_columns(
     Raises
     ------
     ValueError
-        Bad settings, or balancing out of core.
+        Bad settings (statistics set in ``settings``), or balancing out of core.
     ModelError
         A model that is not a score column, out of core.
     DataError
         A bad manifest, file, label, group or score (naming the row).
     """
-    st = settings if settings is not None else EvaluationSettings()
-    check_columns(models, data, st, baseline=baseline, metrics=metrics, rank_by=rank_by)
-    options = {"metrics": metrics, "rank_by": rank_by, "n_boot": st.n_boot, "ci_level": st.ci_level, "seed": st.seed,
-               "fdr": st.fdr, "min_group_size": st.min_group_size, "intersections": intersections}
+    cs = CompareSettings.build(compare_settings, **overrides)
+    st = evaluation_settings(settings, cs)
+    check_columns(models, data, st, cs, metrics=metrics)
     if not st.out_of_core:
         evaluations = [evaluate(m, data, settings=st) for m in models]
         candidates = [Candidate.from_evaluation(ev) for ev in evaluations]
-        return compare(candidates, baseline=baseline, progress=progress, **options)
+        return compare(candidates, cs, metrics=metrics, intersections=intersections, progress=progress)
     refs = [resolve_model(m) for m in models]
     names = [ref.name for ref in refs]
-    first = names.index(baseline) if baseline is not None else 0
+    first = names.index(cs.baseline) if cs.baseline is not None else 0
     refs = [refs[first], *refs[:first], *refs[first + 1:]]
     manifest, config = scale_inputs(data, st)
     spec = dataclasses.replace(
@@ -145,10 +148,9 @@ def compare_columns(
     reps: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in candidates}
     if counted:
         cells, member = _cells(candidates, counts.joint, tables.groupings, members)
-        point, reps = _cell_replicates(cells, member, counted, st.n_boot, st.seed, progress)
+        point, reps = _cell_replicates(cells, member, counted, cs.n_boot, cs.seed, progress)
     ordered = [c.name for c in candidates]
-    deltas = _deltas(ordered, ordered[0], metrics, counted, point, reps, tests, groups, ci_level=st.ci_level,
-                     fdr=st.fdr, min_group_size=st.min_group_size, delong="roc_auc" in metrics)
+    deltas = _deltas(ordered, ordered[0], metrics, counted, point, reps, tests, groups, cs, weighted=False)
     scale = {"engine": first_pass.engine, "rows": int(counts.rows), "passes": 2, "chunks": first_pass.tasks,
              "workers": first_pass.workers, "scheduler": first_pass.scheduler,
              "seconds": round(time.monotonic() - start, 3), "fine_bins": int(spec.edges.size),
@@ -158,18 +160,39 @@ def compare_columns(
     histograms = {"edges": spec.edges, "counts": {c.name: ev.tables.histogram.counts.sum(axis=0)
                                                   for c, ev in zip(candidates, evaluations, strict=True)}}
     return Comparison(candidates=candidates, baseline=ordered[0], samples=pd.DataFrame(), same_data=True,
-                      leaderboard=leaderboard(candidates, rank_by=rank_by), deltas=deltas, tests=tests,
-                      settings=_settings(metrics, False, rank_by=rank_by, n_boot=st.n_boot, ci_level=st.ci_level,
-                                         seed=st.seed, fdr=st.fdr, min_group_size=st.min_group_size,
-                                         intersections=intersections),
+                      leaderboard=leaderboard(candidates, rank_by=cs.rank_by), deltas=deltas, tests=tests,
+                      settings=_settings(metrics, False, cs, intersections),
                       scale=scale, histograms=histograms)
 
 
-def check_columns(models: Sequence[str], data: str | Path, settings: EvaluationSettings, *,
-                  baseline: str | None = None, metrics: Sequence[str] = COMPARE_METRICS, rank_by: str = "roc_auc"
-                  ) -> list[str]:
+def evaluation_settings(settings: EvaluationSettings | None, compare_settings: CompareSettings
+                        ) -> EvaluationSettings:
+    """How each model of a comparison on data is evaluated: ``settings`` with the comparison's statistics (so that
+    the leaderboard's intervals and the comparison's agree).
+
+    Raises
+    ------
+    ValueError
+        If ``settings`` sets a statistic to another value than the comparison's (it would be silently replaced),
+        naming it.
+    """
+    st = settings if settings is not None else EvaluationSettings()
+    default, wanted = EvaluationSettings(), compare_settings.statistics()
+    conflicts = [name for name in CompareSettings.STATISTICS
+                 if getattr(st, name) not in (getattr(default, name), wanted[name])]
+    if conflicts:
+        name = conflicts[0]
+        raise ValueError(f"settings.{name}={getattr(st, name)!r}: a comparison's statistics are its "
+                         f"CompareSettings' ({name}={wanted[name]!r}; set compare_settings instead), and the models "
+                         "are evaluated with them")
+    return st.replace(**wanted)
+
+
+def check_columns(models: Sequence[str], data: str | Path, settings: EvaluationSettings,
+                  compare_settings: CompareSettings, *, metrics: Sequence[str] = COMPARE_METRICS
+                  ) -> tuple[list[str], Any]:
     """Check :func:`compare_columns`' models, data and settings before anything is read (what ``make compare
-    DATA=...`` checks before its run starts); return the candidates' names.
+    DATA=...`` checks before its run starts); return the candidates' names and the data's manifest.
 
     Raises
     ------
@@ -197,9 +220,8 @@ def check_columns(models: Sequence[str], data: str | Path, settings: EvaluationS
         if missing:
             raise ModelError(missing[0], f"no such column in {manifest.data_path.name}; its columns are {columns}")
     names = [resolve_model(m).name for m in models]
-    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=st.n_boot,
-                           ci_level=st.ci_level, fdr=st.fdr, min_group_size=st.min_group_size)
-    return names
+    check_compare_settings(names, compare_settings, metrics=metrics)
+    return names, manifest
 
 
 def _file_columns(path: Path, fmt: str) -> list[str]:

@@ -14,8 +14,9 @@ baseline on the same samples and gives
 - **tests**: McNemar's exact test of error rates, DeLong's test of ROC AUC and the decision flip rate
   (with an exact interval), overall and per group (:mod:`evalkit.significance`).
 
-Candidates evaluated on different data (another sha256, or other rows) are refused by
-:func:`check_same_data` unless ``allow_different_data`` is set; then they are compared on the samples
+How candidates are compared (the baseline, the leaderboard's order, the bootstrap and the correction) is one
+:class:`evalkit.settings.CompareSettings`. Candidates evaluated on different data (another sha256, or other rows)
+are refused by :func:`check_same_data` unless its ``allow_different_data`` is set; then they are compared on the samples
 they share (joined on dataset and id).
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..settings import CI_LEVEL, FDR, MIN_GROUP_SIZE, N_BOOT
+from ..settings import RANK_METRICS, CompareSettings
 from ..stats import JointCells, percentile_interval
 from ..models import cost_metrics
 from ..exceptions import EvalkitError
@@ -45,8 +46,8 @@ COMPARE_METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "recall", "fpr", "pre
 #: Metrics with no better direction: their differences are reported, never called better or worse.
 NEUTRAL_METRICS: frozenset[str] = frozenset({"selection_rate"})
 
-#: Headline metrics of the leaderboard (each with its interval from the candidate's report).
-LEADERBOARD_METRICS: tuple[str, ...] = ("roc_auc", "average_precision", "eer", "accuracy", "recall", "fpr", "f1")
+#: Headline metrics of the leaderboard (each with its interval from the candidate's report); ``rank_by`` is one.
+LEADERBOARD_METRICS: tuple[str, ...] = RANK_METRICS
 #: Disparities shown on the leaderboard (largest difference between groups, over features).
 LEADERBOARD_DISPARITIES: tuple[str, ...] = ("recall", "fpr", "selection_rate")
 #: Cost figures shown on the leaderboard: MLflow keys of :func:`evalkit.cost.cost_metrics`.
@@ -493,10 +494,10 @@ def _p_value(difference: float, se: float) -> float:
     return p if math.isnan(p) else min(1.0, p)
 
 
-def check_compare_settings(names: Sequence[str], *, baseline: str | None = None,
-                           metrics: Sequence[str] = PAIRED_METRICS, rank_by: str = "roc_auc", n_boot: int = N_BOOT,
-                           ci_level: float = CI_LEVEL, fdr: float = FDR, min_group_size: int = MIN_GROUP_SIZE) -> None:
-    """Check :func:`compare`'s settings for candidates called ``names``, before anything is loaded or run.
+def check_compare_settings(names: Sequence[str], settings: CompareSettings | None = None, *,
+                           metrics: Sequence[str] = PAIRED_METRICS) -> None:
+    """Check that candidates called ``names`` can be compared with ``settings`` on ``metrics``, before anything is
+    loaded or run (the settings' own values are checked when they are made).
 
     Raises
     ------
@@ -508,36 +509,22 @@ def check_compare_settings(names: Sequence[str], *, baseline: str | None = None,
         raise ValueError(f"candidates: need at least two to compare, got {names}")
     if len(set(names)) != len(names):
         raise ValueError(f"candidates: names must be distinct, got {names}")
+    baseline = settings.baseline if settings is not None else None
     if baseline is not None and baseline not in names:
         raise ValueError(f"baseline must be one of the candidates {names}, got {baseline!r}")
     unknown = [m for m in metrics if m not in PAIRED_METRICS]
     if unknown or not metrics:
         raise ValueError(f"metrics must be a non-empty subset of {list(PAIRED_METRICS)}, got {list(metrics)}")
-    if rank_by not in LEADERBOARD_METRICS:
-        raise ValueError(f"rank_by must be one of {list(LEADERBOARD_METRICS)}, got {rank_by!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
-        raise ValueError(f"n_boot must be a whole number >= 10, got {n_boot!r}")
-    for pname, value in (("ci_level", ci_level), ("fdr", fdr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise ValueError(f"{pname} must lie strictly between 0 and 1, got {value!r}")
-    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 1:
-        raise ValueError(f"min_group_size must be a whole number >= 1, got {min_group_size!r}")
 
 
 def compare(
     candidates: Sequence[Candidate],
+    settings: CompareSettings | Mapping[str, Any] | None = None,
     *,
-    baseline: str | None = None,
     metrics: Sequence[str] = COMPARE_METRICS,
-    rank_by: str = "roc_auc",
-    n_boot: int = N_BOOT,
-    ci_level: float = CI_LEVEL,
-    seed: int = 0,
-    fdr: float = FDR,
-    min_group_size: int = MIN_GROUP_SIZE,
     intersections: bool = True,
-    allow_different_data: bool = False,
     progress: bool = False,
+    **overrides: Any,
 ) -> Comparison:
     """Compare candidates with a baseline on the same samples (see the module docstring).
 
@@ -545,27 +532,21 @@ def compare(
     ----------
     candidates : sequence of Candidate
         Two or more, with distinct names.
-    baseline : str, optional
-        The candidate the others are compared with (default the first).
+    settings : CompareSettings or dict, optional
+        How they are compared (:class:`evalkit.settings.CompareSettings`): ``baseline`` (default the first),
+        ``allow_different_data`` (compare candidates evaluated on different data on the samples they share),
+        ``rank_by`` (leaderboard order, one of :data:`LEADERBOARD_METRICS`), ``n_boot`` (paired bootstrap
+        resamples, at least 10; the same ``seed`` gives the same intervals), ``ci_level``, ``fdr`` (of the
+        Benjamini-Hochberg correction over all compared groups and metrics) and ``min_group_size`` (smaller
+        groups are listed, ``small``, but left out of the correction and never significant).
     metrics : sequence of str, default=:data:`COMPARE_METRICS`
         Metrics for the per-group deltas (any of :data:`evalkit.paired.PAIRED_METRICS`).
-    rank_by : str, default="roc_auc"
-        Leaderboard order (one of :data:`LEADERBOARD_METRICS`).
-    n_boot : int, default=1000
-        Paired bootstrap resamples (at least 10).
-    ci_level : float, default=0.95
-    seed : int, default=0
-        The same seed gives the same intervals.
-    fdr : float, default=0.05
-        False discovery rate of the Benjamini-Hochberg correction over all compared groups and metrics.
-    min_group_size : int, default=30
-        Smaller groups are listed (``small``) but left out of the correction and never significant.
     intersections : bool, default=True
         Also compare pairwise intersections of the sensitive features.
-    allow_different_data : bool, default=False
-        Compare candidates evaluated on different data on the samples they share.
     progress : bool, default=False
         Print one line per block of bootstrap resamples to stderr.
+    **overrides
+        Any :class:`~evalkit.settings.CompareSettings` field as a keyword (``compare(candidates, n_boot=200)``).
 
     Returns
     -------
@@ -579,13 +560,13 @@ def compare(
         When the candidates cannot be compared.
     """
 
+    st = CompareSettings.build(settings, **overrides)
     names = [c.name for c in candidates]
-    check_compare_settings(names, baseline=baseline, metrics=metrics, rank_by=rank_by, n_boot=n_boot,
-                           ci_level=ci_level, fdr=fdr, min_group_size=min_group_size)
-    baseline = names[0] if baseline is None else baseline
+    check_compare_settings(names, st, metrics=metrics)
+    baseline = names[0] if st.baseline is None else st.baseline
 
     ordered = [next(c for c in candidates if c.name == baseline), *[c for c in candidates if c.name != baseline]]
-    same = check_same_data(ordered, allow_different_data=allow_different_data)
+    same = check_same_data(ordered, allow_different_data=st.allow_different_data)
     samples = align(ordered, same_data=same)
     y = samples["y_true"].to_numpy().astype(bool)
     sample_weight = samples["weight"].to_numpy(dtype=np.float64)
@@ -594,7 +575,7 @@ def compare(
     thresholds = {c.name: c.threshold for c in ordered}
 
     weighted = bool(np.any(sample_weight != 1.0))
-    tests = _tests(y, scores, thresholds, groups, baseline, ci_level)
+    tests = _tests(y, scores, thresholds, groups, baseline, st.ci_level)
     counted = [m for m in metrics if m in COUNT_METRICS]
     # DeLong counts samples; a weighted AUC needs the (per-sample) paired bootstrap
     boot_metrics = counted + (["roc_auc"] if "roc_auc" in metrics and weighted else [])
@@ -602,31 +583,29 @@ def compare(
     point: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
     reps: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
     if cells is not None:  # count metrics from Poisson counts of cells: exact in distribution, O(cells) per resample
-        point, reps = _cell_replicates(cells, groups.member(cells.rows).astype(np.float64), counted, n_boot, seed,
-                                       progress)
+        point, reps = _cell_replicates(cells, groups.member(cells.rows).astype(np.float64), counted, st.n_boot,
+                                       st.seed, progress)
     per_sample = [m for m in boot_metrics if cells is None or m not in counted]
     if per_sample:
-        more_point, more_reps = _sample_replicates(y, scores, thresholds, groups, sample_weight, per_sample, n_boot,
-                                                   seed, progress)
+        more_point, more_reps = _sample_replicates(y, scores, thresholds, groups, sample_weight, per_sample,
+                                                   st.n_boot, st.seed, progress)
         for name in names:
             point[name].update(more_point[name])
             reps[name].update(more_reps[name])
 
-    deltas = _deltas(names, baseline, metrics, boot_metrics, point, reps, tests, groups, ci_level=ci_level, fdr=fdr,
-                     min_group_size=min_group_size, delong="roc_auc" in metrics and not weighted)
-    settings = _settings(metrics, weighted, rank_by=rank_by, n_boot=n_boot, ci_level=ci_level, seed=seed, fdr=fdr,
-                         min_group_size=min_group_size, intersections=intersections)
+    deltas = _deltas(names, baseline, metrics, boot_metrics, point, reps, tests, groups, st, weighted=weighted)
     return Comparison(candidates=list(ordered), baseline=baseline, samples=samples, same_data=same,
-                      leaderboard=leaderboard(ordered, rank_by=rank_by), deltas=deltas, tests=tests,
-                      settings=settings)
+                      leaderboard=leaderboard(ordered, rank_by=st.rank_by), deltas=deltas, tests=tests,
+                      settings=_settings(metrics, weighted, st, intersections))
 
 
 def _deltas(names: Sequence[str], baseline: str, metrics: Sequence[str], boot_metrics: Sequence[str],
             point: Mapping[str, Mapping[str, np.ndarray]], reps: Mapping[str, Mapping[str, np.ndarray]],
-            tests: pd.DataFrame, groups: _Groups, *, ci_level: float, fdr: float, min_group_size: int,
-            delong: bool) -> pd.DataFrame:
+            tests: pd.DataFrame, groups: _Groups, st: CompareSettings, *, weighted: bool) -> pd.DataFrame:
     """Every challenger's difference to the baseline per group column and metric: the bootstrap metrics from their
-    replicates, ROC AUC from DeLong's test (when ``delong``); p-values adjusted together (Benjamini-Hochberg)."""
+    replicates, ROC AUC from DeLong's test (unless ``weighted``); p-values adjusted together (Benjamini-Hochberg)."""
+    ci_level, fdr, min_group_size = st.ci_level, st.fdr, st.min_group_size
+    delong = "roc_auc" in metrics and not weighted
     index = groups.index
     counts = groups.counts
     rows = []
@@ -667,9 +646,11 @@ def _deltas(names: Sequence[str], baseline: str, metrics: Sequence[str], boot_me
     return deltas
 
 
-def _settings(metrics: Sequence[str], weighted: bool, **settings: Any) -> dict[str, Any]:
-    """The comparison's ``settings`` record: the given settings, the metrics, weighting and each metric's method."""
-    return {**settings, "metrics": list(metrics), "weighted": weighted,
+def _settings(metrics: Sequence[str], weighted: bool, st: CompareSettings, intersections: bool) -> dict[str, Any]:
+    """The comparison's ``settings`` record: the leaderboard's order and the statistics, the metrics, weighting and
+    each metric's method."""
+    return {"rank_by": st.rank_by, **st.statistics(), "intersections": intersections, "metrics": list(metrics),
+            "weighted": weighted,
             "methods": {m: ("DeLong" if m == "roc_auc" and not weighted else "paired Poisson bootstrap")
                         for m in metrics}}
 

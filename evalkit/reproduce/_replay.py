@@ -25,7 +25,7 @@ from typing import Any
 from .._io import atomic_write_json, sha256_file
 from ..exceptions import DataError, EvalkitError, ModelError, ReproduceError
 from ..runner import log
-from ..settings import EvaluationSettings, RunOptions, VerificationSettings
+from ..settings import CompareSettings, EvaluationSettings, RunOptions, VerificationSettings, field_names
 from ._diff import about, diff_records
 
 #: Tag of a reproduction's run: the run it reproduces.
@@ -306,19 +306,27 @@ def _replay(rec: Recorded, workdir: Path, options: RunOptions, trust: bool) -> t
     from ..compare import run_compare
 
     names = ex["models"]
-    settings = {k: ex[k] for k in ("rank_by", "n_boot", "ci_level", "seed", "fdr", "min_group_size") if k in ex}
+    cs = _compare_settings(ex)
     if ex.get("data"):  # the models evaluated on a manifest (compare_columns): its files are verified first
         st, drift = recorded_settings(EvaluationSettings, p, ex.get("settings") or {})
         data = _local(ex["data"], "data manifest", rec.run_id)
         datasets = (rec.record.get("candidates") or [{}])[0].get("datasets", [])
         verified = _dataset_files(data, {d["name"]: d["sha256"] for d in datasets}, rec.run_id)
         log(f"replaying comparison run {rec.run_id} of {', '.join(names)} on {data}")
-        crun = run_compare(names, baseline=ex.get("baseline"), data=data, settings=st, options=options, **settings)
-        return crun.record, crun.run_id, verified, {**settings, **st.to_parameters()}, drift
+        crun = run_compare(names, compare_settings=cs, data=data, settings=st, options=options)
+        return crun.record, crun.run_id, verified, {**cs.to_parameters(), **st.to_parameters()}, drift
     log(f"replaying comparison run {rec.run_id} of report runs {', '.join(names)}")
-    crun = run_compare(names, baseline=ex.get("baseline"), allow_different_data=bool(ex.get("allow_different_data")),
-                       report_experiment=ex.get("report_experiment"), options=options, **settings)
-    return crun.record, crun.run_id, [f"report run {r}" for r in names], settings, {}
+    crun = run_compare(names, compare_settings=cs, report_experiment=ex.get("report_experiment"), options=options)
+    return crun.record, crun.run_id, [f"report run {r}" for r in names], cs.to_parameters(), {}
+
+
+def _compare_settings(executed: Mapping[str, Any]) -> CompareSettings:
+    """A comparison run's settings from its executed notebook's parameters: ``compare_settings``, or the separate
+    ``baseline``, ``rank_by``, ``n_boot`` ... of comparison runs recorded before they were kept as one."""
+    if executed.get("compare_settings") is not None:
+        return CompareSettings.build(executed["compare_settings"])
+    flat = {k: executed[k] for k in field_names(CompareSettings) if k in executed}
+    return CompareSettings.build(flat, baseline=flat.get("baseline") or None)
 
 
 def _verification_files(manifest: Path, params: Mapping[str, str], run_id: str) -> list[str]:

@@ -19,6 +19,7 @@ from evalkit import tracking
 from evalkit.runner import report_all
 from evalkit.compare import ComparisonError
 from evalkit.compare import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
+from evalkit.settings import CompareSettings
 
 from tests.conftest import ADULT_TEST, READY_BOUND, ROOT, new_store, stop_process_group
 from tests.browser.test_browser import CHROMIUM_ARGS, chromium_path
@@ -132,7 +133,8 @@ def test_compare_refuses_runs_on_different_data_before_any_run(reported):
     assert "adult_test (sha256 dd1db71f9756" in proc.stderr and "adult_production_sample (sha256 20934a305b1c" in proc.stderr
     assert "--allow-different-data" in proc.stderr and "Traceback" not in proc.stderr
     with pytest.raises(ComparisonError, match="share no sample"):  # told to: they still share no sample
-        run_compare(["adult-hgb", other_id], allow_different_data=True, output_root=out, progress=False)
+        run_compare(["adult-hgb", other_id], compare_settings=CompareSettings(allow_different_data=True),
+                    output_root=out, progress=False)
     with pytest.raises(ComparisonError, match=r"no finished report of model 'adult-xgb'.*Models with reports: "
                                               r"adult-hgb, adult-logreg"):
         run_compare(["adult-hgb", "adult-xgb"], output_root=out, progress=False)

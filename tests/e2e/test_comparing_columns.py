@@ -89,8 +89,8 @@ def test_models_on_data_are_compared_in_memory_without_reports(shared_store, dat
     from evalkit.compare import run_compare
     from evalkit.settings import EvaluationSettings
 
-    run = run_compare(["column:score", "column:score_b"], data=data, settings=EvaluationSettings(), n_boot=50,
-                      output_root=tmp_path, progress=False)
+    run = run_compare(["column:score", "column:score_b"], data=data, settings=EvaluationSettings(),
+                      compare_settings={"n_boot": 50}, output_root=tmp_path, progress=False)
     assert run.record["n"] == 40_000 and "scale" not in run.record and run.record["same_data"]
     assert [c["rows"] for c in run.record["candidates"]] == [40_000, 40_000]
     assert tracking.client().get_run(run.run_id).data.params["engine"] == "vectorised"

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from evalkit import EvaluationSettings, Resampling, RunOptions
-from evalkit.settings import N_BOOT, add_arguments, field_names, from_arguments, split_settings
+from evalkit.settings import N_BOOT, CompareSettings, add_arguments, field_names, from_arguments, split_settings
 from tests.conftest import ROOT
 
 
@@ -112,6 +112,40 @@ def test_notebooks_take_the_settings_as_one_parameter():
                                                   "output_dir": None}
     text = (ROOT / SCALE_NOTEBOOK).read_text()
     assert EvaluationSettings.build({"engine": "stream"}).out_of_core and '\\"engine\\": \\"stream\\"' in text
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"n_boot": 5}, "n_boot must be a whole number >= 10, got 5"),
+    ({"rank_by": "tp"}, r"rank_by must be one of \['roc_auc', .*'f1'\], got 'tp'"),
+    ({"allow_different_data": "yes"}, "allow_different_data must be True or False, got 'yes'"),
+    ({"fdr": 1}, "fdr must lie strictly between 0 and 1, got 1"),
+    ({"seed": -1}, "seed must be a whole number >= 0, got -1"),
+    ({"min_group_size": 0}, "min_group_size must be a whole number >= 1, got 0"),
+    ({"baseline": ""}, "baseline must be a candidate's name or None, got ''"),
+])
+def test_bad_compare_settings_name_the_setting(changes, message):
+    with pytest.raises(ValueError, match=message):
+        CompareSettings(**changes)
+
+
+def test_compare_settings_are_one_object_from_the_command_line_to_the_notebook():
+    """``make compare``'s flags are generated from CompareSettings' fields, and the comparison notebook takes them as
+    one parameter (as the report notebooks take EvaluationSettings)."""
+    from evalkit.cli import _parser
+    from evalkit.compare import COMPARE_NOTEBOOK
+    from evalkit.runner import notebook_parameters
+
+    cs = CompareSettings.build({"n_boot": 200}, baseline="b")
+    assert cs.statistics() == {"n_boot": 200, "ci_level": 0.95, "seed": 0, "fdr": 0.05, "min_group_size": 30}
+    assert CompareSettings.build(json.loads(json.dumps(cs.to_parameters()))) == cs
+    compare = _parser()._subparsers._group_actions[0].choices["compare"]
+    args = compare.parse_args(["--models", "a", "b", "--n-boot", "200", "--rank-by", "f1", "--baseline", "b"])
+    assert CompareSettings.build(from_arguments(args, CompareSettings)) == cs.replace(rank_by="f1")
+    assert {f.name for f in dataclasses.fields(CompareSettings) if f.metadata.get("cli")} <= {
+        a.dest for a in compare._actions}
+    assert notebook_parameters(ROOT / COMPARE_NOTEBOOK) == {
+        "models": "list", "data": "str", "settings": "dict", "compare_settings": "dict", "report_experiment": "str",
+        "run_id": None, "output_dir": None}
 
 
 def test_plugin_config_keys_come_from_the_fields():

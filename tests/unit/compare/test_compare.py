@@ -243,3 +243,12 @@ def test_per_group_tests_equal_the_tests_on_each_group_alone():
                              "flip_rate": fl["rate"], "flip_ci_low": fl["ci_low"], "flip_ci_high": fl["ci_high"]})
     assert len(got) == 2 * len(groups.index) == 2 * (1 + 2 + 3 + 4 + 6 + 8 + 12 + 24)
     pd.testing.assert_frame_equal(got, pd.DataFrame(expected), check_exact=False, rtol=1e-9, atol=1e-15)
+
+
+def test_evaluation_settings_without_data_are_refused_before_anything_runs():
+    from evalkit.compare import run_compare
+    from evalkit.settings import EvaluationSettings
+
+    with pytest.raises(ValueError, match="settings apply only with data .*reports are compared with the settings "
+                                         "they were made with"):
+        run_compare(["adult-logreg", "adult-hgb"], settings=EvaluationSettings(threshold=0.3))

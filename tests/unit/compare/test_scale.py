@@ -14,7 +14,7 @@ from evalkit import DataError, ModelError
 from evalkit.compare import compare_columns
 from evalkit.data import write_dataset, write_large_dataset
 from evalkit.evaluation import FINE_BINS
-from evalkit.settings import EvaluationSettings
+from evalkit.settings import CompareSettings, EvaluationSettings
 from evalkit.stats import delong
 
 MODELS = ["column:a", "column:b", "column:c"]
@@ -59,10 +59,11 @@ def _same(a, b):
 def test_out_of_core_equals_the_in_memory_comparison_on_the_grid(columns, rule):
     """McNemar, flips, DeLong per group and the paired bootstrap of every count metric (same seed, same draws) are
     those of the in-memory comparison, for every group and intersection, with each model's own threshold."""
-    kw = {"n_boot": 200, "seed": 3, "threshold_rule": rule}
-    memory = compare_columns(MODELS, columns["grid"], settings=EvaluationSettings(**kw))
-    oc = compare_columns(MODELS, columns["grid"], settings=EvaluationSettings(engine="stream", chunk_rows=1000, **kw),
-                         baseline="a")
+    kw = {"n_boot": 200, "seed": 3}
+    memory = compare_columns(MODELS, columns["grid"], settings=EvaluationSettings(threshold_rule=rule), **kw)
+    oc = compare_columns(MODELS, columns["grid"], settings=EvaluationSettings(engine="stream", chunk_rows=1000,
+                                                                             threshold_rule=rule),
+                         compare_settings=CompareSettings(baseline="a", **kw))
     assert memory.scale is None and oc.scale["passes"] == 2 and oc.scale["rows"] == oc.n == 6000
     assert [c.threshold for c in oc.candidates] == [c.threshold for c in memory.candidates]
     assert len(oc.tests) == 2 * 36 and set(oc.tests["feature"]) >= {"overall", "group", "group&band&region"}
@@ -83,9 +84,8 @@ def test_curves_out_of_core_are_drawn_from_the_histograms(columns):
     AUC with ties counted one half), and the same dots as in memory."""
     from evalkit import views
 
-    kw = {"n_boot": 20}
-    oc = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="stream", **kw))
-    memory = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(**kw))
+    oc = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="stream"), n_boot=20)
+    memory = compare_columns(MODELS[:2], columns["grid"], n_boot=20)
     labels = []
     for cmp in (oc, memory):
         ax = views.compare_curves(cmp).axes[0]
@@ -97,17 +97,17 @@ def test_curves_out_of_core_are_drawn_from_the_histograms(columns):
 
 def test_scores_off_the_grid_are_compared_as_rounded_down_to_it(columns):
     """Out of core, raw scores give the in-memory comparison of the scores rounded down to the grid."""
-    kw = {"n_boot": 100}
-    oc = compare_columns(MODELS[:2], columns["raw"], settings=EvaluationSettings(engine="stream", **kw))
-    memory = compare_columns(MODELS[:2], columns["floored"], settings=EvaluationSettings(**kw))
+    oc = compare_columns(MODELS[:2], columns["raw"], settings=EvaluationSettings(engine="stream"), n_boot=100)
+    memory = compare_columns(MODELS[:2], columns["floored"], n_boot=100)
     _same(memory, oc)
     assert 0 < oc.scale["auc_binning_bound"]["a"] < 1e-3
 
 
 def test_dask_gives_the_stream_engines_numbers(columns):
-    kw = {"n_boot": 50, "chunk_rows": 1500}
-    stream = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="stream", **kw))
-    dask = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="dask", **kw))
+    stream = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="stream", chunk_rows=1500),
+                             n_boot=50)
+    dask = compare_columns(MODELS[:2], columns["grid"], settings=EvaluationSettings(engine="dask", chunk_rows=1500),
+                           n_boot=50)
     assert dask.scale["engine"] == "dask" and dask.scale["chunks"] > 1
     pd.testing.assert_frame_equal(stream.tests, dask.tests, check_exact=False, atol=1e-12)
     pd.testing.assert_frame_equal(stream.deltas, dask.deltas, check_exact=False, atol=1e-12)
@@ -117,7 +117,7 @@ def test_the_generated_challengers_known_effect_is_found(tmp_path):
     """``score_b`` drops region r4's bias against positives: significantly better recall and AUC there."""
     manifest = write_large_dataset(tmp_path, 60_000, challenger=True, row_group_rows=20_000)
     cmp = compare_columns(["column:score", "column:score_b"], manifest,
-                          settings=EvaluationSettings(engine="stream", n_boot=200, chunk_rows=20_000))
+                          settings=EvaluationSettings(engine="stream", chunk_rows=20_000), n_boot=200)
     d = cmp.deltas.set_index(["feature", "group", "metric"])
     for metric in ("recall", "roc_auc"):
         row = d.loc[("region", "r4", metric)]
@@ -135,6 +135,9 @@ def test_refusals_name_what_is_wrong(columns, tmp_path):
         compare_columns(["column:a", "column:nope"], columns["grid"], settings=stream)
     with pytest.raises(ValueError, match="baseline must be one of the candidates"):
         compare_columns(MODELS, columns["grid"], settings=stream, baseline="z")
+    with pytest.raises(ValueError, match=r"settings\.n_boot=200: a comparison's statistics are its CompareSettings' "
+                                         r"\(n_boot=1000; set compare_settings instead\)"):
+        compare_columns(MODELS, columns["grid"], settings=EvaluationSettings(n_boot=200))
     with pytest.raises(ValueError, match="distinct"):
         compare_columns(["column:a", "column:a"], columns["grid"], settings=stream)
     bad = _frame(300, 2, on_grid=True)

@@ -70,3 +70,16 @@ def test_settings_come_from_the_parameters_then_the_notebook():
     same, none = recorded_settings(EvaluationSettings, {"n_boot": "50", "threshold_rule": "fixed", "scheduler": ""},
                                    executed)
     assert same == EvaluationSettings.build(executed) and same.scheduler is None and none == {}
+
+
+def test_a_comparisons_settings_come_from_one_parameter_or_from_the_separate_ones_of_older_runs():
+    from evalkit.reproduce._replay import _compare_settings
+    from evalkit.settings import CompareSettings
+
+    want = CompareSettings(baseline="x", rank_by="f1", n_boot=200, ci_level=0.9, seed=1, fdr=0.1, min_group_size=20)
+    older = {"models": ["r1", "r2"], "baseline": "x", "allow_different_data": False, "rank_by": "f1", "n_boot": 200,
+             "ci_level": 0.9, "seed": 1, "fdr": 0.1, "min_group_size": 20, "report_experiment": "evalkit",
+             "run_id": "r3", "output_dir": "/tmp/out"}
+    assert _compare_settings(older) == want
+    assert _compare_settings({**older, "baseline": ""}).baseline is None
+    assert _compare_settings({"models": ["r1", "r2"], "compare_settings": want.to_parameters()}) == want
