@@ -97,11 +97,18 @@ def scale_cells():
         "Samples binned by model score and stacked by true label; the dashed line is the threshold.")
     yield new_code_cell("views.score_histogram(ev);", metadata={"tags": ["figure-score-histogram"]})
     yield new_code_cell("views.score_histograms(ev);", metadata={"tags": ["figure-score-histogram-by-group"]})
+    # added after the cells were first numbered: named ids keep the later cells' ids
+    yield _named("evaluate-thresholds-md", new_markdown_cell(
+        "## Operating point and per-group thresholds\n"
+        "The threshold each group would need to reach the target false positive rate, and the recall it would then "
+        "have, from each group's merged histogram (thresholds are edges of the fine score grid, so the counts at "
+        "them are exact). A large shift means one global threshold treats the groups differently."))
+    yield _named("evaluate-thresholds", new_code_cell("views.thresholds_table(ev)"))
     yield new_markdown_cell(
         "## Not in an out-of-core report\n"
-        "Calibration, per-group thresholds for a target FPR, the most confidently wrong samples and the model's "
-        "cost need the rows in memory: run `make report` without `ENGINE=stream|dask` on a sample of the data "
-        "(`evalkit data import --sample`) for them.")
+        "Calibration, the most confidently wrong samples, the model's cost and function metrics need the rows in "
+        "memory: run `make report` without `ENGINE=stream|dask` on a sample of the data (`evalkit data import "
+        "--sample`) for them.")
     yield new_markdown_cell("## All metrics\nOverall, then every group of every feature and intersection.")
     yield new_code_cell("views.overall_table(ev)")
     yield new_code_cell("views.group_tables(ev)")
@@ -155,22 +162,37 @@ def verify_cells():
     yield new_code_cell("verification.methods(res)")
 
 
-def _write(name: str, cells) -> None:
-    nb = new_notebook(cells=list(cells), metadata={
+_NAMED = "evalkit-named-id"
+
+
+def _named(cell_id: str, cell):
+    """``cell`` with the id ``cell_id`` instead of its position's."""
+    cell["id"] = cell_id
+    cell.metadata[_NAMED] = True
+    return cell
+
+
+#: Each notebook this script writes, and its cells.
+NOTEBOOKS = {"compare_models.ipynb": compare_cells, "evaluate_at_scale.ipynb": scale_cells, "verify.ipynb": verify_cells}
+
+
+def build(name: str):
+    """The notebook ``name`` as this script writes it."""
+    nb = new_notebook(cells=list(NOTEBOOKS[name]()), metadata={
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})
     stem = name.removesuffix(".ipynb").split("_")[0]
-    for i, cell in enumerate(nb.cells):  # stable ids: the file only changes when a cell does
+    numbered = [cell for cell in nb.cells if not cell.metadata.pop(_NAMED, False)]
+    for i, cell in enumerate(numbered):  # stable ids: the file only changes when a cell does
         cell["id"] = f"{stem}-{i:02d}"
-    path = Path(__file__).resolve().parents[1] / "notebooks" / name
-    nbformat.write(nb, path)
-    print(f"wrote {path}")
+    return nb
 
 
 def main() -> None:
-    _write("compare_models.ipynb", compare_cells())
-    _write("evaluate_at_scale.ipynb", scale_cells())
-    _write("verify.ipynb", verify_cells())
+    for name in NOTEBOOKS:
+        path = Path(__file__).resolve().parents[1] / "notebooks" / name
+        nbformat.write(build(name), path)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
