@@ -21,7 +21,7 @@ import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 #: Bootstrap resamples for confidence intervals (0: none).
 N_BOOT = 1000
@@ -586,7 +586,7 @@ class CompareSettings(_Fields):
                                    cli=positive_int)
 
     #: The fields that are statistics (the ones a comparison on data also evaluates the models with).
-    STATISTICS = ("n_boot", "ci_level", "seed", "fdr", "min_group_size")
+    STATISTICS: ClassVar[tuple[str, ...]] = ("n_boot", "ci_level", "seed", "fdr", "min_group_size")
 
     def __post_init__(self) -> None:
         if self.baseline is not None and not (isinstance(self.baseline, str) and self.baseline):
