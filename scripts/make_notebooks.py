@@ -173,7 +173,8 @@ def _named(cell_id: str, cell):
 
 
 #: Each notebook this script writes, and its cells.
-NOTEBOOKS = {"compare_models.ipynb": compare_cells, "evaluate_at_scale.ipynb": scale_cells, "verify.ipynb": verify_cells}
+NOTEBOOKS = {"compare_models.ipynb": compare_cells, "evaluate_at_scale.ipynb": scale_cells,
+             "verify.ipynb": verify_cells}
 
 
 def build(name: str):

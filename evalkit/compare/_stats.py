@@ -15,9 +15,9 @@ baseline on the same samples and gives
   (with an exact interval), overall and per group (:mod:`evalkit.significance`).
 
 How candidates are compared (the baseline, the leaderboard's order, the bootstrap and the correction) is one
-:class:`evalkit.settings.CompareSettings`. Candidates evaluated on different data (another sha256, or other rows)
-are refused by :func:`check_same_data` unless its ``allow_different_data`` is set; then they are compared on the samples
-they share (joined on dataset and id).
+:class:`evalkit.settings.CompareSettings`. Candidates evaluated on different data (another sha256, or other
+rows) are refused by :func:`check_same_data` unless its ``allow_different_data`` is set; then they are compared
+on the samples they share (joined on dataset and id).
 """
 
 from __future__ import annotations
