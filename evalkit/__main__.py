@@ -1,7 +1,8 @@
 import sys
 
-from ._io import without_iri_format_checker
+from ._io import own_process, without_iri_format_checker
 
+own_process()  # the imports this command makes may pause and freeze the garbage collector (_io.preimport)
 without_iri_format_checker()  # before papermill and nbconvert import jsonschema: about 2 s of every command
 
 from .cli import main  # noqa: E402

@@ -132,6 +132,47 @@ def environment_variable(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+#: Set by :func:`own_process`: this process is ``python -m evalkit``, not a program that imported evalkit.
+_OWN_PROCESS = False
+
+
+def own_process() -> None:
+    """Mark this process as evalkit's own command (``python -m evalkit`` calls it first), so that
+    :func:`preimport` may pause and freeze Python's garbage collector here; freezes what is imported so far."""
+    import gc
+
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    gc.freeze()
+
+
+def preimport(modules: Iterable[str]) -> None:
+    """Import ``modules`` now, with Python's cyclic garbage collector paused, then freeze what exists
+    (:func:`gc.freeze`): in evalkit's own process (:func:`own_process`) only; elsewhere nothing happens (a
+    program that imported evalkit keeps its collector as it is, and imports as it goes).
+
+    A report command imports about 2,300 modules (MLflow and its SQLite store, papermill, nbconvert): long-lived
+    objects and next to no garbage. While they were made, the collector scanned the growing heap again and
+    again: 7 full collections, 1.1 s of the command's CPU; 0.2 s with this (measured on Adult). Frozen, they are
+    also skipped by every later collection. What is alive at the end stays frozen for the life of the
+    process: for imports at its start, never around work on data. Modules imported already are skipped; when
+    all are, nothing is frozen.
+    """
+    missing = [name for name in modules if name not in sys.modules]
+    if not _OWN_PROCESS or not missing:  # already imported (a second pipeline in one command): nothing to freeze
+        return
+    import gc
+    import importlib
+
+    gc.disable()
+    try:
+        for name in missing:
+            importlib.import_module(name)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def without_iri_format_checker() -> None:
     """Leave jsonschema without its "iri" format checker, in this process: call before anything imports
     jsonschema. A process that runs papermill and nbconvert imports jsonschema (through nbformat), which

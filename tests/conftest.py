@@ -74,6 +74,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, name))
 
 
+def pytest_collection_finish(session):
+    """Freeze what collection made (every imported module and collected test, alive to the end): the garbage
+    collector's full scans then skip them. Measured on tests/unit/metrics and stats in one process: 14 full
+    collections took 1.6 s of 47 s."""
+    import gc
+
+    gc.freeze()
+
+
 def _store_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 

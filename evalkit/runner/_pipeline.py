@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import signals
+from .._io import preimport
 from ..exceptions import ReportError
 from ..settings import RunOptions
 from ._execute import execute_notebook, fail_run, publish, render_outputs, staging_dir
@@ -164,6 +165,9 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
         # The kernel boots and imports on the second core while this process checks the input (unless checked
         # first), talks to MLflow and imports papermill.
         with warm_kernel(pipeline.notebook.parent, workdir / "kernel.log", extra=pipeline.kernel_extra) as km:
+            # What this process imports anyway (MLflow and its store, papermill, nbconvert), at once and without
+            # the garbage collector's scans, while the kernel boots (``python -m evalkit`` only: _io.preimport).
+            preimport((*(tracking.client_modules() if options.track else ()), "papermill", "nbconvert"))
             if target is None:
                 target = pipeline.validate(workdir)
             staging = staging_dir(output_root, target.name)

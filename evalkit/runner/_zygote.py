@@ -46,15 +46,17 @@ def serve(path: str, imports: str) -> None:
     before = dict(os.environ)
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does
+    import gc
+
+    gc.disable()  # while importing: no garbage, and no scans of the growing heap (runner._kernel._WARM_UP_CODE)
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
 
     exec(imports, {})  # noqa: S102 - the warm-up's import statements (evalkit.runner.zygote)
     # Set by the imports (OpenMP's KMP_INIT_AT_FORK, ...): a launched kernel has them, a forked one gets them.
     added = {k: v for k, v in os.environ.items() if before.get(k) != v}
-    import gc
-
     gc.freeze()  # the imported modules' objects stay shared with the kernels (no copy on write from the GC)
+    gc.enable()
     parent = os.getppid()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)

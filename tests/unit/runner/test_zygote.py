@@ -18,13 +18,14 @@ from evalkit.runner import warm_kernel, zygote
 from evalkit.runner._zygote import ZYGOTE_ENV, ForkedKernel, fork_kernel
 
 PROBE = r"""
-import json, os, signal, sys
+import gc, json, os, signal, sys
 from ipykernel.kernelapp import IPKernelApp
 import matplotlib
 print(json.dumps({"env": {k: v for k, v in os.environ.items() if k != "EVALKIT_KERNEL_ZYGOTE"},
                   "argv0": sys.argv[0], "parent_handle": IPKernelApp.instance().parent_handle,
                   "cwd": os.getcwd(), "session_leader": os.getsid(0) == os.getpid(),
-                  "backend": matplotlib.get_backend(), "path0": sys.path[0], "executable": sys.executable}))
+                  "backend": matplotlib.get_backend(), "path0": sys.path[0], "executable": sys.executable,
+                  "collector": [gc.isenabled(), gc.get_freeze_count() > 100_000]}))
 """
 
 
@@ -61,6 +62,7 @@ def test_a_forked_kernel_is_the_kernel_a_launch_gives(tmp_path, monkeypatch, ker
     assert forked["env"]["EVALKIT_PROBE"] == "seen" and forked["parent_handle"] == os.getpid()
     assert forked["session_leader"] and forked["cwd"] == str(tmp_path)
     assert forked["backend"] == "module://matplotlib_inline.backend_inline"
+    assert forked["collector"] == [True, True]  # the warm-up's imports frozen, the collector on again
 
 
 def _fork(tmp_path, **env):

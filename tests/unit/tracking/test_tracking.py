@@ -22,6 +22,19 @@ def test_tracking_uri_honours_environment(monkeypatch, tmp_path):
     assert tracking.default_tracking_uri().endswith("/mlflow/mlflow.db")
 
 
+def test_client_modules_name_the_store_a_client_imports(monkeypatch, tmp_path):
+    """A database URI's client imports MLflow's SQLAlchemy stores; a server's or a folder's does not. Each name
+    exists in the installed MLflow: ``python -m evalkit`` imports them before its checks (_io.preimport)."""
+    import importlib.util
+
+    stores = ("mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store")
+    for uri, expected in ((f"sqlite:///{tmp_path}/x.db", stores), ("postgresql+psycopg2://u@h/db", stores),
+                          ("http://127.0.0.1:5000", ("mlflow",)), (f"file://{tmp_path}/mlruns", ("mlflow",))):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert tracking.client_modules() == expected, uri
+    assert all(importlib.util.find_spec(name) is not None for name in stores)
+
+
 def test_experiment_gets_explicit_artifact_location(mlflow_store):
     exp_id = tracking.experiment_id("t")
     exp = tracking.client().get_experiment(exp_id)
