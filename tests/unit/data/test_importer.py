@@ -59,6 +59,16 @@ def test_stratified_sample_keeps_shares(big_csv, tmp_path):
     assert r.strata == {"region=EU": 400, "region=NA": 50, "region=None": 50}
 
 
+def test_strata_of_two_columns_name_each_value_and_a_missing_one(tmp_path):
+    """The stratum keys as the row-by-row definition wrote them: ``column=value`` joined by ``&``, a Parquet null
+    read as ``nan``, a value holding ``=`` or ``&`` kept as it is."""
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"id": range(5), "g": ["a", None, "a", "b", "x=y&z"], "h": ["x", "y", "x", "y", "y"]}).to_parquet(path)
+    sample, read, strata = sample_rows(path, k=5, stratify_by=["g", "h"], chunksize=2)
+    assert read == 5 and sample["id"].tolist() == ["0", "1", "2", "3", "4"]
+    assert strata == {"g=a&h=x": 2, "g=b&h=y": 1, "g=nan&h=y": 1, "g=x=y&z&h=y": 1}
+
+
 def test_manifest_has_sha_size_and_inferred_schema(big_csv, tmp_path):
     r = _import(big_csv, tmp_path, "m")
     doc = yaml.safe_load(r.manifest_path.read_text())
