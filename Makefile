@@ -52,10 +52,16 @@ help: ## List the targets
 	@echo "       make compare MODELS='adult-logreg adult-hgb' [BASELINE=adult-logreg] [ARGS=--allow-different-data]"
 	@echo "       make compare MODELS='column:a column:b' DATA=<manifest> ENGINE=stream   (score columns, out of core)"
 
+# evalkit's own bytecode, written here: where PYTHONDONTWRITEBYTECODE is set (it is on this project's CI machines)
+# Python never writes it at import, and every command, kernel and test process compiled the package's ~100 modules
+# again (0.1-0.3 s each, measured). A module edited since is compiled at import as usual; nothing stale is run.
+BYTECODE = $(PY) -m compileall -q evalkit
+
 $(RUNTIME_STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements.txt -c constraints.txt
 	$(PIP) install -q --no-deps -e .
+	$(BYTECODE)
 	@touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-faces.txt
@@ -132,6 +138,7 @@ chromium: ## Install Debian's Chromium for the browser tests if it is missing
 	@chromium --version
 
 test: $(DEV_STAMP) chromium data-check ## Verify the data, then run the whole test suite (unit, end-to-end, browser)
+	@$(BYTECODE)
 	$(PY) -m pytest $(PYTEST_PARALLEL) --durations=15
 
 test-fast: $(DEV_STAMP) ## Run the tests without the slow end-to-end and browser ones

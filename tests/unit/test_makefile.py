@@ -55,3 +55,10 @@ def test_reproduce_cli_checks_its_options():
 
 def test_the_suite_prints_its_15_slowest_tests():
     assert "-m pytest -n 3 --dist loadfile --durations=15" in _dry("test")
+
+
+def test_the_suite_compiles_evalkit_first():
+    """The test processes and the commands they start read evalkit's bytecode, also where Python may not write it
+    (PYTHONDONTWRITEBYTECODE)."""
+    dry = _dry("test")
+    assert "-m compileall -q evalkit" in dry and dry.index("compileall") < dry.index("-m pytest")
