@@ -28,8 +28,18 @@ WARM_UP = (
 #: :func:`evalkit._io.preimport` does in ``python -m evalkit``): the imports make about 2,000 modules of
 #: long-lived objects and no garbage, and the collector's repeated scans of them took about 0.5 s of the
 #: kernel's start (measured); frozen, they are skipped by every later collection too (a figure's cell ends
-#: with one). The kernel is the report's own.
-_WARM_UP_CODE = "import gc\ngc.disable()\n{imports}\ngc.freeze()\ngc.enable()\n"
+#: with one). Also without scikit-learn's dask adapter (:data:`DASK_ADAPTER`). The kernel is the report's own.
+_WARM_UP_CODE = ("import gc, sys\ngc.disable()\nsys.modules.setdefault({adapter!r}, None)\n{imports}\n"
+                 "gc.freeze()\ngc.enable()\n")
+
+#: scikit-learn's vendored array-API adapter for dask arrays, which evalkit's kernels do without (their warm-up
+#: and the zygote's mark it missing in ``sys.modules`` before importing). skops lists the estimator types it
+#: trusts at import (``sklearn.utils.all_estimators``), walking every scikit-learn package, and walking imports
+#: each one: this one imports ``dask.array`` when dask is installed (it is, for ``ENGINE=dask``), 0.3-0.4 s of
+#: the kernel's warm-up, which a report waits for. ``all_estimators`` skips ``externals`` anyway: skops'
+#: trusted lists are the same (tests/unit/runner/test_zygote.py). The adapter serves scikit-learn given dask
+#: arrays with array-API dispatch on, which a report never does; ``ENGINE=dask`` imports dask itself.
+DASK_ADAPTER = "sklearn.externals.array_api_compat.dask"
 
 #: Sent after the imports: the kernel will end without the interpreter's teardown
 #: (:func:`_exit_without_teardown`).
@@ -130,7 +140,8 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
         kc.load_connection_info(km.get_connection_info())
         kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)  # only to send
         # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
-        code = _WARM_UP_CODE.format(imports=WARM_UP + (f", {extra}" if extra else "")) + _AT_EXIT
+        imports = WARM_UP + (f", {extra}" if extra else "")
+        code = _WARM_UP_CODE.format(adapter=DASK_ADAPTER, imports=imports) + _AT_EXIT
         kc.execute(code, silent=True, store_history=False)
         yield km
     finally:

@@ -94,3 +94,25 @@ def test_the_command_ends_without_teardown_but_runs_exit_handlers_and_flushes(tm
     bad = subprocess.run([sys.executable, "-c", EXIT_PROBE, "report", "--model", "m.skops", "--data",
                           str(tmp_path / "missing.yaml")], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 1 and "missing.yaml" in bad.stderr and bad.stdout == "exit handler ran\n"
+
+
+TRUSTED = """
+import hashlib, json, sys
+if sys.argv[1] == "without":
+    sys.modules.setdefault(sys.argv[2], None)
+from skops.io import _trusted_types as trusted
+lists = {k: sorted(map(str, v)) for k, v in vars(trusted).items() if k.isupper() and isinstance(v, list)}
+print(len(lists["SKLEARN_ESTIMATOR_TYPE_NAMES"]), hashlib.sha256(json.dumps(lists).encode()).hexdigest(),
+      "dask.array" in sys.modules)
+"""
+
+
+def test_skops_trusts_the_same_types_without_sklearns_dask_adapter():
+    """The kernels import skops without scikit-learn's array-API adapter for dask (runner._kernel.DASK_ADAPTER): the
+    types skops trusts are the same, and dask.array is not imported."""
+    from evalkit.runner._kernel import DASK_ADAPTER
+
+    with_it, without = (subprocess.run([sys.executable, "-c", TRUSTED, how, DASK_ADAPTER], capture_output=True,
+                                       text=True, check=True).stdout.split() for how in ("with", "without"))
+    assert int(with_it[0]) > 150 and with_it[:2] == without[:2]
+    assert with_it[2] == "True" and without[2] == "False"  # dask is installed: the walk imported it before

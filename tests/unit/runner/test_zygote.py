@@ -25,7 +25,8 @@ print(json.dumps({"env": {k: v for k, v in os.environ.items() if k != "EVALKIT_K
                   "argv0": sys.argv[0], "parent_handle": IPKernelApp.instance().parent_handle,
                   "cwd": os.getcwd(), "session_leader": os.getsid(0) == os.getpid(),
                   "backend": matplotlib.get_backend(), "path0": sys.path[0], "executable": sys.executable,
-                  "collector": [gc.isenabled(), gc.get_freeze_count() > 100_000]}))
+                  "collector": [gc.isenabled(), gc.get_freeze_count() > 100_000],
+                  "dask": ["dask.array" in sys.modules, sys.modules.get("sklearn.externals.array_api_compat.dask", 0)]}))
 """
 
 
@@ -63,6 +64,7 @@ def test_a_forked_kernel_is_the_kernel_a_launch_gives(tmp_path, monkeypatch, ker
     assert forked["session_leader"] and forked["cwd"] == str(tmp_path)
     assert forked["backend"] == "module://matplotlib_inline.backend_inline"
     assert forked["collector"] == [True, True]  # the warm-up's imports frozen, the collector on again
+    assert forked["dask"] == [False, None]  # the zygote imported skops without scikit-learn's dask adapter
 
 
 def _fork(tmp_path, **env):
