@@ -26,7 +26,8 @@ print(json.dumps({"env": {k: v for k, v in os.environ.items() if k != "EVALKIT_K
                   "cwd": os.getcwd(), "session_leader": os.getsid(0) == os.getpid(),
                   "backend": matplotlib.get_backend(), "path0": sys.path[0], "executable": sys.executable,
                   "collector": [gc.isenabled(), gc.get_freeze_count() > 100_000],
-                  "dask": ["dask.array" in sys.modules, sys.modules.get("sklearn.externals.array_api_compat.dask", 0)]}))
+                  "dask": ["dask.array" in sys.modules,
+                           sys.modules.get("sklearn.externals.array_api_compat.dask", 0)]}))
 """
 
 
