@@ -153,7 +153,8 @@ def preimport(modules: Iterable[str]) -> None:
 
     A report command imports about 2,300 modules (MLflow and its SQLite store, papermill, nbconvert): long-lived
     objects and next to no garbage. While they were made, the collector scanned the growing heap again and
-    again: 7 full collections, 1.1 s of the command's CPU; 0.2 s with this (measured on Adult). Frozen, they are
+    again: 7 full collections, 1.1 s of the command's CPU; 0.2 s with this (measured on Adult; nbconvert is
+    imported after the run, with the heap frozen). Frozen, they are
     also skipped by every later collection. What is alive at the end stays frozen for the life of the
     process: for imports at its start, never around work on data. Modules imported already are skipped; when
     all are, nothing is frozen.

@@ -165,9 +165,11 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions, *, output_root: Path,
         # The kernel boots and imports on the second core while this process checks the input (unless checked
         # first), talks to MLflow and imports papermill.
         with warm_kernel(pipeline.notebook.parent, workdir / "kernel.log", extra=pipeline.kernel_extra) as km:
-            # What this process imports anyway (MLflow and its store, papermill, nbconvert), at once and without
-            # the garbage collector's scans, while the kernel boots (``python -m evalkit`` only: _io.preimport).
-            preimport((*(tracking.client_modules() if options.track else ()), "papermill", "nbconvert"))
+            # What this process imports anyway before the notebook runs (MLflow and its store, papermill), at once
+            # and without the garbage collector's scans, while the kernel boots (``python -m evalkit`` only:
+            # _io.preimport). Not nbconvert: imported to render, once the kernel has ended, its 9 MB stay out of
+            # the process tree's peak.
+            preimport((*(tracking.client_modules() if options.track else ()), "papermill"))
             if target is None:
                 target = pipeline.validate(workdir)
             staging = staging_dir(output_root, target.name)
