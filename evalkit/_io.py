@@ -154,10 +154,9 @@ def preimport(modules: Iterable[str]) -> None:
     A report command imports about 2,300 modules (MLflow and its SQLite store, papermill, nbconvert): long-lived
     objects and next to no garbage. While they were made, the collector scanned the growing heap again and
     again: 7 full collections, 1.1 s of the command's CPU; 0.2 s with this (measured on Adult; nbconvert is
-    imported after the run, with the heap frozen). Frozen, they are
-    also skipped by every later collection. What is alive at the end stays frozen for the life of the
-    process: for imports at its start, never around work on data. Modules imported already are skipped; when
-    all are, nothing is frozen.
+    imported after the run, with the heap frozen). Frozen, they are also skipped by every later collection.
+    What is alive at the end stays frozen for the life of the process: for imports at its start, never around
+    work on data. Modules imported already are skipped; when all are, nothing is frozen.
     """
     missing = [name for name in modules if name not in sys.modules]
     if not _OWN_PROCESS or not missing:  # already imported (a second pipeline in one command): nothing to freeze

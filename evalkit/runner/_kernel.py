@@ -37,7 +37,7 @@ _WARM_UP_CODE = ("import gc, sys\ngc.disable()\nsys.modules.setdefault({adapter!
 #: trusts at import (``sklearn.utils.all_estimators``), walking every scikit-learn package, and walking imports
 #: each one: this one imports ``dask.array`` when dask is installed (it is, for ``ENGINE=dask``), 0.3-0.4 s of
 #: the kernel's warm-up, which a report waits for. ``all_estimators`` skips ``externals`` anyway: skops'
-#: trusted lists are the same (tests/unit/runner/test_zygote.py). The adapter serves scikit-learn given dask
+#: trusted lists are the same (tests/unit/runner/test_startup.py). The adapter serves scikit-learn given dask
 #: arrays with array-API dispatch on, which a report never does; ``ENGINE=dask`` imports dask itself.
 DASK_ADAPTER = "sklearn.externals.array_api_compat.dask"
 
