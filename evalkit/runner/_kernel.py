@@ -182,7 +182,9 @@ def zygote(folder: Path) -> Iterator[str]:
     from ._zygote import ZYGOTE_ENV
 
     path = str(Path(folder) / "zygote.sock")
-    code = f"from evalkit.runner._zygote import serve; serve({path!r}, {WARM_UP + ', skops.io'!r})"
+    # Without scikit-learn's dask adapter, as a launched kernel's warm-up (DASK_ADAPTER), before evalkit is imported.
+    code = (f"import sys; sys.modules.setdefault({DASK_ADAPTER!r}, None)\n"
+            f"from evalkit.runner._zygote import serve; serve({path!r}, {WARM_UP + ', skops.io'!r})")
     proc = subprocess.Popen([sys.executable, "-c", code],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:

@@ -48,10 +48,7 @@ def serve(path: str, imports: str) -> None:
         del sys.path[0]  # as ipykernel_launcher does
     import gc
 
-    from ._kernel import DASK_ADAPTER
-
     gc.disable()  # while importing: no garbage, and no scans of the growing heap (runner._kernel._WARM_UP_CODE)
-    sys.modules.setdefault(DASK_ADAPTER, None)  # as a launched kernel's warm-up does (runner._kernel.DASK_ADAPTER)
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
 
