@@ -77,12 +77,10 @@ def sample_rows(path: Path, *, k: int | None, stratify_by: Sequence[str] = (), s
     strata : dict
         Rows kept per stratum (``"a=x&b=y"``), empty without ``stratify_by``.
     """
-    def key_of(frame: pd.DataFrame) -> pd.Series:
-        return stratum_keys(frame, stratify_by)
-
     quotas = None
     if k is not None and stratify_by:
-        counts = pd.concat([key_of(c) for c in _chunks(path, chunksize, stratify_by)]).value_counts().sort_index()
+        keys = [stratum_keys(c, stratify_by) for c in _chunks(path, chunksize, stratify_by)]
+        counts = pd.concat(keys).value_counts().sort_index()
         quotas = _quotas(counts, k)
     rng = np.random.default_rng(seed)
     kept: list[pd.DataFrame] = []
@@ -95,7 +93,7 @@ def sample_rows(path: Path, *, k: int | None, stratify_by: Sequence[str] = (), s
             kept.append(chunk)
             continue
         chunk["_key"] = rng.random(len(chunk))
-        chunk["_stratum"] = key_of(chunk)
+        chunk["_stratum"] = stratum_keys(chunk, stratify_by)
         pool = pd.concat([*kept, chunk], ignore_index=True)
         if quotas is None:
             pool = pool.nsmallest(k, "_key")

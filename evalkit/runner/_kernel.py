@@ -32,14 +32,22 @@ WARM_UP = (
 _WARM_UP_CODE = ("import gc, sys\ngc.disable()\nsys.modules.setdefault({adapter!r}, None)\n{imports}\n"
                  "gc.freeze()\ngc.enable()\n")
 
-#: scikit-learn's vendored array-API adapter for dask arrays, which evalkit's kernels do without (their warm-up
-#: and the zygote's mark it missing in ``sys.modules`` before importing). skops lists the estimator types it
-#: trusts at import (``sklearn.utils.all_estimators``), walking every scikit-learn package, and walking imports
-#: each one: this one imports ``dask.array`` when dask is installed (it is, for ``ENGINE=dask``), 0.3-0.4 s of
-#: the kernel's warm-up, which a report waits for. ``all_estimators`` skips ``externals`` anyway: skops'
-#: trusted lists are the same (tests/unit/runner/test_startup.py). The adapter serves scikit-learn given dask
-#: arrays with array-API dispatch on, which a report never does; ``ENGINE=dask`` imports dask itself.
+#: scikit-learn's vendored array-API adapter for dask arrays, which evalkit's kernels do without (their warm-up,
+#: :func:`warm_up_code`, also the zygote's, marks it missing in ``sys.modules`` before importing). skops lists
+#: the estimator types it trusts at import (``sklearn.utils.all_estimators``), walking every scikit-learn
+#: package, and walking imports each one: this one imports ``dask.array`` when dask is installed (it is, for
+#: ``ENGINE=dask``), 0.3-0.4 s of the kernel's warm-up, which a report waits for. ``all_estimators`` skips
+#: ``externals`` anyway: skops' trusted lists are the same (tests/unit/runner/test_startup.py). The adapter
+#: serves scikit-learn given dask arrays with array-API dispatch on, which a report never does; ``ENGINE=dask``
+#: imports dask itself.
 DASK_ADAPTER = "sklearn.externals.array_api_compat.dask"
+
+
+def warm_up_code(extra: str = "") -> str:
+    """The code a kernel runs to warm up (:data:`_WARM_UP_CODE`): :data:`WARM_UP` and the modules in ``extra``.
+    A launched kernel is sent it by :func:`warm_kernel`; the zygote runs it before it forks (:func:`zygote`)."""
+    return _WARM_UP_CODE.format(adapter=DASK_ADAPTER, imports=WARM_UP + (f", {extra}" if extra else ""))
+
 
 #: Sent after the imports: the kernel will end without the interpreter's teardown
 #: (:func:`_exit_without_teardown`).
@@ -140,8 +148,7 @@ def warm_kernel(cwd: Path, log: Path, *, kernel_name: str = "python3", extra: st
         kc.load_connection_info(km.get_connection_info())
         kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)  # only to send
         # Queued by ZMQ until the kernel is up; silent, so it adds no output or execution count.
-        imports = WARM_UP + (f", {extra}" if extra else "")
-        code = _WARM_UP_CODE.format(adapter=DASK_ADAPTER, imports=imports) + _AT_EXIT
+        code = warm_up_code(extra) + _AT_EXIT
         kc.execute(code, silent=True, store_history=False)
         yield km
     finally:
@@ -182,9 +189,7 @@ def zygote(folder: Path) -> Iterator[str]:
     from ._zygote import ZYGOTE_ENV
 
     path = str(Path(folder) / "zygote.sock")
-    # Without scikit-learn's dask adapter, as a launched kernel's warm-up (DASK_ADAPTER), before evalkit is imported.
-    code = (f"import sys; sys.modules.setdefault({DASK_ADAPTER!r}, None)\n"
-            f"from evalkit.runner._zygote import serve; serve({path!r}, {WARM_UP + ', skops.io'!r})")
+    code = f"from evalkit.runner._zygote import serve; serve({path!r}, {warm_up_code('skops.io')!r})"
     proc = subprocess.Popen([sys.executable, "-c", code],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:

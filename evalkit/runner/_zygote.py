@@ -38,25 +38,22 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _LAUNCHER = ["-m", "ipykernel_launcher"]
 
 
-def serve(path: str, imports: str) -> None:
-    """(The zygote's main.) Import ipykernel and run ``imports`` (Python import statements), listen on the
+def serve(path: str, warm_up: str) -> None:
+    """(The zygote's main.) Import ipykernel and run ``warm_up`` (a kernel's warm-up code), listen on the
     Unix socket ``path``, fork a kernel per request, and report each kernel's exit status when it ends. Ends
     on SIGTERM or when its parent ends, killing the kernels it forked that are still running."""
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     before = dict(os.environ)
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does
-    import gc
-
-    gc.disable()  # while importing: no garbage, and no scans of the growing heap (runner._kernel._WARM_UP_CODE)
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
 
-    exec(imports, {})  # noqa: S102 - the warm-up's import statements (evalkit.runner.zygote)
+    # A launched kernel's warm-up (runner._kernel.warm_up_code): it also freezes what it imports, so the imported
+    # modules' objects stay shared with the kernels (no copy on write from the garbage collector).
+    exec(warm_up, {})  # noqa: S102 - evalkit.runner.zygote's own code
     # Set by the imports (OpenMP's KMP_INIT_AT_FORK, ...): a launched kernel has them, a forked one gets them.
     added = {k: v for k, v in os.environ.items() if before.get(k) != v}
-    gc.freeze()  # the imported modules' objects stay shared with the kernels (no copy on write from the GC)
-    gc.enable()
     parent = os.getppid()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
