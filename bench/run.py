@@ -68,6 +68,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The environment this script was started with, before any evalkit import sets Arrow's allocator option for
+#: its own process (evalkit/__init__.py): every command and baseline measured here starts from it, as from a
+#: user's shell, so mlflow's baseline runs with Arrow's defaults and the report sets its option itself.
+START_ENV = dict(os.environ)
 # What the report's kernel imports (evalkit, its plotting and summary modules, and the libraries they
 # load lazily: scikit-learn's metrics and calibration, scipy.stats for DET axes, skops for the model).
 IMPORTS = ("import evalkit\nfrom evalkit import plots, summary\nimport sklearn.metrics, sklearn.calibration, "
@@ -114,7 +118,7 @@ def _record(name: str, rows: int, groups: int | None, seconds: float, peak_mb: f
 
 
 def bench_report(store: Path) -> list[dict]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
+    env = {**START_ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
     out = store / "reports"
     report = [sys.executable, "-m", "evalkit", "report", "--model", "adult-logreg", "--no-progress",
               "--output-root", str(out)]
@@ -532,7 +536,7 @@ def bench_side_by_side(tmp: Path, rows: int = 1_000_000) -> list[dict]:
     peak <= mlflow's."""
     folder = tmp / "side"
     manifest, model = _side_by_side_data(rows, folder)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+    env = {**START_ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
     reports, mlflows = [], []
     for _ in range(2):  # alternated; each side's faster run and lower peak (both vary by several % run to run)
         reports.append(_tree_run([sys.executable, "-m", "evalkit", "report", "--model", str(model), "--data",
@@ -555,7 +559,9 @@ def bench_side_by_side(tmp: Path, rows: int = 1_000_000) -> list[dict]:
              "sensitive features, against a fresh process running mlflow.models.evaluate (default evaluator, "
              "model_type=classifier, explainability off; evalkit's own plugin not run) on the same data and model; two "
              "runs each, alternated: each side's faster time and lower peak; peak_mb is the peak resident memory of "
-             "the whole process tree (the report's includes its kernel)"),
+             "the whole process tree (the report's includes its kernel); both start from the shell's environment "
+             "(evalkit sets Arrow's allocator option MIMALLOC_ARENA_EAGER_COMMIT=0 for itself; mlflow runs with "
+             "Arrow's defaults)"),
         _record("gate_checks_at_scale", rows, 40, gate["seconds"], gate["peak_mb"], target_seconds=30.0,
                 target_met=gate["seconds"] <= 30.0, timings=gate["timings"], decision=gate["decision"],
                 note="evalkit.gate.run_checks in a fresh process on the same data and model: configs/gates.yaml's "

@@ -124,3 +124,15 @@ def test_curve_counts_are_scikit_learns_curves_for_every_group(ev):
                     np.testing.assert_array_equal(thresholds, thr[1:])
                     p, r, _ = precision_recall_curve(y, s, sample_weight=wm, drop_intermediate=False)
                     np.testing.assert_allclose(tps / (tps + fps), p[:-1][::-1], rtol=0, atol=1e-12)
+
+
+def test_group_codes_are_held_in_the_smallest_integer_type_with_the_same_values():
+    """The bootstrap's group codes (held through it: 8 bytes a sample per grouping as pd.factorize gives them)."""
+    from evalkit.evaluation._evaluate import _small
+
+    for top, dtype in ((0, np.int8), (127, np.int8), (128, np.int16), (32_767, np.int16), (32_768, np.int32),
+                       (2**31, np.int64)):
+        codes = np.array([0, top, top // 2], dtype=np.intp)
+        small = _small(codes)
+        assert small.dtype == dtype and small.tolist() == codes.tolist()
+    assert _small(np.array([], dtype=np.intp)).dtype == np.int8

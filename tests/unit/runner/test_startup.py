@@ -1,6 +1,7 @@
 """The command's start-up: ``python -m evalkit`` goes without jsonschema's slow "iri" checker, and
 notebooks are still validated; it marks its process as its own (its imports may freeze the garbage
 collector's objects, evalkit._io.preimport)."""
+import os
 import subprocess
 import sys
 
@@ -36,6 +37,35 @@ def test_importing_evalkit_leaves_jsonschema_whole():
     probe = "import evalkit, evalkit.runner, jsonschema; print('iri' in jsonschema.FormatChecker().checkers)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+ARENA_PROBE = """
+import os, sys
+
+
+class Spy:  # records the option as Arrow is first imported (its allocator reads it then, once)
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyarrow" and "seen" not in globals():
+            globals()["seen"] = os.environ.get("MIMALLOC_ARENA_EAGER_COMMIT")
+
+
+sys.meta_path.insert(0, Spy())
+import evalkit
+print(seen, os.environ["MIMALLOC_ARENA_EAGER_COMMIT"])
+"""
+
+
+def test_importing_evalkit_sets_arrows_allocator_option_before_arrow_loads():
+    """Arrow's allocator commits its arenas lazily in evalkit's processes and those they start (kernels, workers):
+    the option is set before pandas loads Arrow, and a value the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", ARENA_PROBE], env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert run() == ["0", "0"]
+    env["MIMALLOC_ARENA_EAGER_COMMIT"] = "1"
+    assert run() == ["1", "1"]
 
 
 def test_a_notebook_figure_is_drawn_once_and_still_shown(tmp_path):
