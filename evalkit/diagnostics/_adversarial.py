@@ -229,7 +229,9 @@ def adversarial_search(
             # transform the other columns once (see evalkit.models.load_scorer)
             queries = scorer.fixing(row, numeric) if hasattr(scorer, "fixing") else scorer
             x0 = row[numeric].to_numpy(np.float64) / scale
-            predict = _decisions(queries, threshold, build)
+            direct = getattr(queries, "from_values", None)  # the same scores without building frames
+            predict = _decisions(queries, threshold, build) if direct is None else \
+                _decisions(direct, threshold, lambda z: z * scale)
             clip = (low / scale, high / scale)
             start = _starting_point(predict, x0, scaled[clean != clean[i]], clip, np.random.default_rng([seed, k]))
             adv = x0 if start is None else _attack(predict, x0, start, clip, max_iter=max_iter, max_eval=max_eval,

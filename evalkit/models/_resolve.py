@@ -269,7 +269,9 @@ def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
     model was fitted on and raises :class:`ModelError` naming what is missing or what failed. It carries
     the model as ``scorer.estimator``, and ``scorer.fixing(row, moving)``: a scorer for frames that differ
     from the one-row frame ``row`` only in the columns ``moving`` (an attack's queries), which transforms
-    the other columns once when the model's pipeline allows it and gives the same scores.
+    the other columns once when the model's pipeline allows it and gives the same scores. Such a scorer may
+    also carry ``from_values(values)``: the same scores from the moving columns' values alone (an array, one
+    column per name of ``moving``, in its order), without building a frame.
 
     Raises
     ------
@@ -321,6 +323,9 @@ def _fixing(scorer: Callable[..., np.ndarray], model: Any, column: int, row: pd.
     scikit-learn's column transformer checks and splits its input on every call, column by column: a fixed
     cost of several milliseconds for one row that an attack pays a few thousand times. Measured on the demo
     logistic regression (scaler and one-hot encoder), one row: 8.7 ms → 2.4 ms a call.
+
+    When every transformer that reads a moving column reads only moving columns, by name, the short path also
+    gets ``from_values`` (:func:`_from_values`).
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
@@ -350,10 +355,61 @@ def _fixing(scorer: Callable[..., np.ndarray], model: Any, column: int, row: pd.
 
     try:
         parts = [(t, columns, None if moves else t.transform(row[columns])) for t, columns, moves in chosen]
-        agrees = np.array_equal(fast(row), scorer(row))
+        reference = scorer(row)
+        agrees = np.array_equal(fast(row), reference)
     except Exception:  # noqa: BLE001 - any failure of the short path means the model's own one is used
         agrees = False
-    return fast if agrees else scorer
+    if not agrees:
+        return scorer
+    values = _from_values(parts, moving, lambda blocks: rest.predict_proba(stack(blocks))[:, column])
+    if values is not None and _same_without_warnings(values, row[moving].to_numpy(np.float64), reference):
+        fast.from_values = values  # type: ignore[attr-defined]
+    return fast
+
+
+def _from_values(parts: list[tuple[Any, Any, Any]], moving: list[str],
+                 finish: Callable[[list[Any]], np.ndarray]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The short path from the moving columns' values (one column per name of ``moving``) instead of a frame,
+    or None when a transformer that reads a moving column reads another one or selects one column as a name
+    (a 1-d input). Each such transformer gets its columns' values in its own order, as it was fitted; a shallow
+    copy of it without ``feature_names_in_`` transforms them, so scikit-learn neither converts a frame nor warns
+    about an array without names. Measured on the demo logistic regression, 5 rows: the scaler's transform
+    0.95 ms on a frame, 0.10 ms on the array."""
+    import copy
+
+    position = {c: j for j, c in enumerate(moving)}
+    plain = []
+    for t, columns, fixed in parts:
+        if fixed is not None:
+            plain.append((None, None, fixed))
+            continue
+        if isinstance(columns, str) or not all(c in position for c in columns):
+            return None
+        bare = copy.copy(t)
+        if "feature_names_in_" in vars(bare):
+            del bare.feature_names_in_
+        plain.append((bare, np.array([position[c] for c in columns], dtype=np.intp), None))
+
+    def from_values(values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, dtype=np.float64)
+        same = np.zeros(len(v), dtype=np.intp)
+        return finish([t.transform(v[:, cols]) if fixed is None else fixed[same] for t, cols, fixed in plain])
+    return from_values
+
+
+def _same_without_warnings(path: Callable[[np.ndarray], np.ndarray], values: np.ndarray,
+                           reference: np.ndarray) -> bool:
+    """Whether ``path(values)`` gives exactly ``reference`` and warns about nothing (a nested step that still
+    knows its feature names would warn on every query)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            same = np.array_equal(path(values), reference)
+    except Exception:  # noqa: BLE001 - any failure of this path means the frame path is used
+        return False
+    return same and not caught
 
 
 def _positions(columns: Any) -> bool:

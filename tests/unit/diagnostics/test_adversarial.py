@@ -113,6 +113,8 @@ def test_the_search_is_the_same_with_the_scorer_that_fixes_each_row(flawed_model
     data = load_dataset(ROOT / "data_manifests" / "adult_test.yaml")
     scorer = load_scorer(resolve_model(str(flawed_models["sound"])))
     assert hasattr(scorer, "fixing")
+    numeric = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+    assert hasattr(scorer.fixing(data.frame.iloc[[0]].reset_index(drop=True), numeric), "from_values")  # no frames
     search = {"budget": 0.5, "n_samples": 4, "max_iter": 3, "max_eval": 50, "seed": 1}
     fast = adversarial_search(scorer, data, **search)
     plain = adversarial_search(lambda frame: scorer(frame), data, **search)

@@ -229,11 +229,36 @@ def test_a_scorer_fixing_a_row_gives_the_models_own_scores(tmp_path, name):
         row = frame.iloc[[i]].reset_index(drop=True)
         fast = scorer.fixing(row, moving)
         assert fast is not scorer  # the short path applies to every one of these pipelines
+        # from the moving values alone, without a frame, unless a transformer also reads a fixed column
+        values = getattr(fast, "from_values", None)
+        assert (values is None) == (name == "remainder-mixed")
         for n in (1, 50):
             queries = row.iloc[np.zeros(n, dtype=np.intp)].reset_index(drop=True)
             for c in moving:
                 queries[c] = row[c].iloc[0] + rng.normal(0, 10, n)
             np.testing.assert_array_equal(fast(queries), scorer(queries))
+            if values is not None:
+                np.testing.assert_array_equal(values(queries[moving].to_numpy(np.float64)), scorer(queries))
+
+
+def test_the_short_path_from_values_is_not_offered_where_a_nested_step_knows_names(tmp_path, recwarn):
+    """A moving transformer that is itself a pipeline still has steps fitted with feature names: fed arrays, they
+    would warn on every query, so only the frame path is offered (and nothing is warned)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    data = load_dataset(ADULT_TEST)
+    frame = data.features[["age", "hours_per_week", "sex"]].iloc[:2000]
+    first = make_column_transformer((make_pipeline(SimpleImputer(), StandardScaler()), ["age", "hours_per_week"]),
+                                    (OneHotEncoder(), ["sex"]))
+    scorer = _fitted(tmp_path, "nested", make_pipeline(first, LogisticRegression(max_iter=500)), frame,
+                     data.y_true[:2000])
+    row = frame.iloc[[3]].reset_index(drop=True)
+    fast = scorer.fixing(row, ["age", "hours_per_week"])
+    assert fast is not scorer and not hasattr(fast, "from_values")
+    assert not [w for w in recwarn if "feature names" in str(w.message)]
 
 
 def test_a_scorer_fixing_a_row_falls_back_to_the_model_where_it_cannot_split_it(tmp_path):
