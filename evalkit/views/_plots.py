@@ -269,6 +269,21 @@ def score_histogram(
     return ax
 
 
+def _interval_bars(ax: Axes, at: np.ndarray, low: np.ndarray, high: np.ndarray, *, horizontal: bool = False,
+                  **style: Any) -> None:
+    """Error bars spanning each interval ``[low, high]`` at positions ``at`` (none where a bound is NaN).
+
+    Drawn from the interval itself, not as offsets from the estimate: a percentile bootstrap interval need not
+    hold its estimate, and a bound one rounding error past it would make matplotlib refuse a negative offset.
+    """
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    mid, half = (low + high) / 2, np.abs(high - low) / 2
+    if horizontal:
+        ax.errorbar(mid, at, xerr=half, fmt="none", **style)
+    else:
+        ax.errorbar(at, mid, yerr=half, fmt="none", **style)
+
+
 def _score_counts(ev: Evaluation, feature: str | None, group: str | None, bins: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Display bin edges and the negatives and positives in each: from the samples, or out of core from the
@@ -300,10 +315,8 @@ def group_bars(ev: Evaluation, metric: str, feature: str, *, ax: Axes | None = N
     bars = ax.bar(x, np.nan_to_num(values), color=np.where(small, "#c8c8c8", "#4c72b0"))
     if ev.uncertainty is not None and metric in ev.uncertainty.by_group.columns.get_level_values(0):
         ci = ev.uncertainty.by_group.loc[feature].loc[table.index, metric]
-        low, high = ci["ci_low"].to_numpy(dtype=float), ci["ci_high"].to_numpy(dtype=float)
-        err = np.vstack([values - low, high - values])
-        ax.errorbar(x, values, yerr=np.where(np.isnan(err), 0, err), fmt="none", ecolor="black", elinewidth=1,
-                    capsize=3, label=f"{ev.uncertainty.level:.0%} CI")
+        _interval_bars(ax, x, ci["ci_low"], ci["ci_high"], ecolor="black", elinewidth=1, capsize=3,
+                      label=f"{ev.uncertainty.level:.0%} CI")
     for bar, is_small, v in zip(bars, small, values, strict=True):
         if is_small:
             bar.set_hatch("//")
@@ -399,8 +412,8 @@ def reference_differences(ev: Evaluation, metric: str = "recall", *, intersectio
     significant = rows["significant"].to_numpy(dtype=bool) if "significant" in rows else np.zeros(len(rows), bool)
     colors = np.where(significant, "#c0392b", "#4c72b0")
     if has_ci:
-        err = np.vstack([d - rows["difference_ci_low"].to_numpy(float), rows["difference_ci_high"].to_numpy(float) - d])
-        ax.errorbar(d, y, xerr=np.where(np.isnan(err), 0, err), fmt="none", ecolor="#555", elinewidth=1, capsize=2)
+        _interval_bars(ax, y, rows["difference_ci_low"], rows["difference_ci_high"], horizontal=True, ecolor="#555",
+                      elinewidth=1, capsize=2)
     ax.scatter(d, y, c=colors, zorder=3, s=18)
     xlabel = f"{metric}: group − reference"
     if ev.uncertainty is not None:
@@ -617,9 +630,8 @@ def group_deltas(cmp: Any, metric: str = "recall", *, intersections: bool = Fals
         rows = d[d["candidate"] == name]
         yy = np.array([ypos[(f, g)] for f, g in zip(rows["feature"], rows["group"], strict=True)]) + offset[j]
         diff = rows["difference"].to_numpy(float)
-        err = np.vstack([diff - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - diff])
-        ax.errorbar(diff, yy, xerr=np.where(np.isnan(err), 0, np.abs(err)), fmt="none", ecolor=f"C{j + 1}", elinewidth=1,
-                    capsize=2)
+        _interval_bars(ax, yy, rows["ci_low"], rows["ci_high"], horizontal=True, ecolor=f"C{j + 1}", elinewidth=1,
+                      capsize=2)
         sig, better, small = (rows[c].to_numpy(bool) for c in ("significant", "better", "small"))
         face = np.where(small, "#bbb", np.where(sig, np.where(better, "#1b7a3a", "#a61b1b"), "white"))
         ax.scatter(diff, yy, facecolors=face, edgecolors=f"C{j + 1}", zorder=3, s=22)

@@ -18,6 +18,17 @@ def test_wilson_equals_scipy(k, n):
     assert np.isnan(wilson(0, 0)[0])
 
 
+def test_wilson_holds_its_estimate_and_is_exact_at_the_ends():
+    """At k = 0 the formula gave a lower bound of 1.4e-17 over an estimate of 0 (k=0, n=29: a report's error bar
+    then failed); the bounds are exactly 0 and 1 at the ends and never exclude k/n."""
+    k = np.arange(0, 301)
+    for n in (29, 300):
+        low, high = wilson(k[: n + 1], n)
+        p = k[: n + 1] / n
+        assert low[0] == 0.0 and high[-1] == 1.0
+        assert (low <= p).all() and (p <= high).all()
+
+
 @pytest.mark.parametrize("k1, n1, k2, n2, low, high", [
     # Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10
     (56, 70, 48, 80, 0.0524, 0.3339),

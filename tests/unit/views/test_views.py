@@ -150,3 +150,30 @@ def test_sample_values_are_shown_as_pandas_would_and_tables_keep_each_columns_ty
     assert got.to_numpy().tolist() == expected.to_numpy().tolist()
     text = html_table(pd.DataFrame({"n": [3], "v": [0.5]}))
     assert "<td>3</td><td>0.5</td>" in text
+
+
+def test_error_bars_span_the_interval_even_where_it_misses_its_estimate(hostile_evaluation):
+    """A bound a rounding error past its estimate (a Wilson lower bound of 1.4e-17 over a rate of 0 once failed a
+    report's cell) or a percentile interval that excludes its estimate is drawn as it is, from low to high."""
+    import copy
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from evalkit.views import group_bars
+
+    ev = copy.copy(hostile_evaluation)
+    ev.uncertainty = copy.deepcopy(ev.uncertainty)
+    table = ev.by_group.loc["group"].sort_values("n", ascending=False)
+    ci = ev.uncertainty.by_group
+    first, second = table.index[:2]
+    value = table.loc[first, "recall"]
+    ci.loc[("group", first), ("recall", "ci_low")] = np.nextafter(value, 1.0)  # one rounding step above
+    ci.loc[("group", first), ("recall", "ci_high")] = value + 0.1
+    ci.loc[("group", second), ("recall", "ci_low")] = float("nan")
+    ax = group_bars(ev, "recall", "group")
+    segments = [seg for coll in ax.collections for seg in getattr(coll, "get_segments", list)()]
+    spans = sorted((float(s[0][1]), float(s[1][1])) for s in segments if len(s) == 2)
+    assert any(abs(a - value) < 1e-12 and abs(b - (value + 0.1)) < 1e-12 for a, b in spans), spans
+    assert len(spans) == len(table) - 1  # no bar where a bound is missing
+    plt.close(ax.figure)
