@@ -20,7 +20,7 @@ from evalkit import ReportError, TrackingError, tracking
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores, write_synthetic_dataset
 
-from tests.conftest import ADULT_TEST, READY_BOUND, ROOT
+from tests.conftest import READY_BOUND, ROOT
 from tests.faults.conftest import assert_nothing_half_written, runs
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
@@ -230,8 +230,9 @@ def test_read_only_output_folder(synthetic_dataset, mlflow_store, tmp_path, monk
 
 def test_concurrent_reports_on_a_fresh_store(unmade_store, tmp_path):
     out = tmp_path / "reports"
-    # Intervals are beside the point here (and cost a core-second each): --n-boot 0.
-    procs = [_cli(m, ADULT_TEST, out, "--n-boot", "0", "--cost-repetitions", "0")
+    # Intervals and data size are beside the point here: --n-boot 0 and Adult's 3,000-row production sample.
+    sample = ROOT / "data_manifests" / "adult_production_sample.yaml"
+    procs = [_cli(m, sample, out, "--n-boot", "0", "--cost-repetitions", "0")
              for m in ("adult-logreg", "adult-hgb", "adult-hgb")]
     results = [(p.communicate(timeout=600), p.returncode) for p in procs]
     for (_, stderr), code in results:
