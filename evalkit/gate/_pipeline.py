@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._io import atomic_write_json, atomic_write_text, sha256_file
 from ..data import load_dataset
-from ..models import ModelRef, check_model_file, gives_scores, resolve_model, score
+from ..models import ModelRef, check_model_columns, check_model_file, gives_scores, resolve_model, score
 from ..runner import DEFAULT_MANIFEST, Outputs, Pipeline, Target, log, model_imports, run_pipeline
 from ..settings import GATE_TIMEOUT, RunOptions
 from ._policy import load_policy
@@ -166,6 +166,7 @@ def run_gate(
         log(f"checking model {model}")
         ref = resolve_model(model, download_dir=workdir / "model", trust=opts.trust)
         check_model_file(ref)
+        check_model_columns(ref, dataset)  # a model for other data stops here, from the file's schema
         if ref.kind in ("predictions", "column"):
             score(ref, dataset)  # ids against the data, numeric and finite: the kernel's messages, before any run
         if staging is None:

@@ -207,6 +207,102 @@ def check_model_file(ref: ModelRef) -> None:
         raise ModelError(ref.spec, f"{ref.path} cannot be read as a skops file: {err}") from err
 
 
+def _check_columns(ref: ModelRef, wanted: list[str], columns: pd.Index, name: str | None) -> None:
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        what = f"dataset '{name}'" if name else "the data"
+        raise ModelError(ref.spec, f"the model expects column(s) {missing} that {what} "
+                                   f"{'does' if name else 'do'} not have; its columns are {list(columns)}")
+
+
+def expected_columns(ref: ModelRef) -> list[str] | None:
+    """The input columns a skops model was fitted on, read from the archive's ``schema.json`` without importing
+    skops or loading the model: ``feature_names_in_`` of the estimator, or of a pipeline's first step.
+
+    Returns
+    -------
+    list of str or None
+        None where the file does not say: precomputed scores, a model fitted on an array, or a layout this reader
+        does not know (the model's own check then happens when it is loaded).
+    """
+    import json
+    import zipfile
+
+    if ref.kind not in ("skops", "registered"):
+        return None
+    try:
+        with zipfile.ZipFile(ref.path) as archive:
+            node = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return None
+    for _ in range(8):  # a pipeline's first step, which may be a pipeline itself
+        attrs = _attributes(node)
+        if attrs is None:
+            return None
+        if "feature_names_in_" in attrs:
+            return _strings(attrs["feature_names_in_"])
+        if node.get("__class__") != "Pipeline" or node.get("__module__") != "sklearn.pipeline":
+            return None
+        steps = _attributes_list(attrs.get("steps"))
+        first = _attributes_list(steps[0]) if steps else None
+        if not first or len(first) != 2:
+            return None
+        node = first[1]
+    return None
+
+
+def _attributes(node: Any) -> dict[str, Any] | None:
+    """An ObjectNode's attribute nodes (a skops schema)."""
+    if not isinstance(node, dict) or node.get("__loader__") != "ObjectNode":
+        return None
+    inner = node.get("content")
+    content = inner.get("content") if isinstance(inner, dict) else None
+    return content if isinstance(content, dict) else None
+
+
+def _attributes_list(node: Any) -> list[Any] | None:
+    """A ListNode's or TupleNode's item nodes (a skops schema)."""
+    if not isinstance(node, dict) or node.get("__loader__") not in ("ListNode", "TupleNode"):
+        return None
+    content = node.get("content")
+    return content if isinstance(content, list) else None
+
+
+def _strings(node: Any) -> list[str] | None:
+    """The strings of an object array of JSON strings (a skops schema), or None if it holds anything else."""
+    import json
+
+    items = node.get("content") if isinstance(node, dict) and node.get("__loader__") == "NdArrayNode" else None
+    if not isinstance(items, list):
+        return None
+    out = []
+    for item in items:
+        if not (isinstance(item, dict) and item.get("__loader__") == "JsonNode" and item.get("__class__") == "str"):
+            return None
+        try:
+            value = json.loads(item["content"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(value, str):
+            return None
+        out.append(value)
+    return out
+
+
+def check_model_columns(ref: ModelRef, data: Dataset) -> None:
+    """Refuse data without a column the model was fitted on, before a run or kernel starts, with the message
+    the model's scorer would give (:func:`expected_columns`; nothing is checked where the file does not say).
+
+    Raises
+    ------
+    ModelError
+        Naming the missing columns and the data's columns.
+    """
+    wanted = expected_columns(ref)
+    if wanted is not None:
+        _check_columns(ref, wanted, data.frame.columns, data.name)
+
+
 def load_estimator(ref: ModelRef, *, trusted_types: tuple[str, ...] = ()) -> Any:
     """Load a model file safely.
 
@@ -289,17 +385,14 @@ def load_scorer(ref: ModelRef, *, trusted_types: tuple[str, ...] = (),
 
     def scorer(frame: pd.DataFrame, name: str | None = None) -> np.ndarray:
         cols = list(wanted) if wanted is not None else list(frame.columns)
-        missing = [c for c in cols if c not in frame.columns]
-        what = f"dataset '{name}'" if name else "the data"
-        if missing:
-            raise ModelError(ref.spec, f"the model expects column(s) {missing} that {what} "
-                                       f"{'does' if name else 'do'} not have; its columns are {list(frame.columns)}")
+        _check_columns(ref, cols, frame.columns, name)
         out = np.empty(len(frame), dtype=np.float64)
         try:
             for lo in range(0, max(len(frame), 1), SCORE_CHUNK):  # bounded memory: one chunk's copies at a time
                 proba = model.predict_proba(frame.iloc[lo:lo + SCORE_CHUNK][cols])
                 out[lo:lo + SCORE_CHUNK] = proba[:, column]
         except Exception as err:
+            what = f"dataset '{name}'" if name else "the data"
             raise ModelError(ref.spec, f"scoring {what} failed: {type(err).__name__}: {err}") from err
         return out
 

@@ -18,7 +18,8 @@ from ..data import Manifest, balance_groups, load_dataset, load_manifest
 from ..evaluation import SCORES_FILE, spec_for
 from ..exceptions import DataError
 from ..metrics import check_reference, load_metrics_config
-from ..models import ModelRef, check_model_file, check_score_range, cost_metrics, gives_scores, resolve_model, score
+from ..models import (ModelRef, check_model_columns, check_model_file, check_score_range, cost_metrics, gives_scores,
+                      resolve_model, score)
 from ..settings import EvaluationSettings, RunOptions, split_settings
 from ._execute import check_parameters, log, version_params
 from ._kernel import model_imports
@@ -74,6 +75,7 @@ def _check_inputs(model: str, data: Path, download_dir: Path, trust: bool,
     # Refuse unreadable files before any run starts. The trusted-types check needs skops, whose import
     # alone takes ~2 s, so it happens once, in the kernel, where the model is loaded anyway.
     check_model_file(ref)
+    check_model_columns(ref, dataset)  # from the file's schema: a model for other data stops here, not in the kernel
     if ref.kind in ("predictions", "column"):
         # Scores given as a file or column need no model: every check on them (ids against the data, numeric
         # and finite values, the declared range) is made here, with the messages the kernel would give.

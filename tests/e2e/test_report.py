@@ -250,16 +250,17 @@ def test_notebook_failure_marks_run_failed_and_keeps_previous_report(synthetic_d
     out = tmp_path / "reports"
     good = run_report(str(preds), manifest, output_root=out, progress=False)
     before = good.html.read_bytes()
-    # A model of the same name that reads a column the data lack: only the kernel, which loads the model
-    # (skops' trusted-types check is done once, there), can see it. (A predictions file's problems are
-    # refused before any run: tests/faults/test_bad_input.py.)
+    # A model of the same name fitted on an array of one feature: its file names no columns, so only the kernel,
+    # which loads the model (skops' trusted-types check is done once, there), sees that it cannot score the data.
+    # (A predictions file's problems, and a model whose file names columns the data lack, are refused before any
+    # run: tests/faults/test_bad_input.py.)
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
     model = tmp_path / "synthetic_scores.skops"
-    sio.dump(LogisticRegression().fit(pd.DataFrame({"income": [1.0, 2.0, 3.0, 4.0]}), [0, 0, 1, 1]), model)
-    with pytest.raises(ReportError, match=r"failed in cell \d+: ModelError: model '.*synthetic_scores\.skops': the model "
-                                          r"expects column\(s\) \['income'\]") as info:
+    sio.dump(LogisticRegression().fit(np.array([[1.0], [2.0], [3.0], [4.0]]), [0, 0, 1, 1]), model)
+    with pytest.raises(ReportError, match=r"failed in cell \d+: ModelError: model '.*synthetic_scores\.skops': scoring "
+                                          r"dataset 'synthetic' failed: ValueError") as info:
         run_report(str(model), manifest, output_root=out, progress=False)
     assert good.html.read_bytes() == before  # the previous report is intact
     failed = out / "synthetic_scores" / "failed.ipynb"
@@ -269,7 +270,7 @@ def test_notebook_failure_marks_run_failed_and_keeps_previous_report(synthetic_d
     from evalkit import tracking
 
     assert "failed.ipynb" in {a.path for a in tracking.client().list_artifacts(runs[0].info.run_id)}
-    assert "the model expects column(s) ['income']" in runs[0].data.tags["evalkit.error"]
+    assert "scoring dataset 'synthetic' failed: ValueError" in runs[0].data.tags["evalkit.error"]
 
 
 def test_untrusted_model_fails_in_kernel_with_clear_message(mlflow_store, tmp_path):

@@ -370,8 +370,10 @@ def test_model_that_does_not_match_features(case):
 
     X = pd.DataFrame({"income": [1.0, 2.0, 3.0, 4.0]})
     sio.dump(LogisticRegression().fit(X, [0, 0, 1, 1]), case / "m.skops")
-    _fails(case, ReportError, r"the model expects column\(s\) \['income'\] that dataset 'd' does not have; its columns are \['id', 'label', 'group', 'band'\]",
+    # read from the file's schema before any run or kernel starts (evalkit.models.expected_columns)
+    _fails(case, ModelError, r"the model expects column\(s\) \['income'\] that dataset 'd' does not have; its columns are \['id', 'label', 'group', 'band'\]",
            model=str(case / "m.skops"))
+    assert runs() == []
 
 
 @pytest.mark.parametrize(
@@ -443,3 +445,19 @@ def test_cli_exit_codes(case, args, code, message):
     assert res.returncode == code
     assert message in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_gate_on_a_model_for_other_data_stops_before_any_run(case):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from evalkit.gate import run_gate
+
+    sio.dump(LogisticRegression().fit(pd.DataFrame({"income": [1.0, 2.0, 3.0, 4.0]}), [0, 0, 1, 1]), case / "m.skops")
+    policy = case / "gates.yaml"
+    policy.write_text("policy: t\nrequirements:\n  - {name: auc, check: metric, metric: roc_auc, min: 0.5}\n")
+    with pytest.raises(ModelError, match=r"the model expects column\(s\) \['income'\] that dataset 'd' does not have"):
+        run_gate(str(case / "m.skops"), data=case / "d.yaml", policy=policy, staging="none",
+                 output_root=case / "reports", progress=False)
+    assert runs() == []
+    assert_nothing_half_written(case / "reports")

@@ -9,7 +9,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from evalkit import ModelError, load_dataset, resolve_model
-from evalkit.models import check_model_file, load_estimator, load_scorer, safe_name, score
+from evalkit.models import check_model_file, expected_columns, load_estimator, load_scorer, safe_name, score
 
 from tests.conftest import ADULT_TEST
 
@@ -59,6 +59,29 @@ def test_model_expecting_missing_columns(tmp_path):
     sio.dump(LogisticRegression().fit(X, [0, 0, 1, 1]), path)
     with pytest.raises(ModelError, match=r"model '.*shoes.skops': the model expects column\(s\) \['shoe_size'\] that dataset 'adult_test' does not have; its columns are \['row_id'"):
         score(resolve_model(str(path)), load_dataset(ADULT_TEST))
+
+
+def test_expected_columns_are_read_from_the_file_as_the_model_knows_them(tmp_path, tiny_model):
+    """Without importing skops or loading the model: the estimator's, or a pipeline's first step's, names; None for
+    a model fitted on an array (nothing to check before it loads)."""
+    from sklearn.pipeline import make_pipeline
+
+    assert expected_columns(resolve_model(str(tiny_model[0]))) == ["age", "hours_per_week"]
+    frame = pd.DataFrame({"sex": ["a", "b", "a", "b"] * 5, "age": range(20), "race": ["x", "y"] * 10})
+    y = [0, 1] * 10
+    for name in ("onehot-sparse", "ordinal-dense"):
+        model = _pipelines()[name]
+        data = frame.assign(hours_per_week=1.0, capital_gain=0.0, workclass="w")
+        path = tmp_path / f"{name}.skops"
+        sio.dump(model.fit(data, y), path)
+        assert expected_columns(resolve_model(str(path))) == list(model.feature_names_in_), name
+    nested = make_pipeline(make_pipeline(_pipelines()["onehot-sparse"][0]), LogisticRegression())
+    sio.dump(nested.fit(frame.assign(hours_per_week=1.0, capital_gain=0.0, workclass="w"), y), tmp_path / "n.skops")
+    assert expected_columns(resolve_model(str(tmp_path / "n.skops"))) == list(nested.feature_names_in_)
+    sio.dump(LogisticRegression().fit(np.arange(8.0).reshape(4, 2), [0, 0, 1, 1]), tmp_path / "array.skops")
+    assert expected_columns(resolve_model(str(tmp_path / "array.skops"))) is None
+    (tmp_path / "s.csv").write_text("id,score\n1,0.5\n")
+    assert expected_columns(resolve_model(str(tmp_path / "s.csv"))) is None
 
 
 def test_pickle_refused(tmp_path):
