@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame
 from sklearn import metrics as skm
