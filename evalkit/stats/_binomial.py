@@ -47,10 +47,10 @@ def wilson(k: np.ndarray | float, n: np.ndarray | float, level: float = CI_LEVEL
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        # The interval always holds k/n, and is exactly [0, ...] at k = 0 and [..., 1] at k = n; the formula's
+        # The interval always holds k/n, so it is exactly [0, ...] at k = 0 and [..., 1] at k = n; the formula's
         # rounding can miss by 1e-17 (a lower bound of 1.4e-17 over an estimate of 0 broke an error bar).
-        low = np.where(k == 0, 0.0, np.minimum(np.clip(centre - half, 0, 1), p))
-        high = np.where(k == n, 1.0, np.maximum(np.clip(centre + half, 0, 1), p))
+        low = np.minimum(np.clip(centre - half, 0, 1), p)
+        high = np.maximum(np.clip(centre + half, 0, 1), p)
     return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 
