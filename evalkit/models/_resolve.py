@@ -243,8 +243,8 @@ def expected_columns(ref: ModelRef) -> list[str] | None:
             return _strings(attrs["feature_names_in_"])
         if node.get("__class__") != "Pipeline" or node.get("__module__") != "sklearn.pipeline":
             return None
-        steps = _attributes_list(attrs.get("steps"))
-        first = _attributes_list(steps[0]) if steps else None
+        steps = _items(attrs.get("steps"))
+        first = _items(steps[0]) if steps else None
         if not first or len(first) != 2:
             return None
         node = first[1]
@@ -260,7 +260,7 @@ def _attributes(node: Any) -> dict[str, Any] | None:
     return content if isinstance(content, dict) else None
 
 
-def _attributes_list(node: Any) -> list[Any] | None:
+def _items(node: Any) -> list[Any] | None:
     """A ListNode's or TupleNode's item nodes (a skops schema)."""
     if not isinstance(node, dict) or node.get("__loader__") not in ("ListNode", "TupleNode"):
         return None
