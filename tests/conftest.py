@@ -273,6 +273,58 @@ def _train_flawed_models(folder: Path) -> None:
         sio.dump(model, folder / f"{name}.skops")
 
 
+_COMMAND_ZYGOTE: list = []  # [ExitStack, socket path] once started: this test process's command zygote
+
+
+def evalkit_command(*args: str, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
+                    timeout: float = 600.0):
+    """``python -m evalkit ARGS`` run to its end, its output captured as text, as ``subprocess.run(...,
+    capture_output=True, text=True)`` gives it: forked by this test process's command zygote (started at the first
+    call; :func:`evalkit.runner.fork_command`), which imported the command's modules once. A command's own
+    start is about 2 s of a core, most of a failing command's time, and the suite runs ~50 of them. The real
+    start (``python -m evalkit``, bin/evalkit, make) stays covered by tests/unit/runner/test_startup.py, the
+    fault tests (signals, kernels killed, concurrent commands) and the make targets' tests.
+
+    The zygote's variable is set for the call only, not for the test process: the commands a test starts
+    itself, and those the forked command starts (``report-all``'s reports), are started as usual."""
+    import contextlib
+    import subprocess
+    import sys
+    import tempfile
+
+    from evalkit.runner import fork_command, zygote
+    from evalkit.runner._zygote import COMMAND_ZYGOTE_ENV
+
+    cmd = [sys.executable, "-m", "evalkit", *args]
+    if not _COMMAND_ZYGOTE:
+        stack = contextlib.ExitStack()
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evalkit-commands-")))
+        path = stack.enter_context(zygote(folder, kind="command"))
+        os.environ.pop(COMMAND_ZYGOTE_ENV)  # put back (absent) when the stack closes
+        _COMMAND_ZYGOTE.extend([stack, path])
+    child_env = {k: v for k, v in (os.environ if env is None else env).items() if k != COMMAND_ZYGOTE_ENV}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, open(os.devnull) as nothing, \
+            environment_variable(COMMAND_ZYGOTE_ENV, _COMMAND_ZYGOTE[1]):
+        proc = fork_command(cmd, env=child_env, cwd=str(cwd), stdin=nothing, stdout=out, stderr=err)
+        if proc is None:  # the zygote refused (it never should): the command as usual
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=child_env, timeout=timeout)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, code, out.read(), err.read())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _COMMAND_ZYGOTE:
+        _COMMAND_ZYGOTE[0].close()
+        _COMMAND_ZYGOTE.clear()
+
+
 def stop_process_group(proc) -> None:
     """Stop a server started with ``start_new_session=True``: SIGTERM to its group, SIGKILL after 20 s."""
     import signal

@@ -37,6 +37,7 @@ from ._kernel import (
     warm_kernel,
     zygote,
 )
+from ._zygote import fork_command
 from ._pipeline import (
     Target,
     Outputs,
@@ -68,6 +69,7 @@ __all__ = [
     "execute_notebook",
     "extract_figures",
     "fail_run",
+    "fork_command",
     "log",
     "model_imports",
     "notebook_parameters",

@@ -23,6 +23,7 @@ from typing import Any
 from .._io import atomic_write_json
 from ..models import safe_name
 from ._report import log
+from ._zygote import fork_command
 
 #: Folder (under the output root) with each report's log and ``summary.json``.
 BATCH_DIR = "report-all"
@@ -188,10 +189,14 @@ def report_all(
         while pending or running:
             while pending and len(running) < jobs:
                 item = pending.pop(0)
+                cmd = _command(item.model, data, output_root, report_args)
                 with open(item.log, "w") as fh:
-                    proc = subprocess.Popen(_command(item.model, data, output_root, report_args), stdout=fh,
-                                            stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
-                                            env=env)
+                    # Forked by a command zygote when one runs (evalkit.runner.zygote; the test suite's), else
+                    # started as usual.
+                    proc = fork_command(cmd, env=env or dict(os.environ), cwd=str(root), stdout=fh,
+                                        stderr=subprocess.STDOUT, new_session=True) \
+                        or subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=root,
+                                            start_new_session=True, env=env)
                 running[proc] = (item, time.monotonic())
                 item.status, item.started = "running", round(time.time(), 3)
                 log(f"started {item.model} (pid {proc.pid}; log {item.log})")

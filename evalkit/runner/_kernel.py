@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 #: Imported silently in the kernel before the notebook runs: what the report notebook will import.
 WARM_UP = (
@@ -177,27 +177,42 @@ def _drop_unsent(client: Any) -> None:
             socket.linger = 0
 
 
+#: What a command zygote imports before it forks (:func:`zygote` with ``kind="command"``): what ``python -m
+#: evalkit`` imports for its commands (MLflow and its SQLite stores, papermill, nbconvert, jupyter_client,
+#: skops), without jsonschema's "iri" checker as in the command (:func:`evalkit._io.without_iri_format_checker`).
+COMMAND_WARM_UP = ("import gc\ngc.disable()\nfrom evalkit._io import without_iri_format_checker\n"
+                   "without_iri_format_checker()\nimport evalkit.cli, evalkit.runner, evalkit.compare, evalkit.gate, "
+                   "evalkit.reproduce, evalkit.verification, mlflow, mlflow.store.tracking.sqlalchemy_store, "
+                   "mlflow.store.model_registry.sqlalchemy_store, papermill, nbconvert, jupyter_client, skops.io\n"
+                   "gc.freeze()\ngc.enable()\n")
+
+
 @contextmanager
-def zygote(folder: Path) -> Iterator[str]:
-    """Start a kernel zygote (:mod:`._zygote`) listening in ``folder``, and set its variable (``ZYGOTE_ENV``)
-    for this process and the processes it starts inside the block: :func:`warm_kernel` then forks its kernels
-    from it. Yields the socket's path. The zygote, and any kernel of it still running, ends with the block."""
+def zygote(folder: Path, kind: Literal["kernel", "command"] = "kernel") -> Iterator[str]:
+    """Start a zygote (:mod:`._zygote`) listening in ``folder``, and set its variable for this process and the
+    processes it starts inside the block. A kernel zygote (``ZYGOTE_ENV``): :func:`warm_kernel` then forks
+    its kernels from it. A command zygote (``COMMAND_ZYGOTE_ENV``): :func:`evalkit.runner.fork_command` forks
+    ``python -m evalkit`` commands from it. Yields the socket's path. The zygote, and any process of it still
+    running, ends with the block."""
     import subprocess
     import sys
 
     from .._io import environment_variable
-    from ._zygote import ZYGOTE_ENV
+    from ._zygote import COMMAND_ZYGOTE_ENV, ZYGOTE_ENV
 
-    path = str(Path(folder) / "zygote.sock")
-    code = f"from evalkit.runner._zygote import serve; serve({path!r}, {warm_up_code('skops.io')!r})"
+    if kind not in ("kernel", "command"):
+        raise ValueError(f"kind must be 'kernel' or 'command', got {kind!r}")
+    path = str(Path(folder) / f"{kind}-zygote.sock")
+    warm_up = warm_up_code("skops.io") if kind == "kernel" else COMMAND_WARM_UP
+    code = f"from evalkit.runner._zygote import serve; serve({path!r}, {warm_up!r}, {kind!r})"
     proc = subprocess.Popen([sys.executable, "-c", code],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # waits for readiness (or the zygote's end)
         if line.strip() != "ready":
-            raise RuntimeError(f"the kernel zygote did not start (exit code {proc.wait()})")
-        with environment_variable(ZYGOTE_ENV, path):
+            raise RuntimeError(f"the {kind} zygote did not start (exit code {proc.wait()})")
+        with environment_variable(ZYGOTE_ENV if kind == "kernel" else COMMAND_ZYGOTE_ENV, path):
             yield path
     finally:
         proc.terminate()

@@ -7,6 +7,12 @@ socket) for its kernel, and starts the kernel the usual way when the variable is
 answer, or the kernel command, matplotlib backend or Python are not the zygote's.
 :func:`evalkit.runner.zygote` starts one for a block of work (the test suite does, per test process).
 
+A command zygote (``kind="command"``, named by :data:`COMMAND_ZYGOTE_ENV`) does the same for
+``python -m evalkit ...`` itself: it has imported the command's modules (MLflow and its store, papermill,
+nbconvert: about 2 s of a core per command, most of a failing command's time) and forks a process that runs
+``evalkit.__main__`` with the request's arguments, working folder, environment and standard streams
+(:func:`fork_command`). The test suite runs its commands so, except where the process's own start is tested.
+
 A forked kernel is an ordinary ipykernel: it gets the request's command line, working folder, environment,
 log file and a new session (process group), and is interrupted, stopped and killed by its process id like a
 launched one; its exit status comes back through a pipe. It ends when the process that asked for it ends, as
@@ -33,24 +39,31 @@ from typing import Any
 
 #: The environment variable naming a zygote's socket; :func:`warm_kernel` uses the zygote when it is set.
 ZYGOTE_ENV = "EVALKIT_KERNEL_ZYGOTE"
+#: The environment variable naming a command zygote's socket (:func:`fork_command`).
+COMMAND_ZYGOTE_ENV = "EVALKIT_COMMAND_ZYGOTE"
 #: The backend ipykernel sets for its kernels when none is set (``ipykernel.kernelapp``).
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _LAUNCHER = ["-m", "ipykernel_launcher"]
+_COMMAND = ["-m", "evalkit"]
 
 
-def serve(path: str, warm_up: str) -> None:
-    """(The zygote's main.) Import ipykernel and run ``warm_up`` (a kernel's warm-up code), listen on the
-    Unix socket ``path``, fork a kernel per request, and report each kernel's exit status when it ends. Ends
-    on SIGTERM or when its parent ends, killing the kernels it forked that are still running."""
-    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+def serve(path: str, warm_up: str, kind: str = "kernel") -> None:
+    """(The zygote's main.) Run ``warm_up`` (for kernels, after importing ipykernel), listen on the Unix socket
+    ``path``, fork a kernel (``kind="kernel"``) or an evalkit command (``kind="command"``) per request, and
+    report each one's exit status when it ends. Ends on SIGTERM or when its parent ends, killing the
+    processes it forked that are still running."""
+    if kind == "kernel":
+        os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     before = dict(os.environ)
     if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]  # as ipykernel_launcher does
-    import ipykernel.ipkernel  # noqa: F401
-    import ipykernel.kernelapp  # noqa: F401
+        del sys.path[0]  # as ipykernel_launcher does (a command puts its working folder back, as -m does)
+    if kind == "kernel":
+        import ipykernel.ipkernel  # noqa: F401
+        import ipykernel.kernelapp  # noqa: F401
 
-    # A launched kernel's warm-up (runner._kernel.warm_up_code): it also freezes what it imports, so the imported
-    # modules' objects stay shared with the kernels (no copy on write from the garbage collector).
+    # A launched kernel's warm-up (runner._kernel.warm_up_code), or a command's imports: it also freezes what it
+    # imports, so the imported modules' objects stay shared with the children (no copy on write from the
+    # garbage collector).
     exec(warm_up, {})  # noqa: S102 - evalkit.runner.zygote's own code
     # Set by the imports (OpenMP's KMP_INIT_AT_FORK, ...): a launched kernel has them, a forked one gets them.
     added = {k: v for k, v in os.environ.items() if before.get(k) != v}
@@ -76,7 +89,7 @@ def serve(path: str, warm_up: str) -> None:
                 conn, _ = listener.accept()
                 with conn:
                     try:
-                        _fork_kernel(conn, listener, children, (wake_read, wake_write), added)
+                        _fork(kind, conn, listener, children, (wake_read, wake_write), added)
                     except (OSError, ValueError, KeyError):  # a broken request: refused (empty answer)
                         continue
     finally:
@@ -104,18 +117,21 @@ def _reap(children: dict[int, int]) -> None:
             os.close(fd)
 
 
-def _fork_kernel(conn: socket.socket, listener: socket.socket, children: dict[int, int],
-                 wake: tuple[int, int], added: dict[str, str]) -> None:
-    """Read one request (JSON and three descriptors: output, error output, status pipe), fork its kernel
-    and answer with the kernel's pid."""
-    message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+def _fork(kind: str, conn: socket.socket, listener: socket.socket, children: dict[int, int],
+          wake: tuple[int, int], added: dict[str, str]) -> None:
+    """Read one request (JSON and its descriptors: [input,] output, error output, status pipe), fork its
+    kernel or command and answer with the child's pid."""
+    count = 4 if kind == "command" else 3
+    message, fds, _, _ = socket.recv_fds(conn, 1 << 20, count)
     try:
         request = json.loads(message)
-        out, err, status = fds
-        # Only what this process can become: this Python, ipykernel, the backend it imported matplotlib with.
-        usable = (Path(request["argv"][0]).resolve() == Path(sys.executable).resolve()
-                  and request["argv"][1:3] == _LAUNCHER
-                  and request["env"].get("MPLBACKEND", INLINE_BACKEND) == os.environ["MPLBACKEND"])
+        *streams, status = fds
+        # Only what this process can become: this Python, ipykernel with the backend it imported matplotlib
+        # with, or evalkit's command.
+        usable = (len(fds) == count and Path(request["argv"][0]).resolve() == Path(sys.executable).resolve()
+                  and (request["argv"][1:3] == _COMMAND if kind == "command" else
+                       request["argv"][1:3] == _LAUNCHER
+                       and request["env"].get("MPLBACKEND", INLINE_BACKEND) == os.environ["MPLBACKEND"]))
     except (ValueError, KeyError, TypeError, IndexError):
         usable = False
     if not usable:
@@ -123,7 +139,7 @@ def _fork_kernel(conn: socket.socket, listener: socket.socket, children: dict[in
             os.close(fd)
         return
     pid = os.fork()
-    if pid == 0:  # the kernel
+    if pid == 0:  # the kernel or command
         try:
             signal.set_wakeup_fd(-1)
             listener.close()
@@ -132,26 +148,52 @@ def _fork_kernel(conn: socket.socket, listener: socket.socket, children: dict[in
                 os.close(fd)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.dup2(out, 1)
-            os.dup2(err, 2)
-            for fd in (null, out, err):
+            if kind == "kernel" or request.get("new_session"):
+                os.setsid()
+            if kind == "kernel":
+                streams.insert(0, os.open(os.devnull, os.O_RDONLY))
+            for target, fd in enumerate(streams):
+                os.dup2(fd, target)
+            for fd in set(streams):
                 if fd > 2:
                     os.close(fd)
-            _become_kernel(request, added)
+            (_become_command if kind == "command" else _become_kernel)(request, added)
         except BaseException:
             import traceback
 
-            traceback.print_exc()  # into the kernel's log
+            traceback.print_exc()  # into the kernel's log, or the command's error output
             sys.stderr.flush()
         finally:
             os._exit(1)
-    for fd in (out, err):
+    for fd in streams:
         os.close(fd)
     children[pid] = status
     conn.sendall(str(pid).encode())
+
+
+def _become_command(request: dict[str, Any], added: dict[str, str]) -> None:
+    """(In the forked child.) Take the request's folder, environment and arguments and run ``evalkit.__main__``
+    as ``python -m evalkit`` would (its working folder first on ``sys.path``); it ends the process itself."""
+    import runpy
+
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update({**added, **request["env"]})
+    sys.path.insert(0, os.getcwd())
+    sys.argv = ["-m", *request["argv"][3:]]  # run_module puts the module's file first, as -m does
+    try:
+        runpy.run_module("evalkit", run_name="__main__", alter_sys=True)  # ends the process itself ...
+        code = 0
+    except SystemExit as stop:  # ... or exits as the interpreter would (argparse's usage errors: 2)
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+        if not isinstance(stop.code, (int, type(None))):
+            print(stop.code, file=sys.stderr)
+    import atexit
+
+    from .._io import end_process
+
+    atexit._run_exitfuncs()
+    end_process(code, (sys.stdout, sys.stderr))
 
 
 def _become_kernel(request: dict[str, Any], added: dict[str, str]) -> None:
@@ -193,9 +235,10 @@ def _end_with(pid: int) -> None:
     os._exit(1)
 
 
-class ForkedKernel:
-    """What :class:`subprocess.Popen` is to a launched kernel, for a forked one (as much of it as
-    ``jupyter_client``'s provisioner uses): its pid, exit status, signals."""
+class ForkedProcess:
+    """What :class:`subprocess.Popen` is to a launched kernel or command, for a forked one (as much of it as
+    ``jupyter_client``'s provisioner uses): its pid, exit status, signals. Its standard streams are the
+    caller's to read."""
 
     stdin = stdout = stderr = None
 
@@ -220,7 +263,7 @@ class ForkedKernel:
         while self.poll() is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+                raise subprocess.TimeoutExpired(f"forked process {self.pid}", timeout or 0)
             select.select([self._status], [], [], left)
         assert self.returncode is not None
         return self.returncode
@@ -238,20 +281,40 @@ class ForkedKernel:
 
 
 def fork_kernel(cmd: list[str], *, env: dict[str, str], cwd: str, stdout: Any,
-                stderr: Any) -> ForkedKernel | None:
+                stderr: Any) -> ForkedProcess | None:
     """A kernel for ``cmd`` forked by the zygote named in :data:`ZYGOTE_ENV`, or None when there is none, it
     does not answer, or ``cmd`` or ``env`` are not what it can serve (then launch the kernel as usual)."""
-    path = os.environ.get(ZYGOTE_ENV)
-    if not path or cmd[1:3] != _LAUNCHER:
+    if cmd[1:3] != _LAUNCHER:
+        return None
+    request = {"argv": cmd, "env": {**env, "JPY_PARENT_PID": str(os.getpid())}, "cwd": cwd, "owner": os.getpid()}
+    return _ask(os.environ.get(ZYGOTE_ENV), request, [_fileno(stdout, 1), _fileno(stderr, 2)])
+
+
+def fork_command(cmd: list[str], *, env: dict[str, str], cwd: str, stdin: Any = None, stdout: Any = None,
+                 stderr: Any = None, new_session: bool = False) -> ForkedProcess | None:
+    """``cmd`` (``[sys.executable, "-m", "evalkit", ...]``) forked by the command zygote named in
+    :data:`COMMAND_ZYGOTE_ENV`, or None when there is none, it does not answer, or ``cmd`` is not evalkit's
+    command under this Python (then start it as usual). ``stdin``, ``stdout`` and ``stderr`` are files or
+    descriptors (None: this process's own); ``new_session`` as :class:`subprocess.Popen`'s
+    ``start_new_session``."""
+    if cmd[1:3] != _COMMAND:
+        return None
+    request = {"argv": cmd, "env": dict(env), "cwd": cwd, "new_session": new_session}
+    out = _fileno(stdout, 1)
+    err = out if stderr == subprocess.STDOUT else _fileno(stderr, 2)
+    return _ask(os.environ.get(COMMAND_ZYGOTE_ENV), request, [_fileno(stdin, 0), out, err])
+
+
+def _ask(path: str | None, request: dict[str, Any], streams: list[int]) -> ForkedProcess | None:
+    """Send ``request`` and the descriptors ``streams`` (and a status pipe's write end) to the zygote at
+    ``path``; the forked process, or None when there is no zygote or it refuses."""
+    if not path:
         return None
     read, write = os.pipe()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(path)
-            request = {"argv": cmd, "env": {**env, "JPY_PARENT_PID": str(os.getpid())}, "cwd": cwd,
-                       "owner": os.getpid()}
-            socket.send_fds(conn, [json.dumps(request).encode()],
-                            [_fileno(stdout, 1), _fileno(stderr, 2), write])
+            socket.send_fds(conn, [json.dumps(request).encode()], [*streams, write])
             os.close(write)
             write = -1
             conn.shutdown(socket.SHUT_WR)
@@ -264,7 +327,7 @@ def fork_kernel(cmd: list[str], *, env: dict[str, str], cwd: str, stdout: Any,
     if not answer:
         os.close(read)
         return None
-    return ForkedKernel(int(answer), read)
+    return ForkedProcess(int(answer), read)
 
 
 def _fileno(stream: Any, default: int) -> int:

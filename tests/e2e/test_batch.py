@@ -17,7 +17,7 @@ from evalkit import tracking
 from evalkit.runner import default_jobs, report_all
 from evalkit.data import make_biased_scores, write_synthetic_dataset
 
-from tests.conftest import READY_BOUND, ROOT
+from tests.conftest import READY_BOUND, ROOT, evalkit_command
 
 pytestmark = [pytest.mark.e2e]
 FAST = ["--n-boot", "0", "--cost-repetitions", "0"]
@@ -45,9 +45,9 @@ def test_concurrent_reports_share_one_store_and_a_failure_stops_no_other(mlflow_
     manifest, models = three_models
     bad = tmp_path / "bad.csv"
     bad.write_text("id,score\ns000000,0.5\n")
-    proc = subprocess.run([sys.executable, "-m", "evalkit", "report-all", "--models", *models, str(bad),
+    proc = evalkit_command("report-all", "--models", *models, str(bad),
                            "--data", str(manifest), "--jobs", "2", "--report-args", " ".join(FAST),
-                           "--output-root", str(tmp_path / "reports")], capture_output=True, text=True, cwd=ROOT)
+                           "--output-root", str(tmp_path / "reports"), cwd=ROOT)
     assert proc.returncode == 1
     assert "1 of 4 reports did not finish: " in proc.stderr and str(bad) in proc.stderr
     summary = json.loads((tmp_path / "reports" / "report-all" / "summary.json").read_text())

@@ -21,7 +21,7 @@ from evalkit.compare import ComparisonError
 from evalkit.compare import COMPARE_EXPERIMENT, COMPARED_TAG, run_compare
 from evalkit.settings import CompareSettings
 
-from tests.conftest import ADULT_TEST, READY_BOUND, ROOT, new_store, stop_process_group
+from tests.conftest import ADULT_TEST, READY_BOUND, ROOT, evalkit_command, new_store, stop_process_group
 from tests.browser.test_browser import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.e2e]
@@ -53,9 +53,8 @@ def reported(store, tmp_path_factory):
 @pytest.fixture(scope="module")
 def compared(reported):
     out, _ = reported
-    proc = subprocess.run([sys.executable, "-m", "evalkit", "compare", "--models", "adult-logreg", "adult-hgb",
-                           "--n-boot", "200", "--output-root", str(out), "--no-progress"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    proc = evalkit_command("compare", "--models", "adult-logreg", "adult-hgb",
+                           "--n-boot", "200", "--output-root", str(out), "--no-progress", cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip().splitlines()[-1].removeprefix("mlflow run: ")
     return out / "compare" / "adult-logreg-vs-adult-hgb", run_id, proc
@@ -119,15 +118,14 @@ def test_a_comparison_reproduces_identically(compared, tmp_path):
 
 def test_compare_refuses_runs_on_different_data_before_any_run(reported):
     out, _ = reported
-    other = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", "adult-logreg", "--data",
-                            str(PRODUCTION), "--n-boot", "0", "--cost-repetitions", "0", "--output-root",
-                            str(out / "production"), "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+    other = evalkit_command("report", "--model", "adult-logreg", "--data", str(PRODUCTION), "--n-boot", "0",
+                            "--cost-repetitions", "0", "--output-root", str(out / "production"), "--no-progress",
+                            cwd=ROOT)
     assert other.returncode == 0, other.stderr
     other_id = other.stdout.strip().splitlines()[-1].removeprefix("mlflow run: ")
     c = tracking.client()
     before = len(c.search_runs([c.get_experiment_by_name(COMPARE_EXPERIMENT).experiment_id]))
-    proc = subprocess.run([sys.executable, "-m", "evalkit", "compare", "--models", "adult-hgb", other_id,
-                           "--output-root", str(out)], capture_output=True, text=True, cwd=ROOT)
+    proc = evalkit_command("compare", "--models", "adult-hgb", other_id, "--output-root", str(out), cwd=ROOT)
     assert proc.returncode == 1
     assert "cannot compare adult-hgb and adult-logreg: they were evaluated on different datasets" in proc.stderr
     assert "adult_test (sha256 dd1db71f9756" in proc.stderr and "adult_production_sample (sha256 20934a305b1c" in proc.stderr

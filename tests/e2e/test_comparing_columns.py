@@ -5,15 +5,13 @@ reproduced identically after its data file is verified, and bad requests refused
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from evalkit import tracking
 from evalkit.compare import COMPARE_EXPERIMENT
 from evalkit.data import write_large_dataset
-from tests.conftest import ROOT
+from tests.conftest import ROOT, evalkit_command
 
 pytestmark = [pytest.mark.e2e]
 
@@ -25,8 +23,7 @@ def data(tmp_path_factory):
 
 
 def _compare(*args, out):
-    return subprocess.run([sys.executable, "-m", "evalkit", "compare", *args, "--output-root", str(out),
-                           "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return evalkit_command("compare", *args, "--output-root", str(out), "--no-progress", cwd=ROOT, timeout=600)
 
 
 @pytest.fixture(scope="module")

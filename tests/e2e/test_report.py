@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ from evalkit import DataError, EvalkitError, ManifestError, ModelError, ReportEr
 from evalkit.models import resolve_model, score
 from evalkit.runner import NOTEBOOK, check_parameters, run_report
 
-from tests.conftest import ADULT_TEST, ROOT
+from tests.conftest import ADULT_TEST, ROOT, evalkit_command
 
 pytestmark = pytest.mark.e2e
 
@@ -294,18 +292,14 @@ def test_unknown_notebook_parameter_refused_before_kernel():
 
 
 def test_cli_error_exit_code_and_message(mlflow_store, tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "evalkit", "report", "--model", str(tmp_path / "none.skops"), "--no-progress"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )
+    res = evalkit_command("report", "--model", str(tmp_path / "none.skops"), "--no-progress", cwd=tmp_path)
     assert res.returncode == 1
     assert "evalkit: error: model '" in res.stderr and "none.skops': file not found" in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_cli_rejects_bad_threshold(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", "x", "--threshold", "nan"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    res = evalkit_command("report", "--model", "x", "--threshold", "nan", cwd=tmp_path)
     assert res.returncode == 2
     assert "argument --threshold: expected a finite number, got 'nan'" in res.stderr
 
@@ -335,9 +329,9 @@ def test_generated_corner_cases_with_injected_bias_are_caught(mlflow_store, tmp_
     """Ground truth: a generated set with group B's positives scored lower must show B as worst off in
     recall, with the difference to the reference group surviving the multiple-comparison correction."""
     monkeypatch.setenv("EVALKIT_DATA_ROOT", str(tmp_path))
-    res = subprocess.run([sys.executable, "-m", "evalkit", "data", "generate", "--name", "biased", "--rows", "3000",
-                          "--score-bias", "B=-1.5", "--tiny", "D=6", "--seed", "3", "--data-dir", str(tmp_path / "d"),
-                          "--manifest-dir", str(tmp_path / "m")], capture_output=True, text=True, cwd=ROOT)
+    res = evalkit_command("data", "generate", "--name", "biased", "--rows", "3000", "--score-bias", "B=-1.5",
+                          "--tiny", "D=6", "--seed", "3", "--data-dir", str(tmp_path / "d"),
+                          "--manifest-dir", str(tmp_path / "m"), cwd=ROOT)
     assert res.returncode == 0, res.stderr
     result = run_report(str(tmp_path / "d" / "biased_scores.csv"), tmp_path / "m" / "biased.yaml",
                         output_root=tmp_path / "r", progress=False, track=False, n_boot=300)

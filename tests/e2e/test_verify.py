@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from evalkit import tracking
-from tests.conftest import ROOT
+from tests.conftest import ROOT, evalkit_command
 
 DEMO = ROOT / "data_manifests" / "verification_demo.yaml"
 
@@ -21,9 +19,9 @@ def verified(tmp_path_factory):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
     import os
 
-    out = subprocess.run([sys.executable, "-m", "evalkit", "verify", "--data", str(DEMO), "--system", "demo <sys>",
+    out = evalkit_command("verify", "--data", str(DEMO), "--system", "demo <sys>",
                           "--n-boot", "200", "--fmr-targets", "1e-3,1e-4,1e-7", "--output-root", str(folder / "r"),
-                          "--no-progress"], capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
+                          "--no-progress", cwd=ROOT, env={**os.environ, **env})
     assert out.returncode == 0, out.stderr[-3000:]
     return folder, env, out
 
@@ -62,9 +60,9 @@ def test_a_verification_run_reproduces_identically(verified, monkeypatch, tmp_pa
 def test_make_report_on_a_verification_manifest_runs_the_verification_report(tmp_path):
     import os
 
-    out = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", "my-face-system", "--data", str(DEMO),
-                          "--n-boot", "0", "--no-tracking", "--output-root", str(tmp_path), "--no-progress"],
-                         capture_output=True, text=True, cwd=ROOT, env=os.environ.copy())
+    out = evalkit_command("report", "--model", "my-face-system", "--data", str(DEMO), "--n-boot", "0",
+                          "--no-tracking", "--output-root", str(tmp_path), "--no-progress", cwd=ROOT,
+                          env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads((tmp_path / "verify" / "verification_demo" / "metrics.json").read_text())
     assert doc["kind"] == "verification" and doc["verification"]["system"] == "my-face-system"
@@ -75,8 +73,7 @@ def test_bad_verification_data_stop_before_a_run(tmp_path):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEMO.read_text().replace("sensitive_features:", "colour: red\nsensitive_features:"))
-    out = subprocess.run([sys.executable, "-m", "evalkit", "verify", "--data", str(bad), "--no-progress"],
-                         capture_output=True, text=True, cwd=ROOT,
+    out = evalkit_command("verify", "--data", str(bad), "--no-progress", cwd=ROOT,
                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"})
     assert out.returncode == 1 and "key 'colour': unknown key(s) ['colour']" in out.stderr
     assert "MLflow run" not in out.stderr and "Traceback" not in out.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from evalkit._io import sha256_file
 from evalkit.runner import run_report
 from evalkit.data import make_biased_scores
 
-from tests.conftest import ROOT, SMALL_MANIFEST, write_small_case
+from tests.conftest import ROOT, SMALL_MANIFEST, evalkit_command, write_small_case
 from tests.faults.conftest import assert_nothing_half_written, runs
 
 pytestmark = pytest.mark.faults
@@ -440,8 +438,7 @@ def test_notebook_parameter_of_wrong_type_refused_before_kernel():
     ],
 )
 def test_cli_exit_codes(case, args, code, message):
-    res = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", str(case / "scores.csv"), *args],
-                         capture_output=True, text=True, cwd=case, env={**os.environ})
+    res = evalkit_command("report", "--model", str(case / "scores.csv"), *args, cwd=case, env={**os.environ})
     assert res.returncode == code
     assert message in res.stderr
     assert "Traceback" not in res.stderr

@@ -1,8 +1,6 @@
 """`make data-check` / `evalkit data check`, corner-case generation and image datasets."""
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -10,7 +8,7 @@ from evalkit import DataError, load_dataset
 from evalkit.data import image_paths
 from evalkit.data import make_corner_cases
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, evalkit_command
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +18,7 @@ def _data_root(tmp_path, monkeypatch):
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, cwd=cwd)
+    return evalkit_command(*args, cwd=cwd)
 
 
 def test_every_shipped_manifest_verifies():

@@ -1,7 +1,5 @@
 """`evalkit data import`: chunked, reproducible (stratified) samples with a valid manifest."""
 
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -12,7 +10,7 @@ from hypothesis import strategies as st
 from evalkit import load_dataset
 from evalkit.data import import_file, sample_rows
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, evalkit_command
 
 
 @pytest.fixture(autouse=True)
@@ -99,10 +97,10 @@ def test_errors(big_csv, tmp_path):
 
 
 def test_cli_import_prints_what_it_did(big_csv, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "evalkit", "data", "import", str(big_csv), "--name", "cli",
+    res = evalkit_command("data", "import", str(big_csv), "--name", "cli",
                           "--label-column", "outcome", "--positive-label", "yes", "--sensitive", "region",
                           "--sample", "50", "--stratify-by", "region", "--data-dir", str(tmp_path / "d"),
-                          "--manifest-dir", str(tmp_path / "m")], capture_output=True, text=True, cwd=ROOT)
+                          "--manifest-dir", str(tmp_path / "m"), cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert "wrote 50 rows to" in res.stdout and "region=EU: 40" in res.stdout
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,7 @@ from evalkit.metrics import threshold_for_fpr
 from evalkit.evaluation import FINE_BINS, bin_index, fine_edges
 from evalkit.data import make_biased_scores, write_large_dataset, write_synthetic_dataset
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, evalkit_command
 
 COUNTS = ["n", "tp", "fp", "tn", "fn", "accuracy", "precision", "recall", "f1", "fpr", "fnr", "selection_rate",
           "prevalence"]
@@ -290,9 +288,9 @@ def test_bad_input_is_refused_up_front(scored_csv, tmp_path):
 
 @pytest.mark.e2e
 def test_make_report_with_the_dask_engine(mlflow_store, large, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "evalkit", "report", "--model", "column:score", "--data", str(large),
+    proc = evalkit_command("report", "--model", "column:score", "--data", str(large),
                            "--engine", "dask", "--chunk-rows", "100000", "--n-boot", "200",
-                           "--output-root", str(tmp_path), "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+                           "--output-root", str(tmp_path), "--no-progress", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "score"
     doc = json.loads((out / "metrics.json").read_text())

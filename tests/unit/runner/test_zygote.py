@@ -15,7 +15,9 @@ import time
 import pytest
 
 from evalkit.runner import warm_kernel, zygote
-from evalkit.runner._zygote import ZYGOTE_ENV, ForkedKernel, fork_kernel
+from evalkit.runner._zygote import ZYGOTE_ENV, ForkedProcess, fork_kernel
+
+from tests.conftest import evalkit_command
 
 PROBE = r"""
 import gc, json, os, signal, sys
@@ -56,7 +58,7 @@ def _probe(folder):
 def test_a_forked_kernel_is_the_kernel_a_launch_gives(tmp_path, monkeypatch, kernel_zygote):
     monkeypatch.setenv("EVALKIT_PROBE", "seen")
     forked, process = _probe(tmp_path)
-    assert isinstance(process, ForkedKernel) and process.returncode == 0
+    assert isinstance(process, ForkedProcess) and process.returncode == 0
     monkeypatch.delenv(ZYGOTE_ENV)
     launched, process = _probe(tmp_path)
     assert isinstance(process, subprocess.Popen)
@@ -130,3 +132,70 @@ def test_a_forked_kernel_ends_with_the_process_that_asked_and_with_the_zygote(tm
         kernel = _fork(tmp_path)
     assert _gone(kernel.pid)  # the zygote ended with its block, and took its kernel with it
     assert kernel.poll() is not None
+
+
+def _both(args, env, cwd, forked_cwd=None):
+    """``python -m evalkit ARGS`` started as usual (in ``cwd``) and forked by the test process's command zygote
+    (in ``forked_cwd``, default the same): exit code, output and error output of each."""
+    launched = subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, cwd=cwd,
+                              env=env)
+    forked = evalkit_command(*args, cwd=forked_cwd or cwd, env=env)
+    return [(p.returncode, p.stdout, p.stderr) for p in (launched, forked)]
+
+
+def test_a_forked_command_is_the_command_python_m_gives(tmp_path):
+    """The command zygote: the request's arguments, working folder (relative paths), environment, output and
+    exit code, as ``python -m evalkit`` has them; a usage error exits 2 as the interpreter's SystemExit would."""
+    env = {k: v for k, v in os.environ.items() if k != "EVALKIT_DATA_ROOT"}
+    for name in ("launched", "forked"):
+        (tmp_path / name).mkdir()
+    generate = ["data", "generate", "--name", "g", "--rows", "200", "--seed", "1", "--data-dir", "d",
+                "--manifest-dir", "m"]
+    launched, forked = _both(generate, env, tmp_path / "launched", tmp_path / "forked")
+    assert launched == forked == (0, "wrote 200 rows: m/g.yaml and predictions d/g_scores.csv\n", "")
+    assert (tmp_path / "forked" / "d" / "g.csv").read_bytes() == (tmp_path / "launched" / "d" / "g.csv").read_bytes()
+    check = ["data", "check", "m/g.yaml"]
+    refused = _both(check, env, tmp_path / "forked")  # the data are outside the allowed folders ...
+    assert refused[0] == refused[1] and refused[1][0] == 1 and "set EVALKIT_DATA_ROOT" in refused[1][1]
+    allowed = _both(check, {**env, "EVALKIT_DATA_ROOT": str(tmp_path)}, tmp_path / "forked")  # ... unless allowed
+    assert allowed[0] == allowed[1] and allowed[1][0] == 0 and "1 of 1 manifests verified" in allowed[1][1]
+    usage = _both(["report", "--model", "x", "--threshold", "nan"], env, tmp_path)
+    assert usage[0] == usage[1] and usage[1][0] == 2
+    assert "argument --threshold: expected a finite number, got 'nan'" in usage[1][2]
+
+
+def test_no_usable_command_zygote_means_a_started_command(tmp_path, monkeypatch):
+    from evalkit.runner import fork_command
+    from evalkit.runner._zygote import COMMAND_ZYGOTE_ENV
+
+    cmd = [sys.executable, "-m", "evalkit", "schemas"]
+    monkeypatch.delenv(COMMAND_ZYGOTE_ENV, raising=False)
+    assert fork_command(cmd, env=dict(os.environ), cwd=str(tmp_path)) is None  # none runs
+    with zygote(tmp_path, kind="command"):
+        assert fork_command([sys.executable, "-m", "pip", "list"], env=dict(os.environ), cwd=str(tmp_path)) is None
+        assert fork_command(["/usr/bin/python3", *cmd[1:]], env=dict(os.environ), cwd=str(tmp_path)) is None
+    monkeypatch.setenv(COMMAND_ZYGOTE_ENV, str(tmp_path / "no-zygote.sock"))
+    assert fork_command(cmd, env=dict(os.environ), cwd=str(tmp_path)) is None
+    with pytest.raises(ValueError, match="kind must be 'kernel' or 'command', got 'shell'"):
+        with zygote(tmp_path, kind="shell"):
+            pass
+
+
+def test_report_all_forks_its_reports_from_a_command_zygote(tmp_path, monkeypatch):
+    """With a command zygote, report-all's reports are forked (never started: Popen is refused here), and their
+    exit codes and errors come back as a started report's do."""
+    from types import SimpleNamespace
+
+    from evalkit.runner import _batch, report_all
+
+    def refused(*args, **kwargs):
+        raise AssertionError("report-all started a process instead of forking it")
+
+    missing = [str(tmp_path / "a.skops"), str(tmp_path / "b.skops")]
+    with zygote(tmp_path, kind="command"):
+        monkeypatch.setattr(_batch, "subprocess", SimpleNamespace(Popen=refused, STDOUT=subprocess.STDOUT,
+                                                                  TimeoutExpired=subprocess.TimeoutExpired))
+        items = report_all(missing, jobs=2, output_root=tmp_path / "reports", report_args=["--no-tracking"])
+    assert [(i.status, i.exit_code) for i in items] == [("failed", 1), ("failed", 1)]
+    for item, model in zip(items, missing):
+        assert item.error.startswith(f"evalkit: error: model '{model}': file not found"), item.error
