@@ -276,6 +276,24 @@ def _train_flawed_models(folder: Path) -> None:
 _COMMAND_ZYGOTE: list = []  # [ExitStack, socket path] once started: this test process's command zygote
 
 
+def command_zygote() -> str:
+    """The socket of this test process's command zygote (:func:`evalkit.runner.zygote`, ``kind="command"``),
+    started at the first call and ended with the session. Its variable is not set for the test process."""
+    import contextlib
+    import tempfile
+
+    from evalkit.runner import zygote
+    from evalkit.runner._zygote import COMMAND_ZYGOTE_ENV
+
+    if not _COMMAND_ZYGOTE:
+        stack = contextlib.ExitStack()
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evalkit-commands-")))
+        path = stack.enter_context(zygote(folder, kind="command"))
+        os.environ.pop(COMMAND_ZYGOTE_ENV)  # put back (absent) when the stack closes
+        _COMMAND_ZYGOTE.extend([stack, path])
+    return _COMMAND_ZYGOTE[1]
+
+
 def evalkit_command(*args: str, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
                     timeout: float = 600.0):
     """``python -m evalkit ARGS`` run to its end, its output captured as text, as ``subprocess.run(...,
@@ -285,26 +303,20 @@ def evalkit_command(*args: str, cwd: Path | str = ROOT, env: dict[str, str] | No
     start (``python -m evalkit``, bin/evalkit, make) stays covered by tests/unit/runner/test_startup.py, the
     fault tests (signals, kernels killed, concurrent commands) and the make targets' tests.
 
-    The zygote's variable is set for the call only, not for the test process: the commands a test starts
-    itself, and those the forked command starts (``report-all``'s reports), are started as usual."""
-    import contextlib
+    The zygote's variable is set for the call and the forked command (``report-all`` forks its reports too), not
+    for the test process: the commands a test starts itself are started as usual."""
     import subprocess
     import sys
     import tempfile
 
-    from evalkit.runner import fork_command, zygote
+    from evalkit.runner import fork_command
     from evalkit.runner._zygote import COMMAND_ZYGOTE_ENV
 
     cmd = [sys.executable, "-m", "evalkit", *args]
-    if not _COMMAND_ZYGOTE:
-        stack = contextlib.ExitStack()
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evalkit-commands-")))
-        path = stack.enter_context(zygote(folder, kind="command"))
-        os.environ.pop(COMMAND_ZYGOTE_ENV)  # put back (absent) when the stack closes
-        _COMMAND_ZYGOTE.extend([stack, path])
-    child_env = {k: v for k, v in (os.environ if env is None else env).items() if k != COMMAND_ZYGOTE_ENV}
+    path = command_zygote()
+    child_env = {**(os.environ if env is None else env), COMMAND_ZYGOTE_ENV: path}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, open(os.devnull) as nothing, \
-            environment_variable(COMMAND_ZYGOTE_ENV, _COMMAND_ZYGOTE[1]):
+            environment_variable(COMMAND_ZYGOTE_ENV, path):
         proc = fork_command(cmd, env=child_env, cwd=str(cwd), stdin=nothing, stdout=out, stderr=err)
         if proc is None:  # the zygote refused (it never should): the command as usual
             return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=child_env, timeout=timeout)

@@ -17,7 +17,7 @@ import pytest
 from evalkit.runner import warm_kernel, zygote
 from evalkit.runner._zygote import ZYGOTE_ENV, ForkedProcess, fork_kernel
 
-from tests.conftest import evalkit_command
+from tests.conftest import command_zygote, evalkit_command
 
 PROBE = r"""
 import gc, json, os, signal, sys
@@ -171,9 +171,9 @@ def test_no_usable_command_zygote_means_a_started_command(tmp_path, monkeypatch)
     cmd = [sys.executable, "-m", "evalkit", "schemas"]
     monkeypatch.delenv(COMMAND_ZYGOTE_ENV, raising=False)
     assert fork_command(cmd, env=dict(os.environ), cwd=str(tmp_path)) is None  # none runs
-    with zygote(tmp_path, kind="command"):
-        assert fork_command([sys.executable, "-m", "pip", "list"], env=dict(os.environ), cwd=str(tmp_path)) is None
-        assert fork_command(["/usr/bin/python3", *cmd[1:]], env=dict(os.environ), cwd=str(tmp_path)) is None
+    monkeypatch.setenv(COMMAND_ZYGOTE_ENV, command_zygote())
+    assert fork_command([sys.executable, "-m", "pip", "list"], env=dict(os.environ), cwd=str(tmp_path)) is None
+    assert fork_command(["/usr/bin/python3", *cmd[1:]], env=dict(os.environ), cwd=str(tmp_path)) is None
     monkeypatch.setenv(COMMAND_ZYGOTE_ENV, str(tmp_path / "no-zygote.sock"))
     assert fork_command(cmd, env=dict(os.environ), cwd=str(tmp_path)) is None
     with pytest.raises(ValueError, match="kind must be 'kernel' or 'command', got 'shell'"):
@@ -187,15 +187,16 @@ def test_report_all_forks_its_reports_from_a_command_zygote(tmp_path, monkeypatc
     from types import SimpleNamespace
 
     from evalkit.runner import _batch, report_all
+    from evalkit.runner._zygote import COMMAND_ZYGOTE_ENV
 
     def refused(*args, **kwargs):
         raise AssertionError("report-all started a process instead of forking it")
 
     missing = [str(tmp_path / "a.skops"), str(tmp_path / "b.skops")]
-    with zygote(tmp_path, kind="command"):
-        monkeypatch.setattr(_batch, "subprocess", SimpleNamespace(Popen=refused, STDOUT=subprocess.STDOUT,
-                                                                  TimeoutExpired=subprocess.TimeoutExpired))
-        items = report_all(missing, jobs=2, output_root=tmp_path / "reports", report_args=["--no-tracking"])
+    monkeypatch.setenv(COMMAND_ZYGOTE_ENV, command_zygote())
+    monkeypatch.setattr(_batch, "subprocess", SimpleNamespace(Popen=refused, STDOUT=subprocess.STDOUT,
+                                                              TimeoutExpired=subprocess.TimeoutExpired))
+    items = report_all(missing, jobs=2, output_root=tmp_path / "reports", report_args=["--no-tracking"])
     assert [(i.status, i.exit_code) for i in items] == [("failed", 1), ("failed", 1)]
     for item, model in zip(items, missing):
         assert item.error.startswith(f"evalkit: error: model '{model}': file not found"), item.error
