@@ -1,5 +1,6 @@
 """Running notebooks into reports: the kernel (started early, on a Unix socket; forked by a kernel zygote
-when one runs, :func:`zygote`), papermill execution, nbconvert rendering, publishing, and
+when one runs, :func:`zygote`; ``python -m evalkit`` commands forked by a command zygote, :func:`fork_command`),
+papermill execution, nbconvert rendering, publishing, and
 :func:`run_pipeline`, the one run skeleton (validate → scratch folder → MLflow run → execute → render → log
 → publish, or fail the run keeping the partial notebook) that the report, the gate and the comparison
 share. Also the report pipeline itself (:func:`run_report`), ``make report-all`` and the
