@@ -24,7 +24,7 @@ from .. import signals
 from .._io import preimport
 from ..exceptions import ReportError
 from ..settings import RunOptions
-from ._execute import execute_notebook, fail_run, publish, render_outputs, staging_dir
+from ._execute import execute_notebook, fail_run, log, publish, render_outputs, staging_dir
 from ._kernel import warm_kernel
 
 
@@ -239,6 +239,7 @@ class _RecordLogger:
         self.path, self._log = path, (lambda record: log_record(run_id, target, record))
         self.logged: str | None = None  # the text of the record logged
         self.error: BaseException | None = None
+        self.reported = False  # the error said, for a run that failed anyway
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evalkit-record", daemon=True)
 
@@ -280,8 +281,14 @@ RECORD_POLL_SECONDS = 0.05
 
 
 def _stop(early: _RecordLogger | None) -> None:
+    """Stop the record logger of a run that failed; say so if it could not log the record (the run's own error
+    is raised, and the logger's would otherwise go unseen)."""
     if early is not None:
         early.stop()
+        if early.error is not None and not early.reported:
+            early.reported = True
+            log(f"the record was not logged to MLflow while the notebook ran: "
+                f"{type(early.error).__name__}: {early.error}")
 
 
 def _fail(pipeline: Pipeline, run_id: str | None, target: Target | None, err: BaseException) -> None:

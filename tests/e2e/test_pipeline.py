@@ -118,3 +118,30 @@ def test_a_record_logged_early_stays_on_a_run_that_then_fails(mlflow_store, tmp_
     run, = tracking.client().search_runs([tracking.client().get_experiment_by_name("tiny").experiment_id])
     assert run.info.status == "FAILED" and run.data.metrics["value"] == 7
     assert not (tmp_path / "reports" / "tiny" / "record.json").exists()
+
+
+def test_a_record_that_cannot_be_logged_is_said_when_the_run_fails_anyway(mlflow_store, tmp_path, capsys):
+    """The logger's own error is not lost behind the notebook's: the run fails with the notebook's error and
+    the command says why the record did not reach MLflow."""
+    calls: list[str] = []
+    marker = tmp_path / "tried"
+    pipeline = _pipeline(_notebook(tmp_path, WRITE), tmp_path / "reports", calls, early=True)
+
+    def refused(run_id, target, record):
+        marker.touch()
+        raise RuntimeError("the store refused it")
+
+    nb = nbformat.read(pipeline.notebook, as_version=4)
+    nb.cells.append(new_code_cell(  # waits until the logger has tried (the bound only stops a hang)
+        f"import pathlib, time\ndeadline = time.monotonic() + 600\nwhile not pathlib.Path({str(marker)!r}).exists():\n"
+        "    assert time.monotonic() < deadline, 'the logger never tried'\n    time.sleep(0.05)\n"
+        "raise ValueError('late failure')"))
+    nbformat.write(nb, pipeline.notebook)
+    from dataclasses import replace
+
+    with pytest.raises(ReportError, match="late failure"):
+        run_pipeline(replace(pipeline, log_record=refused), RunOptions(progress=False),
+                     output_root=tmp_path / "reports")
+    err = capsys.readouterr().err
+    assert err.count("the record was not logged to MLflow while the notebook ran: RuntimeError: the store "
+                     "refused it") == 1
