@@ -238,8 +238,7 @@ class _RecordLogger:
                  target: Target) -> None:
         self.path, self._log = path, (lambda record: log_record(run_id, target, record))
         self.logged: str | None = None  # the text of the record logged
-        self.error: BaseException | None = None
-        self.reported = False  # the error said, for a run that failed anyway
+        self.error: BaseException | None = None  # the thread's, until raised by finish() or said by _stop()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evalkit-record", daemon=True)
 
@@ -270,7 +269,8 @@ class _RecordLogger:
         the one logged (rewritten by a later cell, or written last)."""
         self.stop()
         if self.error is not None:
-            raise self.error
+            error, self.error = self.error, None
+            raise error
         text = self.path.read_text()
         if text != self.logged:
             self._write(text)
@@ -285,10 +285,9 @@ def _stop(early: _RecordLogger | None) -> None:
     is raised, and the logger's would otherwise go unseen)."""
     if early is not None:
         early.stop()
-        if early.error is not None and not early.reported:
-            early.reported = True
-            log(f"the record was not logged to MLflow while the notebook ran: "
-                f"{type(early.error).__name__}: {early.error}")
+        if early.error is not None:
+            error, early.error = early.error, None
+            log(f"the record was not logged to MLflow while the notebook ran: {type(error).__name__}: {error}")
 
 
 def _fail(pipeline: Pipeline, run_id: str | None, target: Target | None, err: BaseException) -> None:

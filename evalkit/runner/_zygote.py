@@ -34,8 +34,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 #: The environment variable naming a zygote's socket; :func:`warm_kernel` uses the zygote when it is set.
 ZYGOTE_ENV = "EVALKIT_KERNEL_ZYGOTE"
@@ -176,24 +177,38 @@ def _become_command(request: dict[str, Any], added: dict[str, str]) -> None:
     as ``python -m evalkit`` would (its working folder first on ``sys.path``); it ends the process itself."""
     import runpy
 
+    _take(request, added)
+    sys.path.insert(0, os.getcwd())
+    sys.argv = ["-m", *request["argv"][3:]]  # run_module puts the module's file first, as -m does
+    # evalkit.__main__ ends the process itself, or raises SystemExit (argparse's usage errors: 2)
+    _run_as_main(lambda: runpy.run_module("evalkit", run_name="__main__", alter_sys=True), (sys.stdout, sys.stderr))
+
+
+def _take(request: dict[str, Any], added: dict[str, str]) -> None:
+    """(In the forked child.) The request's working folder, and its environment with what the zygote's imports
+    set."""
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update({**added, **request["env"]})
-    sys.path.insert(0, os.getcwd())
-    sys.argv = ["-m", *request["argv"][3:]]  # run_module puts the module's file first, as -m does
-    try:
-        runpy.run_module("evalkit", run_name="__main__", alter_sys=True)  # ends the process itself ...
-        code = 0
-    except SystemExit as stop:  # ... or exits as the interpreter would (argparse's usage errors: 2)
-        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
-        if not isinstance(stop.code, (int, type(None))):
-            print(stop.code, file=sys.stderr)
+
+
+def _run_as_main(main: Callable[[], object], streams: tuple[Any, ...]) -> NoReturn:
+    """(In the forked child.) Run ``main`` and end the process as the interpreter ends after its main module: an
+    uncaught SystemExit's status (its message printed when it is not a number), the exit handlers, then
+    ``streams`` flushed, without the interpreter's teardown."""
     import atexit
 
     from .._io import end_process
 
-    atexit._run_exitfuncs()
-    end_process(code, (sys.stdout, sys.stderr))
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+        if not isinstance(stop.code, (int, type(None))):
+            print(stop.code, file=sys.stderr)
+    atexit._run_exitfuncs()  # what the interpreter's exit runs first (private, in CPython since 2.x)
+    end_process(code, streams)
 
 
 def _become_kernel(request: dict[str, Any], added: dict[str, str]) -> None:
@@ -203,26 +218,16 @@ def _become_kernel(request: dict[str, Any], added: dict[str, str]) -> None:
     import importlib.util
     import threading
 
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update({**added, **request["env"]})
+    _take(request, added)
     owner = int(request["owner"])
     args = [*request["argv"][3:], f"--IPKernelApp.parent_handle={owner}"]
     sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, *request["argv"][3:]]
     threading.Thread(target=_end_with, args=(owner,), daemon=True, name="evalkit-owner").start()
-    import atexit
-
     from ipykernel import kernelapp
 
-    from .._io import end_process
-
-    code = 0
-    try:
-        kernelapp.launch_new_instance(argv=args)
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
-    atexit._run_exitfuncs()  # as the interpreter would at exit (the kernel's own handlers end the process)
-    end_process(code, (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
+    # the kernel's own exit handlers (run by _run_as_main) end the process
+    _run_as_main(lambda: kernelapp.launch_new_instance(argv=args),
+                 (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
 
 
 def _end_with(pid: int) -> None:

@@ -145,3 +145,20 @@ def test_a_record_that_cannot_be_logged_is_said_when_the_run_fails_anyway(mlflow
     err = capsys.readouterr().err
     assert err.count("the record was not logged to MLflow while the notebook ran: RuntimeError: the store "
                      "refused it") == 1
+
+
+def test_a_record_that_cannot_be_logged_fails_a_run_that_would_have_finished(mlflow_store, tmp_path, capsys):
+    """The logger's error is the run's error when the notebook succeeds: raised once, not also said."""
+    calls: list[str] = []
+    pipeline = _pipeline(_notebook(tmp_path, WRITE), tmp_path / "reports", calls, early=True)
+
+    def refused(run_id, target, record):
+        raise RuntimeError("the store refused it")
+
+    from dataclasses import replace
+
+    with pytest.raises(RuntimeError, match="the store refused it"):
+        run_pipeline(replace(pipeline, log_record=refused), RunOptions(progress=False),
+                     output_root=tmp_path / "reports")
+    assert "the record was not logged" not in capsys.readouterr().err
+    assert calls == ["start", "failed"]
