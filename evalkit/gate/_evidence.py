@@ -267,9 +267,12 @@ def run_checks(
         clock[0] = now
 
     _say(f"evaluating on {data.name} ({len(data)} rows)", progress)
+    # The slice search is only evidence for no_failing_slice requirements (the first one's metric is searched
+    # here, any other when judged); a policy without one does not pay for it (1 s on Adult, more at scale).
+    slice_checks = policy.needs("no_failing_slice")
     ev = evaluate(model, data, threshold=threshold, threshold_rule=settings["threshold_rule"], n_boot=n_boot,
                   ci_level=level, seed=seed, min_group_size=min_group_size, trusted_types=trusted_types,
-                  run_id=run_id)
+                  run_id=run_id, slice_metric=slice_checks[0].metric if slice_checks else "none")
     settings["threshold"] = ev.threshold  # the rule's threshold is the operating point for every other check
     result = GateResult(decision="inconclusive", verdicts=[], policy=policy, evaluation=ev, run_id=run_id,
                         settings=settings)

@@ -26,11 +26,11 @@ REQUIREMENTS = """requirements:
 """
 
 
-def _policy(folder, corner=None, requirements=REQUIREMENTS):
+def _policy(folder, corner=None, requirements=REQUIREMENTS, n_boot=100):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "gates.yaml"
     corner = corner or ROOT / "data_manifests" / "adult_corner_cases.yaml"
-    path.write_text(f"policy: e2e\ncorner_cases: {corner}\nsettings: {{n_boot: 100, robustness_suite: policy}}\n"
+    path.write_text(f"policy: e2e\ncorner_cases: {corner}\nsettings: {{n_boot: {n_boot}, robustness_suite: policy}}\n"
                     + requirements)
     return path
 
@@ -142,9 +142,10 @@ def test_nothing_is_promoted_without_a_current_pass(mlflow_store, flawed_models,
     assert _gate(v1, unsure, tmp_path).decision == "inconclusive"
     with pytest.raises(PromotionError, match="latest gate decision is 'inconclusive'"):
         promote(NAME, policy=unsure)
-    # A gate run that errors (a cell over its time limit) records "error", replacing any earlier decision.
+    # A gate run that errors (a cell over its time limit) records "error", replacing any earlier decision: 10^6
+    # bootstrap resamples take minutes on any machine, the limit stops them after 1 s.
     with pytest.raises(ReportError, match="time limit of 1 s"):
-        _gate(v1, policy, tmp_path, timeout=1)
+        _gate(v1, _policy(tmp_path / "slow", n_boot=1_000_000), tmp_path, timeout=1)
     assert tracking.version_tags(NAME, v1)[DECISION_TAG] == "error"
     with pytest.raises(PromotionError, match="latest gate decision is 'error'"):
         promote(NAME, policy=policy)

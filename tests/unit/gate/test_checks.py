@@ -261,3 +261,14 @@ def test_no_failing_slice_is_judged_on_the_slices_intervals(tmp_path):
     assert verdicts["slices"]["decision"] == "fail" and verdicts["loose"]["decision"] == "pass"
     assert verdicts["slices"]["ci_low"] > 0.1 and " = " in verdicts["slices"]["subject"]
     assert "slices significantly worse" in verdicts["slices"]["note"]
+    # the evaluation searched the requirements' metric once, for both
+    assert result.evaluation.slices.settings.metric == "recall"
+    assert result.evaluation.slice_search("recall") is result.evaluation.slices
+
+
+def test_a_policy_without_slice_requirements_searches_no_slices(tmp_path, flawed_models):
+    """The slice search is evidence only for no_failing_slice; without one the gate does not run it."""
+    policy = _policy(tmp_path, "  - {name: auc, check: metric, metric: roc_auc, min: 0.85}\n", settings="n_boot: 0")
+    result = run_checks(str(flawed_models["sound"]), ADULT_TEST, policy)
+    assert result.evaluation.slices is None and [v["requirement"] for v in result.verdicts] == ["auc"]
+    assert result.evaluation.settings.slice_metric == "none"
