@@ -82,6 +82,13 @@ def test_three_slices_recomputed_by_hand_with_pandas_and_sklearn(adult_search):
         _, p = fisher_exact([[fn, tp], [rfn, rtp]], alternative="greater")
         assert row.p_value == pytest.approx(p, rel=1e-6, abs=1e-300)
         assert row.gap_low <= row.gap <= row.gap_high
+    # every slice's p-value is scipy's exact tail for its own counts (computed once per distinct pair of counts)
+    from scipy.stats import hypergeom
+
+    positives, missed = int(y.sum()), int(((y == 1) & (pred == 0)).sum())
+    t = out.slices
+    assert np.array_equal(t.p_value.to_numpy(), np.clip(hypergeom.sf(t.errors - 1, positives, missed, t.denominator),
+                                                        0, 1))
 
 
 def test_ranking_is_by_what_the_data_support(adult_search):
