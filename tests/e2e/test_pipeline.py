@@ -47,8 +47,11 @@ def _pipeline(notebook: Path, out: Path, calls: list[str], *, early: bool = Fals
                     on_failure=lambda run_id, target, err: calls.append("failed"))
 
 
-WRITE = ("import json, pathlib\npathlib.Path(output_dir, 'record.json').write_text(json.dumps({'value': value}))\n"
-         "print('value is', value)")
+# The record is written as the pipeline's notebooks write theirs: atomically (evalkit._io), so the record logger
+# never reads a half-written file. (A plain write_text here once let the logger read an empty file, fail on it,
+# and leave a notebook waiting for a metric that never came.)
+WRITE = ("import json, pathlib\nfrom evalkit._io import atomic_write_json\n"
+         "atomic_write_json(pathlib.Path(output_dir, 'record.json'), {'value': value})\nprint('value is', value)")
 
 
 def test_a_new_pipeline_runs_on_the_skeleton(mlflow_store, tmp_path):
@@ -86,7 +89,7 @@ deadline = time.monotonic() + 600
 while mlflow.MlflowClient().get_run(run_id).data.metrics.get("value") != value:
     assert time.monotonic() < deadline, "the record was not logged while the notebook ran"
     time.sleep(0.05)
-pathlib.Path(output_dir, 'record.json').write_text(json.dumps({'value': value + 1}))
+atomic_write_json(pathlib.Path(output_dir, 'record.json'), {'value': value + 1})
 """
 
 
