@@ -82,15 +82,15 @@ def test_a_failing_notebook_fails_the_run_and_keeps_the_partial_notebook(mlflow_
 #: A later cell that waits until the run holds the record's value: it returns only if the record was logged
 #: while the notebook ran (the bound only keeps a broken logger from hanging the suite); it then rewrites the
 #: record.
-AWAIT_AND_REWRITE = """
+AWAIT = """
 import time
 import mlflow
 deadline = time.monotonic() + 600
 while mlflow.MlflowClient().get_run(run_id).data.metrics.get("value") != value:
     assert time.monotonic() < deadline, "the record was not logged while the notebook ran"
     time.sleep(0.05)
-atomic_write_json(pathlib.Path(output_dir, 'record.json'), {'value': value + 1})
 """
+AWAIT_AND_REWRITE = AWAIT + "atomic_write_json(pathlib.Path(output_dir, 'record.json'), {'value': value + 1})\n"
 
 
 def test_the_record_is_logged_while_the_notebook_runs_and_again_when_rewritten(mlflow_store, tmp_path):
@@ -112,7 +112,7 @@ def test_a_record_logged_early_stays_on_a_run_that_then_fails(mlflow_store, tmp_
     calls: list[str] = []
     notebook = _notebook(tmp_path, WRITE)
     nb = nbformat.read(notebook, as_version=4)
-    nb.cells.append(new_code_cell(AWAIT_AND_REWRITE.split("pathlib")[0] + "raise ValueError('late failure')"))
+    nb.cells.append(new_code_cell(AWAIT + "raise ValueError('late failure')"))
     nbformat.write(nb, notebook)
     with pytest.raises(ReportError, match="late failure"):
         run_pipeline(_pipeline(notebook, tmp_path / "reports", calls, early=True), RunOptions(progress=False),
