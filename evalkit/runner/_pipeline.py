@@ -238,7 +238,7 @@ class _RecordLogger:
                  target: Target) -> None:
         self.path, self._log = path, (lambda record: log_record(run_id, target, record))
         self.logged: str | None = None  # the text of the record logged
-        self.error: BaseException | None = None  # the thread's, until raised by finish() or said by _stop()
+        self.error: BaseException | None = None  # the thread's, until handed over by take_error()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evalkit-record", daemon=True)
 
@@ -264,12 +264,17 @@ class _RecordLogger:
         if self._thread.is_alive():
             self._thread.join()
 
+    def take_error(self) -> BaseException | None:
+        """The thread's error, handed over once: :meth:`finish` raises it, or :func:`_stop` says it."""
+        error, self.error = self.error, None
+        return error
+
     def finish(self) -> None:
         """After the notebook: wait for the thread, raise its error, log the final record if it differs from
         the one logged (rewritten by a later cell, or written last)."""
         self.stop()
-        if self.error is not None:
-            error, self.error = self.error, None
+        error = self.take_error()
+        if error is not None:
             raise error
         text = self.path.read_text()
         if text != self.logged:
@@ -285,8 +290,8 @@ def _stop(early: _RecordLogger | None) -> None:
     is raised, and the logger's would otherwise go unseen)."""
     if early is not None:
         early.stop()
-        if early.error is not None:
-            error, early.error = early.error, None
+        error = early.take_error()
+        if error is not None:
             log(f"the record was not logged to MLflow while the notebook ran: {type(error).__name__}: {error}")
 
 

@@ -50,7 +50,7 @@ def _pipeline(notebook: Path, out: Path, calls: list[str], *, early: bool = Fals
 # The record is written as the pipeline's notebooks write theirs: atomically (evalkit._io), so the record logger
 # never reads a half-written file. (A plain write_text here once let the logger read an empty file, fail on it,
 # and leave a notebook waiting for a metric that never came.)
-WRITE = ("import json, pathlib\nfrom evalkit._io import atomic_write_json\n"
+WRITE = ("import pathlib\nfrom evalkit._io import atomic_write_json\n"
          "atomic_write_json(pathlib.Path(output_dir, 'record.json'), {'value': value})\nprint('value is', value)")
 
 
