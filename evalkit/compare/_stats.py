@@ -23,6 +23,7 @@ on the samples they share (joined on dataset and id).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,9 +38,21 @@ from ..models import cost_metrics
 from ..exceptions import EvalkitError
 from ..data import group_columns
 from ..metrics import LOWER_IS_BETTER
-from ..stats import COUNT_METRICS, PAIRED_METRICS, count_metrics_by_columns, metrics_by_columns, weight_blocks
-from ..stats import SortedScores, delong_by_group, flip_rate_counts, mcnemar_counts, placements
-from ..stats import benjamini_hochberg, tolerance_p_value
+from ..stats import (
+    COUNT_METRICS,
+    PAIRED_METRICS,
+    SortedScores,
+    benjamini_hochberg,
+    count_metrics_by_columns,
+    delong_by_group,
+    flip_rate_counts,
+    mcnemar_counts,
+    metrics_by_columns,
+    placement_order,
+    placements,
+    tolerance_p_value,
+    weight_blocks,
+)
 
 #: Metrics of the per-group deltas by default (FNR is left out: it is 1 − recall).
 COMPARE_METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "recall", "fpr", "precision", "f1", "selection_rate")
@@ -406,6 +419,9 @@ _MAX_WEIGHT_VALUES = 256
 #: threads would raise the peak memory for little: the work is bound by memory bandwidth).
 _THREADS = 2
 
+#: Samples per step of :func:`_tests`' counts.
+_STEP = 1 << 20
+
 
 def _cells(samples: pd.DataFrame, groups: _Groups, y: np.ndarray, scores: Mapping[str, np.ndarray],
            thresholds: Mapping[str, float], sample_weight: np.ndarray) -> _Cells | None:
@@ -662,8 +678,10 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
     McNemar and the flip rate come from counts per (group, label, decision of each model), one ``bincount`` per
     grouping; DeLong from one ranking per model (hashed when its scores have many ties, else sorted) and, per
     grouping, every sample's placement value within its group (:func:`evalkit.stats.placements`, all groups
-    at once in O(rows); the baseline's once per grouping). The numbers are those of the same tests run on each
-    group's samples alone."""
+    at once in O(rows); the baseline's once per grouping). A candidate whose scores are sorted against a
+    baseline read from a table is placed in its own score order (:func:`evalkit.stats.placement_order`): no
+    value is scattered back to sample order. Each thread reuses its placement arrays from grouping to grouping.
+    The numbers are those of the same tests run on each group's samples alone."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in scores if name != baseline}  # group columns in order
     base_pred = scores[baseline] >= thresholds[baseline]
     columns: dict[str | None, list[int]] = {}
@@ -672,15 +690,34 @@ def _tests(y: np.ndarray, scores: Mapping[str, np.ndarray], thresholds: Mapping[
     cells = {name: (y.view(np.int8) << 2) | ((score >= thresholds[name]).view(np.int8) << 1) | base_pred.view(np.int8)
              for name, score in scores.items() if name != baseline}  # label, candidate's and baseline's decision
 
+    local = threading.local()  # each thread's placement arrays, reused from grouping to grouping
+
+    def buffer(use: str) -> np.ndarray:
+        kept = local.__dict__.setdefault("buffers", {})
+        if use not in kept:
+            kept[use] = np.empty(y.size)
+        return kept[use]
+
     def grouping(feature: str | None, ranked: Mapping[str, SortedScores]) -> dict[str, list[dict[str, Any]]]:
         codes = None if feature is None else groups.codes[feature]
         n_groups = 1 if codes is None else int(codes.max()) + 1
-        base = placements(ranked[baseline], codes, n_groups)
+        base: np.ndarray | None = None  # the baseline's placements in sample order, when a candidate needs them
         out: dict[str, list[dict[str, Any]]] = {}
         for name in rows:
-            counts = np.bincount(cells[name] if codes is None else codes * np.int32(8) + cells[name],
-                                 minlength=8 * n_groups)
-            tests = delong_by_group(y, placements(ranked[name], codes, n_groups), base, codes, n_groups, level=level)
+            counts = np.bincount(cells[name], minlength=8) if codes is None else sum(
+                np.bincount(codes[lo:lo + _STEP] * np.int32(8) + cells[name][lo:lo + _STEP], minlength=8 * n_groups)
+                for lo in range(0, y.size, _STEP))  # a million samples at a time: temporaries stay small
+            order = placement_order(ranked[name], ranked[baseline], n_groups)
+            if order is None:
+                if base is None:
+                    base = placements(ranked[baseline], codes, n_groups, out=buffer("baseline"))
+                candidate = placements(ranked[name], codes, n_groups, out=buffer("candidate"))
+                tests = delong_by_group(y, candidate, base, codes, n_groups, level=level)
+            else:  # both in the candidate's score order: nothing scattered back to sample order
+                ordered = None if codes is None else codes[order]
+                candidate = placements(ranked[name], ordered, n_groups, out=buffer("candidate"), order=order)
+                in_order = placements(ranked[baseline], ordered, n_groups, out=buffer("ordered"), order=order)
+                tests = delong_by_group(ranked[name].y, candidate, in_order, ordered, n_groups, level=level)
             out[name] = [_row(name, groups, k, counts[8 * code: 8 * code + 8], level, tests[code])
                          for k, code in ((k, groups.columns[k][1]) for k in columns[feature])]
         return out

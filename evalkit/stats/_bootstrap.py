@@ -240,7 +240,9 @@ def combine_codes(groupings: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int,
     for name in names:
         codes = groupings[name]
         width = int(codes.max()) + 1 if codes.size else 1
-        key, size = _dense(key * width + codes, size * width)  # keep the key small
+        key *= width  # in place: one array of the samples' size, however many groupings
+        key += codes
+        key, size = _dense(key, size * width)  # keep the key small
     some = np.empty(size, dtype=np.int64)
     some[key] = np.arange(key.size)  # a sample of every cell (which one does not matter: they share every code)
     return key, size, {name: groupings[name][some] for name in names}
@@ -248,13 +250,13 @@ def combine_codes(groupings: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int,
 
 def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     """Renumber keys in ``range(size)`` as ``0..k-1`` in ascending order (``np.unique``'s inverse), by counting
-    when ``size`` is small (no sort), else by sorting."""
+    when ``size`` is small (no sort, in place of ``key``), else by sorting."""
     if size <= 1 << 24:
         present = np.bincount(key, minlength=size) > 0
-        lookup = np.cumsum(present) - 1
-        return lookup[key].astype(np.int64), int(present.sum())
+        lookup = np.cumsum(present, dtype=np.int64) - 1
+        return np.take(lookup, key, out=key), int(present.sum())  # in place: ``key`` is overwritten
     uniques, inverse = np.unique(key, return_inverse=True)
-    return inverse.astype(np.int64), int(uniques.size)
+    return inverse.astype(np.int64, copy=False), int(uniques.size)
 
 
 @dataclass

@@ -289,6 +289,7 @@ class SortedScores:
         self.n_ranks = 0
         self._order: np.ndarray | None = None
         self._y = self._rank = None
+        self._in_order: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if order is None and (method == "hash" or (method == "auto" and _many_ties(score))):
             self.sample_rank, self.n_ranks = _dense_rank(score, self._index)
         else:
@@ -296,7 +297,9 @@ class SortedScores:
 
     def _sort(self, order: np.ndarray | None = None) -> None:
         score, y = self._score, self._labels
-        order = (np.argsort(score, kind="stable") if order is None else order).astype(self._index, copy=False)
+        # any sorting permutation: placements take whole blocks of tied scores, so the order within a block
+        # changes no value (the default sort is about twice as fast as a stable one)
+        order = (np.argsort(score) if order is None else order).astype(self._index, copy=False)
         s = score[order]
         new = s[1:] != s[:-1]
         del s
@@ -311,6 +314,16 @@ class SortedScores:
     def labels(self) -> np.ndarray:
         """The labels in sample order (as given)."""
         return self._labels
+
+    def in_order(self, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The labels and :attr:`sample_rank` taken in ``order`` (scores ranked by hashing), kept for the last
+        ``order`` asked for: every grouping of a comparison reads them in the same order."""
+        if self.sample_rank is None:
+            raise ValueError("in_order needs scores ranked by hashing (sample_rank is None)")
+        kept = self._in_order
+        if kept is None or kept[0] is not order:
+            kept = self._in_order = (order, self._labels[order], self.sample_rank[order])  # one assignment: threads
+        return kept[1], kept[2]
 
     @property
     def order(self) -> np.ndarray:
@@ -362,7 +375,8 @@ def _dense_rank(score: np.ndarray, index: type) -> tuple[np.ndarray, int]:
 _TABLE_CELLS = 1 << 20
 
 
-def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_groups: int = 1) -> np.ndarray:
+def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_groups: int = 1, *,
+               out: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
     """Every sample's DeLong placement value within its group, in sample order: for a positive the share of its
     group's negatives scored below it (ties one half), for a negative the share of its group's positives scored
     above it (ties one half); NaN in a group without the other class.
@@ -373,16 +387,41 @@ def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_g
     order (a scan of the group codes in score order, or a stable radix sort of them for many groups); the
     counts below and above each sample are cumulative sums within its group, taken at the ends of its block of
     tied scores.
+
+    ``out``, a float64 array of the samples' size, receives the values (a caller placing several groupings in
+    turn reuses its memory instead of faulting in fresh pages each time).
+
+    ``order``, a permutation of the samples, gives ``codes`` and the values in that order instead of sample
+    order: ``sorted_scores.order`` itself when the scores were sorted (the values are then written in score
+    order, without scattering them back to sample order), or any permutation when they are read from a table
+    (see :func:`placement_order`, which picks it for a pair of models).
     """
     s = sorted_scores
     n_groups = 1 if codes is None else n_groups
+    if out is None:
+        out = np.empty(s.labels.size)
+    elif out.shape != (s.labels.size,) or out.dtype != np.float64:
+        raise ValueError(f"out must be a float64 array of shape ({s.labels.size},), got {out.dtype} {out.shape}")
     if _tabled(s, n_groups):
-        return _placements_by_table(s.labels, s.sample_rank, s.n_ranks, codes, n_groups)  # type: ignore[arg-type]
-    out = np.empty(s.y.size)
-    for where, y, rank in _groups_in_score_order(s, codes, n_groups):
+        y, rank = (s.labels, s.sample_rank) if order is None else s.in_order(order)
+        return _placements_by_table(y, rank, s.n_ranks, codes, n_groups, out)  # type: ignore[arg-type]
+    if order is not None and order is not s.order:
+        raise ValueError("order must be None or sorted_scores.order for scores that are sorted, not read from a "
+                         "table")
+    for where, y, rank in _groups_in_score_order(s, codes, n_groups, given_in_score_order=order is not None):
         for lo, hi, values in _group_placements(y, rank):
-            out[where[lo:hi]] = values
+            if where is None:
+                out[lo:hi] = values
+            else:
+                out[where[lo:hi]] = values
     return out
+
+
+def placement_order(a: SortedScores, b: SortedScores, n_groups: int = 1) -> np.ndarray | None:
+    """The order in which :func:`placements` places two models' scores of the same samples in a grouping of
+    ``n_groups``: ``a.order`` when ``a``'s scores are sorted and ``b``'s read from a table (then neither model's
+    values are scattered back to sample order: ``b``'s table is read in ``a``'s order), else None (sample order)."""
+    return a.order if not _tabled(a, n_groups) and _tabled(b, n_groups) else None
 
 
 #: Up to this many groups, :func:`placements` finds each group's samples by a scan of the codes (one group's
@@ -390,23 +429,27 @@ def placements(sorted_scores: SortedScores, codes: np.ndarray | None = None, n_g
 _SCAN_GROUPS = 64
 
 
-def _groups_in_score_order(s: SortedScores, codes: np.ndarray | None,
-                           n_groups: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Each non-empty group's samples in score order: which samples (indices), their labels and dense ranks."""
+def _groups_in_score_order(s: SortedScores, codes: np.ndarray | None, n_groups: int,
+                           given_in_score_order: bool = False,
+                           ) -> Iterator[tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]:
+    """Each non-empty group's samples in score order: where they are (indices in sample order, or in score order
+    when ``codes`` are ``given_in_score_order``; None for all of them in score order), their labels and dense
+    ranks."""
     if codes is None or n_groups == 1:
-        yield s.order, s.y, s.rank
+        yield None if given_in_score_order else s.order, s.y, s.rank
         return
-    in_order = codes[s.order]
+    in_order = codes if given_in_score_order else codes[s.order]
     if n_groups <= _SCAN_GROUPS:
         for g in range(n_groups):
             at = np.flatnonzero(in_order == g)
             if at.size:
-                yield s.order[at], s.y[at], None if s.rank is None else s.rank[at]
+                yield at if given_in_score_order else s.order[at], s.y[at], None if s.rank is None else s.rank[at]
         return
     size = np.bincount(in_order, minlength=n_groups)
     regroup = np.argsort(in_order, kind="stable").astype(s.order.dtype, copy=False)
     del in_order
-    where, y, rank = s.order[regroup], s.y[regroup], None if s.rank is None else s.rank[regroup]
+    where = regroup if given_in_score_order else s.order[regroup]
+    y, rank = s.y[regroup], None if s.rank is None else s.rank[regroup]
     del regroup
     lo = 0
     for count in size.tolist():
@@ -422,17 +465,25 @@ def _tabled(s: SortedScores, n_groups: int) -> bool:
 
 
 def _placements_by_table(y: np.ndarray, rank: np.ndarray, n_ranks: int, codes: np.ndarray | None,
-                         n_groups: int) -> np.ndarray:
+                         n_groups: int, out: np.ndarray) -> np.ndarray:
     """:func:`placements` from each sample's dense ``rank`` (sample order): the counts of each (group, rank,
     label) cell, the negatives below and positives above each cell within its group, one look-up per sample.
     The arithmetic is :func:`_group_placements`' (integer counts, halves, one division), so the floats are equal."""
     wide = np.int64 if 2 * n_groups * n_ranks >= 2**31 else np.int32
-    key = rank.astype(wide)
-    if codes is not None:
-        key += np.multiply(codes, n_ranks, dtype=wide)
-    key <<= 1
-    key |= y.view(np.int8) if y.dtype == np.bool_ else y.astype(np.int8)
-    counts = np.bincount(key, minlength=2 * n_groups * n_ranks).reshape(n_groups, n_ranks, 2)
+
+    def key(lo: int) -> np.ndarray:  # each sample's cell, _CHUNK samples at a time: temporaries stay small
+        k = rank[lo:lo + _CHUNK].astype(wide)
+        if codes is not None:
+            k += np.multiply(codes[lo:lo + _CHUNK], n_ranks, dtype=wide)
+        k <<= 1
+        part = y[lo:lo + _CHUNK]
+        k |= part.view(np.int8) if part.dtype == np.bool_ else part.astype(np.int8)
+        return k
+
+    counts = np.zeros(2 * n_groups * n_ranks, dtype=np.int64)
+    for lo in range(0, y.size, _CHUNK):
+        counts += np.bincount(key(lo), minlength=counts.size)
+    counts = counts.reshape(n_groups, n_ranks, 2)
     neg, pos = counts[..., 0], counts[..., 1]
     n0, n1 = neg.sum(axis=1, keepdims=True), pos.sum(axis=1, keepdims=True)
     table = np.empty((n_groups, n_ranks, 2))
@@ -442,7 +493,9 @@ def _placements_by_table(y: np.ndarray, rank: np.ndarray, n_ranks: int, codes: n
         # a negative: the group's positives above its score, plus half of those tied with it
         np.divide((n1 - np.cumsum(pos, axis=1)) + 0.5 * pos, n1, out=table[..., 0])
     table[((n0 == 0) | (n1 == 0))[:, 0]] = np.nan
-    return table.reshape(-1)[key]
+    for lo in range(0, y.size, _CHUNK):
+        np.take(table.reshape(-1), key(lo), out=out[lo:lo + _CHUNK])
+    return out
 
 
 #: Samples of one group handled at a time by :func:`_group_placements` (its temporaries stay small).

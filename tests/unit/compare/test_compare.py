@@ -209,24 +209,35 @@ def test_significant_differences_are_ranked_by_the_bound_nearest_zero():
     assert list(cmp.significant("c")["group"]) == ["big", "tiny", "up"]  # bounds 0.07, 0.02, 0.01
 
 
-def test_per_group_tests_equal_the_tests_on_each_group_alone():
-    """Issue 19: McNemar and flip rates from counts per cell, DeLong from one sort per model and every group's
+@pytest.mark.parametrize("ranking", ["sorted", "hashed", "hashed, radix"])
+def test_per_group_tests_equal_the_tests_on_each_group_alone(ranking, monkeypatch):
+    """Issue 19: McNemar and flip rates from counts per cell, DeLong from one ranking per model and every group's
     placement values at once: every number equals the same test run on the group's own samples (the former
     per-group path), counts exactly and DeLong to 1e-9 (the sums are taken in another order), for three
-    candidates, 3 features and their intersections, with tied scores."""
-    from evalkit.compare._stats import _Groups, _tests
-    from evalkit.stats import flip_rate, mcnemar
+    candidates, 3 features and their intersections, with tied scores.
 
+    ``sorted``: every model sorted (few samples). ``hashed``: the tied scores ranked by hashing, as at scale, so
+    the candidate with distinct scores is placed in its own score order and the baseline's table read in that
+    order; ``radix``: the groups found by a radix sort of their codes rather than a scan."""
+    from evalkit.compare._stats import _Groups, _tests
+    from evalkit.stats import _significance, flip_rate, mcnemar
+
+    if ranking != "sorted":
+        monkeypatch.setattr(_significance, "_TIE_PROBE", 2048)  # scores with ~1,000 values are hashed at n = 6,000
+    if ranking == "hashed, radix":
+        monkeypatch.setattr(_significance, "_SCAN_GROUPS", 2)
     rng = np.random.default_rng(4)
     n = 6000
     y = rng.random(n) < 0.3
     base = np.round(np.clip(0.35 * y + 0.6 * rng.random(n), 0, 1), 3)
-    scores = {"base": base, "b": np.round(np.clip(base + rng.normal(0, 0.05, n), 0, 1), 3),
+    scores = {"base": base, "b": np.clip(base + rng.normal(0, 0.05, n), 0, 1),
               "c": np.round(np.clip(base + rng.normal(0, 0.2, n), 0, 1), 2)}
     samples = pd.DataFrame({"group:sex": rng.choice(["F", "M"], n), "group:age": rng.choice(["<30", "30+", "65+"], n),
                             "group:site": rng.choice(list("abcd"), n, p=[0.5, 0.3, 0.19, 0.01])})
     groups = _Groups.of(samples, True)
     thresholds = {"base": 0.5, "b": 0.45, "c": 0.5}
+    ranked = {name: _significance.SortedScores(y, score) for name, score in scores.items()}
+    assert [r.sample_rank is not None for r in ranked.values()] == [ranking != "sorted", False, ranking != "sorted"]
     got = _tests(y, scores, thresholds, groups, "base", 0.95)
     expected = []
     for name in ("b", "c"):

@@ -201,3 +201,39 @@ def test_placements_in_small_chunks_equal_those_in_one_piece(seed, monkeypatch):
     np.testing.assert_array_equal(placements(ranked, codes, k), whole[1])
     monkeypatch.setattr(_significance, "_SCAN_GROUPS", 1)  # groups found by the radix sort instead of scans
     np.testing.assert_array_equal(placements(ranked, codes, k), whole[1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_placements_in_another_order_are_those_of_sample_order_taken_in_it(seed, monkeypatch):
+    """Issue 19: placements asked for in an ``order`` (codes given in it) are the sample-order values taken in
+    that order, float for float: sorted scores in their own score order (no scatter; groups by scan and by radix
+    sort), hashed scores in any permutation (their table read in it, a few samples at a time). Any other order of
+    sorted scores, or a wrong ``out``, is refused."""
+    from evalkit.stats import SortedScores, placement_order, placements
+    from evalkit.stats import _significance
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 3000))
+    y = rng.random(n) < rng.uniform(0.2, 0.8)
+    tied = np.round(rng.random(n) * 0.6 + 0.3 * y, int(rng.integers(1, 3)))
+    distinct = rng.random(n) if seed % 2 else np.round(rng.random(n), 2)  # distinct, or ties too
+    k = int(rng.integers(1, 6))
+    codes = rng.integers(0, k, n).astype(np.int8)
+    hashed, sorted_ = SortedScores(y, tied, method="hash"), SortedScores(y, distinct, method="sort")
+    assert placement_order(sorted_, hashed, k) is sorted_.order
+    assert placement_order(hashed, sorted_, k) is None and placement_order(sorted_, sorted_, k) is None
+    if seed >= 3:
+        monkeypatch.setattr(_significance, "_SCAN_GROUPS", 1)  # groups by a radix sort of their codes
+        monkeypatch.setattr(_significance, "_CHUNK", int(rng.integers(1, 9)))
+    permutation = rng.permutation(n)
+    for ranked, order in ((sorted_, sorted_.order), (hashed, sorted_.order), (hashed, permutation)):
+        for c, groups in ((None, 1), (codes, k)):
+            expected = placements(ranked, c, groups)[order]
+            got = placements(ranked, None if c is None else c[order], groups, order=order, out=np.full(n, -1.0))
+            np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="order must be None or sorted_scores.order"):
+        placements(sorted_, codes[permutation], k, order=permutation)
+    with pytest.raises(ValueError, match=r"out must be a float64 array of shape \(%d,\)" % n):
+        placements(hashed, codes, k, out=np.empty(n, dtype=np.float32))
+    with pytest.raises(ValueError, match="in_order needs scores ranked by hashing"):
+        sorted_.in_order(permutation)
