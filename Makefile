@@ -35,6 +35,10 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 # clusters and browsers waiting on each other, so three workers on two cores beat two (about 8 minutes
 # against 10.5 with two, and ~20 one by one).
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
+# numpy's transparent huge pages off for every command, test and benchmark, also in processes that import numpy
+# before evalkit (which sets the same default, see evalkit/__init__.py): on these 2-core virtual machines a fresh
+# huge page costs more than the work on it. NUMPY_MADVISE_HUGEPAGE=1 make ... keeps them.
+export NUMPY_MADVISE_HUGEPAGE ?= 0
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help venv venv-dev schemas verify verify-faces report report-all compare gate promote reproduce rollback stage explore demo-models data-check test test-fast test-faults chromium bench lab mlflow-ui clean

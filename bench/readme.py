@@ -150,7 +150,9 @@ def _gate_compare(records: list[dict]) -> list[str]:
         out.append("**Comparing two models** (`make compare`'s statistics: 7 metrics for 49 groups + overall, 1,000 "
                    "paired resamples, DeLong, McNemar and flip rates per group): " + "; ".join(
                        f"{_s(r['seconds'])} at {_rows(r['rows'])} rows (peak {_mb(r['peak_mb'])}"
-                       + (f", {_x(r['speedup'])} the per-sample paired bootstrap" if r.get("speedup") else "") + ")"
+                       + (f", {_x(r['speedup'])} the per-sample paired bootstrap" if r.get("speedup") else "")
+                       + (f"; {_s(r['numpy_huge_pages_seconds'])} with numpy's transparent huge pages on, its default,"
+                          " which evalkit turns off" if r.get("numpy_huge_pages_seconds") else "") + ")"
                        for r in cmp) + ".")
     return out
 

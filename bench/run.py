@@ -619,9 +619,9 @@ def _peak_kb() -> int:
     return peak_rss_kb()
 
 
-def _measure(case: str, folder: Path) -> dict:
+def _measure(case: str, folder: Path, env: dict[str, str] | None = None) -> dict:
     out = subprocess.run([sys.executable, __file__, "--case", case, "--data", str(folder)], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, env=None if env is None else {**os.environ, **env})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -700,6 +700,12 @@ def bench_scale(sizes: list[int], tmp: Path) -> list[dict]:
             record.update(target_seconds=15.0, target_peak_mb=1024.0,
                           target_met=cmp["seconds"] <= 15.0 and cmp["peak_mb"] <= 1024.0)
             record["note"] += "; target at 1e7 rows: 15 s and 1 GB (issue 19)"
+            # the same case with numpy's transparent huge pages on (numpy's default; evalkit turns them off)
+            huge = _measure("compare", folder, env={"NUMPY_MADVISE_HUGEPAGE": "1"})
+            record.update(numpy_huge_pages_seconds=huge["seconds"], numpy_huge_pages_peak_mb=huge["peak_mb"])
+            record["note"] += (f"; with numpy's transparent huge pages on (its default, off in evalkit's processes): "
+                               f"{huge['seconds']:.1f} s")
+            print(f"  compare    {rows:>10,} rows with numpy's huge pages: {huge['seconds']:.3f}s", flush=True)
         records.append(_record("compare_two_models", rows, 50, cmp["seconds"], cmp["peak_mb"], **record))
         print(f"  compare    {rows:>10,} rows: evalkit {cmp['seconds']:.3f}s", flush=True)
     if boot_record is not None and base_boot is not None:
@@ -931,7 +937,8 @@ def main() -> None:
         print("slice search (Adult, 10^6 x 20) and the coverage of the intervals ...", flush=True)
         records += bench_slices()
         records += bench_coverage()
-    doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                       "numpy_madvise_hugepage": os.environ.get("NUMPY_MADVISE_HUGEPAGE")},
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "records": records}
     from evalkit._io import atomic_write_json
 

@@ -19,6 +19,14 @@ import os as _os
 # 10^6 rows peaked ~50 MB lower in the command and ~30 MB lower in its kernel, in the same time (measured by
 # `make bench`'s side-by-side case); kernels and workers started from here inherit it. A value already set wins.
 _os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+# numpy asks Linux for transparent huge pages for every array of 4 MiB or more, reading this switch once, at its
+# import. On this project's 2-core virtual machines the first touch of a fresh huge page costs more than the work
+# on it: the paired AUC interval at 10^7 rows took 15.3 s with them and 5.6 s without (`make bench`'s case,
+# alternated on one machine; bench/results.json records the comparison of two models at 10^7 rows both ways).
+# The numbers computed do not change. Off in a process that imports evalkit before numpy (a notebook's kernel,
+# the command) and in every process started from it; the Makefile exports it for the others (pytest, the bench).
+# NUMPY_MADVISE_HUGEPAGE=1 keeps them.
+_os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 from . import _moved
 from ._version import __version__

@@ -68,6 +68,29 @@ def test_importing_evalkit_sets_arrows_allocator_option_before_arrow_loads():
     assert run() == ["1", "1"]
 
 
+HUGE_PAGES_PROBE = """
+import os, subprocess, sys
+import evalkit, numpy
+# numpy's setter returns the setting it replaces: the one numpy took from the environment at its import
+print(numpy._core.multiarray._set_madvise_hugepage(True), os.environ["NUMPY_MADVISE_HUGEPAGE"])
+child = "import numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout.strip())
+"""
+
+
+def test_importing_evalkit_before_numpy_turns_numpys_huge_pages_off_here_and_in_children():
+    """numpy's transparent huge pages are off in a process that imports evalkit first and in the processes it
+    starts (kernels, servers); a value the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", HUGE_PAGES_PROBE], env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert run() == ["False", "0", "False"]
+    env["NUMPY_MADVISE_HUGEPAGE"] = "1"
+    assert run() == ["True", "1", "True"]
+
+
 def test_a_notebook_figure_is_drawn_once_and_still_shown(tmp_path):
     """After ``setup_notebook()`` a real kernel draws each figure once, for the inline backend's PNG; pyplot's own
     post-cell redraw of every open figure (for GUI windows) would draw it a second time."""
