@@ -317,7 +317,8 @@ class SortedScores:
 
     def in_order(self, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The labels and :attr:`sample_rank` taken in ``order`` (scores ranked by hashing), kept for the last
-        ``order`` asked for: every grouping of a comparison reads them in the same order."""
+        ``order`` asked for: a comparison's groupings read a baseline in its candidate's order, one grouping
+        after another (with several candidates, each new order replaces the kept one)."""
         if self.sample_rank is None:
             raise ValueError("in_order needs scores ranked by hashing (sample_rank is None)")
         kept = self._in_order
