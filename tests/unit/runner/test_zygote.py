@@ -39,7 +39,10 @@ def _probe(folder):
 
     out = []
     with warm_kernel(folder, folder / "kernel.log") as km:
-        kc = BlockingKernelClient()
+        # the manager as parent: wait_for_ready then asks it whether the kernel's process is alive; a client of
+        # its own judges by heartbeats, and a kernel busy importing on a loaded machine can miss one (jupyter_client
+        # then says "Kernel died before replying to kernel_info" of a kernel that is alive: seen once in a full run)
+        kc = BlockingKernelClient(parent=km)
         kc.load_connection_info(km.get_connection_info())
         kc.start_channels()
         try:
