@@ -32,8 +32,8 @@ MLFLOW_WORKERS ?= 1
 STORE := $(CURDIR)/mlflow
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(STORE)/mlflow.db)
 # Three test processes (pytest-xdist), one test file each at a time: the suite is mostly notebooks, servers,
-# clusters and browsers waiting on each other, so three workers on two cores beat two (about 8 minutes
-# against 10.5 with two, and ~20 one by one).
+# clusters and browsers waiting on each other, so three workers on two cores beat two (8 minutes against 10.5
+# when the suite was slower; ~20 one by one) and four (5 min 44 s against 5 min 21-30 s with three).
 PYTEST_PARALLEL ?= -n 3 --dist loadfile
 # numpy's transparent huge pages off for every command, test and benchmark, also in processes that import numpy
 # before evalkit (which sets the same default, see evalkit/__init__.py): on these 2-core virtual machines a fresh
