@@ -523,6 +523,7 @@ def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, 
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
+    tracker_was_running = _resource_tracker_running()
     if scheduler is None:
         cluster = LocalCluster(n_workers=min(os.cpu_count() or 1, max(len(tasks), 1)), threads_per_worker=1,
                                host="127.0.0.1", dashboard_address="127.0.0.1:0", processes=True,
@@ -547,10 +548,35 @@ def _accumulate_dask(spec: ScaleSpec, tasks: list[Task], scheduler: str | None, 
     finally:
         if cluster is not None:
             cluster.close()
+            _stop_resource_tracker_started(tracker_was_running)
     if total is None:
         raise DataError(Path(spec.path), "no rows")
     return Accumulated(total, "dask", len(tasks), workers, time.monotonic() - start,
                        scheduler=scheduler or f"LocalCluster at {address}")
+
+
+def _resource_tracker_running() -> bool:
+    """Whether this process's multiprocessing resource tracker (a child process) is running."""
+    from multiprocessing import resource_tracker
+
+    return getattr(resource_tracker._resource_tracker, "_fd", None) is not None
+
+
+def _stop_resource_tracker_started(was_running: bool) -> None:
+    """Stop the multiprocessing resource tracker if the LocalCluster's worker processes started it (they are
+    spawned, and spawning starts it), once the cluster is closed.
+
+    The tracker is a child process that ignores SIGTERM. Left running, it outlives the evaluation, and a
+    Jupyter kernel asked to shut down spends its shutdown signalling its children and waiting for them (ipykernel
+    waits up to 14 s before SIGKILL): the report's command waited for its kernel after every dask report until
+    jupyter_client's 5 s were up, then killed it (``make report ENGINE=dask`` on 300,000 rows: 8.7 s, now 6.0 s).
+    A tracker that was running before is left alone. (``_stop`` is private to
+    ``multiprocessing``, in CPython since 3.8; without it nothing is done.)"""
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if not was_running and stop is not None and _resource_tracker_running():
+        stop()
 
 
 @dataclass

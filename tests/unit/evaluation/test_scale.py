@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -202,6 +204,24 @@ def test_stream_and_dask_engines_are_identical(large):
     assert doc_d["engine_details"]["rows"] == 300_000 and doc_s["by_group"] == doc_d["by_group"]
     # the injected bias is found: region r4's positives were scored lower
     assert doc_s["disparities"]["region"]["recall"]["worst_group"] == "r4"
+
+
+LEFT_BEHIND = """
+import sys, psutil
+from evalkit import evaluate
+ev = evaluate("column:score", sys.argv[1], engine="dask", chunk_rows=100_000, n_boot=0)
+me = psutil.Process()
+alive = [p for p in me.children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+print(ev.scale["chunks"], [p.cmdline()[-1][:60] for p in alive])
+"""
+
+
+def test_the_dask_engine_leaves_no_process_behind(large):
+    """The LocalCluster's spawned workers start multiprocessing's resource tracker, a child that ignores SIGTERM:
+    evaluate() stops it with the cluster (a Jupyter kernel asked to shut down waits for its children: the report's
+    command waited for its kernel after every dask report, then killed it)."""
+    out = subprocess.run([sys.executable, "-c", LEFT_BEHIND, str(large)], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "3 []", out.stdout
 
 
 def test_dask_engine_on_a_given_scheduler(large):
