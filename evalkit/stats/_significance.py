@@ -472,7 +472,9 @@ def _placements_by_table(y: np.ndarray, rank: np.ndarray, n_ranks: int, codes: n
     The arithmetic is :func:`_group_placements`' (integer counts, halves, one division), so the floats are equal."""
     wide = np.int64 if 2 * n_groups * n_ranks >= 2**31 else np.int32
 
-    def key(lo: int) -> np.ndarray:  # each sample's cell, _CHUNK samples at a time: temporaries stay small
+    # each sample's cell, _CHUNK samples at a time, made twice (for the counts, then for the look-ups) rather
+    # than kept: an array of cells the samples' size was the largest temporary of a comparison at scale
+    def key(lo: int) -> np.ndarray:
         k = rank[lo:lo + _CHUNK].astype(wide)
         if codes is not None:
             k += np.multiply(codes[lo:lo + _CHUNK], n_ranks, dtype=wide)

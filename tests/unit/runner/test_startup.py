@@ -58,14 +58,17 @@ print(seen, os.environ["MIMALLOC_ARENA_EAGER_COMMIT"])
 def test_importing_evalkit_sets_arrows_allocator_option_before_arrow_loads():
     """Arrow's allocator commits its arenas lazily in evalkit's processes and those they start (kernels, workers):
     the option is set before pandas loads Arrow, and a value the user set is kept."""
-    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    assert _said(ARENA_PROBE, "MIMALLOC_ARENA_EAGER_COMMIT") == ["0", "0"]
+    assert _said(ARENA_PROBE, "MIMALLOC_ARENA_EAGER_COMMIT", "1") == ["1", "1"]
 
-    def run() -> list[str]:
-        return subprocess.run([sys.executable, "-c", ARENA_PROBE], env=env, capture_output=True, text=True,
-                              check=True).stdout.split()
-    assert run() == ["0", "0"]
-    env["MIMALLOC_ARENA_EAGER_COMMIT"] = "1"
-    assert run() == ["1", "1"]
+
+def _said(probe: str, variable: str, value: str | None = None) -> list[str]:
+    """The words ``probe`` prints, run in a fresh Python with ``variable`` unset (None) or set to ``value``."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        env[variable] = value
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
 
 
 HUGE_PAGES_PROBE = """
@@ -81,14 +84,8 @@ print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=Tr
 def test_importing_evalkit_before_numpy_turns_numpys_huge_pages_off_here_and_in_children():
     """numpy's transparent huge pages are off in a process that imports evalkit first and in the processes it
     starts (kernels, servers); a value the user set is kept."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-
-    def run() -> list[str]:
-        return subprocess.run([sys.executable, "-c", HUGE_PAGES_PROBE], env=env, capture_output=True, text=True,
-                              check=True).stdout.split()
-    assert run() == ["False", "0", "False"]
-    env["NUMPY_MADVISE_HUGEPAGE"] = "1"
-    assert run() == ["True", "1", "True"]
+    assert _said(HUGE_PAGES_PROBE, "NUMPY_MADVISE_HUGEPAGE") == ["False", "0", "False"]
+    assert _said(HUGE_PAGES_PROBE, "NUMPY_MADVISE_HUGEPAGE", "1") == ["True", "1", "True"]
 
 
 def test_a_notebook_figure_is_drawn_once_and_still_shown(tmp_path):
